@@ -1,0 +1,189 @@
+//! Adapters know one agent CLI: how to start it, how to read its screen, how to send to it and
+//! how to ask it to exit. Classification is a pure function of a [`ScreenView`]; the debounce
+//! and turn tracking around it live in `session::state`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+mod generic;
+
+pub use generic::Generic;
+
+/// What the emulated terminal shows right now: the input to every classification.
+#[derive(Debug, Clone, Default)]
+pub struct ScreenView {
+    /// Visible rows, trailing blanks trimmed.
+    pub rows: Vec<String>,
+    /// Cursor (row, column), zero-based.
+    pub cursor: (u16, u16),
+    /// The text left of the cursor on its row (blank cells as spaces).
+    pub before_cursor: String,
+    /// Window title (OSC 0/2).
+    pub title: String,
+    pub alternate_screen: bool,
+    pub bracketed_paste: bool,
+    /// (rows, cols)
+    pub size: (u16, u16),
+}
+
+impl ScreenView {
+    /// Rows with their indexes, bottom first: footers and prompts live at the bottom.
+    pub fn rows_bottom_up(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.rows
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, r)| (i, r.as_str()))
+    }
+
+    /// The whole screen as text, one line per row, trailing empty rows dropped.
+    pub fn text(&self) -> String {
+        let last = self
+            .rows
+            .iter()
+            .rposition(|r| !r.trim().is_empty())
+            .map_or(0, |i| i + 1);
+        let mut text = self.rows[..last].join("\n");
+        if last > 0 {
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// A dialog the agent is blocked on, and how to answer it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dialog {
+    /// `workspace-trust`, `confirmation`, `permission`, `bypass-permissions`, …
+    pub reason: String,
+    /// Keys that accept the dialog, in order (names as `harnex send --keys` takes them).
+    pub accept_keys: Vec<String>,
+    /// Whether a bare Enter is a safe answer (it is not when the default choice quits).
+    pub enter_is_safe: bool,
+}
+
+/// What one screen says about the agent, before debouncing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Observation {
+    /// At its input prompt.
+    Prompt,
+    Busy,
+    Blocked(Dialog),
+    Unknown,
+}
+
+/// A classification and the rule that produced it, so `harnex explain` can show its reasoning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub observation: Observation,
+    /// Rule name, e.g. `generic.prompt-marker`.
+    pub rule: String,
+    /// Zero-based screen row the rule matched on, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<usize>,
+    /// The text that matched (or why nothing did).
+    pub evidence: String,
+    /// Positive idle evidence: a prompt verdict that needs no quiet period.
+    pub settled: bool,
+}
+
+impl Verdict {
+    pub fn new(observation: Observation, rule: &str, row: Option<usize>, evidence: &str) -> Self {
+        Verdict {
+            observation,
+            rule: rule.to_string(),
+            row,
+            evidence: evidence.to_string(),
+            settled: false,
+        }
+    }
+
+    pub fn settled(mut self) -> Self {
+        self.settled = true;
+        self
+    }
+}
+
+/// One write of an exit or key sequence, and how long to wait before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keystroke {
+    pub delay: Duration,
+    pub bytes: Vec<u8>,
+}
+
+/// Values parsed from the end of a session's transcript.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExitSummary {
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub reasoning_tokens: Option<u64>,
+    pub cached_tokens: Option<u64>,
+    pub total_tokens: Option<u64>,
+    pub agent_session_id: Option<String>,
+}
+
+pub trait Adapter: Send + Sync {
+    /// Adapter key: `generic`, `codex`, `claude`.
+    fn name(&self) -> &'static str;
+
+    /// The argv to spawn for `harnex run <cli> -- <args>`.
+    fn command(&self, cli: &str, args: &[String]) -> Vec<String> {
+        let mut argv = vec![cli.to_string()];
+        argv.extend(args.iter().cloned());
+        argv
+    }
+
+    /// A working directory named in the agent's own args (e.g. Codex `-C DIR`).
+    fn repo_dir(&self, _args: &[String]) -> Option<PathBuf> {
+        None
+    }
+
+    fn classify(&self, view: &ScreenView) -> Verdict;
+
+    /// How long the screen must stay unchanged before an unsettled prompt counts.
+    fn quiet_window(&self) -> Duration {
+        Duration::from_millis(250)
+    }
+
+    /// Whether a changing screen by itself means the agent is working. True for agents that
+    /// print nothing while idle; false for TUIs that repaint clocks and spinners on their own.
+    fn output_means_busy(&self) -> bool {
+        true
+    }
+
+    /// How long the prompt must hold after a message was taken without any busy frame being seen
+    /// (a very fast answer) before the turn counts as done. Line agents show busy whenever their
+    /// screen moves, so they need none.
+    fn unseen_turn_grace(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    /// Pause between writing the text and pressing Enter, so the agent does not take the
+    /// Enter as part of a paste.
+    fn submit_delay(&self, bytes: usize) -> Duration {
+        Duration::from_millis(75 + 50 * (bytes as u64).div_ceil(1024))
+    }
+
+    /// What `harnex stop` types first.
+    fn exit_sequence(&self) -> Vec<Keystroke>;
+
+    fn parse_exit_summary(&self, _transcript_tail: &str) -> ExitSummary {
+        ExitSummary::default()
+    }
+}
+
+/// The adapter for a CLI name. Unknown CLIs get the generic adapter.
+pub fn for_cli(_cli: &str) -> Box<dyn Adapter> {
+    Box::new(Generic)
+}
+
+/// The program name of a CLI given as a path (`/usr/bin/codex` → `codex`).
+pub fn cli_name(cli: &str) -> String {
+    std::path::Path::new(cli)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_else(|| cli.to_lowercase())
+}

@@ -1,0 +1,418 @@
+//! Command-line surface (clap derive only): one Args struct per subcommand.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+const ABOUT: &str = "Supervise terminal AI coding agents (Codex, Claude Code, any CLI) under a PTY";
+
+const LONG_ABOUT: &str = "\
+harnex starts an agent under a pseudo-terminal, watches its screen through a terminal emulator,
+knows whether it is at its prompt, busy, or blocked on a dialog, and lets you (or another agent)
+send it messages, wait for it, read its output and stop it through a local authenticated API.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  harnex run bash --id demo --detach
+  harnex send --id demo --message 'echo hi' --wait-for-idle
+  harnex status
+  harnex logs --id demo --lines 5
+  harnex stop --id demo && harnex wait --id demo
+
+Exit codes: 0 ok, 1 failure, 2 usage error, 124 timeout.
+Files live in $HARNEX_STATE_DIR (default ~/.local/state/harnex).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "harnex",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start an agent under harnex (foreground, --detach, …)
+    Run(RunArgs),
+    /// Send a message to a session
+    Send(SendArgs),
+    /// List live sessions
+    Status(StatusArgs),
+    /// Wait for a session to exit or reach a state
+    Wait(WaitArgs),
+    /// Stop a session (exit sequence, then SIGTERM, then SIGKILL)
+    Stop(StopArgs),
+    /// Read session output transcripts
+    Logs(LogsArgs),
+    /// Show help for harnex or one command
+    Help(HelpArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex run codex --id impl-1 --detach --context 'Implement issue 12'
+  harnex run bash --id demo --detach --size 100x30
+  harnex run claude --id review -- --model sonnet
+
+Wrapper options may come before or after <CLI>; the agent's own arguments go after `--`.
+Foreground (default): the agent runs in this terminal and harnex exits with its exit code.
+--detach: the agent runs headless; harnex prints one JSON line once the agent is ready (or
+still starting when --timeout ends) and exits 0; 1 if the agent died during start-up; 124 if
+the session did not register within --timeout.")]
+pub struct RunArgs {
+    /// The agent CLI: codex, claude, or any program on PATH
+    #[arg(value_name = "CLI")]
+    pub cli: String,
+
+    /// Arguments passed to the agent (after `--`)
+    #[arg(last = true, value_name = "AGENT_ARGS")]
+    pub agent_args: Vec<String>,
+
+    /// Session id (default: a random two-word id like bold-ant)
+    #[arg(long)]
+    pub id: Option<String>,
+
+    /// A short description shown by `harnex status`
+    #[arg(long, allow_hyphen_values = true)]
+    pub description: Option<String>,
+
+    /// Address of the local API (loopback only) [env: HARNEX_HOST] [default: 127.0.0.1]
+    #[arg(long)]
+    pub host: Option<String>,
+
+    /// API port (default: derived from repo and id, in 43000-46999)
+    #[arg(long)]
+    pub port: Option<u16>,
+
+    /// First message for the agent, sent once it is ready, prefixed "[harnex session id=ID]"
+    #[arg(long, allow_hyphen_values = true)]
+    pub context: Option<String>,
+
+    /// How long queued messages wait for the prompt (e.g. 120, 90s, 5m) [env: HARNEX_INBOX_TTL]
+    #[arg(long, value_parser = parse_duration)]
+    pub inbox_ttl: Option<Duration>,
+
+    /// With --detach: how long to wait for the session to start [default: 5s]
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Free-form JSON object recorded with the session (e.g. '{"issue":"12"}')
+    #[arg(long)]
+    pub meta: Option<String>,
+
+    /// Where to append the dispatch summary record at exit (resolved against the repo)
+    #[arg(long)]
+    pub summary_out: Option<PathBuf>,
+
+    /// Run headless in the background and print a JSON line
+    #[arg(long)]
+    pub detach: bool,
+
+    /// Terminal size of a headless session, COLSxROWS [default: 120x40]
+    #[arg(long, value_parser = parse_size, value_name = "COLSxROWS")]
+    pub size: Option<(u16, u16)>,
+
+    /// Internal: this process is the detached supervisor.
+    #[arg(long, hide = true)]
+    pub headless: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex send --id demo --message 'echo hi' --wait-for-idle
+  harnex send --id impl-1 'run the tests and fix what fails'
+  echo 'long brief' | harnex send --id impl-1 --no-wait
+  harnex send --id impl-1 --submit-only
+
+Without --force the message waits in the session's inbox until the agent is at its prompt.
+--no-wait: return immediately after queueing (HTTP 202), fire-and-forget.
+--wait-for-idle: after delivery, wait until the agent has worked on this message and is back
+at its prompt. On timeout the JSON result carries the message_id; exit code 124.")]
+pub struct SendArgs {
+    /// Session id
+    #[arg(long, required = true)]
+    pub id: Option<String>,
+
+    /// Message text (or give it as words, or on stdin)
+    #[arg(long, short = 'm', allow_hyphen_values = true)]
+    pub message: Option<String>,
+
+    /// Message text as words
+    #[arg(value_name = "WORDS", allow_hyphen_values = true)]
+    pub words: Vec<String>,
+
+    /// Type the text without pressing Enter
+    #[arg(long, conflicts_with = "submit_only")]
+    pub no_submit: bool,
+
+    /// Only press Enter (submit what is typed, or accept a dialog)
+    #[arg(long)]
+    pub submit_only: bool,
+
+    /// Deliver now, even if the agent is not at its prompt
+    #[arg(long)]
+    pub force: bool,
+
+    /// Return immediately after queueing (fire-and-forget)
+    #[arg(long, conflicts_with = "wait_for_idle")]
+    pub no_wait: bool,
+
+    /// Wait until the agent has finished working on this message
+    #[arg(long)]
+    pub wait_for_idle: bool,
+
+    /// Prefix a relay header naming the sending session (default: on when sent from another session)
+    #[arg(long, overrides_with = "no_relay")]
+    pub relay: bool,
+
+    /// Never prefix a relay header
+    #[arg(long)]
+    pub no_relay: bool,
+
+    /// Talk to this API port directly (with --token) instead of looking the session up
+    #[arg(long, requires = "token")]
+    pub port: Option<u16>,
+
+    /// Bearer token for --port
+    #[arg(long)]
+    pub token: Option<String>,
+
+    /// API host for --port [default: 127.0.0.1]
+    #[arg(long)]
+    pub host: Option<String>,
+
+    /// Repository of the session (default: the current one)
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// Only match a session running this CLI
+    #[arg(long)]
+    pub cli: Option<String>,
+
+    /// Overall deadline in seconds or with a unit (e.g. 120, 10m)
+    #[arg(long, value_parser = parse_duration, default_value = "120")]
+    pub timeout: Duration,
+
+    /// Print progress on stderr
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex status
+  harnex status --json
+  harnex status --all")]
+pub struct StatusArgs {
+    /// Print JSON (an array of session objects)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Only this session
+    #[arg(long)]
+    pub id: Option<String>,
+
+    /// Sessions of this repository (default: the current one)
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// Sessions of every repository
+    #[arg(long, conflicts_with = "repo")]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex wait --id demo                    # until the session exits; exits with its code
+  harnex wait --id demo --until prompt --timeout 5m
+
+--until STATE: prompt, busy, blocked, unknown. `prompt` waits for the turn in flight, if any,
+to finish: the prompt drawn before a message was taken does not count.")]
+pub struct WaitArgs {
+    /// Session id
+    #[arg(long, required = true)]
+    pub id: Option<String>,
+
+    /// Wait until the agent reaches STATE instead of until it exits
+    #[arg(long, value_name = "STATE")]
+    pub until: Option<String>,
+
+    /// Deadline (e.g. 30, 90s, 10m); none by default
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Repository of the session (default: the current one)
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// Only match a session running this CLI
+    #[arg(long)]
+    pub cli: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex stop --id demo
+  harnex stop --id demo --wait
+  harnex stop --id demo --force
+
+Stop types the agent's exit sequence (/exit for Codex and Claude, C-d for shells). If the agent
+has not exited after the grace period (default 10s), the supervisor sends SIGTERM (and SIGHUP)
+to the agent's process group, then SIGKILL 2s later. The session always leaves an exit record.")]
+pub struct StopArgs {
+    /// Session id
+    #[arg(long, required = true)]
+    pub id: Option<String>,
+
+    /// Wait until the session has exited and print its exit record
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Skip the exit sequence: signal the agent at once
+    #[arg(long)]
+    pub force: bool,
+
+    /// Time the agent gets to exit by itself before it is signalled (e.g. 10s)
+    #[arg(long, value_parser = parse_duration)]
+    pub grace: Option<Duration>,
+
+    /// Deadline for reaching the session (and, with --wait, for its exit) [default: 5s; --wait: 60s]
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Repository of the session (default: the current one)
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// Only match a session running this CLI
+    #[arg(long)]
+    pub cli: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex logs --id demo --lines 5
+  harnex logs --id demo --follow
+  harnex logs --id demo --plain        # strip terminal escape sequences
+
+Works after the session exited: transcripts are kept.")]
+pub struct LogsArgs {
+    /// Session id
+    #[arg(long, required = true)]
+    pub id: Option<String>,
+
+    /// Print the last N lines
+    #[arg(long, short = 'n', default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lines: u64,
+
+    /// Keep printing new output until the session exits
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+
+    /// Strip terminal escape sequences
+    #[arg(long)]
+    pub plain: bool,
+
+    /// Repository of the session (default: the current one)
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// Only match a session running this CLI
+    #[arg(long)]
+    pub cli: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HelpArgs {
+    /// The command to explain
+    pub command: Option<String>,
+}
+
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::time::parse_duration(text)
+}
+
+/// `120x40` → (cols, rows).
+pub fn parse_size(text: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("invalid size {text:?}: use COLSxROWS, e.g. 120x40");
+    let lower = text.to_lowercase();
+    let (cols, rows) = lower.split_once('x').ok_or_else(bad)?;
+    let cols: u16 = cols.trim().parse().map_err(|_| bad())?;
+    let rows: u16 = rows.trim().parse().map_err(|_| bad())?;
+    if !(20..=1000).contains(&cols) || !(5..=1000).contains(&rows) {
+        return Err(format!(
+            "invalid size {text:?}: columns must be 20-1000 and rows 5-1000"
+        ));
+    }
+    Ok((cols, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("120x40"), Ok((120, 40)));
+        assert_eq!(parse_size("100X30"), Ok((100, 30)));
+        assert!(parse_size("0x0").is_err());
+        assert!(parse_size("wide").is_err());
+    }
+
+    #[test]
+    fn wrapper_options_go_before_or_after_the_cli() {
+        let cli = Cli::try_parse_from(["harnex", "run", "--inbox-ttl", "45", "codex", "--id", "x"])
+            .unwrap();
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.cli, "codex");
+        assert_eq!(run.id.as_deref(), Some("x"));
+        assert_eq!(run.inbox_ttl, Some(Duration::from_secs(45)));
+    }
+
+    #[test]
+    fn agent_args_come_after_double_dash() {
+        let cli =
+            Cli::try_parse_from(["harnex", "run", "codex", "--", "--model", "o3", "-C", "/x"])
+                .unwrap();
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.agent_args, ["--model", "o3", "-C", "/x"]);
+        assert!(Cli::try_parse_from(["harnex", "run", "codex", "--model", "o3"]).is_err());
+    }
+
+    #[test]
+    fn host_does_not_swallow_a_flag() {
+        assert!(Cli::try_parse_from(["harnex", "run", "--host", "-v", "bash"]).is_err());
+    }
+
+    #[test]
+    fn hyphenated_messages_are_text() {
+        let cli = Cli::try_parse_from(["harnex", "send", "--id", "a", "--message", "-1"]).unwrap();
+        let Some(Command::Send(send)) = cli.command else {
+            panic!("not send")
+        };
+        assert_eq!(send.message.as_deref(), Some("-1"));
+    }
+}

@@ -1,0 +1,165 @@
+//! `harnex logs`: the session's raw transcript (last N lines), `--follow` until it exits.
+//! Works after the session ended: transcripts are kept.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::LogsArgs;
+use crate::error::{Error, Result};
+use crate::paths::{self, SessionKey, StateDir};
+use crate::registry::{RegistryEntry, Resolved};
+
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
+
+pub fn run(args: LogsArgs) -> Result<i32> {
+    let (state, selector) = super::selector(&args.id, &args.repo, &args.cli)?;
+    let (path, live) = match selector.resolve(&state)? {
+        Resolved::Live(entry) => {
+            let path = entry
+                .output_log_path
+                .clone()
+                .unwrap_or_else(|| state.output_path(&entry.key()));
+            if !path.exists() {
+                return Err(Error::failed(format!(
+                    "transcript not found for session {} (expected {})",
+                    entry.id,
+                    path.display()
+                )));
+            }
+            (path, Some(*entry))
+        }
+        Resolved::None { .. } => match finished_transcript(&state, &selector)? {
+            Some(path) => (path, None),
+            None => {
+                return Err(Error::failed(format!(
+                    "no session or transcript found for id {:?}; list sessions with `harnex status --all`",
+                    selector.id
+                )));
+            }
+        },
+    };
+    let mut file = std::fs::File::open(&path)
+        .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = tail_lines(&mut file, args.lines)
+        .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
+    emit(&bytes, args.plain);
+    if args.follow
+        && let Some(entry) = live
+    {
+        follow(&mut file, &entry, args.plain);
+    }
+    Ok(0)
+}
+
+/// The transcript of an ended session: in the home repo, else a unique match in another repo.
+fn finished_transcript(
+    state: &StateDir,
+    selector: &crate::registry::Selector,
+) -> Result<Option<PathBuf>> {
+    let key = SessionKey::new(selector.home_repo()?, &selector.id);
+    let path = state.output_path(&key);
+    if path.exists() {
+        return Ok(Some(path));
+    }
+    if selector.repo.is_some() {
+        return Ok(None);
+    }
+    let suffix = format!("--{}.log", paths::id_key(&selector.id));
+    let matches: Vec<PathBuf> = std::fs::read_dir(state.root().join("output"))
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.ends_with(&suffix) && n.len() == 16 + suffix.len())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    match matches.as_slice() {
+        [only] => Ok(Some(only.clone())),
+        [] => Ok(None),
+        _ => Err(Error::failed(format!(
+            "transcripts for id {:?} exist in several repos; pass --repo PATH",
+            selector.id
+        ))),
+    }
+}
+
+/// The last `n` lines of the file (all of it when shorter), leaving the position at the end.
+fn tail_lines(file: &mut std::fs::File, n: u64) -> std::io::Result<Vec<u8>> {
+    let len = file.metadata()?.len();
+    let mut start = len;
+    let mut newlines = 0u64;
+    let mut chunk = vec![0u8; 64 * 1024];
+    // Scan backwards for n line breaks (a trailing one ends the last line, it does not start one).
+    'scan: while start > 0 {
+        let size = (start).min(chunk.len() as u64);
+        start -= size;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut chunk[..size as usize])?;
+        for i in (0..size as usize).rev() {
+            if chunk[i] == b'\n' && start + i as u64 != len - 1 {
+                newlines += 1;
+                if newlines == n {
+                    start += i as u64 + 1;
+                    break 'scan;
+                }
+            }
+        }
+    }
+    file.seek(SeekFrom::Start(start))?;
+    let mut out = Vec::new();
+    file.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+fn emit(bytes: &[u8], plain: bool) {
+    let mut out = std::io::stdout().lock();
+    if plain {
+        let _ = out.write_all(crate::text::strip_ansi(&String::from_utf8_lossy(bytes)).as_bytes());
+    } else {
+        let _ = out.write_all(bytes);
+    }
+    let _ = out.flush();
+}
+
+/// Print what is appended until the session's supervisor is gone.
+fn follow(file: &mut std::fs::File, entry: &RegistryEntry, plain: bool) {
+    let mut buf = Vec::new();
+    loop {
+        let alive = entry.is_alive();
+        buf.clear();
+        if file.read_to_end(&mut buf).is_ok() && !buf.is_empty() {
+            emit(&buf, plain);
+        }
+        if !alive {
+            return;
+        }
+        std::thread::sleep(FOLLOW_INTERVAL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tail_of(content: &str, n: u64) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.log");
+        std::fs::write(&path, content).unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        String::from_utf8(tail_lines(&mut file, n).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn tails_the_last_lines() {
+        assert_eq!(tail_of("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(tail_of("a\nb\nc", 2), "b\nc");
+        assert_eq!(tail_of("a\nb\nc\n", 10), "a\nb\nc\n");
+        assert_eq!(tail_of("", 3), "");
+        assert_eq!(tail_of("only", 1), "only");
+    }
+}

@@ -1,0 +1,43 @@
+//! One module per subcommand: parse → act → print. stdout carries results (JSON where asked);
+//! stderr carries messages for people.
+
+pub mod help;
+pub mod logs;
+pub mod run;
+pub mod send;
+pub mod status;
+pub mod stop;
+pub mod wait;
+
+use crate::error::{Error, Result};
+use crate::paths::StateDir;
+use crate::registry::{RegistryEntry, Selector};
+
+/// The live session named by `--id` (+ `--repo`, `--cli`).
+pub fn find_live(
+    id: &Option<String>,
+    repo: &Option<std::path::PathBuf>,
+    cli: &Option<String>,
+) -> Result<(StateDir, RegistryEntry)> {
+    let (state, selector) = selector(id, repo, cli)?;
+    let entry = selector.find_live(&state)?;
+    Ok((state, entry))
+}
+
+pub fn selector(
+    id: &Option<String>,
+    repo: &Option<std::path::PathBuf>,
+    cli: &Option<String>,
+) -> Result<(StateDir, Selector)> {
+    let id = id
+        .as_deref()
+        .ok_or_else(|| Error::usage("--id is required"))?;
+    let state = StateDir::from_env()?;
+    let selector = Selector::new(id, repo.as_deref(), cli.as_deref())?;
+    Ok((state, selector))
+}
+
+/// Print one JSON value on stdout.
+pub fn print_json(value: &serde_json::Value) {
+    println!("{value}");
+}

@@ -1,0 +1,334 @@
+//! `harnex send`: deliver a message (queued until the agent is at its prompt, or forced), then
+//! optionally wait for the agent to finish working on it. One deadline covers lookup, request,
+//! delivery and the wait.
+
+use std::io::{IsTerminal, Read};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::print_json;
+use crate::cli::SendArgs;
+use crate::client::{CallError, Client};
+use crate::error::{Error, Result};
+
+pub fn run(args: SendArgs) -> Result<i32> {
+    let started = Instant::now();
+    let deadline = started + args.timeout;
+    let text = resolve_text(&args)?;
+    let (client, id, target_session) = connect(&args)?;
+    let text = if relay_wanted(&args, target_session.as_deref()) {
+        relay_text(&text)
+    } else {
+        text
+    };
+    let body = json!({
+        "text": text,
+        "submit": !args.no_submit,
+        "enter_only": args.submit_only,
+        "force": args.force,
+    });
+    verbose(&args, &format!("sending {} bytes to {id}", text.len()));
+    let answer = match client.post("/send", &body, left(deadline)) {
+        Ok(answer) => answer,
+        Err(CallError::Timeout) => return timeout(&id, None, "send timed out", started),
+        Err(e) => return Err(Error::failed(format!("cannot send to {id}: {e}"))),
+    };
+    let message_id = answer["message_id"].as_str().unwrap_or("").to_string();
+    let delivered = if answer["status"] == "queued" {
+        if args.no_wait {
+            print_json(&answer);
+            return Ok(0);
+        }
+        verbose(
+            &args,
+            &format!("queued as {message_id}; waiting for delivery"),
+        );
+        match await_delivery(&client, &message_id, deadline) {
+            Ok(message) => message,
+            Err(DeliveryEnd::Timeout) => {
+                let after = args.timeout.as_secs_f64();
+                return timeout(
+                    &id,
+                    Some(&message_id),
+                    &format!("delivery timed out after {after}s"),
+                    started,
+                );
+            }
+            Err(DeliveryEnd::Failed(message)) => {
+                let status = message["status"].as_str().unwrap_or("failed").to_string();
+                let mut out = message;
+                out["ok"] = json!(false);
+                out["message_id"] = json!(message_id);
+                print_json(&out);
+                return Err(Error::failed(format!("message {message_id} was {status}")));
+            }
+            Err(DeliveryEnd::Call(e)) => {
+                return Err(Error::failed(format!("lost contact with {id}: {e}")));
+            }
+        }
+    } else {
+        answer
+    };
+    if !args.wait_for_idle {
+        print_json(&delivered);
+        return Ok(0);
+    }
+    wait_for_turn(&args, &client, &id, delivered, started, deadline)
+}
+
+fn left(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1))
+}
+
+fn verbose(args: &SendArgs, message: &str) {
+    if args.verbose {
+        eprintln!("harnex send: {message}");
+    }
+}
+
+/// `--submit-only` → ""; else `--message`, else the words, else stdin (when it is not a tty).
+fn resolve_text(args: &SendArgs) -> Result<String> {
+    if args.submit_only {
+        if args.message.is_some() || !args.words.is_empty() {
+            return Err(Error::usage(
+                "--submit-only presses Enter only: drop the message text, or drop --submit-only",
+            ));
+        }
+        return Ok(String::new());
+    }
+    if let Some(message) = &args.message {
+        return Ok(message.clone());
+    }
+    if !args.words.is_empty() {
+        return Ok(args.words.join(" "));
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut text = String::new();
+        stdin
+            .lock()
+            .read_to_string(&mut text)
+            .map_err(|e| Error::failed(format!("cannot read the message from stdin: {e}")))?;
+        let text = text.trim_end_matches('\n').to_string();
+        if !text.is_empty() {
+            return Ok(text);
+        }
+    }
+    Err(Error::usage(
+        "no message: pass --message TEXT, words after the options, or pipe it on stdin",
+    ))
+}
+
+/// The API client, the session id, and its session_id (for relay decisions).
+fn connect(args: &SendArgs) -> Result<(Client, String, Option<String>)> {
+    let id = args.id.clone().unwrap_or_default();
+    if let (Some(port), Some(token)) = (args.port, args.token.as_deref()) {
+        let host = args.host.as_deref().unwrap_or("127.0.0.1");
+        return Ok((Client::new(host, port, token), id, None));
+    }
+    let (_, entry) = super::find_live(&args.id, &args.repo, &args.cli)?;
+    Ok((
+        Client::for_entry(&entry),
+        entry.id.clone(),
+        Some(entry.session_id),
+    ))
+}
+
+/// Relay when sent from inside another harnex session (or when asked), never for Enter alone.
+fn relay_wanted(args: &SendArgs, target_session: Option<&str>) -> bool {
+    if args.submit_only || args.no_relay {
+        return false;
+    }
+    let Some(ctx) = SenderContext::from_env() else {
+        return false;
+    };
+    args.relay || target_session != Some(ctx.session_id.as_str())
+}
+
+struct SenderContext {
+    session_id: String,
+    cli: String,
+    id: String,
+}
+
+impl SenderContext {
+    fn from_env() -> Option<SenderContext> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Some(SenderContext {
+            session_id: var("HARNEX_SESSION_ID")?,
+            cli: var("HARNEX_SESSION_CLI")?,
+            id: var("HARNEX_ID")?,
+        })
+    }
+}
+
+/// `[harnex relay from=<cli> id=<id> at=<ts>]\n<body>`; already-relayed or empty text unchanged.
+fn relay_text(text: &str) -> String {
+    let Some(ctx) = SenderContext::from_env() else {
+        return text.to_string();
+    };
+    if text.is_empty() || text.starts_with("[harnex relay ") {
+        return text.to_string();
+    }
+    format!(
+        "[harnex relay from={} id={} at={}]\n{text}",
+        ctx.cli,
+        ctx.id,
+        crate::time::now_rfc3339()
+    )
+}
+
+enum DeliveryEnd {
+    Timeout,
+    Failed(Value),
+    Call(CallError),
+}
+
+/// Long-poll the queued message until it is delivered, failed/expired/dropped, or time is up.
+fn await_delivery(
+    client: &Client,
+    message_id: &str,
+    deadline: Instant,
+) -> Result<Value, DeliveryEnd> {
+    loop {
+        let wait = left(deadline);
+        let path = format!(
+            "/messages/{message_id}?wait_ms={}&timeout_ms={}",
+            wait.as_millis(),
+            wait.as_millis()
+        );
+        let message = client
+            .get(&path, wait + Duration::from_secs(5))
+            .map_err(DeliveryEnd::Call)?;
+        match message["status"].as_str() {
+            Some("delivered") => {
+                let mut out = message.clone();
+                out["status"] = json!("delivered");
+                out["message_id"] = json!(message_id);
+                return Ok(out);
+            }
+            Some("failed" | "expired" | "dropped") => return Err(DeliveryEnd::Failed(message)),
+            _ if Instant::now() >= deadline => return Err(DeliveryEnd::Timeout),
+            _ => {}
+        }
+    }
+}
+
+/// `--wait-for-idle`: wait for the turn this message started to end.
+fn wait_for_turn(
+    args: &SendArgs,
+    client: &Client,
+    id: &str,
+    delivered: Value,
+    started: Instant,
+    deadline: Instant,
+) -> Result<i32> {
+    let message_id = delivered["message_id"].as_str().map(str::to_string);
+    let Some(turn) = delivered["turn"].as_u64() else {
+        // Typed without Enter: there is no turn to follow.
+        print_json(&delivered);
+        return Ok(0);
+    };
+    if delivered["submitted"] == json!(false) {
+        let mut out = delivered.clone();
+        out["ok"] = json!(false);
+        out["error"] = json!(
+            "the agent did not take the message (Enter was pressed twice); check `harnex explain --id` or the screen"
+        );
+        print_json(&out);
+        return Err(Error::Exit(1));
+    }
+    verbose(args, &format!("waiting for turn {turn} to finish"));
+    let result = client.wait("turn", Some(turn), left(deadline));
+    let mut out = json!({
+        "id": id,
+        "message_id": message_id,
+        "turn": turn,
+        "submitted": delivered["submitted"],
+        "waited_seconds": started.elapsed().as_secs_f64(),
+    });
+    match result {
+        Ok(body) => {
+            let state = body["state"].as_str().unwrap_or("unknown").to_string();
+            out["state"] = json!(state);
+            if body["status"] == "timeout" {
+                out["ok"] = json!(false);
+                out["status"] = json!("timeout");
+                out["error"] = json!("timeout");
+                print_json(&out);
+                return Err(Error::Exit(124));
+            }
+            let finished = body["turn"]["completed"].as_u64().unwrap_or(0) >= turn;
+            match state.as_str() {
+                _ if finished && state == "prompt" => {
+                    out["ok"] = json!(true);
+                    print_json(&out);
+                    Ok(0)
+                }
+                "blocked" => {
+                    out["ok"] = json!(false);
+                    out["dialog"] = body["dialog"].clone();
+                    out["error"] = json!(
+                        "the agent is blocked on a dialog; answer it with `harnex send --keys` or `--submit-only`"
+                    );
+                    print_json(&out);
+                    Err(Error::Exit(1))
+                }
+                "exited" => {
+                    out["ok"] = json!(false);
+                    out["exit_code"] = body["exit_code"].clone();
+                    out["error"] = json!("the agent exited");
+                    print_json(&out);
+                    Err(Error::Exit(1))
+                }
+                _ => {
+                    out["ok"] = json!(finished);
+                    print_json(&out);
+                    Ok(if finished { 0 } else { 1 })
+                }
+            }
+        }
+        Err(CallError::Unreachable(_)) => {
+            out["ok"] = json!(false);
+            out["state"] = json!("exited");
+            print_json(&out);
+            Err(Error::Exit(1))
+        }
+        Err(e) => Err(Error::failed(format!("lost contact with {id}: {e}"))),
+    }
+}
+
+fn timeout(id: &str, message_id: Option<&str>, error: &str, started: Instant) -> Result<i32> {
+    print_json(&json!({
+        "ok": false,
+        "id": id,
+        "status": "timeout",
+        "message_id": message_id,
+        "error": error,
+        "waited_seconds": started.elapsed().as_secs_f64(),
+    }));
+    Err(Error::Exit(124))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_text_wraps_once() {
+        // SAFETY: tests in this module do not read these variables concurrently.
+        unsafe {
+            std::env::set_var("HARNEX_SESSION_ID", "s1");
+            std::env::set_var("HARNEX_SESSION_CLI", "codex");
+            std::env::set_var("HARNEX_ID", "worker-1");
+        }
+        let wrapped = relay_text("hello");
+        assert!(wrapped.starts_with("[harnex relay from=codex id=worker-1 at="));
+        assert!(wrapped.ends_with("]\nhello"));
+        assert_eq!(relay_text(&wrapped), wrapped);
+        assert_eq!(relay_text(""), "");
+    }
+}

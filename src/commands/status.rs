@@ -1,0 +1,200 @@
+//! `harnex status`: live sessions of this repo (or `--repo`, or `--all`), as a table or JSON.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::cli::StatusArgs;
+use crate::client::Client;
+use crate::error::Result;
+use crate::paths::{self, StateDir};
+use crate::registry::{self, RegistryEntry};
+
+/// Per-session budget for the live status call.
+const STATUS_TIMEOUT: Duration = Duration::from_millis(250);
+
+pub fn run(args: StatusArgs) -> Result<i32> {
+    let state = StateDir::from_env()?;
+    let live = registry::live_entries(&state);
+    let repo = match &args.repo {
+        Some(repo) => paths::repo_root_of(repo),
+        None => paths::current_repo_root()?,
+    };
+    let id_key = args.id.as_deref().map(paths::id_key);
+    let selected: Vec<&RegistryEntry> = live
+        .iter()
+        .filter(|e| args.all || e.repo_root == repo)
+        .filter(|e| id_key.as_ref().is_none_or(|k| paths::id_key(&e.id) == *k))
+        .collect();
+    let rows: Vec<Value> = selected.iter().map(|e| session_status(e)).collect();
+    if args.json {
+        println!("{}", Value::Array(rows));
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        let elsewhere = live.len();
+        let scope = match &args.id {
+            Some(id) => format!("no session {id:?} in {}", repo.display()),
+            None => format!("no sessions in {}", repo.display()),
+        };
+        if !args.all && elsewhere > 0 {
+            eprintln!(
+                "{scope}; {elsewhere} live session(s) in other repos: use `harnex status --all`"
+            );
+        } else {
+            eprintln!("{scope}");
+        }
+        return Ok(0);
+    }
+    print!("{}", table(&rows));
+    Ok(0)
+}
+
+/// The live `/status` of a session, or its registry entry if the API does not answer.
+fn session_status(entry: &RegistryEntry) -> Value {
+    let mut status = match Client::for_entry(entry).get("/status", STATUS_TIMEOUT) {
+        Ok(body) => body,
+        Err(_) => {
+            let mut fallback = serde_json::to_value(entry).unwrap_or_else(|_| json!({}));
+            fallback["agent_state"] = json!("unreachable");
+            fallback
+        }
+    };
+    if let Some(map) = status.as_object_mut() {
+        map.remove("token");
+        for key in ["log_mtime", "log_idle_s"] {
+            map.entry(key).or_insert(Value::Null);
+        }
+        for key in ["tmux_target", "tmux_session", "tmux_window"] {
+            if let Some(value) = entry.extra.get(key) {
+                map.entry(key).or_insert(value.clone());
+            }
+        }
+    }
+    status
+}
+
+fn table(rows: &[Value]) -> String {
+    let header = [
+        "ID", "CLI", "PID", "PORT", "AGE", "IDLE", "STATE", "REPO", "DESC",
+    ];
+    let mut cells: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    for row in rows {
+        let text = |key: &str| match &row[key] {
+            Value::String(s) => s.clone(),
+            Value::Null => "-".into(),
+            other => other.to_string(),
+        };
+        let idle = match row["log_idle_s"].as_u64() {
+            Some(secs) => format_age(Duration::from_secs(secs)),
+            None => "-".into(),
+        };
+        let age = row["started_at"]
+            .as_str()
+            .and_then(crate::time::parse_rfc3339)
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .map(format_age)
+            .unwrap_or_else(|| "-".into());
+        cells.push(vec![
+            text("id"),
+            text("cli"),
+            text("pid"),
+            text("port"),
+            age,
+            idle,
+            text("agent_state"),
+            truncate_repo(&text("repo_root"), 20),
+            truncate_end(&text("description"), 30),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            cells
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &cells {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `42s`, `5m`, `3h`, `2d`.
+pub fn format_age(age: Duration) -> String {
+    let secs = age.as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+/// Keep the end of a long path, prefixed `..`, within `max` characters.
+pub fn truncate_repo(repo: &str, max: usize) -> String {
+    let count = repo.chars().count();
+    if count <= max {
+        return repo.to_string();
+    }
+    let tail: String = repo.chars().skip(count - (max - 2)).collect();
+    format!("..{tail}")
+}
+
+fn truncate_end(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max - 1).collect();
+    format!("{head}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_paths_are_shortened_from_the_left() {
+        let short = truncate_repo("/home/someone/projects/harnex-rust", 20);
+        assert_eq!(short.chars().count(), 20);
+        assert!(short.starts_with(".."));
+        assert!(short.ends_with("harnex-rust"));
+        assert_eq!(truncate_repo("/r", 20), "/r");
+    }
+
+    #[test]
+    fn ages_are_compact() {
+        assert_eq!(format_age(Duration::from_secs(42)), "42s");
+        assert_eq!(format_age(Duration::from_secs(300)), "5m");
+        assert_eq!(format_age(Duration::from_secs(7200)), "2h");
+        assert_eq!(format_age(Duration::from_secs(200_000)), "2d");
+    }
+
+    #[test]
+    fn the_table_has_the_ruby_columns_and_dashes_for_nulls() {
+        let rows = vec![json!({"id": "a", "cli": "bash", "pid": 1, "port": 43001,
+            "log_idle_s": null, "agent_state": "prompt", "repo_root": "/r",
+            "description": null, "started_at": "2026-01-01T00:00:00Z"})];
+        let text = table(&rows);
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        assert_eq!(
+            header,
+            [
+                "ID", "CLI", "PID", "PORT", "AGE", "IDLE", "STATE", "REPO", "DESC"
+            ]
+        );
+        let row = lines.next().unwrap();
+        assert!(row.contains(" - "), "{row}");
+        assert!(row.contains("prompt"));
+    }
+}

@@ -1,0 +1,36 @@
+//! harnex supervises terminal AI coding agents (Codex, Claude Code, any CLI): it runs each agent
+//! under a PTY, reads its screen through a terminal emulator, knows whether it is at its prompt,
+//! busy or blocked, and serves a small authenticated API on loopback to send, wait and stop.
+//!
+//! `main` parses arguments with [`cli`] and calls [`run`]; each command lives in [`commands`];
+//! the supervisor of one session is [`session`].
+
+pub mod adapters;
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod paths;
+pub mod ports;
+pub mod registry;
+pub mod session;
+pub mod text;
+pub mod time;
+
+use cli::Command;
+use error::Result;
+
+/// Run one command; the `Ok` value is the process exit code.
+pub fn run(command: Command) -> Result<i32> {
+    match command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Send(args) => commands::send::run(args),
+        Command::Status(args) => commands::status::run(args),
+        Command::Wait(args) => commands::wait::run(args),
+        Command::Stop(args) => commands::stop::run(args),
+        Command::Logs(args) => commands::logs::run(args),
+        Command::Help(args) => commands::help::run(args),
+    }
+}

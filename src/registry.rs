@@ -1,0 +1,329 @@
+//! The registry of live sessions (`sessions/<slug>.json`), exit records (`exits/<slug>.json`),
+//! liveness checks, and finding the session a command means.
+//!
+//! A registry entry is written by its supervisor (atomically, 0600) and removed when the session
+//! ends. Entries whose supervisor is gone are stale: lookups delete them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::paths::{self, SessionKey, StateDir};
+
+/// One live session as written to `sessions/<slug>.json` (Ruby-compatible field names, plus
+/// harnex's own: `supervisor_pid`, `supervisor_started`, `adapter`, `mode`, …).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegistryEntry {
+    #[serde(default = "yes")]
+    pub ok: bool,
+    pub session_id: String,
+    pub id: String,
+    pub cli: String,
+    pub repo_root: PathBuf,
+    pub repo_key: String,
+    /// The agent's PID (the PTY child).
+    pub pid: u32,
+    pub host: String,
+    pub port: u16,
+    pub token: String,
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    pub started_at: String,
+    #[serde(default)]
+    pub supervisor_pid: Option<u32>,
+    /// Start time of the supervisor process (clock ticks since boot, from /proc), so a reused
+    /// PID is not mistaken for a live supervisor.
+    #[serde(default)]
+    pub supervisor_started: Option<u64>,
+    #[serde(default)]
+    pub adapter: Option<String>,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub output_log_path: Option<PathBuf>,
+    #[serde(default)]
+    pub events_log_path: Option<PathBuf>,
+    /// Everything else (status fields, tmux_* keys, …) is carried along untouched.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl RegistryEntry {
+    pub fn key(&self) -> SessionKey {
+        SessionKey::new(self.repo_root.clone(), &self.id)
+    }
+
+    /// Whether the session's supervisor (or, for entries without one, the agent) is alive.
+    pub fn is_alive(&self) -> bool {
+        match self.supervisor_pid {
+            Some(pid) => {
+                process_alive(pid)
+                    && match (self.supervisor_started, process_start_ticks(pid)) {
+                        (Some(want), Some(have)) => want == have,
+                        _ => true,
+                    }
+            }
+            None => process_alive(self.pid),
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}:{}", url_host(&self.host), self.port)
+    }
+}
+
+/// `::1` needs brackets in a URL.
+pub fn url_host(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// How a session ended, as written to `exits/<slug>.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExitRecord {
+    pub ok: bool,
+    pub id: String,
+    pub cli: String,
+    pub session_id: String,
+    pub repo_root: PathBuf,
+    /// The agent's exit status, or 128 + signal number.
+    pub exit_code: i32,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub signal: Option<i32>,
+    pub started_at: String,
+    pub exited_at: String,
+    pub injected_count: u64,
+    /// `success`, `failure`, `boot_failure`, `timeout`, `disconnected`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+pub fn process_alive(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
+    // Zombies count as dead: their exit is already decided.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat_fields(&stat).is_some_and(|f| f.first() != Some(&"Z")),
+        Err(_) => false,
+    }
+}
+
+/// Fields of /proc/<pid>/stat after the `(comm)` field: state, ppid, …
+fn stat_fields(stat: &str) -> Option<Vec<&str>> {
+    let close = stat.rfind(')')?;
+    Some(stat[close + 1..].split_whitespace().collect())
+}
+
+/// Process start time in clock ticks since boot (field 22 of /proc/<pid>/stat).
+pub fn process_start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_fields(&stat)?.get(19)?.parse().ok()
+}
+
+/// Parent PID of a process.
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_fields(&stat)?.get(1)?.parse().ok()
+}
+
+pub fn write_entry(state: &StateDir, entry: &RegistryEntry) -> Result<()> {
+    let path = state.registry_path(&entry.key());
+    let json = serde_json::to_vec_pretty(entry).map_err(|e| Error::failed(e.to_string()))?;
+    paths::write_atomic(&path, &json)
+}
+
+pub fn remove_entry(state: &StateDir, key: &SessionKey) {
+    let _ = fs::remove_file(state.registry_path(key));
+}
+
+pub fn read_entry(path: &Path) -> Option<RegistryEntry> {
+    let bytes = fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Every live session in the registry. Stale or unreadable entries are deleted on the way.
+pub fn live_entries(state: &StateDir) -> Vec<RegistryEntry> {
+    let Ok(dir) = fs::read_dir(state.sessions_dir()) else {
+        return Vec::new();
+    };
+    let mut entries = Vec::new();
+    for item in dir.flatten() {
+        let path = item.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        match read_entry(&path) {
+            Some(entry) if entry.is_alive() => entries.push(entry),
+            Some(_) => {
+                let _ = fs::remove_file(&path);
+            }
+            None => {
+                // A registry being written right now is renamed into place whole, so an
+                // unreadable file is garbage, not a half-written one.
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+    entries.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+    entries
+}
+
+pub fn read_exit(state: &StateDir, key: &SessionKey) -> Option<ExitRecord> {
+    let bytes = fs::read(state.exit_path(key)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+pub fn write_exit(state: &StateDir, record: &ExitRecord) -> Result<()> {
+    let key = SessionKey::new(record.repo_root.clone(), &record.id);
+    let json = serde_json::to_vec_pretty(record).map_err(|e| Error::failed(e.to_string()))?;
+    paths::write_atomic(&state.exit_path(&key), &json)
+}
+
+/// Which session a command means: `--id`, optionally narrowed by `--repo` and `--cli`.
+#[derive(Debug, Clone)]
+pub struct Selector {
+    pub id: String,
+    /// The repo the user named with `--repo`; `None` means the current repo, with a fallback to a
+    /// unique match in another repo.
+    pub repo: Option<PathBuf>,
+    pub cli: Option<String>,
+}
+
+impl Selector {
+    pub fn new(id: &str, repo: Option<&Path>, cli: Option<&str>) -> Result<Selector> {
+        Ok(Selector {
+            id: paths::normalize_id(id)?,
+            repo: repo.map(paths::repo_root_of),
+            cli: cli
+                .map(|c| c.trim().to_lowercase())
+                .filter(|c| !c.is_empty()),
+        })
+    }
+
+    fn matches(&self, entry: &RegistryEntry) -> bool {
+        paths::id_key(&entry.id) == paths::id_key(&self.id)
+            && self
+                .cli
+                .as_ref()
+                .is_none_or(|cli| entry.cli.to_lowercase() == *cli)
+    }
+
+    /// The repo to look in first.
+    pub fn home_repo(&self) -> Result<PathBuf> {
+        match &self.repo {
+            Some(repo) => Ok(repo.clone()),
+            None => paths::current_repo_root(),
+        }
+    }
+
+    /// The live session this selector names, or a message that says what to do instead.
+    pub fn find_live(&self, state: &StateDir) -> Result<RegistryEntry> {
+        match self.resolve(state)? {
+            Resolved::Live(entry) => Ok(*entry),
+            Resolved::None { hint } => Err(Error::failed(hint)),
+        }
+    }
+
+    pub fn resolve(&self, state: &StateDir) -> Result<Resolved> {
+        let home = self.home_repo()?;
+        let live = live_entries(state);
+        let matching: Vec<&RegistryEntry> = live.iter().filter(|e| self.matches(e)).collect();
+        if let Some(here) = matching.iter().find(|e| e.repo_root == home) {
+            return Ok(Resolved::Live(Box::new((*here).clone())));
+        }
+        if self.repo.is_none() {
+            match matching.as_slice() {
+                [only] => return Ok(Resolved::Live(Box::new((*only).clone()))),
+                [] => {}
+                many => {
+                    let repos: Vec<String> = many
+                        .iter()
+                        .map(|e| format!("{} ({})", e.repo_root.display(), e.cli))
+                        .collect();
+                    return Err(Error::failed(format!(
+                        "multiple active sessions found with id {:?}: {}; pass --repo PATH (or --cli NAME) to pick one",
+                        self.id,
+                        repos.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(Resolved::None {
+            hint: self.not_found_hint(&live, &home),
+        })
+    }
+
+    fn not_found_hint(&self, live: &[RegistryEntry], home: &Path) -> String {
+        let here: Vec<&str> = live
+            .iter()
+            .filter(|e| e.repo_root == home)
+            .map(|e| e.id.as_str())
+            .collect();
+        let mut msg = format!("no session found with id {:?}", self.id);
+        if let Some(cli) = &self.cli {
+            msg.push_str(&format!(" and cli {cli:?}"));
+        }
+        msg.push_str(&format!(" in {}", home.display()));
+        if here.is_empty() {
+            let elsewhere = live.len();
+            if elsewhere > 0 {
+                msg.push_str(&format!(
+                    "; {elsewhere} live session(s) in other repos: see `harnex status --all`"
+                ));
+            } else {
+                msg.push_str("; no sessions are running: start one with `harnex run <cli>`");
+            }
+        } else {
+            msg.push_str(&format!("; live sessions here: {}", here.join(", ")));
+        }
+        msg
+    }
+}
+
+pub enum Resolved {
+    Live(Box<RegistryEntry>),
+    None { hint: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_alive_and_has_a_start_time() {
+        let me = std::process::id();
+        assert!(process_alive(me));
+        assert!(process_start_ticks(me).is_some());
+        assert_eq!(parent_pid(me), Some(std::os::unix::process::parent_id()));
+    }
+
+    #[test]
+    fn a_nonexistent_pid_is_dead() {
+        assert!(!process_alive(0));
+        assert!(!process_alive(u32::MAX));
+        assert!(parent_pid(i32::MAX as u32).is_none());
+    }
+
+    #[test]
+    fn ipv6_hosts_are_bracketed() {
+        assert_eq!(url_host("::1"), "[::1]");
+        assert_eq!(url_host("127.0.0.1"), "127.0.0.1");
+    }
+}

@@ -1,0 +1,142 @@
+//! Delivering messages to the agent: the inbox loop (waits for the prompt, never polls) and the
+//! delivery itself — text (bracketed paste when the agent enabled it), the adapter's pause, Enter
+//! as a separate write, then a check that the agent took it, with one retry of Enter.
+//!
+//! Deliveries are serialised by `Session::delivery_lock`, so a forced send and a queued one never
+//! interleave their writes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+
+use super::Session;
+use super::inbox::{Message, Payload};
+use super::monitor::MonitorMsg;
+use super::state::AgentState;
+
+/// How long the agent gets to react to an Enter before it is pressed again.
+const TAKE_WINDOW: Duration = Duration::from_millis(1500);
+
+#[derive(Debug, Clone, Copy)]
+pub struct Delivered {
+    pub bytes_written: usize,
+    /// 0 when nothing was submitted (`--no-submit`).
+    pub turn: u64,
+    pub submitted: bool,
+}
+
+/// The inbox loop: deliver queued messages one at a time whenever the agent is at its prompt.
+pub fn inbox_loop(session: Arc<Session>) {
+    loop {
+        let next: Option<Message> = session.shared.wait_dynamic(|live| {
+            if live.exit.is_some() || live.stop_requested {
+                return Ok(None);
+            }
+            let now = Instant::now();
+            live.inbox.expire(now);
+            if live.state == AgentState::Prompt && !live.inbox.is_empty() {
+                return Ok(live.inbox.pop_for_delivery(now));
+            }
+            Err(live.inbox.next_expiry())
+        });
+        let Some(message) = next else {
+            return;
+        };
+        let outcome = deliver(&session, &message.id, &message.payload);
+        session.shared.update(|live| {
+            live.inbox
+                .finish(&message.id, outcome.map(|d| (d.turn, d.submitted)))
+        });
+    }
+}
+
+/// Write one message now. The caller decided that now is the time (prompt, or forced).
+pub fn deliver(
+    session: &Session,
+    message_id: &str,
+    payload: &Payload,
+) -> Result<Delivered, String> {
+    let _turn_of_the_pty = session
+        .delivery_lock
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if session.shared.lock().exit.is_some() {
+        return Err("session is not running".into());
+    }
+    let mut bytes_written = 0;
+    if !payload.enter_only && !payload.text.is_empty() {
+        let paste = session.shared.lock().bracketed_paste;
+        let bytes = if paste {
+            [b"\x1b[200~", payload.text.as_bytes(), b"\x1b[201~"].concat()
+        } else {
+            payload.text.as_bytes().to_vec()
+        };
+        session
+            .write(bytes.clone())
+            .map_err(|e| format!("cannot write to the agent: {e}"))?;
+        bytes_written = bytes.len();
+    }
+    let submit = payload.submit || payload.enter_only;
+    if submit && bytes_written > 0 {
+        std::thread::sleep(session.adapter.submit_delay(bytes_written));
+    }
+    let turn = if submit {
+        session.shared.update(|live| {
+            live.last_turn_assigned += 1;
+            live.last_turn_assigned
+        })
+    } else {
+        0
+    };
+    // The `send` row precedes everything the agent does with the message.
+    let (msg, truncated) = crate::events::preview(&payload.text);
+    session.events.emit(
+        "send",
+        json!({
+            "msg": msg,
+            "msg_truncated": truncated,
+            "forced": payload.force,
+            "message_id": message_id,
+            "turn": submit.then_some(turn),
+        }),
+    );
+    let submitted = submit && press_enter(session, turn)?;
+    let now = SystemTime::now();
+    session.shared.update(|live| {
+        live.injected_count += 1;
+        live.last_injected_at = Some(now);
+    });
+    session.refresh_registry();
+    Ok(Delivered {
+        bytes_written,
+        turn,
+        submitted,
+    })
+}
+
+/// Press Enter for `turn`, check the agent reacted, press it once more if not.
+fn press_enter(session: &Session, turn: u64) -> Result<bool, String> {
+    let generation = session.shared.lock().generation;
+    // Tell the monitor first: everything it sees from now on is the agent's reaction.
+    let _ = session.monitor.send(MonitorMsg::Submitted(turn));
+    let mut taken = false;
+    for _attempt in 0..2 {
+        session
+            .write(b"\r".to_vec())
+            .map_err(|e| format!("cannot write to the agent: {e}"))?;
+        taken = session
+            .shared
+            .wait_for(Some(Instant::now() + TAKE_WINDOW), |live| {
+                (live.generation > generation || live.exit.is_some()).then_some(())
+            })
+            .is_some();
+        if taken {
+            break;
+        }
+    }
+    if !taken {
+        let _ = session.monitor.send(MonitorMsg::SubmitFailed(turn));
+    }
+    Ok(taken)
+}

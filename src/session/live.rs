@@ -1,0 +1,158 @@
+//! The session's shared, live state behind one lock and one condition variable.
+//!
+//! The monitor thread publishes the agent state here, API handlers and the delivery loop read
+//! it and the inbox, and anyone waiting for a change (long-polls, delivery, shutdown) sleeps on
+//! the condition variable instead of polling.
+
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::adapters::{Dialog, Observation, Verdict};
+
+use super::inbox::Inbox;
+use super::state::{AgentState, Turns};
+
+/// How the agent process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildExit {
+    /// Exit status, or 128 + signal.
+    pub code: i32,
+    pub signal: Option<i32>,
+}
+
+#[derive(Debug)]
+pub struct Live {
+    pub state: AgentState,
+    pub state_since: SystemTime,
+    pub verdict: Verdict,
+    pub dialog: Option<Dialog>,
+    /// Bumped whenever the screen content changes.
+    pub generation: u64,
+    pub turns: Turns,
+    pub pending_turn: Option<u64>,
+    /// Turn numbers handed out by deliveries.
+    pub last_turn_assigned: u64,
+    pub last_completed_at: Option<SystemTime>,
+    /// The agent has shown its prompt or a dialog at least once.
+    pub ever_ready: bool,
+    pub bracketed_paste: bool,
+    pub title: String,
+    pub inbox: Inbox,
+    pub injected_count: u64,
+    pub last_injected_at: Option<SystemTime>,
+    pub stop_requested: bool,
+    pub exit: Option<ChildExit>,
+    /// The PTY reader saw end of output.
+    pub output_closed: bool,
+}
+
+impl Live {
+    pub fn new(inbox: Inbox) -> Live {
+        Live {
+            state: AgentState::Starting,
+            state_since: SystemTime::now(),
+            verdict: Verdict::new(Observation::Unknown, "start", None, "no output yet"),
+            dialog: None,
+            generation: 0,
+            turns: Turns::default(),
+            pending_turn: None,
+            last_turn_assigned: 0,
+            last_completed_at: None,
+            ever_ready: false,
+            bracketed_paste: false,
+            title: String::new(),
+            inbox,
+            injected_count: 0,
+            last_injected_at: None,
+            stop_requested: false,
+            exit: None,
+            output_closed: false,
+        }
+    }
+
+    /// The state as clients see it: `exited` once the agent is gone.
+    pub fn visible_state(&self) -> AgentState {
+        if self.exit.is_some() {
+            AgentState::Exited
+        } else {
+            self.state
+        }
+    }
+}
+
+pub struct Shared {
+    live: Mutex<Live>,
+    changed: Condvar,
+}
+
+impl Shared {
+    pub fn new(live: Live) -> Shared {
+        Shared {
+            live: Mutex::new(live),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Read (or briefly modify without waking anyone).
+    pub fn lock(&self) -> MutexGuard<'_, Live> {
+        // A panicking holder leaves consistent data behind (every update is a few field
+        // assignments), so keep serving rather than poisoning the whole session.
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Modify and wake every waiter.
+    pub fn update<R>(&self, f: impl FnOnce(&mut Live) -> R) -> R {
+        let result = f(&mut self.lock());
+        self.changed.notify_all();
+        result
+    }
+
+    /// Wait until `check` returns `Some`, or the deadline passes (`None`). `check` may modify.
+    pub fn wait_for<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut check: impl FnMut(&mut Live) -> Option<R>,
+    ) -> Option<R> {
+        let mut live = self.lock();
+        loop {
+            if let Some(result) = check(&mut live) {
+                return Some(result);
+            }
+            live = match deadline {
+                None => self.changed.wait(live).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return None;
+                    }
+                    self.changed
+                        .wait_timeout(live, deadline - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    /// Wait with a dynamic deadline computed from the state (e.g. the next inbox expiry).
+    pub fn wait_dynamic<R>(
+        &self,
+        mut check: impl FnMut(&mut Live) -> Result<R, Option<Instant>>,
+    ) -> R {
+        let mut live = self.lock();
+        loop {
+            match check(&mut live) {
+                Ok(result) => return result,
+                Err(None) => live = self.changed.wait(live).unwrap_or_else(|p| p.into_inner()),
+                Err(Some(deadline)) => {
+                    let timeout = deadline.saturating_duration_since(Instant::now());
+                    live = self
+                        .changed
+                        .wait_timeout(live, timeout.max(Duration::from_millis(1)))
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+}

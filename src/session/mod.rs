@@ -1,0 +1,501 @@
+//! The supervisor: one process per session owns the agent's PTY, the screen and state machine,
+//! the inbox, the HTTP API, the transcript and the event log.
+//!
+//! Threads: PTY reader, monitor (screen + state), PTY writer, child waiter, inbox delivery, API
+//! acceptor (+ one per request), signal handler, and in the foreground a stdin forwarder. The
+//! main thread starts them, waits for the agent to exit, then writes the exit record, removes
+//! the registry entry and shuts the API down.
+
+pub mod api;
+pub mod delivery;
+pub mod inbox;
+pub mod live;
+pub mod monitor;
+pub mod pty;
+pub mod screen;
+pub mod state;
+pub mod status;
+pub mod stop;
+pub mod terminal;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Map, Value, json};
+
+use crate::adapters::Adapter;
+use crate::error::{Error, Result};
+use crate::events::EventLog;
+use crate::paths::{SessionKey, StateDir};
+use crate::registry::{self, ExitRecord, RegistryEntry};
+
+use live::{ChildExit, Live, Shared};
+use monitor::MonitorMsg;
+use pty::WriteRequest;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// In the caller's terminal.
+    Foreground,
+    /// Detached: no terminal; harnex answers the agent's terminal queries.
+    Headless,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Foreground => "foreground",
+            Mode::Headless => "headless",
+        }
+    }
+}
+
+/// Everything `harnex run` decided before the session starts.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub id: String,
+    pub cli: String,
+    pub command: Vec<String>,
+    pub repo_root: PathBuf,
+    pub cwd: PathBuf,
+    pub description: Option<String>,
+    pub host: IpAddr,
+    pub port: Option<u16>,
+    pub context: Option<String>,
+    pub inbox_ttl: Duration,
+    pub meta: Option<Map<String, Value>>,
+    pub summary_out: Option<PathBuf>,
+    /// (cols, rows)
+    pub size: (u16, u16),
+    pub mode: Mode,
+    pub session_id: String,
+    pub token: String,
+    pub started_at: SystemTime,
+}
+
+pub struct SessionPaths {
+    pub registry: PathBuf,
+    pub exit: PathBuf,
+    pub output: PathBuf,
+    pub events: PathBuf,
+}
+
+/// The running session, shared by all its threads.
+pub struct Session {
+    pub config: SessionConfig,
+    pub adapter: Box<dyn Adapter>,
+    pub shared: Shared,
+    pub events: EventLog,
+    pub state_dir: StateDir,
+    pub paths: SessionPaths,
+    pub port: u16,
+    pub child_pid: u32,
+    writer: Sender<WriteRequest>,
+    pub monitor: SyncSender<MonitorMsg>,
+    /// Held for the whole of one delivery (text, pause, Enter, check).
+    pub delivery_lock: Mutex<()>,
+}
+
+impl Session {
+    /// Write to the agent and wait until the bytes are in the PTY.
+    pub fn write(&self, bytes: Vec<u8>) -> std::io::Result<()> {
+        let (done, result) = mpsc::channel();
+        self.writer
+            .send(WriteRequest {
+                bytes,
+                done: Some(done),
+            })
+            .map_err(|_| std::io::Error::other("the agent's terminal is closed"))?;
+        result
+            .recv()
+            .map_err(|_| std::io::Error::other("the agent's terminal is closed"))?
+    }
+
+    /// Queue a write without waiting (terminal query replies).
+    pub fn write_async(&self, bytes: Vec<u8>) {
+        let _ = self.writer.send(WriteRequest { bytes, done: None });
+    }
+
+    pub fn key(&self) -> SessionKey {
+        SessionKey::new(self.config.repo_root.clone(), &self.config.id)
+    }
+
+    fn registry_entry(&self) -> RegistryEntry {
+        let live = self.shared.lock();
+        let mut extra = status::payload(self, &live, false);
+        drop(live);
+        // Fields the entry holds itself.
+        for field in [
+            "ok",
+            "session_id",
+            "id",
+            "cli",
+            "repo_root",
+            "repo_key",
+            "pid",
+            "host",
+            "port",
+            "command",
+            "started_at",
+            "supervisor_pid",
+            "adapter",
+            "mode",
+            "description",
+            "output_log_path",
+            "events_log_path",
+        ] {
+            extra.remove(field);
+        }
+        let config = &self.config;
+        RegistryEntry {
+            ok: true,
+            session_id: config.session_id.clone(),
+            id: config.id.clone(),
+            cli: config.cli.clone(),
+            repo_root: config.repo_root.clone(),
+            repo_key: crate::paths::repo_key(&config.repo_root),
+            pid: self.child_pid,
+            host: config.host.to_string(),
+            port: self.port,
+            token: config.token.clone(),
+            command: config.command.clone(),
+            cwd: Some(config.cwd.clone()),
+            started_at: crate::time::rfc3339(config.started_at),
+            supervisor_pid: Some(std::process::id()),
+            supervisor_started: registry::process_start_ticks(std::process::id()),
+            adapter: Some(self.adapter.name().to_string()),
+            mode: Some(config.mode.as_str().to_string()),
+            description: config.description.clone(),
+            output_log_path: Some(self.paths.output.clone()),
+            events_log_path: Some(self.paths.events.clone()),
+            extra,
+        }
+    }
+
+    /// Rewrite the registry entry (after deliveries), keeping keys others added (tmux_*).
+    pub fn refresh_registry(&self) {
+        let mut entry = self.registry_entry();
+        if let Some(old) = registry::read_entry(&self.paths.registry) {
+            for (key, value) in old.extra {
+                entry.extra.entry(key).or_insert(value);
+            }
+        }
+        if let Err(e) = registry::write_entry(&self.state_dir, &entry) {
+            eprintln!("harnex: cannot update the registry: {e}");
+        }
+    }
+}
+
+/// Everything the main thread holds on to while the session runs.
+struct Running {
+    session: Arc<Session>,
+    server: Arc<tiny_http::Server>,
+    _master: Arc<Mutex<Box<dyn portable_pty::MasterPty + Send>>>,
+    _raw: Option<terminal::RawMode>,
+}
+
+/// Run a session to its end. Returns the agent's exit code (128 + signal when killed).
+pub fn run(
+    config: SessionConfig,
+    adapter: Box<dyn Adapter>,
+    state_dir: StateDir,
+    listener: std::net::TcpListener,
+) -> Result<i32> {
+    let running = start(config, adapter, state_dir, listener)?;
+    let session = Arc::clone(&running.session);
+    // Wait for the agent to exit (the waiter thread fills `exit`).
+    let exit = session
+        .shared
+        .wait_for(None, |live| live.exit)
+        .unwrap_or(ChildExit {
+            code: 1,
+            signal: None,
+        });
+    finish(running, exit)
+}
+
+fn start(
+    config: SessionConfig,
+    adapter: Box<dyn Adapter>,
+    state_dir: StateDir,
+    listener: std::net::TcpListener,
+) -> Result<Running> {
+    let key = SessionKey::new(config.repo_root.clone(), &config.id);
+    let paths = SessionPaths {
+        registry: state_dir.registry_path(&key),
+        exit: state_dir.exit_path(&key),
+        output: state_dir.output_path(&key),
+        events: state_dir.events_path(&key),
+    };
+    let port = listener
+        .local_addr()
+        .map_err(|e| Error::failed(format!("cannot read the API address: {e}")))?
+        .port();
+    let transcript = crate::paths::open_append(&paths.output)?;
+    let events = EventLog::open(&paths.events, &config.id, &config.session_id)?;
+
+    let foreground = config.mode == Mode::Foreground;
+    let (cols, rows) = config.size;
+    let spawned = pty::spawn(
+        &config.command,
+        &config.cwd,
+        &child_env(&config),
+        rows,
+        cols,
+    )?;
+    let child_pid = spawned.pid;
+
+    let (writer_tx, writer_rx) = mpsc::channel::<WriteRequest>();
+    let (monitor_tx, monitor_rx) = mpsc::sync_channel::<MonitorMsg>(1024);
+    let inbox = inbox::Inbox::new(config.inbox_ttl);
+    let server = tiny_http::Server::from_listener(listener, None)
+        .map(Arc::new)
+        .map_err(|e| Error::failed(format!("cannot start the API server: {e}")))?;
+
+    let session = Arc::new(Session {
+        adapter,
+        shared: Shared::new(Live::new(inbox)),
+        events,
+        state_dir,
+        paths,
+        port,
+        child_pid,
+        writer: writer_tx.clone(),
+        monitor: monitor_tx.clone(),
+        delivery_lock: Mutex::new(()),
+        config,
+    });
+
+    let mut started = json!({"pid": child_pid, "cli": session.config.cli});
+    if let Some(meta) = &session.config.meta {
+        started["meta"] = Value::Object(meta.clone());
+    }
+    if let Ok(parent) = std::env::var("HARNEX_ID") {
+        started["parent"] = json!(parent);
+    }
+    session.events.emit("started", started);
+
+    // A real terminal answers the agent's queries in the foreground; headless, we must.
+    let stdout_is_tty = terminal::is_terminal(std::os::fd::AsFd::as_fd(&std::io::stdout()));
+    let screen = screen::Screen::new(rows, cols, !(foreground && stdout_is_tty));
+    let echo = foreground.then(std::io::stdout);
+
+    std::thread::Builder::new()
+        .name("pty-writer".into())
+        .spawn(move || pty::write_loop(spawned.writer, writer_rx))
+        .map_err(|e| Error::failed(format!("cannot start a thread: {e}")))?;
+    let reader = spawned.reader;
+    let reader_monitor = monitor_tx.clone();
+    spawn_thread("pty-reader", move || {
+        pty::read_loop(reader, transcript, echo, reader_monitor)
+    })?;
+    let s = Arc::clone(&session);
+    spawn_thread("monitor", move || monitor::run(s, monitor_rx, screen))?;
+    let s = Arc::clone(&session);
+    spawn_thread("child-waiter", move || {
+        let exit = pty::wait_child(child_pid);
+        s.shared.update(|live| live.exit = Some(exit));
+    })?;
+    let s = Arc::clone(&session);
+    spawn_thread("inbox", move || delivery::inbox_loop(s))?;
+    let s = Arc::clone(&session);
+    let api_server = Arc::clone(&server);
+    spawn_thread("api", move || api::serve(s, api_server))?;
+
+    let master = Arc::new(Mutex::new(spawned.master));
+    let raw = if foreground {
+        let forwarder = writer_tx.clone();
+        spawn_thread("stdin", move || terminal::forward_stdin(forwarder))?;
+        terminal::RawMode::enable_on_stdin()
+    } else {
+        None
+    };
+    spawn_signal_thread(&session, &master)?;
+
+    session.refresh_registry();
+    if let Some(context) = &session.config.context {
+        let text = format!("[harnex session id={}] {context}", session.config.id);
+        let payload = inbox::Payload {
+            text,
+            submit: true,
+            enter_only: false,
+            force: false,
+        };
+        session.shared.update(|live| {
+            let _ = live
+                .inbox
+                .enqueue(payload, Some(Duration::MAX), Instant::now());
+        });
+    }
+    let host = crate::registry::url_host(&session.config.host.to_string());
+    let note = format!("harnex: session {} on {host}:{port}", session.config.id);
+    if foreground {
+        // Raw mode: a bare \n would not return the carriage.
+        eprint!("{note}\r\n");
+    } else {
+        eprintln!("{note}");
+    }
+    Ok(Running {
+        session,
+        server,
+        _master: master,
+        _raw: raw,
+    })
+}
+
+fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map(|_| ())
+        .map_err(|e| Error::failed(format!("cannot start the {name} thread: {e}")))
+}
+
+/// SIGWINCH resizes the PTY and screen; SIGTERM/SIGINT/SIGHUP end the agent (so records get
+/// written) instead of killing the supervisor outright.
+fn spawn_signal_thread(
+    session: &Arc<Session>,
+    master: &Arc<Mutex<Box<dyn portable_pty::MasterPty + Send>>>,
+) -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
+    let mut signals = signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| Error::failed(format!("cannot install signal handlers: {e}")))?;
+    let session = Arc::clone(session);
+    let master = Arc::clone(master);
+    spawn_thread("signals", move || {
+        for signal in signals.forever() {
+            if signal == SIGWINCH {
+                if session.config.mode == Mode::Foreground
+                    && let Some((rows, cols)) = terminal::size()
+                {
+                    if let Ok(master) = master.lock() {
+                        let _ = master.resize(pty::pty_size(rows, cols));
+                    }
+                    let _ = session.monitor.send(MonitorMsg::Resize { rows, cols });
+                }
+                continue;
+            }
+            stop::request_stop(
+                &session,
+                stop::StopRequest {
+                    force: true,
+                    grace: Duration::ZERO,
+                },
+            );
+        }
+    })
+}
+
+/// The environment the agent gets on top of ours.
+fn child_env(config: &SessionConfig) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("HARNEX_SESSION_ID".into(), config.session_id.clone()),
+        (
+            "HARNEX_SESSION_CLI".into(),
+            crate::adapters::cli_name(&config.cli),
+        ),
+        ("HARNEX_ID".into(), config.id.clone()),
+        (
+            "HARNEX_SESSION_REPO_ROOT".into(),
+            config.repo_root.display().to_string(),
+        ),
+    ];
+    if let Some(description) = &config.description {
+        env.push(("HARNEX_DESCRIPTION".into(), description.clone()));
+    }
+    if let Ok(pane) = std::env::var("TMUX_PANE")
+        && !pane.is_empty()
+    {
+        env.push(("HARNEX_SPAWNER_PANE".into(), pane));
+    }
+    // TUIs need a capable terminal type; a detached harnex may have none.
+    let term = std::env::var("TERM").unwrap_or_default();
+    if term.is_empty() || term == "dumb" {
+        env.push(("TERM".into(), "xterm-256color".into()));
+    }
+    env
+}
+
+/// After the agent exited: let the last output through, record the exit, clean up.
+fn finish(running: Running, exit: ChildExit) -> Result<i32> {
+    let session = running.session;
+    // Output still in the PTY arrives after the exit; give it a moment (a grandchild holding the
+    // terminal open must not keep us here).
+    session
+        .shared
+        .wait_for(Some(Instant::now() + Duration::from_millis(500)), |live| {
+            live.output_closed.then_some(())
+        });
+    let record = exit_record(&session, exit);
+    if let Err(e) = registry::write_exit(&session.state_dir, &record) {
+        eprintln!("harnex: cannot write the exit record: {e}");
+    }
+    let mut exited = json!({"code": exit.code, "reason": record.reason});
+    if let Some(signal) = exit.signal {
+        exited["signal"] = json!(signal);
+    }
+    session.events.emit("exited", exited);
+    registry::remove_entry(&session.state_dir, &session.key());
+    // Wake long-polls so they answer with the final state before the server goes.
+    session.shared.update(|_| ());
+    running.server.unblock();
+    let _ = session.monitor.send(MonitorMsg::Shutdown);
+    drop(running._raw);
+    Ok(exit.code)
+}
+
+fn exit_record(session: &Session, exit: ChildExit) -> ExitRecord {
+    let live = session.shared.lock();
+    let reason = if exit.code == 0 {
+        "success"
+    } else if !live.ever_ready && !live.stop_requested {
+        "boot_failure"
+    } else {
+        "failure"
+    };
+    let tail = transcript_tail(&session.paths.output, 16 * 1024);
+    let summary = session.adapter.parse_exit_summary(&tail);
+    let mut extra = Map::new();
+    extra.insert(
+        "reason_detail".into(),
+        json!(if live.stop_requested {
+            "stopped"
+        } else {
+            "exited"
+        }),
+    );
+    extra.insert("turns".into(), json!(live.turns.completed));
+    extra.insert("summary".into(), json!(summary));
+    extra.insert("output_log_path".into(), json!(session.paths.output));
+    extra.insert("events_log_path".into(), json!(session.paths.events));
+    ExitRecord {
+        ok: true,
+        id: session.config.id.clone(),
+        cli: session.config.cli.clone(),
+        session_id: session.config.session_id.clone(),
+        repo_root: session.config.repo_root.clone(),
+        exit_code: exit.code,
+        signal: exit.signal,
+        started_at: crate::time::rfc3339(session.config.started_at),
+        exited_at: crate::time::now_rfc3339(),
+        injected_count: live.injected_count,
+        reason: Some(reason.to_string()),
+        extra,
+    }
+}
+
+/// The last `limit` bytes of a transcript, as text.
+pub fn transcript_tail(path: &std::path::Path, limit: u64) -> String {
+    use std::io::{Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(limit)));
+    let mut bytes = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut file, &mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}

@@ -1,0 +1,173 @@
+//! The monitor thread: sole owner of the emulated screen and the state tracker.
+//!
+//! PTY bytes → screen → adapter verdict → debounced state and turns → published into the live
+//! state, with `state` / `turn_started` / `task_complete` events. It sleeps on its channel, with a
+//! timeout only while a debounce window or grace period is running, so an idle session costs
+//! nothing.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Instant, SystemTime};
+
+use serde_json::json;
+
+use super::Session;
+use super::screen::Screen;
+use super::state::{Tracker, Transition};
+use crate::adapters::{ScreenView, Verdict};
+
+pub enum MonitorMsg {
+    Output(Vec<u8>),
+    OutputClosed,
+    Resize {
+        rows: u16,
+        cols: u16,
+    },
+    /// The Enter of this turn is about to be written.
+    Submitted(u64),
+    SubmitFailed(u64),
+    /// Answer with the current screen and verdict.
+    Inspect(Sender<Inspection>),
+    Shutdown,
+}
+
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    pub view: ScreenView,
+    pub verdict: Verdict,
+}
+
+/// Most output folded into one classification when the monitor falls behind.
+const MAX_BATCH: usize = 256 * 1024;
+
+pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Screen) {
+    let adapter = session.adapter.as_ref();
+    let mut tracker = Tracker::new(
+        adapter.quiet_window(),
+        adapter.output_means_busy(),
+        adapter.unseen_turn_grace(),
+        Instant::now(),
+    );
+    let mut last_view = screen.view();
+    let mut next = None;
+    loop {
+        let message = match next.take() {
+            Some(m) => Ok(m),
+            None => match tracker.next_deadline() {
+                Some(deadline) => {
+                    messages.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                }
+                None => messages.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            },
+        };
+        let mut fed = false;
+        match message {
+            Ok(MonitorMsg::Output(bytes)) => {
+                let mut total = feed(&session, &mut screen, &bytes);
+                // Fold in whatever else is already waiting, up to a bound.
+                while total < MAX_BATCH {
+                    match messages.try_recv() {
+                        Ok(MonitorMsg::Output(more)) => total += feed(&session, &mut screen, &more),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                fed = true;
+            }
+            Ok(MonitorMsg::Resize { rows, cols }) => {
+                screen.resize(rows, cols);
+                fed = true;
+            }
+            Ok(MonitorMsg::Submitted(turn)) => tracker.submitted(turn),
+            Ok(MonitorMsg::SubmitFailed(turn)) => tracker.submit_failed(turn),
+            Ok(MonitorMsg::Inspect(reply)) => {
+                let _ = reply.send(Inspection {
+                    view: screen.view(),
+                    verdict: tracker.verdict().clone(),
+                });
+                continue;
+            }
+            Ok(MonitorMsg::OutputClosed) => {
+                session.shared.update(|live| live.output_closed = true);
+            }
+            Ok(MonitorMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let now = Instant::now();
+        let (transitions, changed) = if fed {
+            let view = screen.view();
+            let changed = view.rows != last_view.rows || view.cursor != last_view.cursor;
+            let verdict = adapter.classify(&view);
+            let transitions = tracker.observe(verdict, changed, now);
+            last_view = view;
+            (transitions, changed)
+        } else {
+            (tracker.tick(now), false)
+        };
+        publish(&session, &tracker, &last_view, changed, &transitions);
+    }
+}
+
+fn feed(session: &Session, screen: &mut Screen, bytes: &[u8]) -> usize {
+    let replies = screen.feed(bytes);
+    if !replies.is_empty() {
+        session.write_async(replies);
+    }
+    bytes.len()
+}
+
+fn publish(
+    session: &Session,
+    tracker: &Tracker,
+    view: &ScreenView,
+    changed: bool,
+    transitions: &[Transition],
+) {
+    let now = SystemTime::now();
+    session.shared.update(|live| {
+        if changed {
+            live.generation += 1;
+        }
+        live.verdict = tracker.verdict().clone();
+        live.dialog = tracker.dialog().cloned();
+        live.turns = tracker.turns();
+        live.pending_turn = tracker.pending_turn();
+        live.bracketed_paste = view.bracketed_paste;
+        if live.title != view.title {
+            live.title = view.title.clone();
+        }
+        if live.state != tracker.state() {
+            live.state = tracker.state();
+            live.state_since = now;
+        }
+        if matches!(
+            live.state,
+            super::state::AgentState::Prompt | super::state::AgentState::Blocked
+        ) {
+            live.ever_ready = true;
+        }
+        if transitions
+            .iter()
+            .any(|t| matches!(t, Transition::TurnCompleted(_)))
+        {
+            live.last_completed_at = Some(now);
+        }
+    });
+    for transition in transitions {
+        match transition {
+            Transition::State { from, to, reason } => session.events.emit(
+                "state",
+                json!({"from": from.as_str(), "to": to.as_str(), "reason": reason}),
+            ),
+            Transition::TurnStarted(turn) => {
+                session.events.emit("turn_started", json!({"turn": turn}))
+            }
+            Transition::TurnCompleted(turn) => {
+                session.events.emit("task_complete", json!({"turn": turn}))
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Timestamps: UTC RFC 3339 with milliseconds everywhere harnex writes one.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// `2026-11-21T08:03:00.123Z`
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+pub fn now_rfc3339() -> String {
+    rfc3339(SystemTime::now())
+}
+
+/// Parse an RFC 3339 timestamp (`Z` or an offset, fractional seconds optional).
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let text = text.trim();
+    if let Ok(t) = humantime::parse_rfc3339_weak(text) {
+        // `_weak` ignores a trailing `Z`-less offset; only accept it when there is none.
+        if text.ends_with('Z') || !has_offset(text) {
+            return Some(t);
+        }
+    }
+    parse_with_offset(text)
+}
+
+fn has_offset(text: &str) -> bool {
+    let tail = text.get(19..).unwrap_or("");
+    tail.contains('+') || tail.contains('-')
+}
+
+/// `2026-11-21T09:03:00+01:00` → UTC.
+fn parse_with_offset(text: &str) -> Option<SystemTime> {
+    let split = text.len().checked_sub(6)?;
+    let (stamp, offset) = text.split_at(split);
+    let sign = match offset.as_bytes().first()? {
+        b'+' => 1i64,
+        b'-' => -1i64,
+        _ => return None,
+    };
+    let hours: i64 = offset.get(1..3)?.parse().ok()?;
+    let minutes: i64 = offset.get(4..6)?.parse().ok()?;
+    let local = humantime::parse_rfc3339_weak(stamp).ok()?;
+    let shift = Duration::from_secs(((hours * 60 + minutes) * 60) as u64);
+    if sign > 0 {
+        local.checked_sub(shift)
+    } else {
+        local.checked_add(shift)
+    }
+}
+
+/// Seconds since the Unix epoch, as a float.
+pub fn epoch_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Parse a duration: `90s`, `8m`, `1.5` (seconds), `250ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+        return Err(format!("invalid duration {text:?}: must not be negative"));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("invalid duration {text:?} ({e}); use e.g. 30, 90s, 8m, 250ms"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_with_millis() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn parses_z_and_offsets() {
+        let z = parse_rfc3339("2023-11-14T22:13:20Z").unwrap();
+        let plus = parse_rfc3339("2023-11-14T23:13:20+01:00").unwrap();
+        let minus = parse_rfc3339("2023-11-14T21:13:20-01:00").unwrap();
+        assert_eq!(z, plus);
+        assert_eq!(z, minus);
+        assert!(parse_rfc3339("yesterday").is_none());
+        assert!(parse_rfc3339("2023-13-14T22:13:20Z").is_none());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("8m").unwrap(), Duration::from_secs(480));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}
