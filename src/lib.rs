@@ -15,6 +15,7 @@ pub mod ids;
 pub mod paths;
 pub mod ports;
 pub mod registry;
+pub mod replay;
 pub mod session;
 pub mod text;
 pub mod time;

@@ -7,8 +7,15 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+mod claude;
+mod codex;
+mod dialog;
 mod generic;
+#[cfg(test)]
+mod recordings;
 
+pub use claude::Claude;
+pub use codex::Codex;
 pub use generic::Generic;
 
 /// What the emulated terminal shows right now: the input to every classification.
@@ -175,9 +182,13 @@ pub trait Adapter: Send + Sync {
     }
 }
 
-/// The adapter for a CLI name. Unknown CLIs get the generic adapter.
-pub fn for_cli(_cli: &str) -> Box<dyn Adapter> {
-    Box::new(Generic)
+/// The adapter for a CLI name (or path). Unknown CLIs get the generic adapter.
+pub fn for_cli(cli: &str) -> Box<dyn Adapter> {
+    match cli_name(cli).as_str() {
+        "codex" => Box::new(Codex),
+        "claude" => Box::new(Claude),
+        _ => Box::new(Generic),
+    }
 }
 
 /// The program name of a CLI given as a path (`/usr/bin/codex` → `codex`).

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
@@ -39,6 +39,9 @@ pub struct Inspection {
 
 /// Most output folded into one classification when the monitor falls behind.
 const MAX_BATCH: usize = 256 * 1024;
+/// How long a synchronized update may hold classification back (agents end theirs within a
+/// frame; this only guards against one that never ends).
+const MAX_FRAME_HOLD: Duration = Duration::from_millis(250);
 
 pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Screen) {
     let adapter = session.adapter.as_ref();
@@ -50,13 +53,19 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
     );
     let mut last_view = screen.view();
     let mut next = None;
+    // Output fed but not classified yet because its frame was half drawn, since when.
+    let mut held: Option<Instant> = None;
     loop {
+        let now = Instant::now();
+        let hold_end = held.map(|h| h + MAX_FRAME_HOLD);
+        let deadline = match (tracker.next_deadline(now), hold_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let message = match next.take() {
             Some(m) => Ok(m),
-            None => match tracker.next_deadline() {
-                Some(deadline) => {
-                    messages.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                }
+            None => match deadline {
+                Some(d) => messages.recv_timeout(d.saturating_duration_since(now)),
                 None => messages.recv().map_err(|_| RecvTimeoutError::Disconnected),
             },
         };
@@ -96,8 +105,17 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
             Ok(MonitorMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }
+        // A half-drawn frame (synchronized update) is not what the agent means to show: wait
+        // for its end, within bounds.
+        let hold_over = held.is_some_and(|h| h.elapsed() >= MAX_FRAME_HOLD);
+        if (fed || held.is_some()) && screen.mid_frame() && !hold_over {
+            held.get_or_insert_with(Instant::now);
+            continue;
+        }
+        let classify = fed || held.is_some();
+        held = None;
         let now = Instant::now();
-        let (transitions, changed) = if fed {
+        let (transitions, changed) = if classify {
             let view = screen.view();
             let changed = view.rows != last_view.rows || view.cursor != last_view.cursor;
             let verdict = adapter.classify(&view);

@@ -14,6 +14,8 @@ pub struct Callbacks {
     /// Answer queries (only when headless: a real terminal answers them otherwise).
     answer_queries: bool,
     replies: Vec<u8>,
+    /// Inside a synchronized update (`CSI ? 2026 h` … `l`): the frame is half drawn.
+    synchronized: bool,
 }
 
 impl vt100::Callbacks for Callbacks {
@@ -29,6 +31,10 @@ impl vt100::Callbacks for Callbacks {
         params: &[&[u16]],
         c: char,
     ) {
+        if i1 == Some(b'?') && matches!(c, 'h' | 'l') && params.iter().any(|p| p == &[2026]) {
+            self.synchronized = c == 'h';
+            return;
+        }
         if !self.answer_queries {
             return;
         }
@@ -105,6 +111,12 @@ impl Screen {
         self.parser.set_size(nonzero(rows), nonzero(cols));
     }
 
+    /// The agent is in the middle of a synchronized update: a real terminal would not show
+    /// this frame yet, so it should not be classified.
+    pub fn mid_frame(&self) -> bool {
+        self.parser.callbacks().synchronized
+    }
+
     pub fn title(&self) -> &str {
         &self.parser.callbacks().title
     }
@@ -176,6 +188,15 @@ mod tests {
         assert_eq!(view.title, "my title");
         assert_eq!(view.size, (5, 20));
         assert_eq!(view.text(), "hello\n$\n");
+    }
+
+    #[test]
+    fn synchronized_updates_are_tracked() {
+        let mut screen = Screen::new(5, 20, false);
+        screen.feed(b"\x1b[?2026hhalf");
+        assert!(screen.mid_frame());
+        screen.feed(b" done\x1b[?2026l");
+        assert!(!screen.mid_frame());
     }
 
     #[test]

@@ -175,19 +175,23 @@ impl Tracker {
     }
 
     /// When the state could change without new output (the quiet window ends, or an unseen
-    /// turn's grace period runs out).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// turn's grace period runs out); `None` when nothing is pending after `now`.
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let quiet_end = self.last_change + self.quiet;
         let waiting_for_quiet = matches!(
             self.verdict.observation,
             Observation::Prompt | Observation::Unknown
         ) && !self.verdict.settled;
-        let mut deadline = waiting_for_quiet.then_some(quiet_end);
-        if let Some(since) = self.pending.and_then(|p| p.prompt_since) {
-            let grace_end = since + self.unseen_turn_grace;
-            deadline = Some(deadline.map_or(grace_end, |d| d.min(grace_end)));
+        let quiet = (waiting_for_quiet && quiet_end > now).then_some(quiet_end);
+        let grace = self
+            .pending
+            .and_then(|p| p.prompt_since)
+            .map(|since| since + self.unseen_turn_grace)
+            .filter(|end| *end > now);
+        match (quiet, grace) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        deadline
     }
 
     fn evaluate(&mut self, now: Instant) -> Vec<Transition> {
@@ -301,9 +305,10 @@ mod tests {
         let mut tracker = Tracker::new(QUIET, true, Duration::ZERO, t0);
         assert!(tracker.observe(prompt(), true, t0).is_empty());
         assert_eq!(tracker.state(), AgentState::Starting);
-        assert_eq!(tracker.next_deadline(), Some(t0 + QUIET));
+        assert_eq!(tracker.next_deadline(t0), Some(t0 + QUIET));
         let out = tracker.tick(t0 + QUIET);
         assert_eq!(states(&out), vec![AgentState::Prompt]);
+        assert_eq!(tracker.next_deadline(t0 + QUIET), None, "nothing left to wait for");
 
         let mut settled = Tracker::new(QUIET, false, Duration::ZERO, t0);
         settled.observe(prompt().settled(), true, t0);
@@ -378,8 +383,7 @@ mod tests {
         let t1 = t0 + Duration::from_millis(100);
         tracker.observe(prompt().settled(), true, t1);
         assert_eq!(tracker.turns().completed, 0);
-        assert!(tracker.next_deadline().is_some());
-        let t2 = tracker.next_deadline().unwrap();
+        let t2 = tracker.next_deadline(t1).expect("a grace deadline");
         let out = tracker.tick(t2.max(t1 + grace));
         assert!(out.contains(&Transition::TurnStarted(1)));
         assert!(out.contains(&Transition::TurnCompleted(1)));

@@ -1,0 +1,200 @@
+//! Claude Code (tested with 2.1.328).
+//!
+//! Screen facts: the `❯` input box is always drawn, busy or not. Busy: `esc to interrupt` in the
+//! footer, a spinner verb line (`✶ Meandering…`), a half-circle spinner in the title (`◐ Claude
+//! Code`). Idle: the title starts with `✳`. Dialogs end with `Enter to confirm · Esc to cancel`;
+//! the trust and bypass-permissions dialogs highlight "No, exit", so Enter alone quits.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::dialog::{choices, selection_dialog};
+use super::{Adapter, ExitSummary, Keystroke, Observation, ScreenView, Verdict};
+
+pub struct Claude;
+
+const SPINNER_TITLE: [char; 4] = ['◐', '◓', '◑', '◒'];
+
+/// `✶ Meandering…`, `· Herding…` (the verb line while working; "✻ Cooked for 4s" has no `…`).
+static SPINNER_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*[·✢✳✶✻✽*⏺] [A-Z][a-z]+(?:ing)?…").expect("valid spinner regex")
+});
+
+fn dialog(view: &ScreenView) -> Option<Verdict> {
+    let footer = view
+        .rows_bottom_up()
+        .find(|(_, r)| r.contains("Esc to cancel") || r.contains("Enter to confirm"))?;
+    let text = view.rows.join("\n");
+    let (reason, rule) = if text.contains("Bypass Permissions mode") {
+        ("bypass-permissions", "claude.bypass-dialog")
+    } else if text.contains("trust this folder") || text.contains("Quick safety check") {
+        ("workspace-trust", "claude.trust-dialog")
+    } else if text.contains("Do you want to") {
+        ("permission", "claude.permission-dialog")
+    } else {
+        ("confirmation", "claude.confirm-dialog")
+    };
+    let options = choices(&view.rows, '❯', 0);
+    let dialog = selection_dialog(reason, &options, |t| {
+        let t = t
+            .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
+            .trim();
+        t.starts_with("Yes")
+    });
+    Some(Verdict::new(
+        Observation::Blocked(dialog),
+        rule,
+        Some(footer.0),
+        footer.1.trim(),
+    ))
+}
+
+impl Adapter for Claude {
+    fn name(&self) -> &'static str {
+        "claude"
+    }
+
+    fn command(&self, cli: &str, args: &[String]) -> Vec<String> {
+        let mut argv = vec![
+            cli.to_string(),
+            "--dangerously-skip-permissions".to_string(),
+        ];
+        argv.extend(args.iter().cloned());
+        argv
+    }
+
+    fn classify(&self, view: &ScreenView) -> Verdict {
+        if let Some(verdict) = dialog(view) {
+            return verdict;
+        }
+        for (i, row) in view.rows_bottom_up() {
+            if row.contains("esc to interrupt") {
+                return Verdict::new(
+                    Observation::Busy,
+                    "claude.esc-to-interrupt",
+                    Some(i),
+                    row.trim(),
+                );
+            }
+        }
+        if view.title.starts_with(SPINNER_TITLE) {
+            return Verdict::new(Observation::Busy, "claude.title-spinner", None, &view.title);
+        }
+        if let Some((i, row)) = view
+            .rows_bottom_up()
+            .find(|(_, r)| SPINNER_LINE.is_match(r))
+        {
+            return Verdict::new(
+                Observation::Busy,
+                "claude.spinner-line",
+                Some(i),
+                row.trim(),
+            );
+        }
+        let idle_title = view.title.starts_with('✳');
+        if let Some((i, row)) = view
+            .rows_bottom_up()
+            .find(|(_, r)| r.contains("-- NORMAL --") || r.trim() == "NORMAL")
+        {
+            let verdict = Verdict::new(
+                Observation::Prompt,
+                "claude.vim-normal",
+                Some(i),
+                row.trim(),
+            );
+            return if idle_title {
+                verdict.settled()
+            } else {
+                verdict
+            };
+        }
+        let cursor_row = usize::from(view.cursor.0);
+        if view.before_cursor.trim_start().starts_with('❯') {
+            let row = view.rows.get(cursor_row).map_or("", |r| r.trim());
+            let verdict = Verdict::new(
+                Observation::Prompt,
+                "claude.input-box",
+                Some(cursor_row),
+                row,
+            );
+            return if idle_title {
+                verdict.settled()
+            } else {
+                verdict
+            };
+        }
+        Verdict::new(
+            Observation::Unknown,
+            "claude.no-input-box",
+            Some(cursor_row),
+            "cursor is not in the ❯ input box",
+        )
+    }
+
+    fn quiet_window(&self) -> Duration {
+        Duration::from_millis(300)
+    }
+
+    fn output_means_busy(&self) -> bool {
+        false
+    }
+
+    fn unseen_turn_grace(&self) -> Duration {
+        Duration::from_secs(3)
+    }
+
+    fn submit_delay(&self, bytes: usize) -> Duration {
+        Duration::from_millis(150 + 50 * (bytes as u64).div_ceil(1024))
+    }
+
+    fn exit_sequence(&self) -> Vec<Keystroke> {
+        vec![
+            Keystroke {
+                delay: Duration::ZERO,
+                bytes: b"/exit".to_vec(),
+            },
+            Keystroke {
+                delay: Duration::from_millis(250),
+                bytes: b"\r".to_vec(),
+            },
+        ]
+    }
+
+    fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
+        let text = crate::text::strip_ansi(transcript_tail);
+        ExitSummary {
+            agent_session_id: RESUME
+                .captures_iter(&text)
+                .last()
+                .map(|c| c["id"].to_string()),
+            ..ExitSummary::default()
+        }
+    }
+}
+
+static RESUME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"--resume\s+(?P<id>[0-9a-fA-F-]{36})").expect("valid regex"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resume_id_is_parsed() {
+        let tail = "Resume this session with:\r\nclaude --dangerously-skip-permissions --resume b6f9ae22-03a8-4b2e-88b3-f7c26e201e94\r\n";
+        assert_eq!(
+            Claude.parse_exit_summary(tail).agent_session_id.as_deref(),
+            Some("b6f9ae22-03a8-4b2e-88b3-f7c26e201e94")
+        );
+    }
+
+    #[test]
+    fn spinner_lines_are_busy_but_the_after_turn_line_is_not() {
+        assert!(SPINNER_LINE.is_match("✶ Meandering…"));
+        assert!(SPINNER_LINE.is_match("· Herding…"));
+        assert!(!SPINNER_LINE.is_match("✻ Cooked for 4s · done 7:52 AM"));
+        assert!(!SPINNER_LINE.is_match("● Done. The mock agent finished the task."));
+    }
+}

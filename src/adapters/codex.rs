@@ -1,0 +1,266 @@
+//! OpenAI Codex CLI (tested with 0.169.0, `--no-alt-screen`).
+//!
+//! Screen facts: the input line `› Ask Codex…` is drawn while working too, so it proves nothing by
+//! itself. Busy: a `• Working (… esc to interrupt)` row (the bullet blinks `•`/`◦`), or `loading`
+//! during start-up. A Braille spinner in the window title comes with the Working row during a
+//! turn, and alone while Codex loads after start-up or the trust dialog. Idle: the title is the
+//! folder name (or `<thread title> | <folder>`). Dialogs: "Trust this
+//! folder?" (option 1, highlighted, accepts) and other numbered `› 1.` selection lists.
+
+use std::path::PathBuf;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::dialog::{choices, selection_dialog};
+use super::{Adapter, ExitSummary, Keystroke, Observation, ScreenView, Verdict};
+
+pub struct Codex;
+
+const BASE_ARGS: [&str; 2] = [
+    "--dangerously-bypass-approvals-and-sandbox",
+    "--no-alt-screen",
+];
+
+pub fn is_braille_spinner(c: char) -> bool {
+    ('\u{2801}'..='\u{28FF}').contains(&c)
+}
+
+fn title_spinner(view: &ScreenView) -> bool {
+    view.title.chars().next().is_some_and(is_braille_spinner)
+}
+
+fn dialog(view: &ScreenView) -> Option<Verdict> {
+    let trust = view
+        .rows
+        .iter()
+        .position(|r| r.contains("Trust this folder?") || r.contains("Do you trust the contents"));
+    if let Some(row) = trust {
+        let options = choices(&view.rows, '›', row);
+        let dialog = selection_dialog("workspace-trust", &options, |t| {
+            t.contains("Trust and continue") || t.contains("Yes")
+        });
+        return Some(Verdict::new(
+            Observation::Blocked(dialog),
+            "codex.trust-dialog",
+            Some(row),
+            view.rows[row].trim(),
+        ));
+    }
+    // Any other numbered selection list the cursor is not typing into (approvals, updates, …).
+    let cursor_row = usize::from(view.cursor.0);
+    let numbered = view.rows.iter().position(|r| {
+        let t = r.trim_start();
+        t.starts_with("› 1.") || t.starts_with("› 2.") || t.starts_with("› 3.")
+    })?;
+    if numbered == cursor_row && view.before_cursor.trim_start().starts_with('›') {
+        return None;
+    }
+    let footer = view
+        .rows
+        .iter()
+        .any(|r| r.contains("enter to") || r.contains("esc to cancel") || r.contains("esc back"));
+    if !footer {
+        return None;
+    }
+    let options = choices(&view.rows, '›', numbered);
+    let dialog = selection_dialog("confirmation", &options, |t| {
+        let t = t
+            .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
+            .trim();
+        t.starts_with("Yes") || t.starts_with("Trust") || t.starts_with("Continue")
+    });
+    Some(Verdict::new(
+        Observation::Blocked(dialog),
+        "codex.selection-dialog",
+        Some(numbered),
+        view.rows[numbered].trim(),
+    ))
+}
+
+impl Adapter for Codex {
+    fn name(&self) -> &'static str {
+        "codex"
+    }
+
+    fn command(&self, cli: &str, args: &[String]) -> Vec<String> {
+        let mut argv = vec![cli.to_string()];
+        argv.extend(BASE_ARGS.iter().map(|a| a.to_string()));
+        argv.extend(args.iter().cloned());
+        argv
+    }
+
+    /// `-C DIR`, `-CDIR`, `--cd DIR`, `--cd=DIR`.
+    fn repo_dir(&self, args: &[String]) -> Option<PathBuf> {
+        let mut iter = args.iter();
+        while let Some(arg) = iter.next() {
+            if arg == "-C" || arg == "--cd" {
+                return iter.next().map(PathBuf::from);
+            }
+            if let Some(dir) = arg.strip_prefix("--cd=") {
+                return Some(PathBuf::from(dir));
+            }
+            if let Some(dir) = arg.strip_prefix("-C").filter(|d| !d.is_empty()) {
+                return Some(PathBuf::from(dir));
+            }
+        }
+        None
+    }
+
+    fn classify(&self, view: &ScreenView) -> Verdict {
+        if let Some(verdict) = dialog(view) {
+            return verdict;
+        }
+        for (i, row) in view.rows_bottom_up() {
+            if row.contains("esc to interrupt") {
+                return Verdict::new(Observation::Busy, "codex.working-line", Some(i), row.trim());
+            }
+        }
+        if let Some((i, row)) = view.rows_bottom_up().find(|(_, r)| r.trim() == "loading") {
+            return Verdict::new(Observation::Busy, "codex.loading", Some(i), row.trim());
+        }
+        let cursor_row = usize::from(view.cursor.0);
+        if view.before_cursor.trim_start().starts_with('›') {
+            let row = view.rows.get(cursor_row).map_or("", |r| r.trim());
+            let verdict = Verdict::new(Observation::Prompt, "codex.input-line", Some(cursor_row), row);
+            // Codex titles the window with the folder (or thread) name once it is idle; a
+            // spinner there without a Working row is start-up loading: wait for a quiet screen.
+            return if view.title.is_empty() || title_spinner(view) {
+                verdict
+            } else {
+                verdict.settled()
+            };
+        }
+        if title_spinner(view) {
+            return Verdict::new(Observation::Busy, "codex.title-spinner", None, &view.title);
+        }
+        Verdict::new(
+            Observation::Unknown,
+            "codex.no-input-line",
+            Some(cursor_row),
+            "cursor is not on the › input line",
+        )
+    }
+
+    fn quiet_window(&self) -> Duration {
+        Duration::from_millis(300)
+    }
+
+    fn output_means_busy(&self) -> bool {
+        false
+    }
+
+    fn unseen_turn_grace(&self) -> Duration {
+        Duration::from_secs(3)
+    }
+
+    /// Codex merges keys that arrive within ~120 ms into a paste; Enter must come after that.
+    fn submit_delay(&self, bytes: usize) -> Duration {
+        Duration::from_millis(200 + 50 * (bytes as u64).div_ceil(1024))
+    }
+
+    fn exit_sequence(&self) -> Vec<Keystroke> {
+        vec![
+            Keystroke {
+                delay: Duration::ZERO,
+                bytes: b"/exit".to_vec(),
+            },
+            Keystroke {
+                delay: Duration::from_millis(250),
+                bytes: b"\r".to_vec(),
+            },
+        ]
+    }
+
+    fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
+        parse_summary(&crate::text::strip_ansi(transcript_tail))
+    }
+}
+
+static TOKEN_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"Token usage: total=(?P<total>[\d,]+) input=(?P<input>[\d,]+)",
+        r"(?: \(\+ (?P<cached>[\d,]+) cached\))? output=(?P<output>[\d,]+)",
+        r"(?: \(reasoning (?P<reasoning>[\d,]+)\))?",
+    ))
+    .expect("valid token regex")
+});
+static RESUME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:codex resume|Session ID:)\s+(?P<id>[0-9a-fA-F-]{36})").expect("valid regex")
+});
+
+fn number(text: Option<regex::Match<'_>>) -> Option<u64> {
+    text?.as_str().replace(',', "").parse().ok()
+}
+
+pub fn parse_summary(text: &str) -> ExitSummary {
+    let mut summary = ExitSummary::default();
+    if let Some(caps) = TOKEN_LINE.captures_iter(text).last() {
+        summary.total_tokens = number(caps.name("total"));
+        summary.input_tokens = number(caps.name("input"));
+        summary.cached_tokens = number(caps.name("cached"));
+        summary.output_tokens = number(caps.name("output"));
+        summary.reasoning_tokens = number(caps.name("reasoning"));
+    }
+    summary.agent_session_id = RESUME
+        .captures_iter(text)
+        .last()
+        .map(|c| c["id"].to_string());
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_line_and_resume_id_are_parsed() {
+        let text = "Token usage: total=106,867 input=104,158 (+ 250,880 cached) output=2,709 (reasoning 870)\nTo continue this session, run codex resume 0199a213-81c0-7800-8aa1-bbab2a035a53\n";
+        let s = parse_summary(text);
+        assert_eq!(s.total_tokens, Some(106_867));
+        assert_eq!(s.input_tokens, Some(104_158));
+        assert_eq!(s.cached_tokens, Some(250_880));
+        assert_eq!(s.output_tokens, Some(2_709));
+        assert_eq!(s.reasoning_tokens, Some(870));
+        assert_eq!(
+            s.agent_session_id.as_deref(),
+            Some("0199a213-81c0-7800-8aa1-bbab2a035a53")
+        );
+        assert_eq!(parse_summary("garbage"), ExitSummary::default());
+    }
+
+    #[test]
+    fn repo_dir_comes_from_cd_flags() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            Codex.repo_dir(&args(&["-C", "/x"])),
+            Some(PathBuf::from("/x"))
+        );
+        assert_eq!(
+            Codex.repo_dir(&args(&["--cd", "/y"])),
+            Some(PathBuf::from("/y"))
+        );
+        assert_eq!(Codex.repo_dir(&args(&["-C/z"])), Some(PathBuf::from("/z")));
+        assert_eq!(
+            Codex.repo_dir(&args(&["--cd=/w"])),
+            Some(PathBuf::from("/w"))
+        );
+        assert_eq!(Codex.repo_dir(&args(&["--model", "o3"])), None);
+    }
+
+    #[test]
+    fn default_command_appends_extra_args() {
+        let argv = Codex.command("codex", &["--model".into(), "o3".into()]);
+        assert_eq!(
+            argv,
+            [
+                "codex",
+                "--dangerously-bypass-approvals-and-sandbox",
+                "--no-alt-screen",
+                "--model",
+                "o3"
+            ]
+        );
+    }
+}

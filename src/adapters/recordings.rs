@@ -1,0 +1,175 @@
+//! The adapters against real recordings of Codex and Claude (tests/fixtures/agents/*.cast,
+//! asciicast v2): replayed through vt100 at their size on their own clock, each must produce the
+//! state sequence its README gives.
+
+use std::path::PathBuf;
+
+use super::{Adapter, Claude, Codex, Observation};
+use crate::replay::{Cast, Replay, replay};
+use crate::session::state::AgentState::{self, Blocked, Busy, Prompt, Starting};
+
+fn load(name: &str) -> Cast {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/agents")
+        .join(name);
+    Cast::load(&path).expect("fixture loads")
+}
+
+fn run(name: &str, adapter: &dyn Adapter) -> (Cast, Replay) {
+    let cast = load(name);
+    let result = replay(&cast, adapter);
+    (cast, result)
+}
+
+/// Time of the n-th input event containing `needle`.
+fn input_time(cast: &Cast, needle: &str, nth: usize) -> f64 {
+    cast.events
+        .iter()
+        .filter(|e| e.kind == 'i' && e.data.contains(needle))
+        .nth(nth)
+        .map(|e| e.time)
+        .expect("input event")
+}
+
+/// States up to the `/exit` (after it the agent exits; a live session reports `exited`).
+fn states_before_exit(cast: &Cast, result: &Replay) -> Vec<AgentState> {
+    result.states_until(input_time(cast, "/exit", 0))
+}
+
+fn time_of(result: &Replay, to: AgentState, nth: usize) -> f64 {
+    result
+        .steps
+        .iter()
+        .filter(|s| s.to == to)
+        .nth(nth)
+        .map(|s| s.time)
+        .unwrap_or_else(|| panic!("no {to:?} #{nth} in {:?}", result.states()))
+}
+
+#[test]
+fn codex_turn_is_prompt_busy_prompt_and_busy_spans_the_turn() {
+    let (cast, result) = run("codex-0.169.0-turn-120x40.cast", &Codex);
+    assert_eq!(
+        states_before_exit(&cast, &result),
+        [Starting, Prompt, Busy, Prompt],
+        "{:#?}",
+        result.steps
+    );
+    let enter = input_time(&cast, "\r", 0);
+    let busy = time_of(&result, Busy, 0);
+    assert!(
+        busy >= enter && busy - enter < 0.5,
+        "busy at {busy}, Enter at {enter}"
+    );
+    let idle = time_of(&result, Prompt, 1);
+    // The mock answers after 4 s; the prompt must not come back before the answer is drawn.
+    assert!(
+        idle - enter > 3.9,
+        "prompt again at {idle}, Enter at {enter}"
+    );
+    assert!(idle < input_time(&cast, "/exit", 0));
+    assert_eq!(result.turns_completed.len(), 1);
+    let summary = Codex.parse_exit_summary(
+        &cast
+            .events
+            .iter()
+            .filter(|e| e.kind == 'o')
+            .map(|e| e.data.as_str())
+            .collect::<String>(),
+    );
+    assert_eq!(summary.total_tokens, Some(1090));
+    assert_eq!(summary.input_tokens, Some(1034));
+    assert_eq!(summary.cached_tokens, Some(200));
+    assert_eq!(summary.output_tokens, Some(56));
+    assert_eq!(summary.reasoning_tokens, Some(7));
+    assert!(summary.agent_session_id.is_some());
+}
+
+#[test]
+fn codex_trust_dialog_is_blocked_until_enter() {
+    let (cast, result) = run("codex-0.169.0-trust-dialog-100x30.cast", &Codex);
+    assert_eq!(
+        states_before_exit(&cast, &result),
+        [Starting, Blocked, Prompt],
+        "{:#?}",
+        result.steps
+    );
+    let dialog = result.steps[0].dialog.clone().expect("a dialog");
+    assert_eq!(dialog.reason, "workspace-trust");
+    assert_eq!(dialog.accept_keys, ["Enter"]);
+    assert!(dialog.enter_is_safe);
+    let prompt = time_of(&result, Prompt, 0);
+    assert!(prompt > input_time(&cast, "\r", 0));
+}
+
+#[test]
+fn claude_turn_is_prompt_busy_prompt_and_busy_spans_the_turn() {
+    let (cast, result) = run("claude-2.1.328-turn-120x40.cast", &Claude);
+    assert_eq!(
+        states_before_exit(&cast, &result),
+        [Starting, Prompt, Busy, Prompt],
+        "{:#?}",
+        result.steps
+    );
+    let enter = input_time(&cast, "\r", 0);
+    let busy = time_of(&result, Busy, 0);
+    assert!(
+        busy >= enter && busy - enter < 0.5,
+        "busy at {busy}, Enter at {enter}"
+    );
+    let idle = time_of(&result, Prompt, 1);
+    assert!(
+        idle - enter > 3.9,
+        "prompt again at {idle}, Enter at {enter}"
+    );
+    assert_eq!(result.turns_completed.len(), 1);
+}
+
+#[test]
+fn claude_dialogs_are_blocked_with_the_keys_that_accept_them() {
+    let (cast, result) = run("claude-2.1.328-dialogs-100x30.cast", &Claude);
+    let blocked: Vec<_> = result
+        .steps
+        .iter()
+        .filter(|s| matches!(s.verdict.observation, Observation::Blocked(_)))
+        .collect();
+    let first = blocked
+        .first()
+        .and_then(|s| s.dialog.clone())
+        .expect("trust dialog");
+    assert_eq!(first.reason, "workspace-trust");
+    assert_eq!(first.accept_keys, ["Down", "Enter"]);
+    assert!(!first.enter_is_safe, "Enter alone answers \"No, exit\"");
+    assert_eq!(
+        states_before_exit(&cast, &result),
+        [Starting, Blocked, Prompt],
+        "{:#?}",
+        result.steps
+    );
+    let reasons: Vec<String> = blocked
+        .iter()
+        .filter_map(|s| s.dialog.as_ref().map(|d| d.reason.clone()))
+        .collect();
+    assert_eq!(reasons.first().map(String::as_str), Some("workspace-trust"));
+}
+
+#[test]
+fn claude_bypass_dialog_is_its_own_reason() {
+    let cast = load("claude-2.1.328-dialogs-100x30.cast");
+    let views = crate::replay::screens_at(&cast, &[1.0, 3.0, 4.0]);
+    let reasons: Vec<String> = views
+        .iter()
+        .map(|(_, view)| match Claude.classify(view).observation {
+            Observation::Blocked(d) => format!("{}:{}", d.reason, d.accept_keys.join(",")),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "workspace-trust:Down,Enter",
+            "bypass-permissions:Down,Enter",
+            "bypass-permissions:Enter"
+        ]
+    );
+}
