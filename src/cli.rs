@@ -51,6 +51,8 @@ pub enum Command {
     Stop(StopArgs),
     /// Read session output transcripts
     Logs(LogsArgs),
+    /// Show why harnex thinks a session is at its prompt, busy or blocked
+    Explain(ExplainArgs),
     /// Show help for harnex or one command
     Help(HelpArgs),
 }
@@ -132,6 +134,7 @@ Examples:
   harnex send --id impl-1 'run the tests and fix what fails'
   echo 'long brief' | harnex send --id impl-1 --no-wait
   harnex send --id impl-1 --submit-only
+  harnex send --id impl-1 --keys Down,Enter      # accept a dialog whose default is \"No\"
 
 Without --force the message waits in the session's inbox until the agent is at its prompt.
 --no-wait: return immediately after queueing (HTTP 202), fire-and-forget.
@@ -201,6 +204,10 @@ pub struct SendArgs {
     /// Overall deadline in seconds or with a unit (e.g. 120, 10m)
     #[arg(long, value_parser = parse_duration, default_value = "120")]
     pub timeout: Duration,
+
+    /// Press named keys instead of sending text, e.g. Down,Enter or Esc (answers dialogs)
+    #[arg(long, value_name = "KEYS", conflicts_with_all = ["message", "words", "submit_only", "no_submit", "wait_for_idle"])]
+    pub keys: Option<String>,
 
     /// Print progress on stderr
     #[arg(long, short = 'v')]
@@ -331,6 +338,38 @@ pub struct LogsArgs {
     pub repo: Option<PathBuf>,
 
     /// Only match a session running this CLI
+    #[arg(long)]
+    pub cli: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex explain --id impl-1
+  harnex explain --id impl-1 --json
+  harnex explain --replay session.cast --cli codex    # how harnex reads a recording
+
+Shows the adapter's verdict (which rule matched, on which screen row, with what text), the
+debounced state, the turn counters and the screen. --replay feeds an asciicast v2 recording
+through the same screen and state machine and prints every state change with its time.")]
+pub struct ExplainArgs {
+    /// Session id
+    #[arg(long, required_unless_present = "replay")]
+    pub id: Option<String>,
+
+    /// Replay an asciicast v2 recording instead of asking a live session
+    #[arg(long, value_name = "FILE", conflicts_with = "id")]
+    pub replay: Option<PathBuf>,
+
+    /// Print the JSON answer
+    #[arg(long)]
+    pub json: bool,
+
+    /// Repository of the session (default: the current one)
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// With --id: only match a session running this CLI. With --replay: the adapter to use
     #[arg(long)]
     pub cli: Option<String>,
 }

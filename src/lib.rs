@@ -12,6 +12,7 @@ pub mod commands;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod keys;
 pub mod paths;
 pub mod ports;
 pub mod registry;
@@ -32,6 +33,7 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Wait(args) => commands::wait::run(args),
         Command::Stop(args) => commands::stop::run(args),
         Command::Logs(args) => commands::logs::run(args),
+        Command::Explain(args) => commands::explain::run(args),
         Command::Help(args) => commands::help::run(args),
     }
 }

@@ -143,7 +143,7 @@ pub fn replay(cast: &Cast, adapter: &dyn Adapter) -> Replay {
                     continue;
                 }
                 let view = screen.view();
-                let changed = view.rows != last.rows || view.cursor != last.cursor;
+                let changed = view.differs_from(&last);
                 let transitions = tracker.observe(adapter.classify(&view), changed, at(time));
                 record(&mut out, &tracker, time, &transitions);
                 last = view;

@@ -123,10 +123,17 @@ impl Adapter for Codex {
         let cursor_row = usize::from(view.cursor.0);
         if view.before_cursor.trim_start().starts_with('›') {
             let row = view.rows.get(cursor_row).map_or("", |r| r.trim());
-            let verdict = Verdict::new(Observation::Prompt, "codex.input-line", Some(cursor_row), row);
-            // Codex titles the window with the folder (or thread) name once it is idle; a
-            // spinner there without a Working row is start-up loading: wait for a quiet screen.
-            return if view.title.is_empty() || title_spinner(view) {
+            let verdict = Verdict::new(
+                Observation::Prompt,
+                "codex.input-line",
+                Some(cursor_row),
+                row,
+            );
+            // Codex titles the window with the folder (or thread) name once it is idle. A
+            // spinner there without a Working row, or the bare `? for shortcuts` footer, is
+            // start-up loading (a trust dialog may still replace the screen): wait for quiet.
+            let loading_footer = view.rows.iter().any(|r| r.trim() == "? for shortcuts");
+            return if view.title.is_empty() || title_spinner(view) || loading_footer {
                 verdict
             } else {
                 verdict.settled()

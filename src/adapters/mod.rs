@@ -31,6 +31,8 @@ pub struct ScreenView {
     pub title: String,
     pub alternate_screen: bool,
     pub bracketed_paste: bool,
+    /// Application cursor keys (DECCKM): arrows are sent as `ESC O A` instead of `ESC [ A`.
+    pub application_cursor: bool,
     /// (rows, cols)
     pub size: (u16, u16),
 }
@@ -43,6 +45,12 @@ impl ScreenView {
             .enumerate()
             .rev()
             .map(|(i, r)| (i, r.as_str()))
+    }
+
+    /// Whether anything the agent shows moved: rows, cursor or title (a spinning title is activity
+    /// even when the rows stand still).
+    pub fn differs_from(&self, other: &ScreenView) -> bool {
+        self.rows != other.rows || self.cursor != other.cursor || self.title != other.title
     }
 
     /// The whole screen as text, one line per row, trailing empty rows dropped.

@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 pub fn run(args: SendArgs) -> Result<i32> {
     let started = Instant::now();
     let deadline = started + args.timeout;
+    if let Some(keys) = &args.keys {
+        return send_keys(&args, keys, deadline);
+    }
     let text = resolve_text(&args)?;
     let (client, id, target_session) = connect(&args)?;
     let text = if relay_wanted(&args, target_session.as_deref()) {
@@ -75,6 +78,20 @@ pub fn run(args: SendArgs) -> Result<i32> {
         return Ok(0);
     }
     wait_for_turn(&args, &client, &id, delivered, started, deadline)
+}
+
+/// `--keys Down,Enter`: press named keys now.
+fn send_keys(args: &SendArgs, keys: &str, deadline: Instant) -> Result<i32> {
+    crate::keys::parse_keys(keys, false).map_err(Error::usage)?;
+    let (client, id, _) = connect(args)?;
+    match client.post("/send", &json!({"keys": keys}), left(deadline)) {
+        Ok(answer) => {
+            print_json(&answer);
+            Ok(0)
+        }
+        Err(CallError::Timeout) => timeout(&id, None, "send timed out", Instant::now()),
+        Err(e) => Err(Error::failed(format!("cannot send keys to {id}: {e}"))),
+    }
 }
 
 fn left(deadline: Instant) -> Duration {

@@ -320,6 +320,9 @@ fn post_send(session: &Session, body: &[u8]) -> Reply {
         // A plain-text body is typed as is (Ruby-compatible raw injection).
         return raw_inject(session, &String::from_utf8_lossy(body), false);
     };
+    if let Some(keys) = fields.get("keys") {
+        return send_keys(session, keys);
+    }
     let text = fields
         .get("text")
         .and_then(Value::as_str)
@@ -356,6 +359,67 @@ fn post_send(session: &Session, body: &[u8]) -> Reply {
     send_via_inbox(session, payload, ttl)
 }
 
+/// `{"keys": "Down,Enter"}` (or an array of names): press them now, whatever the state.
+fn send_keys(session: &Session, keys: &Value) -> Reply {
+    let spec = match keys {
+        Value::String(s) => s.clone(),
+        Value::Array(names) => names
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => return Reply::error(400, "keys must be a string like \"Down,Enter\" or an array"),
+    };
+    let application_cursor = session.shared.lock().application_cursor;
+    let keys = match crate::keys::parse_keys(&spec, application_cursor) {
+        Ok(keys) => keys,
+        Err(e) => return Reply::error(400, &e),
+    };
+    match delivery::deliver_keys(session, &keys) {
+        Ok(written) => {
+            let live = session.shared.lock();
+            Reply::ok(json!({
+                "ok": true,
+                "status": "delivered",
+                "keys": spec,
+                "bytes_written": written,
+                "injected_count": live.injected_count,
+                "input_state": status::input_state(&live),
+            }))
+        }
+        Err(e) => Reply::error(500, &e),
+    }
+}
+
+/// Why text may not go into the dialog the agent is blocked on (or `None` when it may).
+fn blocked_refusal(
+    session: &Session,
+    live: &super::live::Live,
+    payload: &Payload,
+) -> Option<Reply> {
+    if live.state != AgentState::Blocked || payload.force {
+        return None;
+    }
+    let id = &session.config.id;
+    let (reason, keys, safe) = match &live.dialog {
+        Some(d) => (d.reason.as_str(), d.accept_keys.join(","), d.enter_is_safe),
+        None => ("unknown", "Enter".to_string(), false),
+    };
+    if payload.enter_only && safe {
+        return None;
+    }
+    let message = if payload.enter_only {
+        format!(
+            "Enter is not a safe answer to the {reason} dialog: it would pick the highlighted choice, which declines; accept with `harnex send --id {id} --keys {keys}`, or pass --force to press Enter anyway"
+        )
+    } else {
+        format!(
+            "the agent is blocked on a {reason} dialog and cannot take text; answer it with `harnex send --id {id} --keys {keys}`, or pass --force to type into it anyway"
+        )
+    };
+    Some(Reply::error(409, &message))
+}
+
 fn raw_inject(session: &Session, text: &str, newline: bool) -> Reply {
     let mut bytes = text.as_bytes().to_vec();
     if newline {
@@ -377,10 +441,18 @@ fn send_via_inbox(session: &Session, payload: Payload, ttl: Option<Duration>) ->
     enum Plan {
         Direct(String),
         Queued(String),
+        Keys,
     }
     let plan = session.shared.update(|live| {
         if live.exit.is_some() {
             return Err(Reply::error(500, "session is not running"));
+        }
+        if let Some(refusal) = blocked_refusal(session, live, &payload) {
+            return Err(refusal);
+        }
+        // Enter alone at a dialog answers it now; it starts no turn.
+        if live.state == AgentState::Blocked && payload.enter_only {
+            return Ok(Plan::Keys);
         }
         let at_prompt = live.state == AgentState::Prompt && live.inbox.is_empty();
         if payload.force || at_prompt {
@@ -399,6 +471,7 @@ fn send_via_inbox(session: &Session, payload: Payload, ttl: Option<Duration>) ->
     });
     match plan {
         Err(reply) => reply,
+        Ok(Plan::Keys) => send_keys(session, &json!("Enter")),
         Ok(Plan::Queued(id)) => Reply {
             code: 202,
             body: json!({"ok": true, "status": "queued", "message_id": id}),

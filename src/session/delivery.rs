@@ -140,3 +140,34 @@ fn press_enter(session: &Session, turn: u64) -> Result<bool, String> {
     }
     Ok(taken)
 }
+
+/// Pause between named keys, so a dialog redraws (and moves its highlight) before the next.
+const KEY_GAP: Duration = Duration::from_millis(150);
+
+/// Press named keys (`--keys Down,Enter`): no turn, no submission check — the caller is
+/// answering a dialog or steering the agent on purpose.
+pub fn deliver_keys(session: &Session, keys: &[Vec<u8>]) -> Result<usize, String> {
+    let _turn_of_the_pty = session
+        .delivery_lock
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if session.shared.lock().exit.is_some() {
+        return Err("session is not running".into());
+    }
+    let mut written = 0;
+    for (i, key) in keys.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(KEY_GAP);
+        }
+        session
+            .write(key.clone())
+            .map_err(|e| format!("cannot write to the agent: {e}"))?;
+        written += key.len();
+    }
+    let now = SystemTime::now();
+    session.shared.update(|live| {
+        live.injected_count += 1;
+        live.last_injected_at = Some(now);
+    });
+    Ok(written)
+}

@@ -36,6 +36,7 @@ pub struct Live {
     /// The agent has shown its prompt or a dialog at least once.
     pub ever_ready: bool,
     pub bracketed_paste: bool,
+    pub application_cursor: bool,
     pub title: String,
     pub inbox: Inbox,
     pub injected_count: u64,
@@ -60,6 +61,7 @@ impl Live {
             last_completed_at: None,
             ever_ready: false,
             bracketed_paste: false,
+            application_cursor: false,
             title: String::new(),
             inbox,
             injected_count: 0,

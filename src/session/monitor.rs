@@ -117,7 +117,7 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
         let now = Instant::now();
         let (transitions, changed) = if classify {
             let view = screen.view();
-            let changed = view.rows != last_view.rows || view.cursor != last_view.cursor;
+            let changed = view.differs_from(&last_view);
             let verdict = adapter.classify(&view);
             let transitions = tracker.observe(verdict, changed, now);
             last_view = view;
@@ -154,6 +154,7 @@ fn publish(
         live.turns = tracker.turns();
         live.pending_turn = tracker.pending_turn();
         live.bracketed_paste = view.bracketed_paste;
+        live.application_cursor = view.application_cursor;
         if live.title != view.title {
             live.title = view.title.clone();
         }

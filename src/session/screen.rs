@@ -136,6 +136,7 @@ impl Screen {
             title: self.title().to_string(),
             alternate_screen: screen.alternate_screen(),
             bracketed_paste: screen.bracketed_paste(),
+            application_cursor: screen.application_cursor(),
             size: (rows, cols),
         }
     }

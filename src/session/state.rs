@@ -308,7 +308,11 @@ mod tests {
         assert_eq!(tracker.next_deadline(t0), Some(t0 + QUIET));
         let out = tracker.tick(t0 + QUIET);
         assert_eq!(states(&out), vec![AgentState::Prompt]);
-        assert_eq!(tracker.next_deadline(t0 + QUIET), None, "nothing left to wait for");
+        assert_eq!(
+            tracker.next_deadline(t0 + QUIET),
+            None,
+            "nothing left to wait for"
+        );
 
         let mut settled = Tracker::new(QUIET, false, Duration::ZERO, t0);
         settled.observe(prompt().settled(), true, t0);
