@@ -141,8 +141,14 @@ fn press_enter(session: &Session, turn: u64) -> Result<bool, String> {
     Ok(taken)
 }
 
-/// Pause between named keys, so a dialog redraws (and moves its highlight) before the next.
-const KEY_GAP: Duration = Duration::from_millis(150);
+/// After a key, how long to wait for the screen to show its effect before the next key, and how
+/// long to let the agent settle after that (Claude's dialogs take Enter for the old highlight if
+/// it comes right after the arrow).
+const KEY_EFFECT_WAIT: Duration = Duration::from_secs(1);
+const KEY_SETTLE: Duration = Duration::from_millis(200);
+/// Longest wait for a still screen before the first key: an agent that just drew a dialog may
+/// not be reading keys yet (Claude loses an arrow sent right after its trust dialog appears).
+const KEY_QUIET_MAX: Duration = Duration::from_secs(3);
 
 /// Press named keys (`--keys Down,Enter`): no turn, no submission check — the caller is
 /// answering a dialog or steering the agent on purpose.
@@ -154,15 +160,22 @@ pub fn deliver_keys(session: &Session, keys: &[Vec<u8>]) -> Result<usize, String
     if session.shared.lock().exit.is_some() {
         return Err("session is not running".into());
     }
+    wait_for_still_screen(session, session.adapter.quiet_window(), KEY_QUIET_MAX);
     let mut written = 0;
     for (i, key) in keys.iter().enumerate() {
-        if i > 0 {
-            std::thread::sleep(KEY_GAP);
-        }
+        let generation = session.shared.lock().generation;
         session
             .write(key.clone())
             .map_err(|e| format!("cannot write to the agent: {e}"))?;
         written += key.len();
+        if i + 1 < keys.len() {
+            session
+                .shared
+                .wait_for(Some(Instant::now() + KEY_EFFECT_WAIT), |live| {
+                    (live.generation > generation || live.exit.is_some()).then_some(())
+                });
+            std::thread::sleep(KEY_SETTLE);
+        }
     }
     let now = SystemTime::now();
     session.shared.update(|live| {
@@ -170,4 +183,18 @@ pub fn deliver_keys(session: &Session, keys: &[Vec<u8>]) -> Result<usize, String
         live.last_injected_at = Some(now);
     });
     Ok(written)
+}
+
+/// Wait until the screen has not changed for `quiet` (at most `max`).
+fn wait_for_still_screen(session: &Session, quiet: Duration, max: Duration) {
+    let give_up = Instant::now() + max;
+    session.shared.wait_dynamic(|live| {
+        let still_until = live.changed_at + quiet;
+        let now = Instant::now();
+        if now >= still_until || now >= give_up || live.exit.is_some() {
+            Ok(())
+        } else {
+            Err(Some(still_until.min(give_up)))
+        }
+    });
 }

@@ -28,6 +28,8 @@ pub struct Live {
     pub dialog: Option<Dialog>,
     /// Bumped whenever the screen content changes.
     pub generation: u64,
+    /// When the screen content last changed.
+    pub changed_at: Instant,
     pub turns: Turns,
     pub pending_turn: Option<u64>,
     /// Turn numbers handed out by deliveries.
@@ -55,6 +57,7 @@ impl Live {
             verdict: Verdict::new(Observation::Unknown, "start", None, "no output yet"),
             dialog: None,
             generation: 0,
+            changed_at: Instant::now(),
             turns: Turns::default(),
             pending_turn: None,
             last_turn_assigned: 0,

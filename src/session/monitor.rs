@@ -148,6 +148,7 @@ fn publish(
     session.shared.update(|live| {
         if changed {
             live.generation += 1;
+            live.changed_at = Instant::now();
         }
         live.verdict = tracker.verdict().clone();
         live.dialog = tracker.dialog().cloned();
