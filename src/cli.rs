@@ -51,6 +51,8 @@ pub enum Command {
     Stop(StopArgs),
     /// Read session output transcripts
     Logs(LogsArgs),
+    /// Stream per-session JSONL runtime events
+    Events(EventsArgs),
     /// Show why harnex thinks a session is at its prompt, busy or blocked
     Explain(ExplainArgs),
     /// Show help for harnex or one command
@@ -150,7 +152,7 @@ pub struct SendArgs {
     pub message: Option<String>,
 
     /// Message text as words
-    #[arg(value_name = "WORDS", allow_hyphen_values = true)]
+    #[arg(value_name = "WORDS")]
     pub words: Vec<String>,
 
     /// Type the text without pressing Enter
@@ -244,8 +246,10 @@ Examples:
   harnex wait --id demo                    # until the session exits; exits with its code
   harnex wait --id demo --until prompt --timeout 5m
 
---until STATE: prompt, busy, blocked, unknown. `prompt` waits for the turn in flight, if any,
-to finish: the prompt drawn before a message was taken does not count.")]
+--until STATE: prompt, busy, blocked, unknown, task_complete. `prompt` waits for the turn in
+flight, if any, to finish: the prompt drawn before a message was taken does not count.
+`task_complete` waits for the next turn completion after the call (a `task_complete` event, for
+every agent); with --turn N it waits for turn N instead and returns at once if it is done.")]
 pub struct WaitArgs {
     /// Session id
     #[arg(long, required = true)]
@@ -254,6 +258,10 @@ pub struct WaitArgs {
     /// Wait until the agent reaches STATE instead of until it exits
     #[arg(long, value_name = "STATE")]
     pub until: Option<String>,
+
+    /// With --until task_complete: wait for this turn's completion (at once if it is done)
+    #[arg(long, value_name = "N")]
+    pub turn: Option<u64>,
 
     /// Deadline (e.g. 30, 90s, 10m); none by default
     #[arg(long, value_parser = parse_duration)]
@@ -370,6 +378,38 @@ pub struct ExplainArgs {
     pub repo: Option<PathBuf>,
 
     /// With --id: only match a session running this CLI. With --replay: the adapter to use
+    #[arg(long)]
+    pub cli: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex events --id impl-1                 # print rows, follow until the session exits
+  harnex events --id impl-1 --snapshot      # print what is there and stop
+  harnex events --id impl-1 --from 2026-11-21T08:00:00Z
+
+Rows are schema v1 JSON lines (see docs/events.md). Following ends at the `exited` row of the
+session's current run (a reused id appends runs to the same stream; rows carry session_id).
+Exit 1 when there is no stream, --from is not an RFC 3339 time, or the stream is truncated.")]
+pub struct EventsArgs {
+    /// Session id
+    #[arg(long, required = true)]
+    pub id: Option<String>,
+
+    /// Print the rows there are now and exit (no following)
+    #[arg(long)]
+    pub snapshot: bool,
+
+    /// Only rows at or after this UTC time (RFC 3339, e.g. 2026-11-21T08:00:00Z)
+    #[arg(long, value_name = "TS")]
+    pub from: Option<String>,
+
+    /// Repository of the session (default: the current one)
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// Only match a session running this CLI
     #[arg(long)]
     pub cli: Option<String>,
 }

@@ -29,6 +29,10 @@ impl std::fmt::Display for CallError {
         match self {
             CallError::Unreachable(e) => write!(f, "session API unreachable ({e})"),
             CallError::Timeout => write!(f, "session API did not answer in time"),
+            CallError::Status(401, _) => write!(
+                f,
+                "the session rejected the token (401): pass the token from the session's registry entry with --token, or drop --port/--token to look the session up by --id"
+            ),
             CallError::Status(code, body) => {
                 let error = body["error"].as_str().unwrap_or("");
                 write!(f, "session API answered {code}: {error}")

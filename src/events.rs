@@ -76,12 +76,13 @@ impl EventLog {
     }
 }
 
-/// The `send` preview: at most 200 characters, then `…`.
+/// The `send` preview: secrets masked, then at most 200 characters and `…`.
 pub fn preview(text: &str) -> (String, bool) {
     const LIMIT: usize = 200;
+    let text = crate::redact::redact(text);
     match text.char_indices().nth(LIMIT) {
         Some((cut, _)) => (format!("{}…", &text[..cut]), true),
-        None => (text.to_string(), false),
+        None => (text, false),
     }
 }
 

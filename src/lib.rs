@@ -10,14 +10,17 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod error;
+pub mod event_stream;
 pub mod events;
 pub mod ids;
 pub mod keys;
 pub mod paths;
 pub mod ports;
+pub mod redact;
 pub mod registry;
 pub mod replay;
 pub mod session;
+pub mod telemetry;
 pub mod text;
 pub mod time;
 
@@ -33,6 +36,7 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Wait(args) => commands::wait::run(args),
         Command::Stop(args) => commands::stop::run(args),
         Command::Logs(args) => commands::logs::run(args),
+        Command::Events(args) => commands::events::run(args),
         Command::Explain(args) => commands::explain::run(args),
         Command::Help(args) => commands::help::run(args),
     }

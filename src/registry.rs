@@ -211,8 +211,9 @@ impl Selector {
         Ok(Selector {
             id: paths::normalize_id(id)?,
             repo: repo.map(paths::repo_root_of),
+            // CLIs match by program name: `--cli codex` finds a session run as /opt/bin/codex.
             cli: cli
-                .map(|c| c.trim().to_lowercase())
+                .map(|c| crate::adapters::cli_name(c.trim()))
                 .filter(|c| !c.is_empty()),
         })
     }
@@ -222,7 +223,7 @@ impl Selector {
             && self
                 .cli
                 .as_ref()
-                .is_none_or(|cli| entry.cli.to_lowercase() == *cli)
+                .is_none_or(|cli| crate::adapters::cli_name(&entry.cli) == *cli)
     }
 
     /// The repo to look in first.
@@ -294,6 +295,66 @@ impl Selector {
             msg.push_str(&format!("; live sessions here: {}", here.join(", ")));
         }
         msg
+    }
+}
+
+/// A per-session file that outlives the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionFile {
+    Transcript,
+    Events,
+}
+
+impl SessionFile {
+    pub fn path(self, state: &StateDir, key: &SessionKey) -> PathBuf {
+        match self {
+            SessionFile::Transcript => state.output_path(key),
+            SessionFile::Events => state.events_path(key),
+        }
+    }
+
+    fn dir_and_ext(self) -> (&'static str, &'static str) {
+        match self {
+            SessionFile::Transcript => ("output", "log"),
+            SessionFile::Events => ("events", "jsonl"),
+        }
+    }
+}
+
+impl Selector {
+    /// The file of a session that is not live: in the home repo, else (without `--repo`) a
+    /// unique match in another repo.
+    pub fn find_file(&self, state: &StateDir, which: SessionFile) -> Result<Option<PathBuf>> {
+        let path = which.path(state, &SessionKey::new(self.home_repo()?, &self.id));
+        if path.exists() {
+            return Ok(Some(path));
+        }
+        if self.repo.is_some() {
+            return Ok(None);
+        }
+        let (dir, ext) = which.dir_and_ext();
+        let suffix = format!("--{}.{ext}", paths::id_key(&self.id));
+        let matches: Vec<PathBuf> = fs::read_dir(state.root().join(dir))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.ends_with(&suffix) && n.len() == 16 + suffix.len())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        match matches.as_slice() {
+            [only] => Ok(Some(only.clone())),
+            [] => Ok(None),
+            _ => Err(Error::failed(format!(
+                "{dir} files for id {:?} exist in several repos; pass --repo PATH",
+                self.id
+            ))),
+        }
     }
 }
 

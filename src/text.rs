@@ -23,7 +23,7 @@ pub fn strip_ansi(text: &str) -> String {
         .split('\n')
         .map(|line| {
             // A bare \r returns to the line start: keep what was drawn last.
-            let line = line.strip_suffix('\r').unwrap_or(line);
+            let line = line.trim_end_matches('\r');
             line.rsplit('\r').next().unwrap_or(line)
         })
         .collect::<Vec<_>>()
@@ -46,5 +46,6 @@ mod tests {
     #[test]
     fn carriage_returns_keep_the_last_overprint() {
         assert_eq!(strip_ansi("⠋ work\r⠙ work\rdone\r\n"), "done\n");
+        assert_eq!(strip_ansi("answer: x\r\r\nnext"), "answer: x\nnext");
     }
 }

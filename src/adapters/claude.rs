@@ -162,6 +162,27 @@ impl Adapter for Claude {
         ]
     }
 
+    /// Claude prints no usage; its session transcript has it.
+    fn exit_usage(&self, transcript_tail: &str, cwd: &std::path::Path) -> ExitSummary {
+        let parsed = self.parse_exit_summary(transcript_tail);
+        let from_transcript = parsed.agent_session_id.as_deref().and_then(|session| {
+            let config = crate::telemetry::usage::claude_config_dir()?;
+            crate::telemetry::usage::claude_usage(&config, cwd, session)
+        });
+        from_transcript.unwrap_or(parsed)
+    }
+
+    /// Claude reports failed API calls as `API Error: …` (or cannot connect at all); a finished
+    /// turn ends with `✻ <Verb> for <time>`.
+    fn gave_up_on_model(&self, plain_tail: &str) -> bool {
+        let last = |re: &Regex| re.find_iter(plain_tail).last().map(|m| m.start());
+        match (last(&API_FAILURE), last(&TURN_DONE)) {
+            (Some(failure), Some(done)) => failure > done,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+
     fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
         let text = crate::text::strip_ansi(transcript_tail);
         ExitSummary {
@@ -173,6 +194,12 @@ impl Adapter for Claude {
         }
     }
 }
+
+static API_FAILURE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"API Error:|Unable to connect to API|Connection error").expect("valid regex")
+});
+static TURN_DONE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"✻ \p{L}+ for \d").expect("valid regex"));
 
 static RESUME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"--resume\s+(?P<id>[0-9a-fA-F-]{36})").expect("valid regex"));
@@ -188,6 +215,13 @@ mod tests {
             Claude.parse_exit_summary(tail).agent_session_id.as_deref(),
             Some("b6f9ae22-03a8-4b2e-88b3-f7c26e201e94")
         );
+    }
+
+    #[test]
+    fn an_api_error_after_the_last_finished_turn_means_it_gave_up() {
+        assert!(Claude.gave_up_on_model("✻ Worked for 3s\n❯ next\n⎿ API Error: Connection error."));
+        assert!(!Claude.gave_up_on_model("⎿ API Error: 500\n● ok\n✻ Cooked for 4s · done"));
+        assert!(!Claude.gave_up_on_model("❯ hi\n← for agents"));
     }
 
     #[test]

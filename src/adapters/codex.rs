@@ -183,6 +183,18 @@ impl Adapter for Codex {
     fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
         parse_summary(&crate::text::strip_ansi(transcript_tail))
     }
+
+    /// After five failed reconnects Codex prints `■ stream disconnected before completion`.
+    fn gave_up_on_model(&self, plain_tail: &str) -> bool {
+        super::last_marker_is_failure(
+            &plain_tail.to_lowercase(),
+            &[
+                "stream disconnected before completion",
+                "■ unexpected status",
+            ],
+            &["worked for "],
+        )
+    }
 }
 
 static TOKEN_LINE: LazyLock<Regex> = LazyLock::new(|| {
@@ -235,6 +247,15 @@ mod tests {
             Some("0199a213-81c0-7800-8aa1-bbab2a035a53")
         );
         assert_eq!(parse_summary("garbage"), ExitSummary::default());
+    }
+
+    #[test]
+    fn a_stream_disconnect_after_the_last_finished_turn_means_it_gave_up() {
+        assert!(Codex.gave_up_on_model(
+            "Worked for 4s\n• Reconnecting... 5/5\n■ stream disconnected before completion: x"
+        ));
+        assert!(!Codex.gave_up_on_model("■ stream disconnected before completion\nWorked for 9s"));
+        assert!(!Codex.gave_up_on_model("Worked for 1s"));
     }
 
     #[test]

@@ -188,6 +188,28 @@ pub trait Adapter: Send + Sync {
     fn parse_exit_summary(&self, _transcript_tail: &str) -> ExitSummary {
         ExitSummary::default()
     }
+
+    /// Token usage and the agent's own session id at exit. By default what the transcript's end
+    /// says; agents that keep usage elsewhere look there (`cwd`: where the agent ran).
+    fn exit_usage(&self, transcript_tail: &str, _cwd: &std::path::Path) -> ExitSummary {
+        self.parse_exit_summary(transcript_tail)
+    }
+
+    /// The transcript's end (escape sequences stripped) says the agent lost its model
+    /// connection and gave up, rather than finishing its last turn.
+    fn gave_up_on_model(&self, _plain_tail: &str) -> bool {
+        false
+    }
+}
+
+/// Whether the last of `failures` in `text` comes after the last of `successes`.
+pub fn last_marker_is_failure(text: &str, failures: &[&str], successes: &[&str]) -> bool {
+    let last = |markers: &[&str]| markers.iter().filter_map(|m| text.rfind(m)).max();
+    match (last(failures), last(successes)) {
+        (Some(failure), Some(success)) => failure > success,
+        (Some(_), None) => true,
+        _ => false,
+    }
 }
 
 /// The adapter for a CLI name (or path). Unknown CLIs get the generic adapter.

@@ -2,13 +2,11 @@
 //! Works after the session ended: transcripts are kept.
 
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::LogsArgs;
 use crate::error::{Error, Result};
-use crate::paths::{self, SessionKey, StateDir};
-use crate::registry::{RegistryEntry, Resolved};
+use crate::registry::{RegistryEntry, Resolved, SessionFile};
 
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -29,12 +27,11 @@ pub fn run(args: LogsArgs) -> Result<i32> {
             }
             (path, Some(*entry))
         }
-        Resolved::None { .. } => match finished_transcript(&state, &selector)? {
+        Resolved::None { hint } => match selector.find_file(&state, SessionFile::Transcript)? {
             Some(path) => (path, None),
             None => {
                 return Err(Error::failed(format!(
-                    "no session or transcript found for id {:?}; list sessions with `harnex status --all`",
-                    selector.id
+                    "no session or transcript found: {hint}"
                 )));
             }
         },
@@ -50,42 +47,6 @@ pub fn run(args: LogsArgs) -> Result<i32> {
         follow(&mut file, &entry, args.plain);
     }
     Ok(0)
-}
-
-/// The transcript of an ended session: in the home repo, else a unique match in another repo.
-fn finished_transcript(
-    state: &StateDir,
-    selector: &crate::registry::Selector,
-) -> Result<Option<PathBuf>> {
-    let key = SessionKey::new(selector.home_repo()?, &selector.id);
-    let path = state.output_path(&key);
-    if path.exists() {
-        return Ok(Some(path));
-    }
-    if selector.repo.is_some() {
-        return Ok(None);
-    }
-    let suffix = format!("--{}.log", paths::id_key(&selector.id));
-    let matches: Vec<PathBuf> = std::fs::read_dir(state.root().join("output"))
-        .map(|dir| {
-            dir.flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.ends_with(&suffix) && n.len() == 16 + suffix.len())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    match matches.as_slice() {
-        [only] => Ok(Some(only.clone())),
-        [] => Ok(None),
-        _ => Err(Error::failed(format!(
-            "transcripts for id {:?} exist in several repos; pass --repo PATH",
-            selector.id
-        ))),
-    }
 }
 
 /// The last `n` lines of the file (all of it when shorter), leaving the position at the end.

@@ -1,6 +1,7 @@
 //! One module per subcommand: parse → act → print. stdout carries results (JSON where asked);
 //! stderr carries messages for people.
 
+pub mod events;
 pub mod explain;
 pub mod help;
 pub mod logs;

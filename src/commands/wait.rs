@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::paths::SessionKey;
 use crate::registry::{self, Resolved};
 
-const STATES: [&str; 4] = ["prompt", "busy", "blocked", "unknown"];
+const STATES: [&str; 5] = ["prompt", "busy", "blocked", "unknown", "task_complete"];
 /// Without --timeout, wait (practically) forever.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 86400);
 
@@ -41,6 +41,9 @@ pub fn run(args: WaitArgs) -> Result<i32> {
             };
         }
     };
+    if args.until.as_deref() == Some("task_complete") {
+        return wait_task_complete(&entry, args.turn, within, started);
+    }
     let client = Client::for_entry(&entry);
     let until = args.until.as_deref().unwrap_or("exited");
     if args.until.is_some() {
@@ -99,5 +102,64 @@ fn wait_for_exit_record(
             return None;
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `--until task_complete`: the next `task_complete` row of this run appended after the call, or
+/// with `--turn N` the completion of turn N (at once if it already happened).
+fn wait_task_complete(
+    entry: &registry::RegistryEntry,
+    turn: Option<u64>,
+    within: Duration,
+    started: Instant,
+) -> Result<i32> {
+    use crate::event_stream::Follower;
+    let path = entry
+        .events_log_path
+        .clone()
+        .ok_or_else(|| Error::failed(format!("session {} has no event stream", entry.id)))?;
+    let mut follower = Follower::open(&path)
+        .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
+    let deadline = started + within;
+    let mut first = true;
+    loop {
+        let rows = follower
+            .read_rows()
+            .map_err(|e| Error::failed(e.to_string()))?;
+        for row in rows.iter().filter(|r| r.session_id() == entry.session_id) {
+            let value = row.value.clone().unwrap_or_default();
+            let row_turn = value["turn"].as_u64().unwrap_or(0);
+            let counts = match turn {
+                Some(wanted) => row_turn >= wanted,
+                // Rows already in the stream when we started are history, not news.
+                None => !first,
+            };
+            if row.kind() == "task_complete" && counts {
+                print_json(
+                    &json!({"ok": true, "id": entry.id, "event": "task_complete",
+                    "turn": value["turn"], "seq": value["seq"],
+                    "waited_seconds": started.elapsed().as_secs_f64()}),
+                );
+                return Ok(0);
+            }
+            if row.kind() == "exited" {
+                print_json(&json!({"ok": false, "id": entry.id, "state": "exited",
+                    "waited_seconds": started.elapsed().as_secs_f64()}));
+                return Ok(1);
+            }
+        }
+        first = false;
+        let now = Instant::now();
+        if now >= deadline {
+            print_json(&json!({"ok": false, "id": entry.id, "status": "timeout",
+                "waited_seconds": started.elapsed().as_secs_f64()}));
+            return Err(Error::Exit(124));
+        }
+        if !entry.is_alive() {
+            print_json(&json!({"ok": false, "id": entry.id, "state": "exited",
+                "waited_seconds": started.elapsed().as_secs_f64()}));
+            return Ok(1);
+        }
+        follower.wait((deadline - now).min(Duration::from_millis(500)));
     }
 }

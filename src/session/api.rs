@@ -8,7 +8,7 @@
 
 use std::io::Read;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -47,18 +47,16 @@ impl Reply {
 
 /// Accept requests until the server is unblocked at shutdown.
 pub fn serve(session: Arc<Session>, server: Arc<tiny_http::Server>) {
-    let in_flight = Arc::new(AtomicUsize::new(0));
     for request in server.incoming_requests() {
-        if in_flight.load(Ordering::SeqCst) >= MAX_IN_FLIGHT {
+        if session.api_in_flight.load(Ordering::SeqCst) >= MAX_IN_FLIGHT {
             respond(request, Reply::error(503, "too many requests in flight"));
             continue;
         }
-        in_flight.fetch_add(1, Ordering::SeqCst);
+        session.api_in_flight.fetch_add(1, Ordering::SeqCst);
         let session = Arc::clone(&session);
-        let in_flight = Arc::clone(&in_flight);
         std::thread::spawn(move || {
             handle(&session, request);
-            in_flight.fetch_sub(1, Ordering::SeqCst);
+            session.api_in_flight.fetch_sub(1, Ordering::SeqCst);
         });
     }
 }
@@ -246,9 +244,8 @@ fn get_wait(session: &Session, query: &str) -> Reply {
                     || (live.turns.started >= turn && state == AgentState::Blocked)
             }
             // The prompt counts only once no submitted turn is still in flight.
-            "prompt" => {
-                (state == AgentState::Prompt && live.pending_turn.is_none()) || live.exit.is_some()
-            }
+            // The prompt counts only once nothing is queued, being written or in flight.
+            "prompt" => live.settled_at_prompt() || live.exit.is_some(),
             _ => Some(state) == target || live.exit.is_some(),
         };
         reached.then_some(())
@@ -454,8 +451,10 @@ fn send_via_inbox(session: &Session, payload: Payload, ttl: Option<Duration>) ->
         if live.state == AgentState::Blocked && payload.enter_only {
             return Ok(Plan::Keys);
         }
-        let at_prompt = live.state == AgentState::Prompt && live.inbox.is_empty();
-        if payload.force || at_prompt {
+        let ready =
+            live.may_deliver(payload.enter_only) && live.inbox.is_empty() && live.delivering == 0;
+        if payload.force || ready {
+            live.delivering += 1;
             return Ok(Plan::Direct(live.inbox.start_direct(payload.clone(), now)));
         }
         match live.inbox.enqueue(payload.clone(), ttl, now) {
@@ -479,6 +478,7 @@ fn send_via_inbox(session: &Session, payload: Payload, ttl: Option<Duration>) ->
         Ok(Plan::Direct(id)) => {
             let outcome = delivery::deliver(session, &id, &payload);
             session.shared.update(|live| {
+                live.delivering = live.delivering.saturating_sub(1);
                 live.inbox
                     .finish(&id, outcome.clone().map(|d| (d.turn, d.submitted)))
             });

@@ -13,7 +13,6 @@ use serde_json::json;
 use super::Session;
 use super::inbox::{Message, Payload};
 use super::monitor::MonitorMsg;
-use super::state::AgentState;
 
 /// How long the agent gets to react to an Enter before it is pressed again.
 const TAKE_WINDOW: Duration = Duration::from_millis(1500);
@@ -35,7 +34,9 @@ pub fn inbox_loop(session: Arc<Session>) {
             }
             let now = Instant::now();
             live.inbox.expire(now);
-            if live.state == AgentState::Prompt && !live.inbox.is_empty() {
+            let next_enter_only = live.inbox.pending().next().map(|m| m.payload.enter_only);
+            if next_enter_only.is_some_and(|enter_only| live.may_deliver(enter_only)) {
+                live.delivering += 1;
                 return Ok(live.inbox.pop_for_delivery(now));
             }
             Err(live.inbox.next_expiry())
@@ -45,6 +46,7 @@ pub fn inbox_loop(session: Arc<Session>) {
         };
         let outcome = deliver(&session, &message.id, &message.payload);
         session.shared.update(|live| {
+            live.delivering = live.delivering.saturating_sub(1);
             live.inbox
                 .finish(&message.id, outcome.map(|d| (d.turn, d.submitted)))
         });

@@ -44,6 +44,8 @@ pub struct Live {
     pub injected_count: u64,
     pub last_injected_at: Option<SystemTime>,
     pub stop_requested: bool,
+    /// Deliveries writing to the agent right now.
+    pub delivering: u32,
     pub exit: Option<ChildExit>,
     /// The PTY reader saw end of output.
     pub output_closed: bool,
@@ -70,9 +72,25 @@ impl Live {
             injected_count: 0,
             last_injected_at: None,
             stop_requested: false,
+            delivering: 0,
             exit: None,
             output_closed: false,
         }
+    }
+
+    /// Whether a queued message may be delivered now: at the prompt, or — for Enter alone, which
+    /// submits what is typed (and hides the prompt marker) — whenever the agent is not working.
+    pub fn may_deliver(&self, enter_only: bool) -> bool {
+        self.state == AgentState::Prompt || (enter_only && self.state == AgentState::Unknown)
+    }
+
+    /// Nothing is waiting for the agent: no queued message, no delivery being written, no
+    /// submitted turn still in flight.
+    pub fn settled_at_prompt(&self) -> bool {
+        self.state == AgentState::Prompt
+            && self.pending_turn.is_none()
+            && self.inbox.is_empty()
+            && self.delivering == 0
     }
 
     /// The state as clients see it: `exited` once the agent is gone.

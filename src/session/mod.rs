@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod delivery;
+pub mod ending;
 pub mod inbox;
 pub mod live;
 pub mod monitor;
@@ -30,7 +31,7 @@ use crate::adapters::Adapter;
 use crate::error::{Error, Result};
 use crate::events::EventLog;
 use crate::paths::{SessionKey, StateDir};
-use crate::registry::{self, ExitRecord, RegistryEntry};
+use crate::registry::{self, RegistryEntry};
 
 use live::{ChildExit, Live, Shared};
 use monitor::MonitorMsg;
@@ -97,6 +98,12 @@ pub struct Session {
     pub monitor: SyncSender<MonitorMsg>,
     /// Held for the whole of one delivery (text, pause, Enter, check).
     pub delivery_lock: Mutex<()>,
+    /// HEAD when the session started (none outside git or before the first commit).
+    pub git_start: Option<crate::telemetry::git::GitStart>,
+    /// API requests being answered (the end of a session lets them finish).
+    pub api_in_flight: std::sync::atomic::AtomicUsize,
+    /// Held while the registry entry is written or removed; true once it is removed for good.
+    registry_removed: Mutex<bool>,
 }
 
 impl Session {
@@ -112,6 +119,16 @@ impl Session {
         result
             .recv()
             .map_err(|_| std::io::Error::other("the agent's terminal is closed"))?
+    }
+
+    /// Remove the registry entry for good (the session is over).
+    fn remove_registry(&self) {
+        let mut removed = self
+            .registry_removed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *removed = true;
+        registry::remove_entry(&self.state_dir, &self.key());
     }
 
     /// Queue a write without waiting (terminal query replies).
@@ -175,8 +192,16 @@ impl Session {
         }
     }
 
-    /// Rewrite the registry entry (after deliveries), keeping keys others added (tmux_*).
+    /// Rewrite the registry entry (after deliveries), keeping keys others added (tmux_*). Never
+    /// after the session removed it at its end.
     pub fn refresh_registry(&self) {
+        let removed = self
+            .registry_removed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *removed {
+            return;
+        }
         let mut entry = self.registry_entry();
         if let Some(old) = registry::read_entry(&self.paths.registry) {
             for (key, value) in old.extra {
@@ -266,6 +291,9 @@ fn start(
         writer: writer_tx.clone(),
         monitor: monitor_tx.clone(),
         delivery_lock: Mutex::new(()),
+        git_start: crate::telemetry::git::capture_start(&config.repo_root),
+        api_in_flight: std::sync::atomic::AtomicUsize::new(0),
+        registry_removed: Mutex::new(false),
         config,
     });
 
@@ -277,6 +305,12 @@ fn start(
         started["parent"] = json!(parent);
     }
     session.events.emit("started", started);
+    if let Some(git) = &session.git_start {
+        session.events.emit(
+            "git",
+            json!({"phase": "start", "sha": git.sha, "branch": git.branch}),
+        );
+    }
 
     // A real terminal answers the agent's queries in the foreground; headless, we must.
     let stdout_is_tty = terminal::is_terminal(std::os::fd::AsFd::as_fd(&std::io::stdout()));
@@ -429,62 +463,24 @@ fn finish(running: Running, exit: ChildExit) -> Result<i32> {
         .wait_for(Some(Instant::now() + Duration::from_millis(500)), |live| {
             live.output_closed.then_some(())
         });
-    let record = exit_record(&session, exit);
-    if let Err(e) = registry::write_exit(&session.state_dir, &record) {
-        eprintln!("harnex: cannot write the exit record: {e}");
-    }
-    let mut exited = json!({"code": exit.code, "reason": record.reason});
-    if let Some(signal) = exit.signal {
-        exited["signal"] = json!(signal);
-    }
-    session.events.emit("exited", exited);
-    registry::remove_entry(&session.state_dir, &session.key());
-    // Wake long-polls so they answer with the final state before the server goes.
+    ending::record_end(&session, exit);
+    session.remove_registry();
+    // Wake long-polls so they answer with the final state, and let answers in flight reach their
+    // clients before the server and the process go.
     session.shared.update(|_| ());
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while session
+        .api_in_flight
+        .load(std::sync::atomic::Ordering::SeqCst)
+        > 0
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     running.server.unblock();
     let _ = session.monitor.send(MonitorMsg::Shutdown);
     drop(running._raw);
     Ok(exit.code)
-}
-
-fn exit_record(session: &Session, exit: ChildExit) -> ExitRecord {
-    let live = session.shared.lock();
-    let reason = if exit.code == 0 {
-        "success"
-    } else if !live.ever_ready && !live.stop_requested {
-        "boot_failure"
-    } else {
-        "failure"
-    };
-    let tail = transcript_tail(&session.paths.output, 16 * 1024);
-    let summary = session.adapter.parse_exit_summary(&tail);
-    let mut extra = Map::new();
-    extra.insert(
-        "reason_detail".into(),
-        json!(if live.stop_requested {
-            "stopped"
-        } else {
-            "exited"
-        }),
-    );
-    extra.insert("turns".into(), json!(live.turns.completed));
-    extra.insert("summary".into(), json!(summary));
-    extra.insert("output_log_path".into(), json!(session.paths.output));
-    extra.insert("events_log_path".into(), json!(session.paths.events));
-    ExitRecord {
-        ok: true,
-        id: session.config.id.clone(),
-        cli: session.config.cli.clone(),
-        session_id: session.config.session_id.clone(),
-        repo_root: session.config.repo_root.clone(),
-        exit_code: exit.code,
-        signal: exit.signal,
-        started_at: crate::time::rfc3339(session.config.started_at),
-        exited_at: crate::time::now_rfc3339(),
-        injected_count: live.injected_count,
-        reason: Some(reason.to_string()),
-        extra,
-    }
 }
 
 /// The last `limit` bytes of a transcript, as text.

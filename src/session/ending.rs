@@ -1,0 +1,129 @@
+//! The end of a session: usage, git changes, exit classification, the dispatch summary, the exit
+//! record and the closing events, in that order (`usage → git(end) → summary → exited`). The exit
+//! record is written before the `exited` row, so whoever sees that row finds the record.
+
+use serde_json::{Map, Value, json};
+
+use super::Session;
+use super::live::ChildExit;
+use crate::registry::{self, ExitRecord};
+use crate::telemetry::{self, git, summary};
+
+/// How much of the transcript's end adapters read for exit lines.
+const TAIL_BYTES: u64 = 16 * 1024;
+
+pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
+    let (ever_ready, stop_requested, injected_count, turns) = {
+        let live = session.shared.lock();
+        (
+            live.ever_ready,
+            live.stop_requested,
+            live.injected_count,
+            live.turns.completed,
+        )
+    };
+    let tail = super::transcript_tail(&session.paths.output, TAIL_BYTES);
+    let usage = session.adapter.exit_usage(&tail, &session.config.cwd);
+    let gave_up = session
+        .adapter
+        .gave_up_on_model(&crate::text::strip_ansi(&tail));
+    let reason = telemetry::classify_exit(exit, ever_ready, stop_requested, gave_up);
+
+    session.events.emit("usage", json!(usage));
+    let git_end = session
+        .git_start
+        .as_ref()
+        .and_then(|start| git::capture_end(&session.config.repo_root, start));
+    if let Some(end) = &git_end {
+        let mut row = json!(end);
+        row["phase"] = json!("end");
+        session.events.emit("git", row);
+    }
+    let summary_path = write_summary(session, reason, &usage, git_end.as_ref());
+    session
+        .events
+        .emit("summary", json!({"path": summary_path, "exit": reason}));
+
+    let mut extra = Map::new();
+    extra.insert(
+        "reason_detail".into(),
+        json!(if stop_requested { "stopped" } else { "exited" }),
+    );
+    extra.insert("turns".into(), json!(turns));
+    extra.insert("summary".into(), json!(usage));
+    extra.insert("git".into(), json!(git_end));
+    extra.insert("output_log_path".into(), json!(session.paths.output));
+    extra.insert("events_log_path".into(), json!(session.paths.events));
+    let record = ExitRecord {
+        ok: true,
+        id: session.config.id.clone(),
+        cli: session.config.cli.clone(),
+        session_id: session.config.session_id.clone(),
+        repo_root: session.config.repo_root.clone(),
+        exit_code: exit.code,
+        signal: exit.signal,
+        started_at: crate::time::rfc3339(session.config.started_at),
+        exited_at: crate::time::now_rfc3339(),
+        injected_count,
+        reason: Some(reason.to_string()),
+        extra,
+    };
+    if let Err(e) = registry::write_exit(&session.state_dir, &record) {
+        eprintln!("harnex: cannot write the exit record: {e}");
+    }
+    let mut exited = json!({"code": exit.code, "reason": reason});
+    if let Some(signal) = exit.signal {
+        exited["signal"] = json!(signal);
+    }
+    session.events.emit("exited", exited);
+    record
+}
+
+/// Append the dispatch summary, if the session has a destination. Returns where it went.
+fn write_summary(
+    session: &Session,
+    reason: &str,
+    usage: &crate::adapters::ExitSummary,
+    git_end: Option<&git::GitEnd>,
+) -> Option<String> {
+    let path = session.config.summary_out.as_ref()?;
+    let counts = event_counts(session);
+    let record = summary::build(&summary::Facts {
+        id: &session.config.id,
+        session_id: &session.config.session_id,
+        description: session.config.description.as_deref(),
+        agent: session.adapter.name(),
+        repo: &session.config.repo_root,
+        started_at: session.config.started_at,
+        ended_at: std::time::SystemTime::now(),
+        meta: session.config.meta.as_ref(),
+        git_start: session.git_start.as_ref(),
+        git_end,
+        usage,
+        exit: reason,
+        stalls: counts("log_idle"),
+        force_resumes: counts("resume"),
+        compactions: counts("compaction"),
+    });
+    match summary::append(path, &record) {
+        Ok(()) => Some(path.display().to_string()),
+        Err(e) => {
+            eprintln!(
+                "harnex: failed to write dispatch summary to {}: {e}",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// Count this run's rows of a type in the event log (the watcher's stalls and resumes land there).
+fn event_counts(session: &Session) -> impl Fn(&str) -> u64 {
+    let rows: Vec<Value> = crate::event_stream::read_all(&session.paths.events)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|row| row.value)
+        .filter(|row| row["session_id"] == session.config.session_id.as_str())
+        .collect();
+    move |kind: &str| rows.iter().filter(|row| row["type"] == kind).count() as u64
+}

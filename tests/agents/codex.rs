@@ -1,0 +1,188 @@
+//! The real Codex CLI under harnex.
+
+use std::time::{Duration, Instant};
+
+use crate::mock_model::{self, ANSWER, MockModel};
+use crate::support::World;
+use crate::{Agents, commit_readme, harnex, report_latency};
+
+fn codex_env(
+    world: &World,
+    agents: &Agents,
+    mock: &MockModel,
+    trusted: bool,
+) -> Vec<(String, String)> {
+    let home = world.root.path().join("codex-home");
+    mock_model::write_codex_home(&home, mock.port(), &world.repo, trusted).expect("codex home");
+    let mut env = mock_model::codex_env(&home);
+    env.push(("PATH".into(), agents.path()));
+    env
+}
+
+#[test]
+fn codex_turns_are_followed_from_enter_to_prompt() {
+    let Some(agents) = Agents::require("codex_turns_are_followed_from_enter_to_prompt") else {
+        return;
+    };
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockModel::start().expect("mock model");
+    let env = codex_env(&world, &agents, &mock, true);
+
+    let run = harnex(
+        &world,
+        &env,
+        &[
+            "run",
+            "codex",
+            "--id",
+            "cx",
+            "--detach",
+            "--timeout",
+            "60",
+            "--",
+            "--no-daemon",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["agent_state"], "prompt", "{run:?}");
+
+    // A 5 s turn: the wait must span it, not return on the prompt Codex keeps drawing.
+    let started = Instant::now();
+    let sent = harnex(
+        &world,
+        &env,
+        &[
+            "send",
+            "--id",
+            "cx",
+            "--message",
+            "Summarize the repo [delay=5000]",
+            "--wait-for-idle",
+            "--timeout",
+            "90",
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(sent.code, 0, "{sent:?}");
+    assert_eq!(sent.json()["state"], "prompt");
+    assert!(
+        took >= Duration::from_secs(4),
+        "returned after {took:?}: {sent:?}"
+    );
+    assert!(
+        world.screen("cx").contains(ANSWER),
+        "{}",
+        world.screen("cx")
+    );
+    assert_eq!(mock.request_count(), 1);
+
+    // A second turn works too.
+    let sent = harnex(
+        &world,
+        &env,
+        &[
+            "send",
+            "--id",
+            "cx",
+            "--message",
+            "And again [delay=1000]",
+            "--wait-for-idle",
+            "--timeout",
+            "90",
+        ],
+    );
+    assert_eq!(sent.code, 0, "{sent:?}");
+    assert_eq!(sent.json()["turn"], 2);
+    assert_eq!(mock.request_count(), 2);
+
+    let latency = report_latency(&world, &mock, "codex");
+    assert_eq!(latency.len(), 2, "both turns were seen busy then prompt");
+    for (_, prompt) in &latency {
+        assert!(
+            *prompt >= 0.0,
+            "prompt reported before the answer was sent: {latency:?}"
+        );
+    }
+
+    let stopped = harnex(&world, &env, &["stop", "--id", "cx", "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    let record = &stopped.json()["exit"];
+    assert_eq!(record["exit_code"], 0, "{stopped:?}");
+    assert_eq!(record["reason"], "success");
+    let summary = &record["summary"];
+    assert!(
+        summary["total_tokens"].as_u64().is_some_and(|t| t > 0),
+        "{summary}"
+    );
+    assert!(
+        summary["output_tokens"].as_u64().is_some_and(|t| t > 0),
+        "{summary}"
+    );
+    let resume = summary["agent_session_id"].as_str().unwrap_or("");
+    assert_eq!(resume.len(), 36, "codex resume id parsed: {summary}");
+}
+
+#[test]
+fn codex_trust_dialog_is_reported_blocked_and_enter_answers_it() {
+    let Some(agents) =
+        Agents::require("codex_trust_dialog_is_reported_blocked_and_enter_answers_it")
+    else {
+        return;
+    };
+    let world = World::new();
+    let mock = MockModel::start().expect("mock model");
+    let env = codex_env(&world, &agents, &mock, false);
+
+    let run = harnex(
+        &world,
+        &env,
+        &[
+            "run",
+            "codex",
+            "--id",
+            "trust",
+            "--detach",
+            "--timeout",
+            "60",
+            "--",
+            "--no-daemon",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["agent_state"], "blocked", "{run:?}");
+    let status = harnex(&world, &env, &["status", "--json"]).json();
+    let input = &status[0]["input_state"];
+    assert_eq!(input["state"], "workspace-trust", "{status}");
+    assert_eq!(input["accept_keys"], serde_json::json!(["Enter"]));
+
+    let refused = harnex(
+        &world,
+        &env,
+        &["send", "--id", "trust", "--message", "hello"],
+    );
+    assert_eq!(
+        refused.code, 1,
+        "text into a dialog is refused: {refused:?}"
+    );
+    assert!(refused.stderr.contains("workspace-trust"), "{refused:?}");
+
+    let answered = harnex(&world, &env, &["send", "--id", "trust", "--submit-only"]);
+    assert_eq!(answered.code, 0, "{answered:?}");
+    let ready = harnex(
+        &world,
+        &env,
+        &[
+            "wait",
+            "--id",
+            "trust",
+            "--until",
+            "prompt",
+            "--timeout",
+            "30",
+        ],
+    );
+    assert_eq!(ready.code, 0, "{ready:?}");
+    let stopped = harnex(&world, &env, &["stop", "--id", "trust", "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+}

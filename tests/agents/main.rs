@@ -1,0 +1,170 @@
+//! End-to-end tests against the real agent CLIs (Codex 0.169.0, Claude Code 2.1.328) talking to
+//! a mock model server on loopback.
+//!
+//! The CLIs come from `.ci/install-agents.sh` (npm). Where they are missing these tests print a
+//! loud SKIPPED line and return — unless `HARNEX_REQUIRE_AGENTS=1` (set by `.ci/run`), where a
+//! missing CLI fails the test.
+
+mod mock_model;
+#[path = "../integration/support/mod.rs"]
+mod support;
+
+mod claude;
+mod codex;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+use support::{Run, World};
+
+pub const CODEX_VERSION: &str = "0.169.0";
+pub const CLAUDE_VERSION: &str = "2.1.328";
+
+/// Where the pinned CLIs live, if they are installed.
+pub struct Agents {
+    pub bin_dir: PathBuf,
+}
+
+impl Agents {
+    fn find() -> Result<Agents, String> {
+        let dir = match std::env::var_os("HARNEX_AGENT_BIN_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                let home = std::env::var_os("HOME").ok_or("HOME is not set")?;
+                PathBuf::from(home).join(format!(
+                    ".cache/harnex-agents/codex-{CODEX_VERSION}-claude-{CLAUDE_VERSION}/node_modules/.bin"
+                ))
+            }
+        };
+        let version = |name: &str| -> Result<String, String> {
+            let out = Command::new(dir.join(name))
+                .arg("--version")
+                .output()
+                .map_err(|e| format!("{}: {e}", dir.join(name).display()))?;
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        };
+        let codex = version("codex")?;
+        if codex != format!("codex-cli {CODEX_VERSION}") {
+            return Err(format!(
+                "codex reports {codex:?}, tests are pinned to {CODEX_VERSION}"
+            ));
+        }
+        let claude = version("claude")?;
+        if !claude.starts_with(CLAUDE_VERSION) {
+            return Err(format!(
+                "claude reports {claude:?}, tests are pinned to {CLAUDE_VERSION}"
+            ));
+        }
+        Ok(Agents { bin_dir: dir })
+    }
+
+    /// The agents, or `None` after a loud skip notice (a failure where they are required).
+    pub fn require(test: &str) -> Option<Agents> {
+        match Agents::find() {
+            Ok(agents) => Some(agents),
+            Err(why) => {
+                let required = std::env::var("HARNEX_REQUIRE_AGENTS").is_ok_and(|v| v == "1");
+                assert!(
+                    !required,
+                    "{test}: the real agent CLIs are required but missing: {why}"
+                );
+                eprintln!(
+                    "\n*** SKIPPED {test}: real agent CLIs not available ({why}).\n*** Install them with `bash .ci/install-agents.sh` (or set HARNEX_AGENT_BIN_DIR).\n"
+                );
+                None
+            }
+        }
+    }
+
+    /// PATH with the agents first.
+    pub fn path(&self) -> String {
+        let rest = std::env::var("PATH").unwrap_or_default();
+        format!("{}:{rest}", self.bin_dir.display())
+    }
+}
+
+/// Run harnex in `world` with extra environment.
+pub fn harnex(world: &World, env: &[(String, String)], args: &[&str]) -> Run {
+    let mut cmd = world.cmd();
+    cmd.args(args);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    Run::from(cmd.output().expect("run harnex"))
+}
+
+/// A first commit, so the repo looks like a real one.
+pub fn commit_readme(repo: &Path) {
+    std::fs::write(repo.join("README.md"), "# demo\n").expect("write");
+    for args in [
+        vec!["add", "README.md"],
+        vec![
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "init",
+        ],
+    ] {
+        let ok = Command::new("git")
+            .args(&args)
+            .current_dir(repo)
+            .status()
+            .expect("git")
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+}
+
+pub fn event_time(event: &Value) -> SystemTime {
+    let ts = event["ts"].as_str().expect("ts");
+    humantime::parse_rfc3339_weak(ts.trim_end_matches('Z')).expect("rfc3339 ts")
+}
+
+/// Seconds from `a` to `b` (negative when `b` is earlier).
+pub fn seconds_between(a: SystemTime, b: SystemTime) -> f64 {
+    match b.duration_since(a) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+/// How fast harnex noticed each turn: busy after the model request arrived, prompt after the
+/// answer was completely sent. Printed for the record; returns (busy, prompt) per turn.
+pub fn report_latency(world: &World, mock: &mock_model::MockModel, agent: &str) -> Vec<(f64, f64)> {
+    let events = world.events();
+    let requests: Vec<_> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.kind == mock_model::RequestKind::Main)
+        .collect();
+    let mut out = Vec::new();
+    let mut previous = SystemTime::UNIX_EPOCH;
+    for request in &requests {
+        let Some(answered) = request.answered_at else {
+            continue;
+        };
+        let is_state = |e: &Value, to: &str| e["type"] == "state" && e["to"] == to;
+        // The first busy of this turn (after the previous answer), and the prompt after it.
+        let busy_at = events.iter().position(|e| {
+            is_state(e, "busy") && event_time(e) > previous && event_time(e) < answered
+        });
+        let busy = busy_at.map(|i| &events[i]);
+        let prompt = busy_at.and_then(|i| events[i..].iter().find(|e| is_state(e, "prompt")));
+        previous = answered;
+        if let (Some(busy), Some(prompt)) = (busy, prompt) {
+            let b = seconds_between(request.arrived_at, event_time(busy));
+            let p = seconds_between(answered, event_time(prompt));
+            eprintln!(
+                "LATENCY {agent}: busy reported {b:+.3}s after the model request arrived; prompt reported {p:+.3}s after the answer was sent"
+            );
+            out.push((b, p));
+        }
+    }
+    out
+}

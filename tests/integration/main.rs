@@ -1,0 +1,11 @@
+//! Integration tests: the built harnex binary against bash and the scripted fake agent, each test
+//! in its own temp state dir and repo.
+
+mod support;
+
+mod api;
+mod bad_input;
+mod commands;
+mod lifecycle;
+mod run;
+mod send;
