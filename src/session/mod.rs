@@ -299,7 +299,10 @@ fn start(
 
     let mut started = json!({"pid": child_pid, "cli": session.config.cli});
     if let Some(meta) = &session.config.meta {
-        started["meta"] = Value::Object(meta.clone());
+        let mut meta = Value::Object(meta.clone());
+        // Verbatim, except for values that look like secrets.
+        crate::redact::redact_value(&mut meta);
+        started["meta"] = meta;
     }
     if let Ok(parent) = std::env::var("HARNEX_ID") {
         started["parent"] = json!(parent);

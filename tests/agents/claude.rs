@@ -34,7 +34,17 @@ fn claude_turns_are_followed_from_enter_to_prompt() {
     let run = harnex(
         &world,
         &env,
-        &["run", "claude", "--id", "cl", "--detach", "--timeout", "60"],
+        &[
+            "run",
+            "claude",
+            "--id",
+            "cl",
+            "--detach",
+            "--timeout",
+            "60",
+            "--summary-out",
+            "DISPATCH.jsonl",
+        ],
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["agent_state"], "prompt", "{run:?}");
@@ -102,6 +112,17 @@ fn claude_turns_are_followed_from_enter_to_prompt() {
     assert_eq!(record["reason"], "success");
     let resume = record["summary"]["agent_session_id"].as_str().unwrap_or("");
     assert_eq!(resume.len(), 36, "claude --resume id parsed: {record}");
+    let usage = crate::assert_full_event_sequence(&world);
+    assert_eq!(
+        usage["output_tokens"],
+        2 * mock_model::USAGE_OUTPUT_TOKENS,
+        "two turns: {usage}"
+    );
+    let dispatch =
+        std::fs::read_to_string(world.repo.join("DISPATCH.jsonl")).expect("summary record");
+    let dispatch: serde_json::Value = serde_json::from_str(dispatch.trim()).expect("one JSON line");
+    assert_eq!(dispatch["actual"]["exit"], "success");
+    assert_eq!(dispatch["actual"]["output_tokens"], usage["output_tokens"]);
 }
 
 #[test]

@@ -40,6 +40,8 @@ fn codex_turns_are_followed_from_enter_to_prompt() {
             "--detach",
             "--timeout",
             "60",
+            "--summary-out",
+            "DISPATCH.jsonl",
             "--",
             "--no-daemon",
         ],
@@ -121,6 +123,17 @@ fn codex_turns_are_followed_from_enter_to_prompt() {
     );
     let resume = summary["agent_session_id"].as_str().unwrap_or("");
     assert_eq!(resume.len(), 36, "codex resume id parsed: {summary}");
+    let usage = crate::assert_full_event_sequence(&world);
+    assert_eq!(
+        usage["output_tokens"],
+        2 * mock_model::USAGE_OUTPUT_TOKENS,
+        "two turns: {usage}"
+    );
+    let dispatch =
+        std::fs::read_to_string(world.repo.join("DISPATCH.jsonl")).expect("summary record");
+    let dispatch: serde_json::Value = serde_json::from_str(dispatch.trim()).expect("one JSON line");
+    assert_eq!(dispatch["actual"]["exit"], "success");
+    assert_eq!(dispatch["actual"]["output_tokens"], usage["output_tokens"]);
 }
 
 #[test]

@@ -168,3 +168,36 @@ pub fn report_latency(world: &World, mock: &mock_model::MockModel, agent: &str) 
     }
     out
 }
+
+/// The rows of a real agent's session: `started → send → state/turn rows → usage → summary →
+/// exited`, non-null token counts, and `success`.
+pub fn assert_full_event_sequence(world: &World) -> Value {
+    let rows = world.events();
+    let types: Vec<&str> = rows
+        .iter()
+        .map(|r| r["type"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(types.first(), Some(&"started"), "{types:?}");
+    let at = |kind: &str| {
+        types
+            .iter()
+            .position(|t| *t == kind)
+            .unwrap_or_else(|| panic!("no {kind}: {types:?}"))
+    };
+    assert!(at("started") < at("send"));
+    assert!(at("send") < at("turn_started"));
+    assert!(at("turn_started") < at("task_complete"));
+    assert!(at("task_complete") < at("usage"));
+    assert!(at("usage") < at("summary"));
+    assert_eq!(types.last(), Some(&"exited"), "{types:?}");
+    assert!(types.contains(&"state"));
+    let usage = rows[at("usage")].clone();
+    for field in ["input_tokens", "output_tokens", "total_tokens"] {
+        assert!(
+            usage[field].as_u64().is_some_and(|n| n > 0),
+            "usage.{field}: {usage}"
+        );
+    }
+    assert_eq!(rows.last().unwrap()["reason"], "success");
+    usage
+}

@@ -6,6 +6,7 @@ mod support;
 mod api;
 mod bad_input;
 mod commands;
+mod events;
 mod lifecycle;
 mod run;
 mod send;
