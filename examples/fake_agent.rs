@@ -27,6 +27,9 @@ flags:
   --codex-summary           print a Codex-style token usage/resume summary on /exit
   --turn-ms N               length of a task turn in ms (default 1500)
   --echo-prompt-while-busy  keep drawing the prompt line below the spinner while busy
+  --dangerously-bypass-approvals-and-sandbox, --no-alt-screen
+                            ignored: harnex's codex adapter adds them, so the fake agent
+                            can stand in for codex (run through a symlink named `codex`)
   -h, --help                show this help
 
 commands at the prompt:
@@ -37,6 +40,7 @@ commands at the prompt:
   stall        like hang the first time, a normal task afterwards
   quiet N      show nothing for N ms, then the prompt again
   C-d          at an empty prompt: exit 0 (like a shell)
+  (a leading \"[harnex session id=ID] \" is ignored, so --context can carry a command)
   anything     a task: busy for the turn length ([delay=N] in the line
                overrides it), then \"answer: <line>\"
 ";
@@ -139,6 +143,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String>
             "--codex-summary" => cfg.codex_summary = true,
             "--turn-ms" => cfg.turn_ms = number(&flag, &value)?,
             "--echo-prompt-while-busy" => cfg.echo_prompt_while_busy = true,
+            "--dangerously-bypass-approvals-and-sandbox" | "--no-alt-screen" => {}
             _ => return Err(format!("unknown flag: {arg}")),
         }
     }
@@ -177,6 +182,11 @@ fn parse_delay(line: &str) -> Option<u64> {
 
 fn parse_command(line: &str, turn_ms: u64) -> Command {
     let line = line.trim();
+    // A `--context` message arrives as "[harnex session id=ID] <text>": the text is the command.
+    let line = match line.strip_prefix("[harnex session id=") {
+        Some(rest) => rest.split_once("] ").map_or(line, |(_, text)| text.trim()),
+        None => line,
+    };
     let arg = |name: &str| {
         line.strip_prefix(name)
             .filter(|r| r.starts_with(' '))
@@ -958,6 +968,22 @@ mod tests {
             echo_prompt_while_busy: true,
         };
         assert_eq!(parsed, Ok(Parsed::Run(want)));
+    }
+
+    #[test]
+    fn codex_adapter_flags_are_ignored() {
+        let parsed = args(&[
+            "--dangerously-bypass-approvals-and-sandbox",
+            "--no-alt-screen",
+            "--turn-ms",
+            "50",
+        ]);
+        let want = Config {
+            turn_ms: 50,
+            ..Config::default()
+        };
+        assert_eq!(parsed, Ok(Parsed::Run(want)));
+        assert!(args(&["--no-alt-screen=1"]).is_err());
     }
 
     #[test]

@@ -20,6 +20,9 @@ Examples:
   harnex logs --id demo --lines 5
   harnex stop --id demo && harnex wait --id demo
 
+Working with agents (dispatching tasks)? Read: harnex agents-guide
+New here? Read: harnex guide    Patterns: harnex recipes    Check setup: harnex doctor
+
 Exit codes: 0 ok, 1 failure, 2 usage error, 124 timeout.
 Files live in $HARNEX_STATE_DIR (default ~/.local/state/harnex).";
 
@@ -55,8 +58,93 @@ pub enum Command {
     Events(EventsArgs),
     /// Show why harnex thinks a session is at its prompt, busy or blocked
     Explain(ExplainArgs),
+    /// Capture the current tmux pane (or the emulated screen of a session outside tmux)
+    Pane(PaneArgs),
+    /// Print the getting-started guide
+    #[command(after_help = "Examples:\n  harnex guide\n  harnex guide | less")]
+    Guide,
+    /// List tested workflow patterns, or show one
+    Recipes(DocArgs),
+    /// Guides for agents that dispatch and monitor other agents
+    AgentsGuide(DocArgs),
+    /// Install or remove the harnex skills for Claude Code and Codex
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  harnex skills install\n  harnex skills install --local dispatch\n  harnex skills uninstall"
+    )]
+    Skills(SkillsCommand),
+    /// Check tmux, the state dir and the agent CLIs
+    Doctor(DoctorArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
     /// Show help for harnex or one command
     Help(HelpArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex recipes
+  harnex recipes show chain
+  harnex agents-guide list
+  harnex agents-guide dispatch
+
+A name matches exactly, then by prefix, then by substring.")]
+pub struct DocArgs {
+    /// `list`, `show NAME`, or just NAME
+    #[arg(value_name = "WORDS")]
+    pub words: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SkillsCommand {
+    /// Copy the skills into ~/.claude/skills (visible to Codex through ~/.codex/skills)
+    #[command(after_help = "\
+Examples:
+  harnex skills install
+  harnex skills install --local dispatch
+
+Installs SKILL.md files for harnex-dispatch, harnex-chain and harnex-buddy (or the NAMEs given)
+and records what it created, so `harnex skills uninstall` removes exactly that.")]
+    Install(SkillsArgs),
+    /// Remove exactly what `harnex skills install` put there
+    Uninstall(SkillsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SkillsArgs {
+    /// Install into this repository's .claude/ and .codex/ instead of your home
+    #[arg(long)]
+    pub local: bool,
+
+    /// Skills to install or remove (default: all)
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex doctor
+  harnex doctor --json
+
+Exit 1 when a required check fails (the state directory); tmux, git and the agent CLIs are
+reported with their versions and whether harnex was tested with them.")]
+pub struct DoctorArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex completions bash > ~/.local/share/bash-completion/completions/harnex
+  harnex completions zsh > ~/.zfunc/_harnex
+  harnex completions fish > ~/.config/fish/completions/harnex.fish")]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -65,12 +153,29 @@ Examples:
   harnex run codex --id impl-1 --detach --context 'Implement issue 12'
   harnex run bash --id demo --detach --size 100x30
   harnex run claude --id review -- --model sonnet
+  harnex run codex --id impl-2 --tmux                # a tmux window named impl-2
+  harnex run codex --id impl-3 --tmux=impl-window --context 'Implement issue 13'
 
 Wrapper options may come before or after <CLI>; the agent's own arguments go after `--`.
+  harnex run codex --watch --preset impl --context 'Implement issue 12'
+
 Foreground (default): the agent runs in this terminal and harnex exits with its exit code.
 --detach: the agent runs headless; harnex prints one JSON line once the agent is ready (or
 still starting when --timeout ends) and exits 0; 1 if the agent died during start-up; 124 if
-the session did not register within --timeout.")]
+the session did not register within --timeout.
+--tmux [NAME]: the agent runs under a foreground supervisor in a new tmux window named NAME
+(default: the id) — in the current tmux session when run inside tmux, else in session `harnex`
+(created when missing) — so you can watch it and type into it. It gets your environment, not
+the tmux server's. harnex prints one JSON line (mode \"tmux\", window, pane) once the agent is
+ready; exit codes as for --detach. If the agent dies during start-up, harnex prints its exit
+code and last lines, and the window stays open (remain-on-exit) with its last screen until you
+close it; a window whose agent got ready closes when the session ends. Put --tmux after <CLI>
+(or use --tmux=NAME / --tmux-name NAME): `--tmux codex` names the window \"codex\".
+--watch: the agent runs headless (as with --detach) and harnex watches it here, one line per
+decision: when the screen makes no progress for --stall-after (a ticking spinner or clock is not
+progress; an agent idle at its prompt is not progressing either) it interrupts a busy agent and
+sends --resume-message, at most --max-resumes times. Exit 0 when the agent exits by itself, 2
+when the resumes are used up (the agent is left running for a person), 1 on errors.")]
 pub struct RunArgs {
     /// The agent CLI: codex, claude, or any program on PATH
     #[arg(value_name = "CLI")]
@@ -104,7 +209,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_duration)]
     pub inbox_ttl: Option<Duration>,
 
-    /// With --detach: how long to wait for the session to start [default: 5s]
+    /// With --detach or --tmux: how long to wait for the session to start [default: 5s]
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
@@ -124,9 +229,73 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_size, value_name = "COLSxROWS")]
     pub size: Option<(u16, u16)>,
 
+    /// Babysit the agent: start it headless and watch it here, nudging it when it stalls
+    #[arg(long)]
+    pub watch: bool,
+
+    /// With --watch: no progress for this long is a stall (e.g. 90s, 8m) [default: 8m]
+    #[arg(long, value_parser = parse_duration, requires = "watch", value_name = "DUR")]
+    pub stall_after: Option<Duration>,
+
+    /// With --watch: how many times to resume a stalled agent before escalating [default: 1]
+    #[arg(long, requires = "watch", value_name = "N")]
+    pub max_resumes: Option<u32>,
+
+    /// With --watch: stall policy, impl (8m, 1 resume), plan (3m, 2) or gate (15m, 0)
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+
+    /// With --watch: the message that resumes a stalled agent [default: resume]
+    #[arg(
+        long,
+        requires = "watch",
+        value_name = "TEXT",
+        allow_hyphen_values = true
+    )]
+    pub resume_message: Option<String>,
+
+    /// When this file changes, tell the agent "file-change-hook: read <path>" (debounced 1 s);
+    /// also `--watch PATH` / `--watch=PATH`
+    #[arg(long, value_name = "PATH")]
+    pub watch_file: Option<PathBuf>,
+
     /// Internal: this process is the detached supervisor.
     #[arg(long, hide = true)]
     pub headless: bool,
+
+    /// Run in a new tmux window named NAME (default: the id); prints a JSON line once ready.
+    /// Takes NAME only when the next word is not an option; `--tmux=NAME` always works
+    #[arg(
+        long,
+        value_name = "NAME",
+        num_args = 0..=1,
+        require_equals = false,
+        conflicts_with_all = ["detach", "headless"]
+    )]
+    pub tmux: Option<Option<String>>,
+
+    /// Same as `--tmux NAME`
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["detach", "headless"])]
+    pub tmux_name: Option<String>,
+
+    /// Internal: this process is the supervisor in a window that `run --tmux` opened.
+    #[arg(long, hide = true)]
+    pub tmux_child: bool,
+
+    /// Internal: load the caller's environment from this file (and delete it).
+    #[arg(long, hide = true, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// `Some(window name)` when the session goes into a tmux window (`None` inside: the id).
+    pub fn tmux_window(&self) -> Option<Option<String>> {
+        match (&self.tmux_name, &self.tmux) {
+            (Some(name), _) => Some(Some(name.clone())),
+            (None, Some(name)) => Some(name.clone()),
+            (None, None) => None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -141,7 +310,13 @@ Examples:
 Without --force the message waits in the session's inbox until the agent is at its prompt.
 --no-wait: return immediately after queueing (HTTP 202), fire-and-forget.
 --wait-for-idle: after delivery, wait until the agent has worked on this message and is back
-at its prompt. On timeout the JSON result carries the message_id; exit code 124.")]
+at its prompt. On timeout the JSON result carries the message_id; exit code 124.
+
+When a person types in the agent's terminal (a foreground or --tmux session), a delivery waits
+until they pause typing for 1s (at most 5s), and keys they press while harnex writes the message
+(text, Enter, check) are held and typed right after it. Both arrive whole; but a line left
+half-typed is still in the agent's input, so the message is appended to it and submitted with
+it.")]
 pub struct SendArgs {
     /// Session id
     #[arg(long, required = true)]
@@ -415,6 +590,48 @@ pub struct EventsArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex pane --id w1                      # the pane as it looks now
+  harnex pane --id w1 --lines 20           # its last 20 lines (scrollback included)
+  harnex pane --id w1 --follow --interval 500ms
+  harnex pane --id w1 --json
+
+For a session started with `run --tmux` this runs `tmux capture-pane` on the pane recorded at
+start-up; for any other session (foreground, --detach) it prints the supervisor's emulated
+screen. Trailing blank lines are left out. --follow redraws only when the text changes and ends
+when the session exits.")]
+pub struct PaneArgs {
+    /// Session id
+    #[arg(long, required = true)]
+    pub id: Option<String>,
+
+    /// Print only the last N lines (for tmux, scrollback above the screen counts)
+    #[arg(long, short = 'n', value_name = "N")]
+    pub lines: Option<u64>,
+
+    /// Keep redrawing when the pane changes, until the session exits
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+
+    /// With --follow: how often to look (e.g. 1s, 250ms)
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub interval: Duration,
+
+    /// Print JSON: {ok, id, lines, text, captured_at} (one line per change with --follow)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Repository of the session (default: the current one)
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// Only match a session running this CLI
+    #[arg(long)]
+    pub cli: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct HelpArgs {
     /// The command to explain
     pub command: Option<String>,
@@ -479,6 +696,46 @@ mod tests {
         };
         assert_eq!(run.agent_args, ["--model", "o3", "-C", "/x"]);
         assert!(Cli::try_parse_from(["harnex", "run", "codex", "--model", "o3"]).is_err());
+    }
+
+    fn run_args(argv: &[&str]) -> RunArgs {
+        let mut full = vec!["harnex", "run"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).unwrap().command {
+            Some(Command::Run(run)) => run,
+            other => panic!("not run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tmux_never_swallows_a_flag() {
+        let run = run_args(&["codex", "--tmux", "--id", "cx-123"]);
+        assert_eq!(run.tmux_window(), Some(None));
+        assert_eq!(run.id.as_deref(), Some("cx-123"));
+        let run = run_args(&["codex", "--tmux", "--", "--model", "o3"]);
+        assert_eq!(run.tmux_window(), Some(None));
+        assert_eq!(run.agent_args, ["--model", "o3"]);
+        assert_eq!(run_args(&["codex"]).tmux_window(), None);
+    }
+
+    #[test]
+    fn tmux_takes_a_window_name() {
+        let named = |argv: &[&str]| run_args(argv).tmux_window().flatten();
+        assert_eq!(
+            named(&["codex", "--tmux", "mywindow"]).as_deref(),
+            Some("mywindow")
+        );
+        assert_eq!(
+            named(&["codex", "--tmux=mywindow"]).as_deref(),
+            Some("mywindow")
+        );
+        assert_eq!(named(&["codex", "--tmux-name", "w"]).as_deref(), Some("w"));
+        assert_eq!(named(&["--tmux=w", "codex"]).as_deref(), Some("w"));
+    }
+
+    #[test]
+    fn tmux_and_detach_do_not_go_together() {
+        assert!(Cli::try_parse_from(["harnex", "run", "bash", "--tmux", "--detach"]).is_err());
     }
 
     #[test]

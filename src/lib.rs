@@ -6,9 +6,11 @@
 //! the supervisor of one session is [`session`].
 
 pub mod adapters;
+pub mod argv;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod docs;
 pub mod error;
 pub mod event_stream;
 pub mod events;
@@ -23,6 +25,8 @@ pub mod session;
 pub mod telemetry;
 pub mod text;
 pub mod time;
+pub mod tmux;
+pub mod watch;
 
 use cli::Command;
 use error::Result;
@@ -38,6 +42,18 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Logs(args) => commands::logs::run(args),
         Command::Events(args) => commands::events::run(args),
         Command::Explain(args) => commands::explain::run(args),
+        Command::Pane(args) => commands::pane::run(args),
+        Command::Guide => commands::docs::guide(),
+        Command::Recipes(args) => commands::docs::recipes(&args.words),
+        Command::AgentsGuide(args) => commands::docs::agents_guide(&args.words),
+        Command::Skills(cli::SkillsCommand::Install(args)) => {
+            commands::skills::install(args.local, &args.names)
+        }
+        Command::Skills(cli::SkillsCommand::Uninstall(args)) => {
+            commands::skills::uninstall(args.local, &args.names)
+        }
+        Command::Doctor(args) => commands::doctor::run(args.json),
+        Command::Completions(args) => commands::completions::run(args.shell),
         Command::Help(args) => commands::help::run(args),
     }
 }

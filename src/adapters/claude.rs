@@ -149,6 +149,12 @@ impl Adapter for Claude {
         Duration::from_millis(150 + 50 * (bytes as u64).div_ceil(1024))
     }
 
+    /// Esc cancels the request but puts the prompt's text back into the input box; C-u clears
+    /// it, or the next message would be appended to it.
+    fn interrupt_keys(&self) -> &'static [&'static str] {
+        &["Esc", "C-u"]
+    }
+
     fn exit_sequence(&self) -> Vec<Keystroke> {
         vec![
             Keystroke {

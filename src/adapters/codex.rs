@@ -167,6 +167,11 @@ impl Adapter for Codex {
         Duration::from_millis(200 + 50 * (bytes as u64).div_ceil(1024))
     }
 
+    /// Esc interrupts the turn (`■ Conversation interrupted`) and leaves the input empty.
+    fn interrupt_keys(&self) -> &'static [&'static str] {
+        &["Esc"]
+    }
+
     fn exit_sequence(&self) -> Vec<Keystroke> {
         vec![
             Keystroke {

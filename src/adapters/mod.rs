@@ -185,6 +185,12 @@ pub trait Adapter: Send + Sync {
     /// What `harnex stop` types first.
     fn exit_sequence(&self) -> Vec<Keystroke>;
 
+    /// Named keys (as `harnex send --keys` takes them) that interrupt a turn in progress and
+    /// leave an empty input line, so a message sent next is not queued behind a hung request.
+    fn interrupt_keys(&self) -> &'static [&'static str] {
+        &["C-c"]
+    }
+
     fn parse_exit_summary(&self, _transcript_tail: &str) -> ExitSummary {
         ExitSummary::default()
     }

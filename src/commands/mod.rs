@@ -1,12 +1,17 @@
 //! One module per subcommand: parse → act → print. stdout carries results (JSON where asked);
 //! stderr carries messages for people.
 
+pub mod completions;
+pub mod docs;
+pub mod doctor;
 pub mod events;
 pub mod explain;
 pub mod help;
 pub mod logs;
+pub mod pane;
 pub mod run;
 pub mod send;
+pub mod skills;
 pub mod status;
 pub mod stop;
 pub mod wait;

@@ -1,5 +1,12 @@
 //! `harnex run <cli>`: check everything, then supervise in the foreground, or re-exec a detached
-//! supervisor (setsid, stdio to `logs/<id>.log`) and report once it is up.
+//! supervisor (setsid, stdio to `logs/<id>.log`) or a supervisor in a new tmux window, and report
+//! once it is up.
+//!
+//! A tmux window's process is started by the tmux server, with the server's environment, not
+//! ours. So `--tmux` writes our environment to a 0600 file in the state dir and the supervisor in
+//! the window loads it first thing (and deletes it): every variable the agent needs (API keys,
+//! PATH, HARNEX_*) arrives, none of it shows in a process's argv (as `new-window -e` would), and
+//! nothing is left behind in the server's global environment.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -15,25 +22,49 @@ use crate::error::{Error, Result};
 use crate::paths::{self, SessionKey, StateDir};
 use crate::registry;
 use crate::session::{self, Mode, SessionConfig};
+use crate::tmux;
 
 const DEFAULT_SIZE: (u16, u16) = (120, 40);
 const DEFAULT_DETACH_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn run(args: RunArgs) -> Result<i32> {
+    if args.watch && !args.headless {
+        return crate::watch::run(&args);
+    }
+    if args.preset.is_some() {
+        crate::watch::policy(&args)?;
+    }
+    // In a window `run --tmux` opened: learn our pane while $TMUX_PANE is still the window's own,
+    // then take on the caller's environment.
+    let pane = if args.tmux_child {
+        Some(tmux_child_pane()?)
+    } else {
+        None
+    };
+    if let Some(path) = &args.env_file {
+        load_caller_env(path)?;
+    }
     let state = StateDir::from_env()?;
     let adapter = adapters::for_cli(&args.cli);
     let plan = plan(&args, adapter.as_ref(), &state)?;
+    if let Some(window) = args.tmux_window()
+        && !args.tmux_child
+    {
+        return dispatch_tmux(&args, &plan, &state, window);
+    }
     if args.detach && !args.headless {
         return detach(&args, &plan, &state);
     }
     let listener = bind(&plan, &args)?;
     let mode = if args.headless {
         Mode::Headless
+    } else if pane.is_some() {
+        Mode::Tmux
     } else {
         Mode::Foreground
     };
     let size = match mode {
-        Mode::Foreground => crate::session::terminal::size()
+        Mode::Foreground | Mode::Tmux => crate::session::terminal::size()
             .map(|(rows, cols)| (cols, rows))
             .or(args.size)
             .unwrap_or(DEFAULT_SIZE),
@@ -52,13 +83,24 @@ pub fn run(args: RunArgs) -> Result<i32> {
         inbox_ttl: plan.inbox_ttl,
         meta: plan.meta.clone(),
         summary_out: plan.summary_out.clone(),
+        watch_file: args.watch_file.as_ref().map(|p| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                plan.cwd.join(p)
+            }
+        }),
         size,
         mode,
+        tmux: pane.clone(),
         session_id: crate::ids::random_hex(8),
         token: crate::ids::random_hex(16),
         started_at: SystemTime::now(),
     };
-    let code = session::run(config, adapter, state, listener)?;
+    let code = session::run(config, adapter, state.clone(), listener)?;
+    if let Some(pane) = &pane {
+        release_pane(&state, &plan, pane, code);
+    }
     Err(Error::Exit(code))
 }
 
@@ -231,7 +273,7 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
         .map_err(|e| Error::failed(format!("cannot find the harnex binary: {e}")))?;
     let mut command = Command::new(exe);
     command
-        .args(child_args(&plan.id))
+        .args(child_args(&plan.id, &["--headless"]))
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err);
@@ -300,10 +342,13 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
     Ok(0)
 }
 
-/// Our own argv for the detached child: the same options, without `--detach`, with the id fixed
-/// and `--headless` added.
-fn child_args(id: &str) -> Vec<String> {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+/// Our own argv for a child supervisor: the same options, without `--detach` and `--tmux`, with
+/// the id fixed and `added` (e.g. `--headless`) after `run`.
+fn child_args(id: &str, added: &[&str]) -> Vec<String> {
+    rewrite_args(std::env::args().skip(1).collect(), id, added)
+}
+
+fn rewrite_args(argv: Vec<String>, id: &str, added: &[&str]) -> Vec<String> {
     let split = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
     let (ours, agent) = argv.split_at(split);
     let run_at = ours.iter().position(|a| a == "run").unwrap_or(0);
@@ -314,7 +359,16 @@ fn child_args(id: &str) -> Vec<String> {
             skip_value = false;
             continue;
         }
-        if arg == "--detach" {
+        if arg == "--detach" || arg.starts_with("--tmux=") || arg.starts_with("--tmux-name=") {
+            continue;
+        }
+        if arg == "--tmux" {
+            // Its optional NAME is the next word when that is not an option (as clap parsed it).
+            skip_value = ours.get(i + 1).is_some_and(|next| !next.starts_with('-'));
+            continue;
+        }
+        if arg == "--tmux-name" {
+            skip_value = true;
             continue;
         }
         if arg == "--id" {
@@ -326,11 +380,284 @@ fn child_args(id: &str) -> Vec<String> {
         }
         out.push(arg.clone());
         if i == run_at {
-            out.extend(["--headless".to_string(), "--id".to_string(), id.to_string()]);
+            out.extend(added.iter().map(|a| a.to_string()));
+            out.extend(["--id".to_string(), id.to_string()]);
         }
     }
     out.extend(agent.iter().cloned());
     out
+}
+
+/// Start the foreground supervisor in a new tmux window and report once the agent is up.
+fn dispatch_tmux(
+    args: &RunArgs,
+    plan: &Plan,
+    state: &StateDir,
+    window: Option<String>,
+) -> Result<i32> {
+    if !tmux::installed() {
+        return Err(Error::failed(
+            "tmux is not installed (`tmux -V` failed): install tmux, or run the session headless with --detach",
+        ));
+    }
+    let name = window.unwrap_or_else(|| plan.id.clone());
+    if name.trim().is_empty() {
+        return Err(Error::usage("--tmux NAME must not be empty"));
+    }
+    if let Some(port) = args.port {
+        drop(bind(plan, args).map_err(|_| {
+            Error::failed(format!(
+                "port {port} is not available; pick another --port or leave it out to get a free one"
+            ))
+        })?);
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::failed(format!("cannot find the harnex binary: {e}")))?;
+    let env_file = write_caller_env(state, &plan.id)?;
+    let env_arg = env_file.to_string_lossy().into_owned();
+    let mut argv = vec![exe.to_string_lossy().into_owned()];
+    argv.extend(child_args(
+        &plan.id,
+        &["--tmux-child", "--env-file", env_arg.as_str()],
+    ));
+    let dispatched_at = SystemTime::now();
+    let placement = tmux::Placement::from_env();
+    let pane = match tmux::new_window(&placement, &name, &plan.cwd, &argv) {
+        Ok(pane) => pane,
+        Err(e) => {
+            let _ = std::fs::remove_file(&env_file);
+            return Err(e);
+        }
+    };
+    let outcome = wait_for_tmux_session(args, plan, state, &pane, dispatched_at);
+    // Read by the supervisor at once; if it never started, do not leave the environment behind.
+    let _ = std::fs::remove_file(&env_file);
+    let (entry, agent_state) = outcome?;
+    let session_name = entry.extra.get("tmux_session").and_then(Value::as_str);
+    let window_name = entry.extra.get("tmux_window").and_then(Value::as_str);
+    let mut line = json!({
+        "ok": true,
+        "id": plan.id,
+        "cli": args.cli,
+        "pid": entry.pid,
+        "port": entry.port,
+        "mode": "tmux",
+        "window": window_name.unwrap_or(&name),
+        "pane": pane,
+        "tmux_session": session_name,
+        "output_log_path": entry.output_log_path,
+        "agent_state": agent_state,
+    });
+    if let Some(description) = &args.description {
+        line["description"] = json!(description);
+    }
+    println!("{line}");
+    Ok(0)
+}
+
+/// Until the supervisor in `pane` registers and its agent is ready (or dies, or time runs out).
+fn wait_for_tmux_session(
+    args: &RunArgs,
+    plan: &Plan,
+    state: &StateDir,
+    pane: &str,
+    dispatched_at: SystemTime,
+) -> Result<(registry::RegistryEntry, String)> {
+    let timeout = args.timeout.unwrap_or(DEFAULT_DETACH_TIMEOUT);
+    let deadline = Instant::now() + timeout;
+    let key = SessionKey::new(plan.repo_root.clone(), &plan.id);
+    let registry_path = state.registry_path(&key);
+    let entry = loop {
+        if let Some(entry) = registry::read_entry(&registry_path) {
+            break entry;
+        }
+        if tmux::pane_life(None, pane) != tmux::PaneLife::Alive {
+            return Err(tmux_boot_failure(state, &key, pane, dispatched_at));
+        }
+        if Instant::now() >= deadline {
+            eprintln!(
+                "harnex: session {} in tmux pane {pane} did not register within {}s; look at the window (`harnex pane` needs a registered session: `tmux capture-pane -p -t {pane}`)",
+                plan.id,
+                timeout.as_secs_f64(),
+            );
+            return Err(Error::Exit(124));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let client = Client::for_entry(&entry);
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let agent_state = match client.wait("ready", None, remaining) {
+        Ok(body) => body["state"].as_str().unwrap_or("starting").to_string(),
+        Err(_) => "exited".to_string(),
+    };
+    if agent_state == "exited" {
+        return Err(tmux_boot_failure(state, &key, pane, dispatched_at));
+    }
+    Ok((entry, agent_state))
+}
+
+/// The session in `pane` ended before it was ready: the agent's exit code and last lines, or
+/// what the pane shows when the supervisor itself failed.
+fn tmux_boot_failure(
+    state: &StateDir,
+    key: &SessionKey,
+    pane: &str,
+    dispatched_at: SystemTime,
+) -> Error {
+    // The supervisor writes the exit record, then exits; give it a moment to get there.
+    let settle = Instant::now() + Duration::from_secs(3);
+    while tmux::pane_life(None, pane) == tmux::PaneLife::Alive && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let life = tmux::pane_life(None, pane);
+    let keeps = match life {
+        tmux::PaneLife::Gone => String::new(),
+        _ => format!(
+            "\nThe tmux window stays open with its last screen; close it with `tmux kill-pane -t {pane}`."
+        ),
+    };
+    let record = registry::read_exit(state, key).filter(|_| {
+        std::fs::metadata(state.exit_path(key))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t >= dispatched_at)
+    });
+    if let Some(record) = record {
+        let tail = session::transcript_tail(&state.output_path(key), 4096);
+        let lines = last_lines(&crate::text::strip_ansi(&tail), 10);
+        return Error::failed(format!(
+            "agent {} exited with code {} during start-up{}{keeps}",
+            record.cli,
+            record.exit_code,
+            if lines.is_empty() {
+                String::new()
+            } else {
+                format!("; its last output:\n{lines}")
+            }
+        ));
+    }
+    let screen = tmux::capture(None, pane, None)
+        .map(|text| last_lines(&text, 15))
+        .unwrap_or_default();
+    let status = match life {
+        tmux::PaneLife::Dead(Some(code)) => format!(" with status {code}"),
+        _ => String::new(),
+    };
+    if matches!(life, tmux::PaneLife::Gone) {
+        return Error::failed(format!(
+            "the tmux window of the session (pane {pane}) closed before the session started"
+        ));
+    }
+    Error::failed(format!(
+        "the harnex supervisor in tmux pane {pane} exited{status} before the session started; the pane shows:\n{screen}{keeps}"
+    ))
+}
+
+/// In the window `run --tmux` opened: which pane we are (from the window's own `$TMUX` and
+/// `$TMUX_PANE`), and keep the pane open if we exit before the agent is ready, so the error
+/// stays readable.
+fn tmux_child_pane() -> Result<tmux::Pane> {
+    let target = std::env::var("TMUX_PANE").unwrap_or_default();
+    if target.is_empty() {
+        return Err(Error::usage(
+            "--tmux-child is internal to `harnex run --tmux`: it must run in a tmux pane",
+        ));
+    }
+    let socket = std::env::var("TMUX")
+        .ok()
+        .and_then(|v| tmux::socket_from_env(&v));
+    let pane = tmux::describe(socket.as_deref(), &target).unwrap_or(tmux::Pane {
+        socket: socket.clone(),
+        target: target.clone(),
+        session: String::new(),
+        window: String::new(),
+    });
+    if let Err(e) = tmux::set_remain_on_exit(socket.as_deref(), &target, true) {
+        eprintln!("harnex: {e}");
+    }
+    Ok(pane)
+}
+
+/// The session in our tmux pane is over: let the window close, unless the agent never got
+/// ready — then the pane stays with the agent's last screen and a line saying why.
+fn release_pane(state: &StateDir, plan: &Plan, pane: &tmux::Pane, code: i32) {
+    let key = SessionKey::new(plan.repo_root.clone(), &plan.id);
+    let boot_failure = registry::read_exit(state, &key)
+        .is_none_or(|record| record.reason.as_deref() == Some("boot_failure"));
+    if boot_failure {
+        eprintln!(
+            "\r\nharnex: the agent exited with code {code} before it was ready; this window stays open so you can read why (close it with `tmux kill-pane`)"
+        );
+        return;
+    }
+    if let Err(e) = tmux::set_remain_on_exit(pane.socket.as_deref(), &pane.target, false) {
+        eprintln!("harnex: {e}");
+    }
+}
+
+/// Our environment, for the supervisor in a tmux window: `KEY=VALUE\0…` in a 0600 file in the
+/// (0700) state dir.
+fn write_caller_env(state: &StateDir, id: &str) -> Result<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = state.root().join("run");
+    paths::ensure_private_dir(&dir)
+        .map_err(|e| Error::failed(format!("cannot create {}: {e}", dir.display())))?;
+    let path = dir.join(format!(
+        "env-{}-{}",
+        paths::id_key(id),
+        crate::ids::random_hex(4)
+    ));
+    let mut bytes = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        bytes.extend_from_slice(key.as_bytes());
+        bytes.push(b'=');
+        bytes.extend_from_slice(value.as_bytes());
+        bytes.push(0);
+    }
+    paths::write_atomic(&path, &bytes)?;
+    Ok(path)
+}
+
+/// Variables of the tmux window that stay: the pane's terminal type is what draws the agent.
+const PANE_ENV_KEPT: [&str; 1] = ["TERM"];
+
+/// Replace our environment with the one in `path` (written by [`write_caller_env`]), then delete
+/// the file.
+fn load_caller_env(path: &Path) -> Result<()> {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::failed(format!(
+            "cannot read the caller's environment from {}: {e}",
+            path.display()
+        ))
+    })?;
+    let _ = std::fs::remove_file(path);
+    let wanted: Vec<(&OsStr, &OsStr)> = bytes
+        .split(|b| *b == 0)
+        .filter_map(|pair| {
+            let eq = pair.iter().position(|b| *b == b'=')?;
+            (eq > 0).then(|| {
+                (
+                    OsStr::from_bytes(&pair[..eq]),
+                    OsStr::from_bytes(&pair[eq + 1..]),
+                )
+            })
+        })
+        .collect();
+    let kept = |key: &OsStr| PANE_ENV_KEPT.iter().any(|k| OsStr::new(k) == key);
+    for (key, _) in std::env::vars_os() {
+        if !kept(&key) && !wanted.iter().any(|(k, _)| *k == key) {
+            // SAFETY: called first thing in `run`, before this process starts any thread.
+            unsafe { std::env::remove_var(&key) };
+        }
+    }
+    for (key, value) in wanted {
+        if !kept(key) {
+            // SAFETY: as above, single-threaded.
+            unsafe { std::env::set_var(key, value) };
+        }
+    }
+    Ok(())
 }
 
 /// The agent died before it was ready: its exit code and last lines.
@@ -398,6 +725,30 @@ mod tests {
         assert_eq!(
             default_summary_out(dir.path()),
             Some(dir.path().join("koder/DISPATCH.jsonl"))
+        );
+    }
+
+    #[test]
+    fn child_args_drop_tmux_and_fix_the_id() {
+        let rewrite = |argv: &[&str]| {
+            rewrite_args(
+                argv.iter().map(|a| a.to_string()).collect(),
+                "w1",
+                &["--tmux-child"],
+            )
+            .join(" ")
+        };
+        assert_eq!(
+            rewrite(&["run", "bash", "--tmux", "--id", "x", "--", "--tmux", "y"]),
+            "run --tmux-child --id w1 bash -- --tmux y"
+        );
+        assert_eq!(
+            rewrite(&["run", "bash", "--tmux", "win", "--timeout", "9"]),
+            "run --tmux-child --id w1 bash --timeout 9"
+        );
+        assert_eq!(
+            rewrite(&["run", "--tmux=win", "bash", "--tmux-name", "n", "--id=z"]),
+            "run --tmux-child --id w1 bash"
         );
     }
 

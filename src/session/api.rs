@@ -90,6 +90,7 @@ fn handle(session: &Arc<Session>, mut request: Request) {
         (Method::Get, ["wait"]) => get_wait(session, query),
         (Method::Post, ["send"]) => post_send(session, &body),
         (Method::Post, ["stop"]) => post_stop(session, &body),
+        (Method::Post, ["events"]) => post_event(session, &body),
         (Method::Get, ["messages", id]) => get_message(session, id, query),
         (Method::Get, ["inbox"]) => get_inbox(session),
         (Method::Delete, ["inbox"]) => {
@@ -503,6 +504,33 @@ fn send_via_inbox(session: &Session, payload: Payload, ttl: Option<Duration>) ->
             }
         }
     }
+}
+
+/// Event types other harnex processes (the `--watch` babysitter) may record in this session's
+/// log, so the log keeps one writer and one `seq`.
+const EXTERNAL_EVENTS: [&str; 2] = ["log_idle", "resume"];
+
+fn post_event(session: &Session, body: &[u8]) -> Reply {
+    let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
+        return Reply::error(400, "invalid json: expected {\"type\": …, …fields}");
+    };
+    let kind = match fields.remove("type") {
+        Some(Value::String(kind)) if EXTERNAL_EVENTS.contains(&kind.as_str()) => kind,
+        _ => {
+            return Reply::error(
+                400,
+                &format!("type must be one of: {}", EXTERNAL_EVENTS.join(", ")),
+            );
+        }
+    };
+    // The envelope is ours to write.
+    for reserved in ["schema_version", "seq", "ts", "id", "session_id"] {
+        fields.remove(reserved);
+    }
+    let mut fields = Value::Object(fields);
+    crate::redact::redact_value(&mut fields);
+    session.events.emit(&kind, fields);
+    Reply::ok(json!({"ok": true, "type": kind}))
 }
 
 fn post_stop(session: &Arc<Session>, body: &[u8]) -> Reply {

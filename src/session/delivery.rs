@@ -3,7 +3,8 @@
 //! as a separate write, then a check that the agent took it, with one retry of Enter.
 //!
 //! Deliveries are serialised by `Session::delivery_lock`, so a forced send and a queued one never
-//! interleave their writes.
+//! interleave their writes; and each takes its turn at the keyboard (`Session::keyboard`), so a
+//! person typing in the agent's terminal and a delivery do not mix their keystrokes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -66,6 +67,7 @@ pub fn deliver(
     if session.shared.lock().exit.is_some() {
         return Err("session is not running".into());
     }
+    let _turn_of_the_keyboard = session.keyboard.take_turn();
     let mut bytes_written = 0;
     if !payload.enter_only && !payload.text.is_empty() {
         let paste = session.shared.lock().bracketed_paste;
@@ -162,6 +164,7 @@ pub fn deliver_keys(session: &Session, keys: &[Vec<u8>]) -> Result<usize, String
     if session.shared.lock().exit.is_some() {
         return Err("session is not running".into());
     }
+    let _turn_of_the_keyboard = session.keyboard.take_turn();
     wait_for_still_screen(session, session.adapter.quiet_window(), KEY_QUIET_MAX);
     let mut written = 0;
     for (i, key) in keys.iter().enumerate() {

@@ -30,6 +30,8 @@ pub struct Live {
     pub generation: u64,
     /// When the screen content last changed.
     pub changed_at: Instant,
+    /// When the screen last made progress (content changed beyond spinners and counters).
+    pub progress_at: SystemTime,
     pub turns: Turns,
     pub pending_turn: Option<u64>,
     /// Turn numbers handed out by deliveries.
@@ -60,6 +62,7 @@ impl Live {
             dialog: None,
             generation: 0,
             changed_at: Instant::now(),
+            progress_at: SystemTime::now(),
             turns: Turns::default(),
             pending_turn: None,
             last_turn_assigned: 0,

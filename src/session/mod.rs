@@ -9,9 +9,12 @@
 pub mod api;
 pub mod delivery;
 pub mod ending;
+pub mod file_hook;
 pub mod inbox;
+pub mod keyboard;
 pub mod live;
 pub mod monitor;
+pub mod progress;
 pub mod pty;
 pub mod screen;
 pub mod state;
@@ -43,6 +46,8 @@ pub enum Mode {
     Foreground,
     /// Detached: no terminal; harnex answers the agent's terminal queries.
     Headless,
+    /// In the terminal of a tmux pane that `run --tmux` opened (a foreground session otherwise).
+    Tmux,
 }
 
 impl Mode {
@@ -50,7 +55,13 @@ impl Mode {
         match self {
             Mode::Foreground => "foreground",
             Mode::Headless => "headless",
+            Mode::Tmux => "tmux",
         }
+    }
+
+    /// Whether a person's terminal shows the agent and types into it.
+    pub fn has_terminal(self) -> bool {
+        self != Mode::Headless
     }
 }
 
@@ -69,9 +80,13 @@ pub struct SessionConfig {
     pub inbox_ttl: Duration,
     pub meta: Option<Map<String, Value>>,
     pub summary_out: Option<PathBuf>,
+    /// The file-change hook's file (absolute).
+    pub watch_file: Option<PathBuf>,
     /// (cols, rows)
     pub size: (u16, u16),
     pub mode: Mode,
+    /// The tmux pane the session runs in (`Mode::Tmux`).
+    pub tmux: Option<crate::tmux::Pane>,
     pub session_id: String,
     pub token: String,
     pub started_at: SystemTime,
@@ -98,6 +113,8 @@ pub struct Session {
     pub monitor: SyncSender<MonitorMsg>,
     /// Held for the whole of one delivery (text, pause, Enter, check).
     pub delivery_lock: Mutex<()>,
+    /// The person's keystrokes (foreground and tmux): held while a delivery writes.
+    pub keyboard: keyboard::Keyboard,
     /// HEAD when the session started (none outside git or before the first commit).
     pub git_start: Option<crate::telemetry::git::GitStart>,
     /// API requests being answered (the end of a session lets them finish).
@@ -259,10 +276,14 @@ fn start(
         .local_addr()
         .map_err(|e| Error::failed(format!("cannot read the API address: {e}")))?
         .port();
+    // Before the agent starts drawing: said later, it would land in the middle of the agent's
+    // screen (and throw off a shell's line editor, which thinks its cursor is elsewhere).
+    let host = crate::registry::url_host(&config.host.to_string());
+    eprintln!("harnex: session {} on {host}:{port}", config.id);
     let transcript = crate::paths::open_append(&paths.output)?;
     let events = EventLog::open(&paths.events, &config.id, &config.session_id)?;
 
-    let foreground = config.mode == Mode::Foreground;
+    let foreground = config.mode.has_terminal();
     let (cols, rows) = config.size;
     let spawned = pty::spawn(
         &config.command,
@@ -291,6 +312,7 @@ fn start(
         writer: writer_tx.clone(),
         monitor: monitor_tx.clone(),
         delivery_lock: Mutex::new(()),
+        keyboard: keyboard::Keyboard::new(writer_tx.clone()),
         git_start: crate::telemetry::git::capture_start(&config.repo_root),
         api_in_flight: std::sync::atomic::AtomicUsize::new(0),
         registry_removed: Mutex::new(false),
@@ -344,14 +366,18 @@ fn start(
 
     let master = Arc::new(Mutex::new(spawned.master));
     let raw = if foreground {
-        let forwarder = writer_tx.clone();
-        spawn_thread("stdin", move || terminal::forward_stdin(forwarder))?;
+        let s = Arc::clone(&session);
+        spawn_thread("stdin", move || terminal::forward_stdin(&s.keyboard))?;
         terminal::RawMode::enable_on_stdin()
     } else {
         None
     };
     spawn_signal_thread(&session, &master)?;
 
+    if let Some(path) = session.config.watch_file.clone() {
+        let s = Arc::clone(&session);
+        spawn_thread("file-hook", move || file_hook::watch(s, path))?;
+    }
     session.refresh_registry();
     if let Some(context) = &session.config.context {
         let text = format!("[harnex session id={}] {context}", session.config.id);
@@ -366,14 +392,6 @@ fn start(
                 .inbox
                 .enqueue(payload, Some(Duration::MAX), Instant::now());
         });
-    }
-    let host = crate::registry::url_host(&session.config.host.to_string());
-    let note = format!("harnex: session {} on {host}:{port}", session.config.id);
-    if foreground {
-        // Raw mode: a bare \n would not return the carriage.
-        eprint!("{note}\r\n");
-    } else {
-        eprintln!("{note}");
     }
     Ok(Running {
         session,
@@ -405,7 +423,7 @@ fn spawn_signal_thread(
     spawn_thread("signals", move || {
         for signal in signals.forever() {
             if signal == SIGWINCH {
-                if session.config.mode == Mode::Foreground
+                if session.config.mode.has_terminal()
                     && let Some((rows, cols)) = terminal::size()
                 {
                     if let Ok(master) = master.lock() {

@@ -52,6 +52,7 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
         Instant::now(),
     );
     let mut last_view = screen.view();
+    let mut last_fingerprint = super::progress::fingerprint(&last_view.rows);
     let mut next = None;
     // Output fed but not classified yet because its frame was half drawn, since when.
     let mut held: Option<Instant> = None;
@@ -118,6 +119,13 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
         let (transitions, changed) = if classify {
             let view = screen.view();
             let changed = view.differs_from(&last_view);
+            if changed {
+                let fingerprint = super::progress::fingerprint(&view.rows);
+                if fingerprint != last_fingerprint {
+                    last_fingerprint = fingerprint;
+                    session.shared.lock().progress_at = SystemTime::now();
+                }
+            }
             let verdict = adapter.classify(&view);
             let transitions = tracker.observe(verdict, changed, now);
             last_view = view;

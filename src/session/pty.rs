@@ -21,6 +21,9 @@ pub struct Spawned {
     _child: Box<dyn portable_pty::Child + Send + Sync>,
 }
 
+/// Variables the agent never inherits.
+pub const AGENT_ENV_REMOVED: [&str; 2] = ["TMUX", "TMUX_PANE"];
+
 pub fn pty_size(rows: u16, cols: u16) -> PtySize {
     PtySize {
         rows,
@@ -46,6 +49,11 @@ pub fn spawn(
     cmd.cwd(cwd);
     for (key, value) in env {
         cmd.env(key, value);
+    }
+    // The agent's terminal is ours, not a tmux pane: an agent that sees TMUX talks to that tmux
+    // server (Codex queries its options; Claude stops drawing its busy title).
+    for key in AGENT_ENV_REMOVED {
+        cmd.env_remove(key);
     }
     let child = pair
         .slave

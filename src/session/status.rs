@@ -90,14 +90,28 @@ pub fn payload(session: &Session, live: &Live, include_live: bool) -> Map<String
             "pending": live.pending_turn,
         },
         "last_completed_at": live.last_completed_at.map(rfc3339),
+        "last_progress_at": rfc3339(live.progress_at),
+        "progress_idle_s": SystemTime::now()
+            .duration_since(live.progress_at)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
         "model": meta_field("model"),
         "effort": meta_field("effort"),
         "size": {"cols": config.size.0, "rows": config.size.1},
         "meta": config.meta,
         "summary_out": config.summary_out,
+        "watch_path": config.watch_file,
+        "watch_absolute_path": config.watch_file,
+        "watch_debounce_seconds": config.watch_file.as_ref().map(|_| super::file_hook::DEBOUNCE.as_secs_f64()),
     }) else {
         unreachable!("json! of an object literal is an object")
     };
+    if let Some(pane) = &config.tmux {
+        map.insert("tmux_target".into(), json!(pane.target));
+        map.insert("tmux_session".into(), json!(pane.session));
+        map.insert("tmux_window".into(), json!(pane.window));
+        map.insert("tmux_socket".into(), json!(pane.socket));
+    }
     if include_live {
         map.insert("input_state".into(), input_state(live));
         map.insert("title".into(), json!(live.title));

@@ -1,13 +1,11 @@
 //! The caller's terminal in foreground mode: raw mode while the agent runs (restored on drop),
 //! its size, and forwarding keystrokes to the agent.
 
+use nix::sys::termios::{self, SetArg, Termios};
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::mpsc::Sender;
 
-use nix::sys::termios::{self, SetArg, Termios};
-
-use super::pty::WriteRequest;
+use super::keyboard::Keyboard;
 
 /// Puts a terminal in raw mode and restores it when dropped.
 pub struct RawMode {
@@ -49,19 +47,15 @@ pub fn size() -> Option<(u16, u16)> {
     probe(libc::STDOUT_FILENO).or_else(|| probe(libc::STDIN_FILENO))
 }
 
-/// Copy the person's keystrokes to the agent until stdin closes.
-pub fn forward_stdin(writer: Sender<WriteRequest>) {
+/// Copy the person's keystrokes to the agent until stdin closes (held while a delivery writes).
+pub fn forward_stdin(keyboard: &Keyboard) {
     let mut stdin = std::io::stdin();
     let mut buf = [0u8; 4096];
     loop {
         match stdin.read(&mut buf) {
             Ok(0) => return,
             Ok(n) => {
-                let request = WriteRequest {
-                    bytes: buf[..n].to_vec(),
-                    done: None,
-                };
-                if writer.send(request).is_err() {
+                if !keyboard.typed(&buf[..n]) {
                     return;
                 }
             }

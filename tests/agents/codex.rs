@@ -199,3 +199,84 @@ fn codex_trust_dialog_is_reported_blocked_and_enter_answers_it() {
     let stopped = harnex(&world, &env, &["stop", "--id", "trust", "--wait"]);
     assert_eq!(stopped.code, 0, "{stopped:?}");
 }
+
+#[test]
+fn codex_stalled_on_its_first_request_is_interrupted_and_resumed_by_watch() {
+    let Some(agents) =
+        Agents::require("codex_stalled_on_its_first_request_is_interrupted_and_resumed_by_watch")
+    else {
+        return;
+    };
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockModel::start().expect("mock model");
+    let env = codex_env(&world, &agents, &mock, true);
+    let mut cmd = world.cmd();
+    cmd.args([
+        "run",
+        "codex",
+        "--id",
+        "w",
+        "--watch",
+        "--stall-after",
+        "4s",
+        "--max-resumes",
+        "1",
+        "--timeout",
+        "60",
+        "--context",
+        "Do the task [stall-once]",
+        "--",
+        "--no-daemon",
+    ]);
+    for (key, value) in &env {
+        cmd.env(key, value);
+    }
+    let watcher = crate::support::Background::spawn(&mut cmd);
+    // The first request hangs; the watcher interrupts it and resumes; the second is answered.
+    crate::support::wait_until("the resume to be answered", Duration::from_secs(90), || {
+        let answered = mock
+            .requests()
+            .iter()
+            .filter(|r| r.kind == mock_model::RequestKind::Main && r.answered_at.is_some())
+            .count();
+        (answered >= 1 && mock.request_count() >= 2).then_some(())
+    });
+    assert_eq!(
+        mock.prompts().last().map(String::as_str),
+        Some("resume"),
+        "{:?}",
+        mock.prompts()
+    );
+    crate::support::wait_until(
+        "the resumed turn to complete",
+        Duration::from_secs(60),
+        || {
+            world
+                .events()
+                .iter()
+                .any(|r| r["type"] == "task_complete" && r["turn"] == 2)
+                .then_some(())
+        },
+    );
+    let stopped = harnex(&world, &env, &["stop", "--id", "w", "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    let run = watcher.finish(Duration::from_secs(30));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("busy with no progress"), "{run:?}");
+    assert!(run.stdout.contains("interrupted, resume 1/1"), "{run:?}");
+    assert!(run.stdout.contains("outcome=exited"), "{run:?}");
+    let rows = world.events();
+    assert_eq!(rows.iter().filter(|r| r["type"] == "log_idle").count(), 1);
+    let resume = rows
+        .iter()
+        .find(|r| r["type"] == "resume")
+        .expect("resume event");
+    assert_eq!(resume["interrupted"], true);
+    let events = harnex(&world, &env, &["events", "--id", "w", "--snapshot"]);
+    assert!(events.stdout.contains("\"type\":\"resume\""), "{events:?}");
+    assert!(
+        events.stdout.contains("\"type\":\"log_idle\""),
+        "{events:?}"
+    );
+}

@@ -1,0 +1,398 @@
+//! `harnex run … --watch`: the babysitter. Starts the session headless (as `--detach` would),
+//! then watches it from the foreground and prints one line per decision.
+//!
+//! A stall is the absence of progress, as the supervisor measures it (`progress_idle_s`: the
+//! screen content with digits and spinner glyphs masked has not changed — see
+//! `session::progress`), for `--stall-after`. On a stall the watcher records `log_idle`; if
+//! resumes are left it interrupts a busy agent (the adapter's interrupt keys), sends the resume
+//! message with force and records `resume`; otherwise it escalates (exit 2) and leaves the agent
+//! running for a person. The stall clock restarts at each resume, so one stall is never resumed
+//! twice.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::cli::RunArgs;
+use crate::client::{CallError, Client};
+use crate::error::{Error, Result};
+use crate::paths::StateDir;
+use crate::registry::{self, RegistryEntry};
+
+/// Named stall policies: (stall after, max resumes).
+const PRESETS: [(&str, u64, u32); 3] = [("impl", 480, 1), ("plan", 180, 2), ("gate", 900, 0)];
+const DEFAULT_STALL: Duration = Duration::from_secs(480);
+const DEFAULT_MAX_RESUMES: u32 = 1;
+/// Consecutive failed status calls tolerated before giving up on a live supervisor.
+const MAX_API_ERRORS: u32 = 5;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub stall_after: Duration,
+    pub max_resumes: u32,
+    pub resume_message: String,
+}
+
+/// The policy from `--preset`, `--stall-after`, `--max-resumes` (explicit flags win).
+pub fn policy(args: &RunArgs) -> Result<Policy> {
+    let (mut stall_after, mut max_resumes) = (DEFAULT_STALL, DEFAULT_MAX_RESUMES);
+    if let Some(name) = &args.preset {
+        if !args.watch {
+            return Err(Error::usage("harnex run: --preset requires --watch"));
+        }
+        let Some((_, secs, resumes)) = PRESETS.iter().find(|(n, _, _)| n == name) else {
+            let valid: Vec<&str> = PRESETS.iter().map(|(n, _, _)| *n).collect();
+            return Err(Error::usage(format!(
+                "harnex run: unknown --preset {name:?} (valid: {})",
+                valid.join(", ")
+            )));
+        };
+        stall_after = Duration::from_secs(*secs);
+        max_resumes = *resumes;
+    }
+    if let Some(explicit) = args.stall_after {
+        if explicit.is_zero() {
+            return Err(Error::usage("--stall-after must be longer than 0s"));
+        }
+        stall_after = explicit;
+    }
+    if let Some(explicit) = args.max_resumes {
+        max_resumes = explicit;
+    }
+    Ok(Policy {
+        stall_after,
+        max_resumes,
+        resume_message: args
+            .resume_message
+            .clone()
+            .unwrap_or_else(|| "resume".to_string()),
+    })
+}
+
+/// Flags of ours the detached supervisor must not see.
+const WATCH_FLAGS_WITH_VALUE: [&str; 4] = [
+    "--stall-after",
+    "--max-resumes",
+    "--preset",
+    "--resume-message",
+];
+
+/// Start the session headless (our own binary with `--detach`) and watch it.
+pub fn run(args: &RunArgs) -> Result<i32> {
+    if args.detach {
+        return Err(Error::usage(
+            "--watch watches from this terminal: drop --detach (the agent runs headless anyway)",
+        ));
+    }
+    let policy = policy(args)?;
+    let started = Instant::now();
+    let entry = start_detached()?;
+    say(&format!(
+        "started {} ({} pid {}, port {}); stall after {}, at most {} resume(s)",
+        entry.id,
+        entry.cli,
+        entry.pid,
+        entry.port,
+        humantime::format_duration(policy.stall_after),
+        policy.max_resumes
+    ));
+    Watcher::new(entry, policy).watch(started)
+}
+
+fn say(line: &str) {
+    println!("harnex watch: {line}");
+}
+
+/// `harnex run <same args> --detach`, without the watch flags; the registry entry it made.
+fn start_detached() -> Result<RegistryEntry> {
+    let mut argv: Vec<String> = crate::argv::normalize(std::env::args().collect())
+        .into_iter()
+        .skip(1)
+        .collect();
+    let split = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
+    let agent_args = argv.split_off(split);
+    let mut ours = Vec::new();
+    let mut iter = argv.into_iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--watch" {
+            continue;
+        }
+        if WATCH_FLAGS_WITH_VALUE.contains(&arg.as_str()) {
+            iter.next();
+            continue;
+        }
+        if WATCH_FLAGS_WITH_VALUE
+            .iter()
+            .any(|flag| arg.starts_with(&format!("{flag}=")))
+        {
+            continue;
+        }
+        ours.push(arg);
+    }
+    ours.insert(1.min(ours.len()), "--detach".to_string());
+    ours.extend(agent_args);
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::failed(format!("cannot find the harnex binary: {e}")))?;
+    let output = Command::new(exe)
+        .args(&ours)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| Error::failed(format!("cannot start the session: {e}")))?;
+    if !output.status.success() {
+        // The detached start already explained itself on stderr.
+        return Err(Error::Exit(output.status.code().unwrap_or(1)));
+    }
+    let line: Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| Error::failed(format!("unexpected answer from the detached start: {e}")))?;
+    let id = line["id"].as_str().unwrap_or_default().to_string();
+    let state = StateDir::from_env()?;
+    registry::live_entries(&state)
+        .into_iter()
+        .find(|e| e.id == id && Some(e.port) == line["port"].as_u64().map(|p| p as u16))
+        .ok_or_else(|| Error::failed(format!("session {id} started but is not registered")))
+}
+
+struct Watcher {
+    entry: RegistryEntry,
+    client: Client,
+    policy: Policy,
+    interrupt_keys: &'static [&'static str],
+    polls: u64,
+    stalls: u32,
+    resumes: u32,
+    resumed_at: Option<Instant>,
+    api_errors: u32,
+    last_state: String,
+}
+
+enum Outcome {
+    Exited,
+    Escalated,
+}
+
+impl Watcher {
+    fn new(entry: RegistryEntry, policy: Policy) -> Watcher {
+        let adapter = crate::adapters::for_cli(&entry.cli);
+        Watcher {
+            client: Client::for_entry(&entry),
+            interrupt_keys: adapter.interrupt_keys(),
+            entry,
+            policy,
+            polls: 0,
+            stalls: 0,
+            resumes: 0,
+            resumed_at: None,
+            api_errors: 0,
+            last_state: "starting".into(),
+        }
+    }
+
+    /// Often enough to catch a stall within a tenth of its length, never busier than 4 Hz.
+    fn poll_interval(&self) -> Duration {
+        (self.policy.stall_after / 10).clamp(Duration::from_millis(250), Duration::from_secs(5))
+    }
+
+    fn watch(mut self, started: Instant) -> Result<i32> {
+        let outcome = loop {
+            std::thread::sleep(self.poll_interval());
+            self.polls += 1;
+            let status = match self.client.get("/status", Duration::from_secs(5)) {
+                Ok(status) => {
+                    self.api_errors = 0;
+                    status
+                }
+                Err(e) => match self.after_api_error(e)? {
+                    Some(outcome) => break outcome,
+                    None => continue,
+                },
+            };
+            self.last_state = status["agent_state"]
+                .as_str()
+                .unwrap_or("unknown")
+                .to_string();
+            if self.last_state == "exited" {
+                break Outcome::Exited;
+            }
+            if let Some(outcome) = self.check_stall(&status)? {
+                break outcome;
+            }
+        };
+        let (name, code) = match outcome {
+            Outcome::Exited => ("exited", 0),
+            Outcome::Escalated => ("escalated", 2),
+        };
+        say(&format!(
+            "polls={} stalls={} resumes={} final_state={} outcome={name} elapsed={:.1}s",
+            self.polls,
+            self.stalls,
+            self.resumes,
+            self.last_state,
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(code)
+    }
+
+    /// A failed status call: the session may have ended, or the supervisor is briefly busy.
+    fn after_api_error(&mut self, error: CallError) -> Result<Option<Outcome>> {
+        if !self.entry.is_alive() {
+            self.last_state = "exited".into();
+            if let Ok(state) = StateDir::from_env()
+                && let Some(record) = registry::read_exit(&state, &self.entry.key())
+            {
+                say(&format!(
+                    "{} exited with code {} ({})",
+                    self.entry.id,
+                    record.exit_code,
+                    record.reason.as_deref().unwrap_or("?")
+                ));
+            }
+            return Ok(Some(Outcome::Exited));
+        }
+        self.api_errors += 1;
+        if self.api_errors >= MAX_API_ERRORS {
+            return Err(Error::failed(format!(
+                "lost contact with {} after {} tries: {error}",
+                self.entry.id, self.api_errors
+            )));
+        }
+        Ok(None)
+    }
+
+    fn check_stall(&mut self, status: &Value) -> Result<Option<Outcome>> {
+        let idle = Duration::from_secs_f64(status["progress_idle_s"].as_f64().unwrap_or(0.0));
+        // The stall clock restarts at each resume: the same stall is never resumed twice.
+        let idle = match self.resumed_at {
+            Some(at) => idle.min(at.elapsed()),
+            None => idle,
+        };
+        if idle < self.policy.stall_after {
+            return Ok(None);
+        }
+        self.stalls += 1;
+        let state = self.last_state.clone();
+        self.record(
+            json!({"type": "log_idle", "idle_s": idle.as_secs_f64(), "state": state,
+            "stall": self.stalls}),
+        );
+        let idle_text = format!("{:.1}s", idle.as_secs_f64());
+        if state == "blocked" {
+            let reason = status["input_state"]["state"].as_str().unwrap_or("a");
+            say(&format!(
+                "{} is blocked on {reason} dialog with no progress for {idle_text}: a resume cannot answer it, escalating",
+                self.entry.id
+            ));
+            return Ok(Some(Outcome::Escalated));
+        }
+        if self.resumes >= self.policy.max_resumes {
+            say(&format!(
+                "{} {state} with no progress for {idle_text}: max resumes reached, escalating (the agent is left running)",
+                self.entry.id
+            ));
+            return Ok(Some(Outcome::Escalated));
+        }
+        let interrupted = state == "busy" && self.interrupt();
+        self.resumes += 1;
+        // Recorded before the message goes out: a resume that ends the agent still shows up.
+        self.record(
+            json!({"type": "resume", "resume": self.resumes, "max_resumes": self.policy.max_resumes,
+            "interrupted": interrupted, "idle_s": idle.as_secs_f64()}),
+        );
+        let sent = self.client.post(
+            "/send",
+            &json!({"text": self.policy.resume_message, "force": true, "submit": true}),
+            Duration::from_secs(30),
+        );
+        if let Err(e) = sent {
+            return Err(Error::failed(format!(
+                "cannot resume {}: {e}",
+                self.entry.id
+            )));
+        }
+        self.resumed_at = Some(Instant::now());
+        say(&format!(
+            "{} {state} with no progress for {idle_text}: {}resume {}/{}",
+            self.entry.id,
+            if interrupted { "interrupted, " } else { "" },
+            self.resumes,
+            self.policy.max_resumes
+        ));
+        Ok(None)
+    }
+
+    /// Interrupt a hung turn so the resume is not queued behind it; true once it left busy.
+    fn interrupt(&self) -> bool {
+        let keys = self.interrupt_keys.join(",");
+        if self
+            .client
+            .post("/send", &json!({"keys": keys}), Duration::from_secs(10))
+            .is_err()
+        {
+            return false;
+        }
+        self.client
+            .wait("prompt", None, Duration::from_secs(10))
+            .is_ok_and(|answer| answer["ok"] == true)
+    }
+
+    /// Record a watcher event in the session's own log (best effort).
+    fn record(&self, event: Value) {
+        if let Err(e) = self.client.post("/events", &event, Duration::from_secs(5)) {
+            eprintln!("harnex watch: cannot record {} event: {e}", event["type"]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn run_args(extra: &[&str]) -> RunArgs {
+        let mut argv = vec!["harnex", "run", "codex"];
+        argv.extend_from_slice(extra);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            Some(crate::cli::Command::Run(args)) => args,
+            _ => panic!("not run"),
+        }
+    }
+
+    #[test]
+    fn presets_and_explicit_flags() {
+        let p = policy(&run_args(&["--watch", "--preset", "plan"])).unwrap();
+        assert_eq!(
+            (p.stall_after, p.max_resumes),
+            (Duration::from_secs(180), 2)
+        );
+        let p = policy(&run_args(&["--watch", "--preset", "gate"])).unwrap();
+        assert_eq!(
+            (p.stall_after, p.max_resumes),
+            (Duration::from_secs(900), 0)
+        );
+        let p = policy(&run_args(&[
+            "--watch",
+            "--preset",
+            "impl",
+            "--stall-after",
+            "20m",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (p.stall_after, p.max_resumes),
+            (Duration::from_secs(1200), 1)
+        );
+        let p = policy(&run_args(&["--watch"])).unwrap();
+        assert_eq!((p.stall_after, p.max_resumes), (DEFAULT_STALL, 1));
+        assert_eq!(p.resume_message, "resume");
+    }
+
+    #[test]
+    fn bad_presets_are_usage_errors() {
+        let unknown = policy(&run_args(&["--watch", "--preset", "foo"])).unwrap_err();
+        assert_eq!(unknown.exit_code(), 2);
+        assert!(unknown.to_string().contains("(valid: impl, plan, gate)"));
+        let alone = policy(&run_args(&["--preset", "impl"])).unwrap_err();
+        assert!(alone.to_string().contains("--preset requires --watch"));
+    }
+}
