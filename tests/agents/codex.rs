@@ -280,3 +280,68 @@ fn codex_stalled_on_its_first_request_is_interrupted_and_resumed_by_watch() {
         "{events:?}"
     );
 }
+
+#[test]
+fn codex_that_loses_its_model_connection_is_classified_disconnected() {
+    let Some(agents) =
+        Agents::require("codex_that_loses_its_model_connection_is_classified_disconnected")
+    else {
+        return;
+    };
+    let world = World::new();
+    let mock = MockModel::start().expect("mock model");
+    let env = codex_env(&world, &agents, &mock, true);
+    // Give up on the first silent stream after 2 s, without retrying.
+    let config = world.root.path().join("codex-home/config.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[model_providers.mock]\n",
+        "[model_providers.mock]\nstream_idle_timeout_ms = 2000\nstream_max_retries = 0\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let run = harnex(
+        &world,
+        &env,
+        &[
+            "run",
+            "codex",
+            "--id",
+            "dc",
+            "--detach",
+            "--timeout",
+            "60",
+            "--",
+            "--no-daemon",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let sent = harnex(
+        &world,
+        &env,
+        &[
+            "send",
+            "--id",
+            "dc",
+            "--message",
+            "Work [stall-once]",
+            "--wait-for-idle",
+            "--timeout",
+            "60",
+        ],
+    );
+    assert_eq!(sent.code, 0, "{sent:?}");
+    assert!(
+        world.screen("dc").contains("disconnected"),
+        "{}",
+        world.screen("dc")
+    );
+    let stopped = harnex(&world, &env, &["stop", "--id", "dc", "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    assert_eq!(stopped.json()["exit"]["exit_code"], 0, "a clean /exit");
+    assert_eq!(
+        stopped.json()["exit"]["reason"],
+        "disconnected",
+        "{stopped:?}"
+    );
+    let exited = world.events().pop().unwrap();
+    assert_eq!(exited["reason"], "disconnected");
+}
