@@ -134,7 +134,7 @@ impl Adapter for Claude {
     }
 
     fn quiet_window(&self) -> Duration {
-        Duration::from_millis(300)
+        super::TUI_QUIET_WINDOW
     }
 
     fn output_means_busy(&self) -> bool {
@@ -142,7 +142,7 @@ impl Adapter for Claude {
     }
 
     fn unseen_turn_grace(&self) -> Duration {
-        Duration::from_secs(3)
+        super::TUI_UNSEEN_TURN_GRACE
     }
 
     fn submit_delay(&self, bytes: usize) -> Duration {
@@ -156,16 +156,7 @@ impl Adapter for Claude {
     }
 
     fn exit_sequence(&self) -> Vec<Keystroke> {
-        vec![
-            Keystroke {
-                delay: Duration::ZERO,
-                bytes: b"/exit".to_vec(),
-            },
-            Keystroke {
-                delay: Duration::from_millis(250),
-                bytes: b"\r".to_vec(),
-            },
-        ]
+        super::slash_exit()
     }
 
     /// Claude prints no usage; its session transcript has it.

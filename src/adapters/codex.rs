@@ -151,7 +151,7 @@ impl Adapter for Codex {
     }
 
     fn quiet_window(&self) -> Duration {
-        Duration::from_millis(300)
+        super::TUI_QUIET_WINDOW
     }
 
     fn output_means_busy(&self) -> bool {
@@ -159,7 +159,7 @@ impl Adapter for Codex {
     }
 
     fn unseen_turn_grace(&self) -> Duration {
-        Duration::from_secs(3)
+        super::TUI_UNSEEN_TURN_GRACE
     }
 
     /// Codex merges keys that arrive within ~120 ms into a paste; Enter must come after that.
@@ -173,16 +173,7 @@ impl Adapter for Codex {
     }
 
     fn exit_sequence(&self) -> Vec<Keystroke> {
-        vec![
-            Keystroke {
-                delay: Duration::ZERO,
-                bytes: b"/exit".to_vec(),
-            },
-            Keystroke {
-                delay: Duration::from_millis(250),
-                bytes: b"\r".to_vec(),
-            },
-        ]
+        super::slash_exit()
     }
 
     fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {

@@ -208,6 +208,26 @@ pub trait Adapter: Send + Sync {
     }
 }
 
+/// Full-screen agents repaint on their own: a prompt needs this much quiet without idle evidence.
+pub const TUI_QUIET_WINDOW: Duration = Duration::from_millis(300);
+/// How long a full-screen agent's prompt must hold after a turn answered too fast to show busy.
+pub const TUI_UNSEEN_TURN_GRACE: Duration = Duration::from_secs(3);
+
+/// `/exit`, then Enter as its own write once the agent's paste-burst window has passed (Codex
+/// and Claude both take keys that arrive together as a paste).
+pub fn slash_exit() -> Vec<Keystroke> {
+    vec![
+        Keystroke {
+            delay: Duration::ZERO,
+            bytes: b"/exit".to_vec(),
+        },
+        Keystroke {
+            delay: Duration::from_millis(250),
+            bytes: b"\r".to_vec(),
+        },
+    ]
+}
+
 /// Whether the last of `failures` in `text` comes after the last of `successes`.
 pub fn last_marker_is_failure(text: &str, failures: &[&str], successes: &[&str]) -> bool {
     let last = |markers: &[&str]| markers.iter().filter_map(|m| text.rfind(m)).max();
