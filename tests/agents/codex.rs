@@ -107,6 +107,31 @@ fn codex_turns_are_followed_from_enter_to_prompt() {
         );
     }
 
+    // An instant answer (no busy frame may ever be drawn) still ends the wait, after the answer.
+    let sent = harnex(
+        &world,
+        &env,
+        &[
+            "send",
+            "--id",
+            "cx",
+            "--message",
+            "Quick one",
+            "--wait-for-idle",
+            "--timeout",
+            "60",
+        ],
+    );
+    assert_eq!(sent.code, 0, "{sent:?}");
+    assert_eq!(sent.json()["turn"], 3);
+    assert_eq!(mock.request_count(), 3);
+    assert_eq!(
+        world.screen("cx").matches(ANSWER).count(),
+        3,
+        "{}",
+        world.screen("cx")
+    );
+
     let stopped = harnex(&world, &env, &["stop", "--id", "cx", "--wait"]);
     assert_eq!(stopped.code, 0, "{stopped:?}");
     let record = &stopped.json()["exit"];
@@ -126,8 +151,8 @@ fn codex_turns_are_followed_from_enter_to_prompt() {
     let usage = crate::assert_full_event_sequence(&world);
     assert_eq!(
         usage["output_tokens"],
-        2 * mock_model::USAGE_OUTPUT_TOKENS,
-        "two turns: {usage}"
+        3 * mock_model::USAGE_OUTPUT_TOKENS,
+        "three turns: {usage}"
     );
     let dispatch =
         std::fs::read_to_string(world.repo.join("DISPATCH.jsonl")).expect("summary record");
