@@ -270,12 +270,12 @@ pub struct RunArgs {
         value_name = "NAME",
         num_args = 0..=1,
         require_equals = false,
-        conflicts_with_all = ["detach", "headless"]
+        conflicts_with_all = ["detach", "headless", "watch"]
     )]
     pub tmux: Option<Option<String>>,
 
     /// Same as `--tmux NAME`
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["detach", "headless"])]
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["detach", "headless", "watch"])]
     pub tmux_name: Option<String>,
 
     /// Internal: this process is the supervisor in a window that `run --tmux` opened.
