@@ -8,6 +8,7 @@ mod bad_input;
 mod commands;
 mod docs_commands;
 mod events;
+mod guide;
 mod lifecycle;
 mod run;
 mod send;
