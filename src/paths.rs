@@ -158,6 +158,17 @@ pub fn hex(bytes: &[u8]) -> String {
 /// The repository a session belongs to: the git top level of `dir`, else `dir` itself.
 pub fn repo_root_of(dir: &Path) -> PathBuf {
     let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    // Every command resolves its repo: find the `.git` (directory, or file in worktrees and
+    // submodules) ourselves, and ask git only when its environment changes the answer.
+    let git_env = ["GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    if !git_env {
+        return dir
+            .ancestors()
+            .find(|d| d.join(".git").exists())
+            .map_or(dir.clone(), Path::to_path_buf);
+    }
     let output = std::process::Command::new("git")
         .arg("-C")
         .arg(&dir)
@@ -285,6 +296,20 @@ mod tests {
             state.events_path(&key),
             PathBuf::from(format!("/s/events/{slug}.jsonl"))
         );
+    }
+
+    #[test]
+    fn the_repo_root_is_the_nearest_dir_with_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        let sub = root.join("a/b");
+        fs::create_dir_all(&sub).unwrap();
+        assert_eq!(repo_root_of(&sub), sub, "outside git: the dir itself");
+        fs::create_dir(root.join(".git")).unwrap();
+        assert_eq!(repo_root_of(&sub), root);
+        // A worktree or submodule marks its top with a `.git` file.
+        fs::write(root.join("a/.git"), "gitdir: elsewhere\n").unwrap();
+        assert_eq!(repo_root_of(&sub), root.join("a"));
     }
 
     #[test]

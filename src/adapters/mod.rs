@@ -179,7 +179,7 @@ pub trait Adapter: Send + Sync {
     /// Pause between writing the text and pressing Enter, so the agent does not take the
     /// Enter as part of a paste.
     fn submit_delay(&self, bytes: usize) -> Duration {
-        Duration::from_millis(75 + 50 * (bytes as u64).div_ceil(1024))
+        Duration::from_millis(75 + 50 * (bytes as u64 / 1024))
     }
 
     /// What `harnex stop` types first.
