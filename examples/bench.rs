@@ -632,7 +632,7 @@ fn cli_rows(
     report.note("p90", ms(p90(send)));
     report.note(
         "of which the generic adapter's pause before Enter",
-        "125 ms (75 ms + 50 ms/KB, by design)".into(),
+        "75 ms (+ 50 ms per whole KB, by design)".into(),
     );
     let queued_median = median(queued);
     report.row(
