@@ -324,22 +324,38 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
         let _ = child.wait();
         return Err(boot_failure(state, &key, &log_path, None));
     }
+    print_started(
+        args,
+        &entry,
+        &agent_state,
+        json!({"mode": "headless", "log": log_path}),
+    );
+    Ok(0)
+}
+
+/// The Ruby-compatible JSON line of a started session, with the mode's own fields.
+fn print_started(
+    args: &RunArgs,
+    entry: &registry::RegistryEntry,
+    agent_state: &str,
+    mode_fields: Value,
+) {
     let mut line = json!({
         "ok": true,
-        "id": plan.id,
+        "id": entry.id,
         "cli": args.cli,
         "pid": entry.pid,
         "port": entry.port,
-        "mode": "headless",
-        "log": log_path,
         "output_log_path": entry.output_log_path,
         "agent_state": agent_state,
     });
+    if let (Value::Object(line), Value::Object(extra)) = (&mut line, mode_fields) {
+        line.extend(extra);
+    }
     if let Some(description) = &args.description {
         line["description"] = json!(description);
     }
     println!("{line}");
-    Ok(0)
 }
 
 /// Our own argv for a child supervisor: the same options, without `--detach` and `--tmux`, with
@@ -435,23 +451,13 @@ fn dispatch_tmux(
     let (entry, agent_state) = outcome?;
     let session_name = entry.extra.get("tmux_session").and_then(Value::as_str);
     let window_name = entry.extra.get("tmux_window").and_then(Value::as_str);
-    let mut line = json!({
-        "ok": true,
-        "id": plan.id,
-        "cli": args.cli,
-        "pid": entry.pid,
-        "port": entry.port,
-        "mode": "tmux",
-        "window": window_name.unwrap_or(&name),
-        "pane": pane,
-        "tmux_session": session_name,
-        "output_log_path": entry.output_log_path,
-        "agent_state": agent_state,
-    });
-    if let Some(description) = &args.description {
-        line["description"] = json!(description);
-    }
-    println!("{line}");
+    print_started(
+        args,
+        &entry,
+        &agent_state,
+        json!({"mode": "tmux", "window": window_name.unwrap_or(&name), "pane": pane,
+            "tmux_session": session_name}),
+    );
     Ok(0)
 }
 

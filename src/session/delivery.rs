@@ -54,20 +54,28 @@ pub fn inbox_loop(session: Arc<Session>) {
     }
 }
 
-/// Write one message now. The caller decided that now is the time (prompt, or forced).
-pub fn deliver(
+/// Exclusive use of the agent's input for one delivery: no other delivery, and a person's
+/// keystrokes held until it is done (after waiting for them to pause typing).
+fn take_the_pty(
     session: &Session,
-    message_id: &str,
-    payload: &Payload,
-) -> Result<Delivered, String> {
-    let _turn_of_the_pty = session
+) -> Result<(std::sync::MutexGuard<'_, ()>, super::keyboard::Turn<'_>), String> {
+    let pty = session
         .delivery_lock
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     if session.shared.lock().exit.is_some() {
         return Err("session is not running".into());
     }
-    let _turn_of_the_keyboard = session.keyboard.take_turn();
+    Ok((pty, session.keyboard.take_turn()))
+}
+
+/// Write one message now. The caller decided that now is the time (prompt, or forced).
+pub fn deliver(
+    session: &Session,
+    message_id: &str,
+    payload: &Payload,
+) -> Result<Delivered, String> {
+    let _turn = take_the_pty(session)?;
     let mut bytes_written = 0;
     if !payload.enter_only && !payload.text.is_empty() {
         let paste = session.shared.lock().bracketed_paste;
@@ -157,14 +165,7 @@ const KEY_QUIET_MAX: Duration = Duration::from_secs(3);
 /// Press named keys (`--keys Down,Enter`): no turn, no submission check — the caller is
 /// answering a dialog or steering the agent on purpose.
 pub fn deliver_keys(session: &Session, keys: &[Vec<u8>]) -> Result<usize, String> {
-    let _turn_of_the_pty = session
-        .delivery_lock
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if session.shared.lock().exit.is_some() {
-        return Err("session is not running".into());
-    }
-    let _turn_of_the_keyboard = session.keyboard.take_turn();
+    let _turn = take_the_pty(session)?;
     wait_for_still_screen(session, session.adapter.quiet_window(), KEY_QUIET_MAX);
     let mut written = 0;
     for (i, key) in keys.iter().enumerate() {
