@@ -54,6 +54,8 @@ pub enum Command {
     Stop(StopArgs),
     /// Read session output transcripts
     Logs(LogsArgs),
+    /// Report, from inside a session, that its task is finished
+    Done(DoneArgs),
     /// Stream per-session JSONL runtime events
     Events(EventsArgs),
     /// Show why harnex thinks a session is at its prompt, busy or blocked
@@ -629,6 +631,31 @@ pub struct PaneArgs {
     /// Only match a session running this CLI
     #[arg(long)]
     pub cli: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex done                                  # inside a session: the task is finished
+  harnex done --message 'tests pass, committed as 1a2b3c4'
+  harnex done --id impl-1                      # on behalf of a session
+
+Records a `done` event in the session's log and sets `done_at` in its status. A `run --watch`
+babysitter then stops the agent and exits 0 (outcome=done), instead of taking the idle agent for
+a stalled one. Inside a session --id defaults to $HARNEX_ID and the repo to
+$HARNEX_SESSION_REPO_ROOT, so an agent can run plain `harnex done` when its brief says so.")]
+pub struct DoneArgs {
+    /// Session id [default: $HARNEX_ID]
+    #[arg(long)]
+    pub id: Option<String>,
+
+    /// What was done (kept in the event, secrets masked, at most 200 characters)
+    #[arg(long, short = 'm', allow_hyphen_values = true)]
+    pub message: Option<String>,
+
+    /// Repository of the session [default: $HARNEX_SESSION_REPO_ROOT, else the current one]
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

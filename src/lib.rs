@@ -40,6 +40,7 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Wait(args) => commands::wait::run(args),
         Command::Stop(args) => commands::stop::run(args),
         Command::Logs(args) => commands::logs::run(args),
+        Command::Done(args) => commands::done::run(args),
         Command::Events(args) => commands::events::run(args),
         Command::Explain(args) => commands::explain::run(args),
         Command::Pane(args) => commands::pane::run(args),

@@ -7,7 +7,8 @@
 //! resumes are left it interrupts a busy agent (the adapter's interrupt keys), sends the resume
 //! message with force and records `resume`; otherwise it escalates (exit 2) and leaves the agent
 //! running for a person. The stall clock restarts at each resume, so one stall is never resumed
-//! twice.
+//! twice. An agent that runs `harnex done` is stopped and the watch ends with 0 (outcome
+//! `done`): a finished agent idle at its prompt is otherwise indistinguishable from a stalled one.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -169,6 +170,8 @@ struct Watcher {
 
 enum Outcome {
     Exited,
+    /// The agent reported its task finished (`harnex done`) and was stopped.
+    Done,
     Escalated,
 }
 
@@ -215,12 +218,17 @@ impl Watcher {
             if self.last_state == "exited" {
                 break Outcome::Exited;
             }
+            if status["done_at"].is_string() {
+                self.stop_finished_agent();
+                break Outcome::Done;
+            }
             if let Some(outcome) = self.check_stall(&status)? {
                 break outcome;
             }
         };
         let (name, code) = match outcome {
             Outcome::Exited => ("exited", 0),
+            Outcome::Done => ("done", 0),
             Outcome::Escalated => ("escalated", 2),
         };
         say(&format!(
@@ -319,6 +327,24 @@ impl Watcher {
             self.policy.max_resumes
         ));
         Ok(None)
+    }
+
+    /// The agent said it is done: stop it (its exit sequence, then the stop ladder) and wait.
+    fn stop_finished_agent(&mut self) {
+        say(&format!(
+            "{} reported its task done; stopping it",
+            self.entry.id
+        ));
+        let stopped = self
+            .client
+            .post("/stop", &json!({}), Duration::from_secs(10))
+            .is_ok();
+        let exited = stopped
+            && self
+                .client
+                .wait("exited", None, Duration::from_secs(60))
+                .map_or(true, |answer| answer["state"] == "exited");
+        self.last_state = if exited { "exited" } else { "stopping" }.into();
     }
 
     /// Interrupt a hung turn so the resume is not queued behind it; true once it left busy.

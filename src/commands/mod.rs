@@ -4,6 +4,7 @@
 pub mod completions;
 pub mod docs;
 pub mod doctor;
+pub mod done;
 pub mod events;
 pub mod explain;
 pub mod help;

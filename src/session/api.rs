@@ -506,9 +506,10 @@ fn send_via_inbox(session: &Session, payload: Payload, ttl: Option<Duration>) ->
     }
 }
 
-/// Event types other harnex processes (the `--watch` babysitter) may record in this session's
-/// log, so the log keeps one writer and one `seq`.
-const EXTERNAL_EVENTS: [&str; 2] = ["log_idle", "resume"];
+/// Event types other harnex processes may record in this session's log (the `--watch`
+/// babysitter's `log_idle`/`resume`, the agent's own `harnex done`), so the log keeps one writer
+/// and one `seq`.
+const EXTERNAL_EVENTS: [&str; 3] = ["log_idle", "resume", "done"];
 
 fn post_event(session: &Session, body: &[u8]) -> Reply {
     let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
@@ -529,6 +530,16 @@ fn post_event(session: &Session, body: &[u8]) -> Reply {
     }
     let mut fields = Value::Object(fields);
     crate::redact::redact_value(&mut fields);
+    if kind == "done" {
+        // The agent says its task is finished: remembered for status and the watcher.
+        let message = fields["message"]
+            .as_str()
+            .map(|m| crate::events::preview(m).0);
+        fields = json!({"message": message});
+        session
+            .shared
+            .update(|live| live.done_at = Some(std::time::SystemTime::now()));
+    }
     session.events.emit(&kind, fields);
     Reply::ok(json!({"ok": true, "type": kind}))
 }

@@ -37,6 +37,8 @@ pub struct Live {
     /// Turn numbers handed out by deliveries.
     pub last_turn_assigned: u64,
     pub last_completed_at: Option<SystemTime>,
+    /// When the agent reported its task finished (`harnex done`).
+    pub done_at: Option<SystemTime>,
     /// The agent has shown its prompt or a dialog at least once.
     pub ever_ready: bool,
     pub bracketed_paste: bool,
@@ -67,6 +69,7 @@ impl Live {
             pending_turn: None,
             last_turn_assigned: 0,
             last_completed_at: None,
+            done_at: None,
             ever_ready: false,
             bracketed_paste: false,
             application_cursor: false,

@@ -90,6 +90,7 @@ pub fn payload(session: &Session, live: &Live, include_live: bool) -> Map<String
             "pending": live.pending_turn,
         },
         "last_completed_at": live.last_completed_at.map(rfc3339),
+        "done_at": live.done_at.map(rfc3339),
         "last_progress_at": rfc3339(live.progress_at),
         "progress_idle_s": SystemTime::now()
             .duration_since(live.progress_at)

@@ -20,7 +20,7 @@ struct Field {
 pub struct Schema {
     envelope: BTreeMap<String, Field>,
     types: BTreeMap<String, BTreeMap<String, Field>>,
-    /// Types only the `--watch` babysitter writes.
+    /// Types only other commands write (the `--watch` babysitter, `harnex done`).
     watcher_types: BTreeSet<String>,
 }
 
@@ -38,7 +38,8 @@ fn parse_schema(text: &str) -> Schema {
     let mut watcher_types = BTreeSet::new();
     let mut section: Option<String> = None;
     for line in text.lines() {
-        if line.starts_with("*Written by the `--watch` babysitter.*")
+        // Types written by other commands (the babysitter, `harnex done`), not by a plain run.
+        if line.starts_with("*Written by ")
             && let Some(kind) = &section
         {
             watcher_types.insert(kind.clone());

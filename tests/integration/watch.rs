@@ -184,3 +184,51 @@ fn the_file_change_hook_tells_the_agent_to_read_the_file() {
         .count();
     assert_eq!(sends, 1, "debounced into one message");
 }
+
+#[test]
+fn an_agent_that_reports_done_is_stopped_and_the_watch_ends_with_0() {
+    let world = World::new();
+    let agent = fake_agent_bin();
+    let watcher = world.spawn(&[
+        "run",
+        agent.to_str().unwrap(),
+        "--id",
+        "fin",
+        "--watch",
+        "--stall-after",
+        "30s",
+    ]);
+    watcher.wait_stdout("started fin");
+    // Inside the session the agent would run plain `harnex done`: its env names the session.
+    let repo = world.repo.to_str().unwrap();
+    let done = world.run_env(
+        &["done", "--message", "all tests pass"],
+        &[("HARNEX_ID", "fin"), ("HARNEX_SESSION_REPO_ROOT", repo)],
+    );
+    assert_eq!(done.code, 0, "{done:?}");
+    assert_eq!(done.json()["event"], "done");
+    let run = watcher.finish(DEADLINE);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("reported its task done"), "{run:?}");
+    assert!(run.stdout.contains("outcome=done"), "{run:?}");
+    assert!(run.stdout.contains("resumes=0"), "{run:?}");
+    let rows = world.events();
+    let done = rows
+        .iter()
+        .find(|r| r["type"] == "done")
+        .expect("done event");
+    assert_eq!(done["message"], "all tests pass");
+    assert_eq!(rows.last().unwrap()["type"], "exited");
+    crate::events::check_rows(&crate::events::schema(), &rows);
+}
+
+#[test]
+fn done_needs_a_session() {
+    let world = World::new();
+    let nobody = world.run(&["done"]);
+    assert_eq!(nobody.code, 2, "{nobody:?}");
+    assert!(nobody.stderr.contains("--id"), "{nobody:?}");
+    let unknown = world.run(&["done", "--id", "ghost"]);
+    assert_eq!(unknown.code, 1, "{unknown:?}");
+    assert!(unknown.stderr.contains("no session found"), "{unknown:?}");
+}
