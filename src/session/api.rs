@@ -284,9 +284,9 @@ fn get_message(session: &Session, id: &str, query: &str) -> Reply {
         .shared
         .wait_for(Some(deadline), |live| match live.inbox.get(id) {
             None => Some(None),
-            Some(m) if !wait || m.status.is_final() || live.exit.is_some() => {
-                Some(Some(m.to_json()))
-            }
+            // After the exit a message still being written gets its outcome in a moment (the
+            // delivery sees the exit); one still queued is failed by the session's end.
+            Some(m) if !wait || m.status.is_final() => Some(Some(m.to_json())),
             Some(_) => None,
         });
     let message = match found {

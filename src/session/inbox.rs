@@ -225,6 +225,18 @@ impl Inbox {
         Some(message)
     }
 
+    /// The session ended: nothing still queued will be delivered. Returns how many failed.
+    pub fn fail_pending(&mut self, reason: &str) -> usize {
+        let mut failed = 0;
+        while let Some(mut message) = self.pending.pop_front() {
+            message.status = Status::Failed;
+            message.error = Some(reason.to_string());
+            self.remember(message);
+            failed += 1;
+        }
+        failed
+    }
+
     pub fn clear(&mut self) -> usize {
         let ids: Vec<String> = self.pending.iter().map(|m| m.id.clone()).collect();
         for id in &ids {
@@ -325,6 +337,17 @@ mod tests {
             inbox.enqueue(text("x"), None, now).unwrap();
         }
         assert_eq!(inbox.enqueue(text("x"), None, now), Err(InboxFull));
+    }
+
+    #[test]
+    fn pending_messages_fail_when_the_session_ends() {
+        let now = Instant::now();
+        let mut inbox = Inbox::new(DEFAULT_TTL);
+        let id = inbox.enqueue(text("late"), None, now).unwrap();
+        assert_eq!(inbox.fail_pending("the session ended"), 1);
+        let message = inbox.get(&id).unwrap();
+        assert_eq!(message.status, Status::Failed);
+        assert!(inbox.is_empty());
     }
 
     #[test]

@@ -486,6 +486,10 @@ fn finish(running: Running, exit: ChildExit) -> Result<i32> {
         });
     ending::record_end(&session, exit);
     session.remove_registry();
+    session.shared.update(|live| {
+        live.inbox
+            .fail_pending("the session ended before the message was delivered")
+    });
     // Wake long-polls so they answer with the final state, and let answers in flight reach their
     // clients before the server and the process go.
     session.shared.update(|_| ());
