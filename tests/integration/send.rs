@@ -214,7 +214,7 @@ fn queued_messages_are_delivered_in_order_when_the_prompt_returns() {
         assert_eq!(out["status"], "queued", "sent while busy: {out}");
         ids.push(out["message_id"].as_str().unwrap().to_string());
     }
-    let screen = world.wait_screen("order", "answer: third");
+    let screen = wait_until_or_explain(&world, "order", "answer: third");
     let a = position(&screen, "answer: first [delay=1500]");
     let b = position(&screen, "> second");
     let c = position(&screen, "answer: second");
@@ -665,5 +665,26 @@ fn a_message_that_ends_the_agent_leaves_no_registry_entry() {
         // The entry goes right after the exit record is written. Only look at the files:
         // harnex commands would clean a stale entry up on the way.
         world.wait_gone_within(&id, Duration::from_secs(5));
+    }
+}
+
+/// Like `World::wait_screen`, but on timeout the failure shows the screen, the verdict and the
+/// events, so a rare failure under load can be understood.
+fn wait_until_or_explain(world: &World, id: &str, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let screen = world.screen(id);
+        if screen.contains(needle) {
+            return screen;
+        }
+        if std::time::Instant::now() >= deadline {
+            let (_, explain) = world.call(id, "GET", "/explain", b"");
+            let (_, inbox) = world.call(id, "GET", "/inbox", b"");
+            let events = std::fs::read_to_string(world.only_file("events")).unwrap_or_default();
+            panic!(
+                "timed out waiting for {needle:?}\n--- screen\n{screen}\n--- explain\n{explain}\n--- inbox\n{inbox}\n--- events\n{events}"
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
