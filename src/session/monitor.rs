@@ -56,6 +56,8 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
     let mut next = None;
     // Output fed but not classified yet because its frame was half drawn, since when.
     let mut held: Option<Instant> = None;
+    // Output parsed since memory was last handed back to the system.
+    let mut parsed_since_trim = 0usize;
     loop {
         let now = Instant::now();
         let hold_end = held.map(|h| h + MAX_FRAME_HOLD);
@@ -67,17 +69,27 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
             Some(m) => Ok(m),
             None => match deadline {
                 Some(d) => messages.recv_timeout(d.saturating_duration_since(now)),
-                None => messages.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                None => {
+                    if parsed_since_trim >= TRIM_AFTER {
+                        parsed_since_trim = 0;
+                        release_freed_memory();
+                    }
+                    messages.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                }
             },
         };
         let mut fed = false;
         match message {
             Ok(MonitorMsg::Output(bytes)) => {
                 let mut total = feed(&session, &mut screen, &bytes);
+                parsed_since_trim += bytes.len();
                 // Fold in whatever else is already waiting, up to a bound.
                 while total < MAX_BATCH {
                     match messages.try_recv() {
-                        Ok(MonitorMsg::Output(more)) => total += feed(&session, &mut screen, &more),
+                        Ok(MonitorMsg::Output(more)) => {
+                            total += feed(&session, &mut screen, &more);
+                            parsed_since_trim += more.len();
+                        }
                         Ok(other) => {
                             next = Some(other);
                             break;
@@ -134,6 +146,19 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
             (tracker.tick(now), false)
         };
         publish(&session, &tracker, &last_view, changed, &transitions);
+    }
+}
+
+/// After this much output, an idle monitor hands freed memory back to the system.
+const TRIM_AFTER: usize = 4 * 1024 * 1024;
+
+/// A burst of output leaves the allocator holding the freed chunk buffers; an idle supervisor
+/// should not keep megabytes it no longer uses.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap pages; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
