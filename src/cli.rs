@@ -372,13 +372,8 @@ pub struct SendArgs {
     #[arg(long)]
     pub host: Option<String>,
 
-    /// Repository of the session (default: the current one)
-    #[arg(long)]
-    pub repo: Option<PathBuf>,
-
-    /// Only match a session running this CLI
-    #[arg(long)]
-    pub cli: Option<String>,
+    #[command(flatten)]
+    pub target: SessionFilter,
 
     /// Overall deadline in seconds or with a unit (e.g. 120, 10m)
     #[arg(long, value_parser = parse_duration, default_value = "120")]
@@ -444,13 +439,8 @@ pub struct WaitArgs {
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
-    /// Repository of the session (default: the current one)
-    #[arg(long)]
-    pub repo: Option<PathBuf>,
-
-    /// Only match a session running this CLI
-    #[arg(long)]
-    pub cli: Option<String>,
+    #[command(flatten)]
+    pub target: SessionFilter,
 }
 
 #[derive(Debug, Args)]
@@ -484,13 +474,8 @@ pub struct StopArgs {
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
-    /// Repository of the session (default: the current one)
-    #[arg(long)]
-    pub repo: Option<PathBuf>,
-
-    /// Only match a session running this CLI
-    #[arg(long)]
-    pub cli: Option<String>,
+    #[command(flatten)]
+    pub target: SessionFilter,
 }
 
 #[derive(Debug, Args)]
@@ -518,13 +503,8 @@ pub struct LogsArgs {
     #[arg(long)]
     pub plain: bool,
 
-    /// Repository of the session (default: the current one)
-    #[arg(long)]
-    pub repo: Option<PathBuf>,
-
-    /// Only match a session running this CLI
-    #[arg(long)]
-    pub cli: Option<String>,
+    #[command(flatten)]
+    pub target: SessionFilter,
 }
 
 #[derive(Debug, Args)]
@@ -582,13 +562,8 @@ pub struct EventsArgs {
     #[arg(long, value_name = "TS")]
     pub from: Option<String>,
 
-    /// Repository of the session (default: the current one)
-    #[arg(long)]
-    pub repo: Option<PathBuf>,
-
-    /// Only match a session running this CLI
-    #[arg(long)]
-    pub cli: Option<String>,
+    #[command(flatten)]
+    pub target: SessionFilter,
 }
 
 #[derive(Debug, Args)]
@@ -624,13 +599,8 @@ pub struct PaneArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Repository of the session (default: the current one)
-    #[arg(long)]
-    pub repo: Option<PathBuf>,
-
-    /// Only match a session running this CLI
-    #[arg(long)]
-    pub cli: Option<String>,
+    #[command(flatten)]
+    pub target: SessionFilter,
 }
 
 #[derive(Debug, Args)]
@@ -656,6 +626,18 @@ pub struct DoneArgs {
     /// Repository of the session [default: $HARNEX_SESSION_REPO_ROOT, else the current one]
     #[arg(long)]
     pub repo: Option<PathBuf>,
+}
+
+/// `--repo` and `--cli`: which of the sessions with an id a command means.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SessionFilter {
+    /// Repository of the session (default: the current one)
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// Only match a session running this CLI
+    #[arg(long)]
+    pub cli: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -58,7 +58,6 @@ impl std::fmt::Display for FollowError {
 
 /// Reads complete rows from an append-only JSONL file as it grows.
 pub struct Follower {
-    path: PathBuf,
     file: File,
     offset: u64,
     partial: Vec<u8>,
@@ -79,23 +78,11 @@ impl Follower {
                     .is_ok()
             });
         Ok(Follower {
-            path: path.to_path_buf(),
             file,
             offset: 0,
             partial: Vec::new(),
             watch,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Skip what the file holds now: only rows appended later will be read.
-    pub fn skip_to_end(&mut self) -> std::io::Result<()> {
-        self.offset = self.file.metadata()?.len();
-        self.partial.clear();
-        Ok(())
     }
 
     /// Complete rows appended since the last call.

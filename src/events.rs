@@ -43,10 +43,6 @@ impl EventLog {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Append one row. Failures are reported on stderr, never fatal: losing the agent because
     /// the disk filled up would be worse than losing an event.
     pub fn emit(&self, kind: &str, fields: Value) {

@@ -215,6 +215,16 @@ pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Write a whole file atomically (temp file in the same directory, then rename), mode 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace_file(path, bytes, true)
+}
+
+/// Like [`write_atomic`] without waiting for the disk: for files that mean nothing after a
+/// crash (a live session's registry entry, rewritten on every delivery).
+pub fn write_atomic_volatile(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace_file(path, bytes, false)
+}
+
+fn replace_file(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let result = (|| {
         let mut file = fs::OpenOptions::new()
@@ -224,7 +234,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             .mode(0o600)
             .open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_data()?;
+        if durable {
+            file.sync_data()?;
+        }
         fs::rename(&tmp, path)
     })();
     if result.is_err() {

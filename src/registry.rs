@@ -137,16 +137,10 @@ pub fn process_start_ticks(pid: u32) -> Option<u64> {
     stat_fields(&stat)?.get(19)?.parse().ok()
 }
 
-/// Parent PID of a process.
-pub fn parent_pid(pid: u32) -> Option<u32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat_fields(&stat)?.get(1)?.parse().ok()
-}
-
 pub fn write_entry(state: &StateDir, entry: &RegistryEntry) -> Result<()> {
     let path = state.registry_path(&entry.key());
     let json = serde_json::to_vec_pretty(entry).map_err(|e| Error::failed(e.to_string()))?;
-    paths::write_atomic(&path, &json)
+    paths::write_atomic_volatile(&path, &json)
 }
 
 pub fn remove_entry(state: &StateDir, key: &SessionKey) {
@@ -188,6 +182,23 @@ pub fn live_entries(state: &StateDir) -> Vec<RegistryEntry> {
 pub fn read_exit(state: &StateDir, key: &SessionKey) -> Option<ExitRecord> {
     let bytes = fs::read(state.exit_path(key)).ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+/// The exit record of this run of `entry`'s session, waiting up to `within` for its supervisor
+/// to write it (it does right after the agent exits).
+pub fn await_exit(
+    state: &StateDir,
+    entry: &RegistryEntry,
+    within: std::time::Duration,
+) -> Option<ExitRecord> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let record = read_exit(state, &entry.key()).filter(|r| r.session_id == entry.session_id);
+        if record.is_some() || std::time::Instant::now() >= deadline {
+            return record;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 pub fn write_exit(state: &StateDir, record: &ExitRecord) -> Result<()> {
@@ -372,14 +383,12 @@ mod tests {
         let me = std::process::id();
         assert!(process_alive(me));
         assert!(process_start_ticks(me).is_some());
-        assert_eq!(parent_pid(me), Some(std::os::unix::process::parent_id()));
     }
 
     #[test]
     fn a_nonexistent_pid_is_dead() {
         assert!(!process_alive(0));
         assert!(!process_alive(u32::MAX));
-        assert!(parent_pid(i32::MAX as u32).is_none());
     }
 
     #[test]

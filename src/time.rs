@@ -1,6 +1,6 @@
 //! Timestamps: UTC RFC 3339 with milliseconds everywhere harnex writes one.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// `2026-11-21T08:03:00.123Z`
 pub fn rfc3339(t: SystemTime) -> String {
@@ -48,13 +48,6 @@ fn parse_with_offset(text: &str) -> Option<SystemTime> {
     }
 }
 
-/// Seconds since the Unix epoch, as a float.
-pub fn epoch_secs(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// Parse a duration: `90s`, `8m`, `1.5` (seconds), `250ms`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -71,6 +64,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn formats_utc_with_millis() {

@@ -110,25 +110,14 @@ impl Adapter for Claude {
                 verdict
             };
         }
-        let cursor_row = usize::from(view.cursor.0);
-        if view.before_cursor.trim_start().starts_with('❯') {
-            let row = view.rows.get(cursor_row).map_or("", |r| r.trim());
-            let verdict = Verdict::new(
-                Observation::Prompt,
-                "claude.input-box",
-                Some(cursor_row),
-                row,
-            );
-            return if idle_title {
-                verdict.settled()
-            } else {
-                verdict
-            };
+        if let Some(verdict) = super::input_line_verdict(view, '❯', "claude.input-box", idle_title)
+        {
+            return verdict;
         }
         Verdict::new(
             Observation::Unknown,
             "claude.no-input-box",
-            Some(cursor_row),
+            Some(usize::from(view.cursor.0)),
             "cursor is not in the ❯ input box",
         )
     }

@@ -120,25 +120,15 @@ impl Adapter for Codex {
         if let Some((i, row)) = view.rows_bottom_up().find(|(_, r)| r.trim() == "loading") {
             return Verdict::new(Observation::Busy, "codex.loading", Some(i), row.trim());
         }
-        let cursor_row = usize::from(view.cursor.0);
-        if view.before_cursor.trim_start().starts_with('›') {
-            let row = view.rows.get(cursor_row).map_or("", |r| r.trim());
-            let verdict = Verdict::new(
-                Observation::Prompt,
-                "codex.input-line",
-                Some(cursor_row),
-                row,
-            );
-            // Codex titles the window with the folder (or thread) name once it is idle. A
-            // spinner there without a Working row, or the bare `? for shortcuts` footer, is
-            // start-up loading (a trust dialog may still replace the screen): wait for quiet.
-            let loading_footer = view.rows.iter().any(|r| r.trim() == "? for shortcuts");
-            return if view.title.is_empty() || title_spinner(view) || loading_footer {
-                verdict
-            } else {
-                verdict.settled()
-            };
+        // Codex titles the window with the folder (or thread) name once it is idle. A spinner
+        // there without a Working row, or the bare `? for shortcuts` footer, is start-up
+        // loading (a trust dialog may still replace the screen): wait for quiet.
+        let loading_footer = view.rows.iter().any(|r| r.trim() == "? for shortcuts");
+        let idle = !view.title.is_empty() && !title_spinner(view) && !loading_footer;
+        if let Some(verdict) = super::input_line_verdict(view, '›', "codex.input-line", idle) {
+            return verdict;
         }
+        let cursor_row = usize::from(view.cursor.0);
         if title_spinner(view) {
             return Verdict::new(Observation::Busy, "codex.title-spinner", None, &view.title);
         }

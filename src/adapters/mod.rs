@@ -208,6 +208,23 @@ pub trait Adapter: Send + Sync {
     }
 }
 
+/// A prompt verdict when the cursor sits on the agent's input line, which starts with `glyph`
+/// (`›` for Codex, `❯` for Claude); settled when `idle` says the agent shows idle evidence.
+pub fn input_line_verdict(
+    view: &ScreenView,
+    glyph: char,
+    rule: &str,
+    idle: bool,
+) -> Option<Verdict> {
+    if !view.before_cursor.trim_start().starts_with(glyph) {
+        return None;
+    }
+    let row = usize::from(view.cursor.0);
+    let text = view.rows.get(row).map_or("", |r| r.trim());
+    let verdict = Verdict::new(Observation::Prompt, rule, Some(row), text);
+    Some(if idle { verdict.settled() } else { verdict })
+}
+
 /// Full-screen agents repaint on their own: a prompt needs this much quiet without idle evidence.
 pub const TUI_QUIET_WINDOW: Duration = Duration::from_millis(300);
 /// How long a full-screen agent's prompt must hold after a turn answered too fast to show busy.

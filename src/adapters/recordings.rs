@@ -46,9 +46,10 @@ fn time_of(result: &Replay, to: AgentState, nth: usize) -> f64 {
         .unwrap_or_else(|| panic!("no {to:?} #{nth} in {:?}", result.states()))
 }
 
-#[test]
-fn codex_turn_is_prompt_busy_prompt_and_busy_spans_the_turn() {
-    let (cast, result) = run("codex-0.169.0-turn-120x40.cast", &Codex);
+/// A recording of one turn: prompt, busy from the Enter until the answer, prompt again, and
+/// one completed turn. Returns the recording, the replay and when the prompt came back.
+fn assert_one_turn(name: &str, adapter: &dyn Adapter) -> (Cast, Replay, f64) {
+    let (cast, result) = run(name, adapter);
     assert_eq!(
         states_before_exit(&cast, &result),
         [Starting, Prompt, Busy, Prompt],
@@ -67,8 +68,14 @@ fn codex_turn_is_prompt_busy_prompt_and_busy_spans_the_turn() {
         idle - enter > 3.9,
         "prompt again at {idle}, Enter at {enter}"
     );
-    assert!(idle < input_time(&cast, "/exit", 0));
     assert_eq!(result.turns_completed.len(), 1);
+    (cast, result, idle)
+}
+
+#[test]
+fn codex_turn_is_prompt_busy_prompt_and_busy_spans_the_turn() {
+    let (cast, _, idle) = assert_one_turn("codex-0.169.0-turn-120x40.cast", &Codex);
+    assert!(idle < input_time(&cast, "/exit", 0));
     let summary = Codex.parse_exit_summary(
         &cast
             .events
@@ -104,25 +111,7 @@ fn codex_trust_dialog_is_blocked_until_enter() {
 
 #[test]
 fn claude_turn_is_prompt_busy_prompt_and_busy_spans_the_turn() {
-    let (cast, result) = run("claude-2.1.328-turn-120x40.cast", &Claude);
-    assert_eq!(
-        states_before_exit(&cast, &result),
-        [Starting, Prompt, Busy, Prompt],
-        "{:#?}",
-        result.steps
-    );
-    let enter = input_time(&cast, "\r", 0);
-    let busy = time_of(&result, Busy, 0);
-    assert!(
-        busy >= enter && busy - enter < 0.5,
-        "busy at {busy}, Enter at {enter}"
-    );
-    let idle = time_of(&result, Prompt, 1);
-    assert!(
-        idle - enter > 3.9,
-        "prompt again at {idle}, Enter at {enter}"
-    );
-    assert_eq!(result.turns_completed.len(), 1);
+    assert_one_turn("claude-2.1.328-turn-120x40.cast", &Claude);
 }
 
 #[test]

@@ -22,7 +22,8 @@ pub fn run(args: DoneArgs) -> Result<i32> {
         .repo
         .clone()
         .or_else(|| env("HARNEX_SESSION_REPO_ROOT").map(Into::into));
-    let (_, entry) = super::find_live(&Some(id), &repo, &None)?;
+    let target = crate::cli::SessionFilter { repo, cli: None };
+    let (_, entry) = super::find_live(&Some(id), &target)?;
     let answer = Client::for_entry(&entry)
         .post(
             "/events",

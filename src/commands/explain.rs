@@ -14,7 +14,11 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
     if let Some(path) = &args.replay {
         return explain_replay(path, args.cli.as_deref().unwrap_or("generic"), args.json);
     }
-    let (_, entry) = super::find_live(&args.id, &args.repo, &args.cli)?;
+    let target = crate::cli::SessionFilter {
+        repo: args.repo.clone(),
+        cli: args.cli.clone(),
+    };
+    let (_, entry) = super::find_live(&args.id, &target)?;
     let answer = Client::for_entry(&entry)
         .get("/explain", Duration::from_secs(5))
         .map_err(|e| Error::failed(format!("cannot ask {}: {e}", entry.id)))?;

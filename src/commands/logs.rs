@@ -11,7 +11,7 @@ use crate::registry::{RegistryEntry, Resolved, SessionFile};
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
 
 pub fn run(args: LogsArgs) -> Result<i32> {
-    let (state, selector) = super::selector(&args.id, &args.repo, &args.cli)?;
+    let (state, selector) = super::selector(&args.id, &args.target)?;
     let (path, live) = match selector.resolve(&state)? {
         Resolved::Live(entry) => {
             let path = entry

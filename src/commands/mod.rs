@@ -17,31 +17,24 @@ pub mod status;
 pub mod stop;
 pub mod wait;
 
+use crate::cli::SessionFilter;
 use crate::error::{Error, Result};
 use crate::paths::StateDir;
 use crate::registry::{RegistryEntry, Selector};
 
 /// The live session named by `--id` (+ `--repo`, `--cli`).
-pub fn find_live(
-    id: &Option<String>,
-    repo: &Option<std::path::PathBuf>,
-    cli: &Option<String>,
-) -> Result<(StateDir, RegistryEntry)> {
-    let (state, selector) = selector(id, repo, cli)?;
+pub fn find_live(id: &Option<String>, target: &SessionFilter) -> Result<(StateDir, RegistryEntry)> {
+    let (state, selector) = selector(id, target)?;
     let entry = selector.find_live(&state)?;
     Ok((state, entry))
 }
 
-pub fn selector(
-    id: &Option<String>,
-    repo: &Option<std::path::PathBuf>,
-    cli: &Option<String>,
-) -> Result<(StateDir, Selector)> {
+pub fn selector(id: &Option<String>, target: &SessionFilter) -> Result<(StateDir, Selector)> {
     let id = id
         .as_deref()
         .ok_or_else(|| Error::usage("--id is required"))?;
     let state = StateDir::from_env()?;
-    let selector = Selector::new(id, repo.as_deref(), cli.as_deref())?;
+    let selector = Selector::new(id, target.repo.as_deref(), target.cli.as_deref())?;
     Ok((state, selector))
 }
 

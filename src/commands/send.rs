@@ -146,7 +146,7 @@ fn connect(args: &SendArgs) -> Result<(Client, String, Option<String>)> {
         let host = args.host.as_deref().unwrap_or("127.0.0.1");
         return Ok((Client::new(host, port, token), id, None));
     }
-    let (_, entry) = super::find_live(&args.id, &args.repo, &args.cli)?;
+    let (_, entry) = super::find_live(&args.id, &args.target)?;
     Ok((
         Client::for_entry(&entry),
         entry.id.clone(),

@@ -14,7 +14,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn run(args: StopArgs) -> Result<i32> {
-    let (state, entry) = super::find_live(&args.id, &args.repo, &args.cli)?;
+    let (state, entry) = super::find_live(&args.id, &args.target)?;
     let timeout = args.timeout.unwrap_or(if args.wait {
         DEFAULT_WAIT_TIMEOUT
     } else {
@@ -58,24 +58,9 @@ pub fn run(args: StopArgs) -> Result<i32> {
             "signal": answer["signal"], "error": "the agent has not exited yet"}));
         return Err(Error::Exit(124));
     }
-    let record = wait_record(&state, &entry);
+    let record = registry::await_exit(&state, &entry, Duration::from_secs(5));
     let mut out = answer;
     out["exit"] = serde_json::to_value(record).unwrap_or_default();
     print_json(&out);
     Ok(0)
-}
-
-fn wait_record(
-    state: &crate::paths::StateDir,
-    entry: &registry::RegistryEntry,
-) -> Option<registry::ExitRecord> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let record =
-            registry::read_exit(state, &entry.key()).filter(|r| r.session_id == entry.session_id);
-        if record.is_some() || Instant::now() >= deadline {
-            return record;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

@@ -24,7 +24,7 @@ pub fn run(args: WaitArgs) -> Result<i32> {
             STATES.join(", ")
         )));
     }
-    let (state, selector) = super::selector(&args.id, &args.repo, &args.cli)?;
+    let (state, selector) = super::selector(&args.id, &args.target)?;
     let started = Instant::now();
     let within = args.timeout.unwrap_or(FOREVER);
     let entry = match selector.resolve(&state)? {
@@ -73,7 +73,7 @@ pub fn run(args: WaitArgs) -> Result<i32> {
         return Ok(if ok { 0 } else { 1 });
     }
     // Exit-wait: the supervisor writes the exit record right after the agent exits.
-    let record = wait_for_exit_record(&state, &entry.key(), &entry.session_id);
+    let record = registry::await_exit(&state, &entry, Duration::from_secs(10));
     match record {
         Some(record) => {
             print_json(&serde_json::to_value(&record).unwrap_or_default());
@@ -83,25 +83,6 @@ pub fn run(args: WaitArgs) -> Result<i32> {
             "session {} ended without an exit record",
             entry.id
         ))),
-    }
-}
-
-fn wait_for_exit_record(
-    state: &crate::paths::StateDir,
-    key: &SessionKey,
-    session_id: &str,
-) -> Option<registry::ExitRecord> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(record) = registry::read_exit(state, key)
-            && record.session_id == session_id
-        {
-            return Some(record);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -1,10 +1,8 @@
 //! The real Claude Code CLI under harnex.
 
-use std::time::{Duration, Instant};
-
-use crate::mock_model::{self, ANSWER, MockModel};
+use crate::mock_model::{self, MockModel};
 use crate::support::World;
-use crate::{Agents, commit_readme, harnex, report_latency};
+use crate::{Agents, commit_readme, harnex};
 
 const API_KEY: &str = "sk-ant-mock-0123456789abcdefghij";
 
@@ -49,86 +47,7 @@ fn claude_turns_are_followed_from_enter_to_prompt() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["agent_state"], "prompt", "{run:?}");
 
-    let started = Instant::now();
-    let sent = harnex(
-        &world,
-        &env,
-        &[
-            "send",
-            "--id",
-            "cl",
-            "--message",
-            "Summarize the repo [delay=5000]",
-            "--wait-for-idle",
-            "--timeout",
-            "90",
-        ],
-    );
-    let took = started.elapsed();
-    assert_eq!(sent.code, 0, "{sent:?}");
-    assert_eq!(sent.json()["state"], "prompt");
-    assert!(
-        took >= Duration::from_secs(4),
-        "returned after {took:?}: {sent:?}"
-    );
-    assert!(
-        world.screen("cl").contains(ANSWER),
-        "{}",
-        world.screen("cl")
-    );
-    assert_eq!(mock.request_count(), 1);
-
-    let sent = harnex(
-        &world,
-        &env,
-        &[
-            "send",
-            "--id",
-            "cl",
-            "--message",
-            "And again [delay=1000]",
-            "--wait-for-idle",
-            "--timeout",
-            "90",
-        ],
-    );
-    assert_eq!(sent.code, 0, "{sent:?}");
-    assert_eq!(sent.json()["turn"], 2);
-    assert_eq!(mock.request_count(), 2);
-
-    let latency = report_latency(&world, &mock, "claude");
-    assert!(!latency.is_empty(), "the turns were seen busy then prompt");
-    for (_, prompt) in &latency {
-        assert!(
-            *prompt >= 0.0,
-            "prompt reported before the answer was sent: {latency:?}"
-        );
-    }
-
-    // An instant answer (no busy frame may ever be drawn) still ends the wait, after the answer.
-    let sent = harnex(
-        &world,
-        &env,
-        &[
-            "send",
-            "--id",
-            "cl",
-            "--message",
-            "Quick one",
-            "--wait-for-idle",
-            "--timeout",
-            "60",
-        ],
-    );
-    assert_eq!(sent.code, 0, "{sent:?}");
-    assert_eq!(sent.json()["turn"], 3);
-    assert_eq!(mock.request_count(), 3);
-    assert_eq!(
-        world.screen("cl").matches(ANSWER).count(),
-        3,
-        "{}",
-        world.screen("cl")
-    );
+    crate::three_turns(&world, &env, &mock, "cl", "claude");
 
     let stopped = harnex(&world, &env, &["stop", "--id", "cl", "--wait"]);
     assert_eq!(stopped.code, 0, "{stopped:?}");

@@ -201,3 +201,94 @@ pub fn assert_full_event_sequence(world: &World) -> Value {
     assert_eq!(rows.last().unwrap()["reason"], "success");
     usage
 }
+
+/// Three turns through harnex: a 5 s one (the wait must span it, not return on the prompt the
+/// agent keeps drawing), a second one, and an instant one (no busy frame may ever be drawn) that
+/// still ends the wait after the answer. Reports how fast harnex noticed each change.
+pub fn three_turns(
+    world: &World,
+    env: &[(String, String)],
+    mock: &mock_model::MockModel,
+    id: &str,
+    agent: &str,
+) {
+    use mock_model::ANSWER;
+    use std::time::{Duration, Instant};
+    let started = Instant::now();
+    let sent = harnex(
+        world,
+        env,
+        &[
+            "send",
+            "--id",
+            id,
+            "--message",
+            "Summarize the repo [delay=5000]",
+            "--wait-for-idle",
+            "--timeout",
+            "90",
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(sent.code, 0, "{sent:?}");
+    assert_eq!(sent.json()["state"], "prompt");
+    assert!(
+        took >= Duration::from_secs(4),
+        "returned after {took:?}: {sent:?}"
+    );
+    assert!(world.screen(id).contains(ANSWER), "{}", world.screen(id));
+    assert_eq!(mock.request_count(), 1);
+
+    // A second turn works too.
+    let sent = harnex(
+        world,
+        env,
+        &[
+            "send",
+            "--id",
+            id,
+            "--message",
+            "And again [delay=1000]",
+            "--wait-for-idle",
+            "--timeout",
+            "90",
+        ],
+    );
+    assert_eq!(sent.code, 0, "{sent:?}");
+    assert_eq!(sent.json()["turn"], 2);
+    assert_eq!(mock.request_count(), 2);
+
+    let latency = report_latency(world, mock, agent);
+    assert!(!latency.is_empty(), "the turns were seen busy then prompt");
+    for (_, prompt) in &latency {
+        assert!(
+            *prompt >= 0.0,
+            "prompt reported before the answer was sent: {latency:?}"
+        );
+    }
+
+    // An instant answer (no busy frame may ever be drawn) still ends the wait, after the answer.
+    let sent = harnex(
+        world,
+        env,
+        &[
+            "send",
+            "--id",
+            id,
+            "--message",
+            "Quick one",
+            "--wait-for-idle",
+            "--timeout",
+            "60",
+        ],
+    );
+    assert_eq!(sent.code, 0, "{sent:?}");
+    assert_eq!(sent.json()["turn"], 3);
+    assert_eq!(mock.request_count(), 3);
+    assert_eq!(
+        world.screen(id).matches(ANSWER).count(),
+        3,
+        "{}",
+        world.screen(id)
+    );
+}
