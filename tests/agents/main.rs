@@ -147,6 +147,9 @@ pub fn report_latency(world: &World, mock: &mock_model::MockModel, agent: &str) 
     let mut previous = SystemTime::UNIX_EPOCH;
     for request in &requests {
         let Some(answered) = request.answered_at else {
+            // No recorded end (the client closed the stream first): not measured, but its
+            // rows must not be paired with the next request's.
+            previous = request.arrived_at;
             continue;
         };
         let is_state = |e: &Value, to: &str| e["type"] == "state" && e["to"] == to;

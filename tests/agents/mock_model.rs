@@ -814,7 +814,10 @@ fn answer_codex(
         &json!({"type": "response.completed", "response": {"id": resp_id, "object": "response", "model": model,
                 "status": "completed", "output": [done_item], "usage": usage_codex()}}),
     )?;
-    sse.finish()
+    // Every event is out: the answer counts as sent even if the client hangs up before the
+    // stream's terminator (it has what it needs).
+    let _ = sse.finish();
+    Ok(())
 }
 
 /// A small value satisfying a JSON schema: strings are "Mock task", numbers 0, booleans false.
@@ -944,7 +947,10 @@ fn answer_claude(
                 "usage": {"output_tokens": USAGE_OUTPUT_TOKENS}}),
     )?;
     sse.event("message_stop", &json!({"type": "message_stop"}))?;
-    sse.finish()
+    // Every event is out: the answer counts as sent even if the client hangs up before the
+    // stream's terminator (it has what it needs).
+    let _ = sse.finish();
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
