@@ -45,11 +45,12 @@ const MAX_IN_FLIGHT: usize = 64;
 /// Long-polls waiting at once.
 const MAX_LONG_POLLS: usize = 64;
 /// Open connections at most; fewer when the file-descriptor limit is lower.
-const MAX_CONNECTIONS: usize = 4096;
+const MAX_CONNECTIONS: usize = 1024;
 /// File descriptors kept free for everything else the supervisor opens.
 const RESERVED_FDS: u64 = 256;
 /// After an accept error: evict this many idle connections, pause, carry on.
 const EVICT_ON_EMFILE: usize = 64;
+const ACCEPT_BACKLOG: i32 = 4096;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 /// How long answers in flight get to reach their clients at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -72,6 +73,13 @@ impl ApiServer {
     /// Serve `listener` on the "api" thread.
     pub fn start(session: Arc<Session>, listener: std::net::TcpListener) -> Result<ApiServer> {
         let fd_limit = raise_fd_limit();
+        // A longer accept queue than std's 128: a burst of connections waits in the kernel
+        // instead of having its SYNs dropped (and retried a second later).
+        let _ = nix::sys::socket::listen(
+            &listener,
+            nix::sys::socket::Backlog::new(ACCEPT_BACKLOG)
+                .unwrap_or(nix::sys::socket::Backlog::MAXCONN),
+        );
         let cap = (fd_limit.saturating_sub(RESERVED_FDS) as usize).clamp(64, MAX_CONNECTIONS);
         listener
             .set_nonblocking(true)
@@ -217,6 +225,17 @@ async fn serve_connection(
         _ = &mut evicted => return,
         _ = until_true(&mut shutdown) => return,
     }
+    // Boxed: the idle phase above stays a small task; hyper's state comes with the first byte.
+    Box::pin(serve_http(server, stream, id, evicted, shutdown)).await;
+}
+
+async fn serve_http(
+    server: Arc<Server>,
+    stream: TcpStream,
+    id: ConnId,
+    mut evicted: Evicted,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let for_service = Arc::clone(&server);
     let service = service_fn(move |request| {
         let server = Arc::clone(&for_service);
