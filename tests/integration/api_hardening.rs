@@ -51,6 +51,8 @@ fn send_and_stop_work_within(world: &World, id: &str, limit: Duration) -> (Durat
     let send_took = started.elapsed();
     assert_eq!(sent.code, 0, "{sent:?}");
     assert_eq!(sent.json()["status"], "delivered", "{sent:?}");
+    // Back at its prompt, the agent takes the exit sequence at once.
+    world.wait_state(id, "prompt");
     let started = Instant::now();
     let stopped = world.run(&["stop", "--id", id, "--timeout", "10"]);
     let stop_took = started.elapsed();
