@@ -200,19 +200,19 @@ pub struct RunArgs {
     pub host: Option<String>,
 
     /// API port (default: derived from repo and id, in 43000-46999)
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
 
     /// First message for the agent, sent once it is ready, prefixed "[harnex session id=ID]"
     #[arg(long, allow_hyphen_values = true)]
     pub context: Option<String>,
 
-    /// How long queued messages wait for the prompt (e.g. 120, 90s, 5m) [env: HARNEX_INBOX_TTL]
-    #[arg(long, value_parser = parse_duration)]
+    /// How long queued messages wait for the prompt (e.g. 120, 90s, 5m; at most 30d) [env: HARNEX_INBOX_TTL]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub inbox_ttl: Option<Duration>,
 
-    /// With --detach or --tmux: how long to wait for the session to start [default: 5s]
-    #[arg(long, value_parser = parse_duration)]
+    /// With --detach or --tmux: how long to wait for the session to start (more than 0, at most 30d) [default: 5s]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub timeout: Option<Duration>,
 
     /// Free-form JSON object recorded with the session (e.g. '{"issue":"12"}')
@@ -235,12 +235,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub watch: bool,
 
-    /// With --watch: no progress for this long is a stall (e.g. 90s, 8m) [default: 8m]
-    #[arg(long, value_parser = parse_duration, requires = "watch", value_name = "DUR")]
+    /// With --watch: no progress for this long is a stall (e.g. 90s, 8m; at most 30d) [default: 8m]
+    #[arg(long, value_parser = parse_positive_duration, requires = "watch", value_name = "DUR")]
     pub stall_after: Option<Duration>,
 
-    /// With --watch: how many times to resume a stalled agent before escalating [default: 1]
-    #[arg(long, requires = "watch", value_name = "N")]
+    /// With --watch: how many times to resume a stalled agent before escalating (0-1000) [default: 1]
+    #[arg(long, requires = "watch", value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub max_resumes: Option<u32>,
 
     /// With --watch: stall policy, impl (8m, 1 resume), plan (3m, 2) or gate (15m, 0)
@@ -361,7 +361,7 @@ pub struct SendArgs {
     pub no_relay: bool,
 
     /// Talk to this API port directly (with --token) instead of looking the session up
-    #[arg(long, requires = "token")]
+    #[arg(long, requires = "token", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
 
     /// Bearer token for --port
@@ -375,8 +375,8 @@ pub struct SendArgs {
     #[command(flatten)]
     pub target: SessionFilter,
 
-    /// Overall deadline in seconds or with a unit (e.g. 120, 10m)
-    #[arg(long, value_parser = parse_duration, default_value = "120")]
+    /// Overall deadline in seconds or with a unit (e.g. 120, 10m; more than 0, at most 30d)
+    #[arg(long, value_parser = parse_positive_duration, default_value = "120")]
     pub timeout: Duration,
 
     /// Press named keys instead of sending text, e.g. Down,Enter or Esc (answers dialogs)
@@ -435,7 +435,7 @@ pub struct WaitArgs {
     #[arg(long, value_name = "N")]
     pub turn: Option<u64>,
 
-    /// Deadline (e.g. 30, 90s, 10m); none by default
+    /// Deadline (e.g. 30, 90s, 10m; at most 30d); none by default
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
@@ -466,12 +466,13 @@ pub struct StopArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// Time the agent gets to exit by itself before it is signalled (e.g. 10s)
+    /// Time the agent gets to exit by itself before it is signalled (e.g. 10s; at most 30d)
     #[arg(long, value_parser = parse_duration)]
     pub grace: Option<Duration>,
 
-    /// Deadline for reaching the session (and, with --wait, for its exit) [default: 5s; --wait: 60s]
-    #[arg(long, value_parser = parse_duration)]
+    /// Deadline for reaching the session (and, with --wait, for its exit; more than 0, at most
+    /// 30d) [default: 5s; --wait: 60s]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub timeout: Option<Duration>,
 
     #[command(flatten)]
@@ -484,8 +485,16 @@ Examples:
   harnex logs --id demo --lines 5
   harnex logs --id demo --follow
   harnex logs --id demo --plain        # strip terminal escape sequences
+  harnex logs --id demo --raw          # the transcript byte for byte
 
-Works after the session exited: transcripts are kept.")]
+Works after the session exited: transcripts are kept.
+
+The transcript holds what the agent wrote to its terminal, and replaying it makes your terminal
+act on it. So by default harnex passes only what draws (text, colours, cursor movement, titles,
+hyperlinks) and drops what would act for the agent: clipboard writes (OSC 52), colour and
+palette changes or queries, DCS/APC strings, requests that make your terminal answer (cursor
+position, device attributes, window reports, version and mode queries) and switches that would
+leave it reporting mouse, focus or keyboard events to your shell. --raw prints everything.")]
 pub struct LogsArgs {
     /// Session id
     #[arg(long, required = true)]
@@ -500,8 +509,12 @@ pub struct LogsArgs {
     pub follow: bool,
 
     /// Strip terminal escape sequences
-    #[arg(long)]
+    #[arg(long, conflicts_with = "raw")]
     pub plain: bool,
+
+    /// Print the transcript unfiltered, including clipboard writes and terminal queries
+    #[arg(long)]
+    pub raw: bool,
 
     #[command(flatten)]
     pub target: SessionFilter,
@@ -583,16 +596,16 @@ pub struct PaneArgs {
     #[arg(long, required = true)]
     pub id: Option<String>,
 
-    /// Print only the last N lines (for tmux, scrollback above the screen counts)
-    #[arg(long, short = 'n', value_name = "N")]
+    /// Print only the last N lines, 1-1000000 (for tmux, scrollback above the screen counts)
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub lines: Option<u64>,
 
     /// Keep redrawing when the pane changes, until the session exits
     #[arg(long, short = 'f')]
     pub follow: bool,
 
-    /// With --follow: how often to look (e.g. 1s, 250ms)
-    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    /// With --follow: how often to look (e.g. 1s, 250ms; 10ms to 1h)
+    #[arg(long, value_parser = parse_interval, default_value = "1s")]
     pub interval: Duration,
 
     /// Print JSON: {ok, id, lines, text, captured_at} (one line per change with --follow)
@@ -646,8 +659,31 @@ pub struct HelpArgs {
     pub command: Option<String>,
 }
 
+/// A duration flag: 0 up to [`crate::time::MAX_DURATION`] (30 days).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::time::parse_duration(text)
+}
+
+/// A deadline or TTL that must leave time to act: more than 0, at most 30 days.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = crate::time::parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(format!(
+            "invalid duration {text:?}: must be more than 0 (e.g. 5s)"
+        ));
+    }
+    Ok(duration)
+}
+
+/// How often to poll: 10 ms to 1 hour (a zero interval would spin).
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let duration = crate::time::parse_duration_within(text, Duration::from_secs(3600))?;
+    if duration < Duration::from_millis(10) {
+        return Err(format!(
+            "invalid interval {text:?}: at least 10ms (e.g. 250ms, 1s)"
+        ));
+    }
+    Ok(duration)
 }
 
 /// `120x40` → (cols, rows).

@@ -219,7 +219,7 @@ pub fn parse_host(host: Option<&str>) -> Result<IpAddr> {
 
 fn env_ttl() -> Result<Duration> {
     match std::env::var("HARNEX_INBOX_TTL") {
-        Ok(v) if !v.trim().is_empty() => crate::time::parse_duration(&v)
+        Ok(v) if !v.trim().is_empty() => crate::cli::parse_positive_duration(&v)
             .map_err(|e| Error::usage(format!("HARNEX_INBOX_TTL: {e}"))),
         _ => Ok(session::inbox::DEFAULT_TTL),
     }
@@ -264,7 +264,8 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
             ))
         })?);
     }
-    let log_path = state.supervisor_log_path(&plan.id);
+    let key = SessionKey::new(plan.repo_root.clone(), &plan.id);
+    let log_path = state.supervisor_log_path(&key);
     let log = paths::open_append(&log_path)?;
     let log_err = log
         .try_clone()
@@ -289,8 +290,7 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
         .spawn()
         .map_err(|e| Error::failed(format!("cannot start the detached supervisor: {e}")))?;
     let timeout = args.timeout.unwrap_or(DEFAULT_DETACH_TIMEOUT);
-    let deadline = Instant::now() + timeout;
-    let key = SessionKey::new(plan.repo_root.clone(), &plan.id);
+    let deadline = crate::time::deadline_after(timeout);
     let registry_path = state.registry_path(&key);
 
     // 1. The supervisor registers (or dies trying).
@@ -302,8 +302,11 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
             return Err(boot_failure(state, &key, &log_path, status.code()));
         }
         if Instant::now() >= deadline {
+            // Nobody could reach a session that never registered: stop it rather than leave it
+            // running unseen.
+            let fate = stop_unregistered(&mut child);
             eprintln!(
-                "harnex: detached session {} did not register within {}s; see {}",
+                "harnex: detached session {} did not register within {}s; {fate}; see {} (a slow agent may need a longer --timeout)",
                 plan.id,
                 timeout.as_secs_f64(),
                 log_path.display()
@@ -331,6 +334,34 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
         json!({"mode": "headless", "log": log_path}),
     );
     Ok(0)
+}
+
+/// How long a detached supervisor that missed its deadline gets to stop after SIGTERM (its stop
+/// ladder ends the agent and writes the exit record) before its process group is killed.
+const UNREGISTERED_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Stop a detached supervisor that did not register in time, and say what became of it.
+fn stop_unregistered(child: &mut std::process::Child) -> String {
+    use nix::sys::signal::{Signal, kill, killpg};
+    use nix::unistd::Pid;
+    let Ok(raw) = i32::try_from(child.id()) else {
+        return "it could not be stopped".to_string();
+    };
+    let pid = Pid::from_raw(raw);
+    let _ = kill(pid, Signal::SIGTERM);
+    let give_up = Instant::now() + UNREGISTERED_STOP_GRACE;
+    while Instant::now() < give_up {
+        if let Ok(Some(_)) = child.try_wait() {
+            return "it was stopped".to_string();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // It is a session leader (setsid): its group is it and whatever it started there.
+    let _ = killpg(pid, Signal::SIGKILL);
+    match child.wait() {
+        Ok(_) => "it was killed (it did not stop on SIGTERM)".to_string(),
+        Err(_) => format!("it could not be stopped (pid {raw}): kill it yourself"),
+    }
 }
 
 /// The Ruby-compatible JSON line of a started session, with the mode's own fields.
@@ -470,7 +501,7 @@ fn wait_for_tmux_session(
     dispatched_at: SystemTime,
 ) -> Result<(registry::RegistryEntry, String)> {
     let timeout = args.timeout.unwrap_or(DEFAULT_DETACH_TIMEOUT);
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::time::deadline_after(timeout);
     let key = SessionKey::new(plan.repo_root.clone(), &plan.id);
     let registry_path = state.registry_path(&key);
     let entry = loop {
@@ -482,7 +513,7 @@ fn wait_for_tmux_session(
         }
         if Instant::now() >= deadline {
             eprintln!(
-                "harnex: session {} in tmux pane {pane} did not register within {}s; look at the window (`harnex pane` needs a registered session: `tmux capture-pane -p -t {pane}`)",
+                "harnex: session {} in tmux pane {pane} did not register within {}s; it is left running in that window: look at it (`tmux capture-pane -p -t {pane}`; `harnex pane` needs a registered session) and close it with `tmux kill-pane -t {pane}`",
                 plan.id,
                 timeout.as_secs_f64(),
             );
@@ -605,8 +636,7 @@ fn release_pane(state: &StateDir, plan: &Plan, pane: &tmux::Pane, code: i32) {
 fn write_caller_env(state: &StateDir, id: &str) -> Result<PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     let dir = state.root().join("run");
-    paths::ensure_private_dir(&dir)
-        .map_err(|e| Error::failed(format!("cannot create {}: {e}", dir.display())))?;
+    paths::ensure_private_dir(&dir)?;
     let path = dir.join(format!(
         "env-{}-{}",
         paths::id_key(id),
@@ -631,7 +661,7 @@ const PANE_ENV_KEPT: [&str; 1] = ["TERM"];
 fn load_caller_env(path: &Path) -> Result<()> {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::private_fs::read(path).map_err(|e| {
         Error::failed(format!(
             "cannot read the caller's environment from {}: {e}",
             path.display()
