@@ -164,7 +164,9 @@ Wrapper options may come before or after <CLI>; the agent's own arguments go aft
 Foreground (default): the agent runs in this terminal and harnex exits with its exit code.
 --detach: the agent runs headless; harnex prints one JSON line once the agent is ready (or
 still starting when --timeout ends) and exits 0; 1 if the agent died during start-up; 124 if
-the session did not register within --timeout.
+the session did not register within --timeout (more than 0), and then the detached supervisor is
+stopped (SIGTERM, SIGKILL after 5s) and the message says so.
+--id: 1-64 characters with a letter or digit, no '/' and no control characters.
 --tmux [NAME]: the agent runs under a foreground supervisor in a new tmux window named NAME
 (default: the id) — in the current tmux session when run inside tmux, else in session `harnex`
 (created when missing) — so you can watch it and type into it. It gets your environment, not
@@ -308,6 +310,11 @@ Examples:
   echo 'long brief' | harnex send --id impl-1 --no-wait
   harnex send --id impl-1 --submit-only
   harnex send --id impl-1 --keys Down,Enter      # accept a dialog whose default is \"No\"
+
+A message is text: newlines and tabs are kept, a CR becomes a newline, and escape sequences and
+other control characters (ESC, C0, DEL, C1) are removed before it is typed, so it can neither
+press keys nor end the bracketed paste it is wrapped in; use --keys for keys. An empty or
+whitespace-only message (from --message, words or stdin) is a usage error (exit 2).
 
 Without --force the message waits in the session's inbox until the agent is at its prompt.
 --no-wait: return immediately after queueing (HTTP 202), fire-and-forget.

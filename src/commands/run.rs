@@ -26,6 +26,8 @@ use crate::tmux;
 
 const DEFAULT_SIZE: (u16, u16) = (120, 40);
 const DEFAULT_DETACH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often to look for a starting session's registry entry.
+const POLL: Duration = Duration::from_millis(20);
 
 pub fn run(args: RunArgs) -> Result<i32> {
     if args.watch && !args.headless {
@@ -117,6 +119,7 @@ struct Plan {
 }
 
 fn plan(args: &RunArgs, adapter: &dyn Adapter, state: &StateDir) -> Result<Plan> {
+    let wanted_id = args.id.as_deref().map(paths::normalize_id).transpose()?;
     let meta = args.meta.as_deref().map(parse_meta).transpose()?;
     let host = parse_host(args.host.as_deref())?;
     let inbox_ttl = match args.inbox_ttl {
@@ -144,8 +147,8 @@ fn plan(args: &RunArgs, adapter: &dyn Adapter, state: &StateDir) -> Result<Plan>
     let repo_root = paths::repo_root_of(&work_dir);
     state.ensure()?;
     let live = registry::live_entries(state);
-    let id = match &args.id {
-        Some(id) => paths::normalize_id(id)?,
+    let id = match wanted_id {
+        Some(id) => id,
         None => {
             let taken: Vec<String> = live
                 .iter()
@@ -286,6 +289,7 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
                 .map_err(std::io::Error::from)
         });
     }
+    let spawned_at = SystemTime::now();
     let mut child = command
         .spawn()
         .map_err(|e| Error::failed(format!("cannot start the detached supervisor: {e}")))?;
@@ -299,7 +303,13 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
             break entry;
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(boot_failure(state, &key, &log_path, status.code()));
+            return Err(boot_failure(
+                state,
+                &key,
+                &log_path,
+                status.code(),
+                spawned_at,
+            ));
         }
         if Instant::now() >= deadline {
             // Nobody could reach a session that never registered: stop it rather than leave it
@@ -313,7 +323,7 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
             );
             return Err(Error::Exit(124));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
     };
     // 2. The agent shows its first prompt or dialog, exits, or is still starting at the deadline.
     let client = Client::for_entry(&entry);
@@ -325,7 +335,7 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
     };
     if agent_state == "exited" {
         let _ = child.wait();
-        return Err(boot_failure(state, &key, &log_path, None));
+        return Err(boot_failure(state, &key, &log_path, None, spawned_at));
     }
     print_started(
         args,
@@ -697,8 +707,19 @@ fn load_caller_env(path: &Path) -> Result<()> {
 }
 
 /// The agent died before it was ready: its exit code and last lines.
-fn boot_failure(state: &StateDir, key: &SessionKey, log: &Path, code: Option<i32>) -> Error {
-    let record = registry::read_exit(state, key);
+fn boot_failure(
+    state: &StateDir,
+    key: &SessionKey,
+    log: &Path,
+    code: Option<i32>,
+    spawned_at: SystemTime,
+) -> Error {
+    // An exit record older than this start is an earlier run's: it says nothing about this one.
+    let record = registry::read_exit(state, key).filter(|_| {
+        std::fs::symlink_metadata(state.exit_path(key))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t >= spawned_at)
+    });
     let tail = session::transcript_tail(&state.output_path(key), 4096);
     let lines = last_lines(&crate::text::strip_ansi(&tail), 10);
     match record {

@@ -148,7 +148,7 @@ fn read_stdin() -> Result<String> {
 
 /// The API client, the session id, and its session_id (for relay decisions).
 fn connect(args: &SendArgs) -> Result<(Client, String, Option<String>)> {
-    let id = args.id.clone().unwrap_or_default();
+    let id = crate::paths::normalize_id(args.id.as_deref().unwrap_or_default())?;
     if let (Some(port), Some(token)) = (args.port, args.token.as_deref()) {
         let host = args.host.as_deref().unwrap_or("127.0.0.1");
         return Ok((Client::new(host, port, token), id, None));
