@@ -55,8 +55,7 @@ impl StateDir {
     /// that it is writable.
     pub fn ensure(&self) -> Result<()> {
         for sub in SUBDIRS {
-            let dir = self.root.join(sub);
-            ensure_private_dir(&dir)?;
+            ensure_private_dir(&self.subdir(sub))?;
         }
         // A read-only filesystem refuses writes despite everything else: find out now, not
         // halfway through starting an agent.
@@ -74,7 +73,7 @@ impl StateDir {
     /// anything from it: someone else's registry could point `send` at their port.
     pub fn verify(&self) -> Result<()> {
         for sub in SUBDIRS {
-            let dir = self.root.join(sub);
+            let dir = self.subdir(sub);
             match private_fs::check_private_dir(&dir) {
                 Ok(Ok(true)) => {}
                 // Nothing there yet: nothing to trust or distrust (below a missing root too).
@@ -84,6 +83,15 @@ impl StateDir {
             }
         }
         Ok(())
+    }
+
+    /// The root itself for `""` (without the trailing `/` a join would add).
+    fn subdir(&self, sub: &str) -> PathBuf {
+        if sub.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(sub)
+        }
     }
 
     pub fn sessions_dir(&self) -> PathBuf {

@@ -111,7 +111,7 @@ impl DirProblem {
             _ => "set HARNEX_STATE_DIR to a directory only you own and can write (e.g. ~/.local/state/harnex)".to_string(),
         };
         format!(
-            "state directory {shown} {why}; harnex keeps session tokens there and does not use it: {fix}"
+            "state directory {shown} {why}; harnex keeps session tokens there, so it will not use it: {fix}"
         )
     }
 }

@@ -59,13 +59,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Parse a duration of at most `max` (never panics, whatever the number).
 pub fn parse_duration_within(text: &str, max: Duration) -> Result<Duration, String> {
     let text = text.trim();
-    let too_long = || {
-        format!(
-            "invalid duration {text:?}: at most {} ({}s)",
-            humantime::format_duration(max),
-            max.as_secs()
-        )
-    };
+    let too_long = || format!("invalid duration {text:?}: at most {}", describe(max));
     if let Ok(secs) = text.parse::<f64>() {
         if !secs.is_finite() || secs < 0.0 {
             return Err(format!(
@@ -84,6 +78,17 @@ pub fn parse_duration_within(text: &str, max: Duration) -> Result<Duration, Stri
         return Err(too_long());
     }
     Ok(parsed)
+}
+
+/// `30 days`, `1 hour`, `90s`: a limit as a person would say it.
+fn describe(limit: Duration) -> String {
+    let secs = limit.as_secs();
+    let (n, unit) = match secs {
+        s if s >= 86400 && s % 86400 == 0 => (s / 86400, "day"),
+        s if s >= 3600 && s % 3600 == 0 => (s / 3600, "hour"),
+        s => return format!("{s}s"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 /// `now + after`, without the panic `Instant + Duration` has on overflow: a deadline too far
@@ -143,7 +148,13 @@ mod tests {
         }
         assert_eq!(parse_duration("30d").unwrap(), MAX_DURATION);
         assert_eq!(parse_duration("2592000").unwrap(), MAX_DURATION);
-        assert!(parse_duration_within("2s", Duration::from_secs(1)).is_err());
+        let err = parse_duration_within("2h", Duration::from_secs(3600)).unwrap_err();
+        assert!(err.ends_with("at most 1 hour"), "{err}");
+        assert!(
+            parse_duration("31d")
+                .unwrap_err()
+                .ends_with("at most 30 days")
+        );
     }
 
     #[test]

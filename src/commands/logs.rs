@@ -77,7 +77,10 @@ impl Output {
             Output::Plain => {
                 out.write_all(crate::text::strip_ansi(&String::from_utf8_lossy(bytes)).as_bytes())
             }
-            Output::Filtered(replay) => out.write_all(&replay.feed(bytes)),
+            // In slices: a whole transcript is never held twice.
+            Output::Filtered(replay) => bytes
+                .chunks(64 * 1024)
+                .try_for_each(|chunk| out.write_all(&replay.feed(chunk))),
         };
         let _ = out.flush();
     }
