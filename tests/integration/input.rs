@@ -67,8 +67,21 @@ fn empty_and_blank_messages_are_the_same_usage_error() {
             "one message for every blank input"
         );
     }
+    // Straight to the API: a blank text is not typed and takes no turn.
+    let (code, body) = world.call(
+        "blank",
+        "POST",
+        "/send",
+        br#"{"text":" \t\u001b[201~ ","submit":true,"force":true}"#,
+    );
+    assert_ne!(code, 200, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("blank"),
+        "{body}"
+    );
     let status = world.status("blank");
     assert_eq!(status["injected_count"], 0, "{status}");
+    assert_eq!(status["turn"]["submitted"], 0, "{status}");
 }
 
 #[test]
