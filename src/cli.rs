@@ -164,7 +164,9 @@ Wrapper options may come before or after <CLI>; the agent's own arguments go aft
 Foreground (default): the agent runs in this terminal and harnex exits with its exit code.
 --detach: the agent runs headless; harnex prints one JSON line once the agent is ready (or
 still starting when --timeout ends) and exits 0; 1 if the agent died during start-up; 124 if
-the session did not register within --timeout.
+the session did not register within --timeout (more than 0), and then the detached supervisor is
+stopped (SIGTERM, SIGKILL after 5s) and the message says so.
+--id: 1-64 characters with a letter or digit, no '/' and no control characters.
 --tmux [NAME]: the agent runs under a foreground supervisor in a new tmux window named NAME
 (default: the id) — in the current tmux session when run inside tmux, else in session `harnex`
 (created when missing) — so you can watch it and type into it. It gets your environment, not
@@ -200,19 +202,19 @@ pub struct RunArgs {
     pub host: Option<String>,
 
     /// API port (default: derived from repo and id, in 43000-46999)
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
 
     /// First message for the agent, sent once it is ready, prefixed "[harnex session id=ID]"
     #[arg(long, allow_hyphen_values = true)]
     pub context: Option<String>,
 
-    /// How long queued messages wait for the prompt (e.g. 120, 90s, 5m) [env: HARNEX_INBOX_TTL]
-    #[arg(long, value_parser = parse_duration)]
+    /// How long queued messages wait for the prompt (e.g. 120, 90s, 5m; at most 30d) [env: HARNEX_INBOX_TTL]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub inbox_ttl: Option<Duration>,
 
-    /// With --detach or --tmux: how long to wait for the session to start [default: 5s]
-    #[arg(long, value_parser = parse_duration)]
+    /// With --detach or --tmux: how long to wait for the session to start (more than 0, at most 30d) [default: 5s]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub timeout: Option<Duration>,
 
     /// Free-form JSON object recorded with the session (e.g. '{"issue":"12"}')
@@ -235,12 +237,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub watch: bool,
 
-    /// With --watch: no progress for this long is a stall (e.g. 90s, 8m) [default: 8m]
-    #[arg(long, value_parser = parse_duration, requires = "watch", value_name = "DUR")]
+    /// With --watch: no progress for this long is a stall (e.g. 90s, 8m; at most 30d) [default: 8m]
+    #[arg(long, value_parser = parse_positive_duration, requires = "watch", value_name = "DUR")]
     pub stall_after: Option<Duration>,
 
-    /// With --watch: how many times to resume a stalled agent before escalating [default: 1]
-    #[arg(long, requires = "watch", value_name = "N")]
+    /// With --watch: how many times to resume a stalled agent before escalating (0-1000) [default: 1]
+    #[arg(long, requires = "watch", value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub max_resumes: Option<u32>,
 
     /// With --watch: stall policy, impl (8m, 1 resume), plan (3m, 2) or gate (15m, 0)
@@ -309,6 +311,11 @@ Examples:
   harnex send --id impl-1 --submit-only
   harnex send --id impl-1 --keys Down,Enter      # accept a dialog whose default is \"No\"
 
+A message is text: newlines and tabs are kept, a CR becomes a newline, and escape sequences and
+other control characters (ESC, C0, DEL, C1) are removed before it is typed, so it can neither
+press keys nor end the bracketed paste it is wrapped in; use --keys for keys. An empty or
+whitespace-only message (from --message, words or stdin) is a usage error (exit 2).
+
 Without --force the message waits in the session's inbox until the agent is at its prompt.
 --no-wait: return immediately after queueing (HTTP 202), fire-and-forget.
 --wait-for-idle: after delivery, wait until the agent has worked on this message and is back
@@ -361,7 +368,7 @@ pub struct SendArgs {
     pub no_relay: bool,
 
     /// Talk to this API port directly (with --token) instead of looking the session up
-    #[arg(long, requires = "token")]
+    #[arg(long, requires = "token", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
 
     /// Bearer token for --port
@@ -375,10 +382,10 @@ pub struct SendArgs {
     #[command(flatten)]
     pub target: SessionFilter,
 
-    /// Overall deadline in seconds or with a unit (e.g. 120, 10m). When it runs out: exit 124,
-    /// with the message_id and `delivery`: cancelled (it was still queued and is dropped),
-    /// delivering (being typed; it will still arrive, do not resend) or delivered
-    #[arg(long, value_parser = parse_duration, default_value = "120")]
+    /// Overall deadline in seconds or with a unit (e.g. 120, 10m; more than 0, at most 30d). When
+    /// it runs out: exit 124, with the message_id and `delivery`: cancelled (it was still queued
+    /// and is dropped), delivering (being typed; it will still arrive, do not resend) or delivered
+    #[arg(long, value_parser = parse_positive_duration, default_value = "120")]
     pub timeout: Duration,
 
     /// Press named keys instead of sending text, e.g. Down,Enter or Esc (answers dialogs)
@@ -437,7 +444,7 @@ pub struct WaitArgs {
     #[arg(long, value_name = "N")]
     pub turn: Option<u64>,
 
-    /// Deadline (e.g. 30, 90s, 10m); none by default
+    /// Deadline (e.g. 30, 90s, 10m; at most 30d); none by default
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
@@ -468,12 +475,13 @@ pub struct StopArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// Time the agent gets to exit by itself before it is signalled (e.g. 10s)
+    /// Time the agent gets to exit by itself before it is signalled (e.g. 10s; at most 30d)
     #[arg(long, value_parser = parse_duration)]
     pub grace: Option<Duration>,
 
-    /// Deadline for reaching the session (and, with --wait, for its exit) [default: 5s; --wait: 60s]
-    #[arg(long, value_parser = parse_duration)]
+    /// Deadline for reaching the session (and, with --wait, for its exit; more than 0, at most
+    /// 30d) [default: 5s; --wait: 60s]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub timeout: Option<Duration>,
 
     #[command(flatten)]
@@ -486,8 +494,16 @@ Examples:
   harnex logs --id demo --lines 5
   harnex logs --id demo --follow
   harnex logs --id demo --plain        # strip terminal escape sequences
+  harnex logs --id demo --raw          # the transcript byte for byte
 
-Works after the session exited: transcripts are kept.")]
+Works after the session exited: transcripts are kept.
+
+The transcript holds what the agent wrote to its terminal, and replaying it makes your terminal
+act on it. So by default harnex passes only what draws (text, colours, cursor movement, titles,
+hyperlinks) and drops what would act for the agent: clipboard writes (OSC 52), colour and
+palette changes or queries, DCS/APC strings, requests that make your terminal answer (cursor
+position, device attributes, window reports, version and mode queries) and switches that would
+leave it reporting mouse, focus or keyboard events to your shell. --raw prints everything.")]
 pub struct LogsArgs {
     /// Session id
     #[arg(long, required = true)]
@@ -502,8 +518,12 @@ pub struct LogsArgs {
     pub follow: bool,
 
     /// Strip terminal escape sequences
-    #[arg(long)]
+    #[arg(long, conflicts_with = "raw")]
     pub plain: bool,
+
+    /// Print the transcript unfiltered, including clipboard writes and terminal queries
+    #[arg(long)]
+    pub raw: bool,
 
     #[command(flatten)]
     pub target: SessionFilter,
@@ -585,16 +605,16 @@ pub struct PaneArgs {
     #[arg(long, required = true)]
     pub id: Option<String>,
 
-    /// Print only the last N lines (for tmux, scrollback above the screen counts)
-    #[arg(long, short = 'n', value_name = "N")]
+    /// Print only the last N lines, 1-1000000 (for tmux, scrollback above the screen counts)
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub lines: Option<u64>,
 
     /// Keep redrawing when the pane changes, until the session exits
     #[arg(long, short = 'f')]
     pub follow: bool,
 
-    /// With --follow: how often to look (e.g. 1s, 250ms)
-    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    /// With --follow: how often to look (e.g. 1s, 250ms; 10ms to 1h)
+    #[arg(long, value_parser = parse_interval, default_value = "1s")]
     pub interval: Duration,
 
     /// Print JSON: {ok, id, lines, text, captured_at} (one line per change with --follow)
@@ -648,8 +668,31 @@ pub struct HelpArgs {
     pub command: Option<String>,
 }
 
+/// A duration flag: 0 up to [`crate::time::MAX_DURATION`] (30 days).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::time::parse_duration(text)
+}
+
+/// A deadline or TTL that must leave time to act: more than 0, at most 30 days.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = crate::time::parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(format!(
+            "invalid duration {text:?}: must be more than 0 (e.g. 5s)"
+        ));
+    }
+    Ok(duration)
+}
+
+/// How often to poll: 10 ms to 1 hour (a zero interval would spin).
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let duration = crate::time::parse_duration_within(text, Duration::from_secs(3600))?;
+    if duration < Duration::from_millis(10) {
+        return Err(format!(
+            "invalid interval {text:?}: at least 10ms (e.g. 250ms, 1s)"
+        ));
+    }
+    Ok(duration)
 }
 
 /// `120x40` → (cols, rows).

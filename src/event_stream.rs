@@ -69,7 +69,7 @@ const POLL_FALLBACK: Duration = Duration::from_millis(50);
 
 impl Follower {
     pub fn open(path: &Path) -> std::io::Result<Follower> {
-        let file = File::open(path)?;
+        let file = crate::private_fs::open_read(path)?;
         let watch = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
             .ok()
             .filter(|inotify| {

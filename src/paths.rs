@@ -2,18 +2,18 @@
 //!
 //! State dir: `$HARNEX_STATE_DIR`, else `$XDG_STATE_HOME/harnex`, else `~/.local/state/harnex`.
 //! Per session: `sessions/<slug>.json`, `exits/<slug>.json`, `output/<slug>.log`,
-//! `events/<slug>.jsonl`, and `logs/<id>.log` for a detached supervisor's own stdio, where
-//! `slug = <repo_key>--<id_key>`. Directories are 0700 and files 0600: the registry holds the
-//! bearer token.
+//! `events/<slug>.jsonl`, and `logs/<slug>.log` for a detached supervisor's own stdio, where
+//! `slug = <repo_key>--<id_key>`. Directories are 0700 and files 0600 (the registry holds the
+//! bearer token), opened through [`crate::private_fs`]. An id never names a path by itself: it
+//! is validated ([`normalize_id`]) and only its key ([`id_key`]) goes into file names.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result, state_dir_error};
+use crate::private_fs;
 
 /// The root of harnex's on-disk state.
 #[derive(Debug, Clone)]
@@ -22,20 +22,25 @@ pub struct StateDir {
 }
 
 impl StateDir {
-    /// Resolve the state dir from the environment (without creating it).
+    /// Resolve the state dir from the environment (without creating it), refusing one that
+    /// exists but is not ours alone ([`StateDir::verify`]).
     pub fn from_env() -> Result<StateDir> {
+        let state = StateDir::at(Self::root_from_env()?);
+        state.verify()?;
+        Ok(state)
+    }
+
+    fn root_from_env() -> Result<PathBuf> {
         if let Some(dir) = non_empty_env("HARNEX_STATE_DIR") {
-            return Ok(StateDir::at(PathBuf::from(dir)));
+            return Ok(PathBuf::from(dir));
         }
         if let Some(xdg) = non_empty_env("XDG_STATE_HOME") {
-            return Ok(StateDir::at(PathBuf::from(xdg).join("harnex")));
+            return Ok(PathBuf::from(xdg).join("harnex"));
         }
         let home = non_empty_env("HOME").ok_or_else(|| {
             Error::failed("cannot find a state directory: set HARNEX_STATE_DIR or HOME")
         })?;
-        Ok(StateDir::at(
-            PathBuf::from(home).join(".local/state/harnex"),
-        ))
+        Ok(PathBuf::from(home).join(".local/state/harnex"))
     }
 
     pub fn at(root: PathBuf) -> StateDir {
@@ -46,18 +51,47 @@ impl StateDir {
         &self.root
     }
 
-    /// Create the state dir and its subdirectories (0700), and check that it is writable.
+    /// Create the state dir and its subdirectories (0700), check that each is ours alone, and
+    /// that it is writable.
     pub fn ensure(&self) -> Result<()> {
-        for sub in ["", "sessions", "exits", "output", "events", "logs"] {
-            let dir = self.root.join(sub);
-            ensure_private_dir(&dir).map_err(|e| state_dir_error(&dir, e))?;
+        for sub in SUBDIRS {
+            ensure_private_dir(&self.subdir(sub))?;
         }
-        // A directory we do not own may refuse writes despite existing: find out now, not
+        // A read-only filesystem refuses writes despite everything else: find out now, not
         // halfway through starting an agent.
-        let probe = self.root.join(format!(".probe.{}", std::process::id()));
-        fs::write(&probe, b"")
+        let probe = self.root.join(format!(
+            ".probe.{}.{}",
+            std::process::id(),
+            crate::ids::random_hex(4)
+        ));
+        private_fs::create_new(&probe)
             .and_then(|_| fs::remove_file(&probe))
             .map_err(|e| state_dir_error(&self.root, e))
+    }
+
+    /// Refuse a state dir (or subdirectory) that exists but is not ours alone, before reading
+    /// anything from it: someone else's registry could point `send` at their port.
+    pub fn verify(&self) -> Result<()> {
+        for sub in SUBDIRS {
+            let dir = self.subdir(sub);
+            match private_fs::check_private_dir(&dir) {
+                Ok(Ok(true)) => {}
+                // Nothing there yet: nothing to trust or distrust (below a missing root too).
+                Ok(Ok(false)) => {}
+                Ok(Err(problem)) => return Err(Error::failed(problem.describe(&dir))),
+                Err(e) => return Err(state_dir_error(&dir, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The root itself for `""` (without the trailing `/` a join would add).
+    fn subdir(&self, sub: &str) -> PathBuf {
+        if sub.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(sub)
+        }
     }
 
     pub fn sessions_dir(&self) -> PathBuf {
@@ -84,11 +118,15 @@ impl StateDir {
             .join(format!("{}.jsonl", key.slug()))
     }
 
-    /// A detached supervisor's own stdout/stderr (not repo-keyed, as in the Ruby harnex).
-    pub fn supervisor_log_path(&self, id: &str) -> PathBuf {
-        self.root.join("logs").join(format!("{id}.log"))
+    /// A detached supervisor's own stdout/stderr. The Ruby harnex used the raw id here; the
+    /// slug keeps ids out of paths and apart across repos.
+    pub fn supervisor_log_path(&self, key: &SessionKey) -> PathBuf {
+        self.root.join("logs").join(format!("{}.log", key.slug()))
     }
 }
+
+/// The state dir itself (`""`) and its subdirectories.
+const SUBDIRS: [&str; 6] = ["", "sessions", "exits", "output", "events", "logs"];
 
 fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -120,8 +158,28 @@ pub fn repo_key(repo_root: &Path) -> String {
     hex(&digest)[..16].to_string()
 }
 
-/// Lowercase, runs of anything but `[a-z0-9]` become `-`, trimmed; `default` when empty.
+/// The file-name key of an id. For ASCII ids it is the Ruby rule ([`ruby_id_key`]), so both
+/// implementations find each other's files. The Ruby rule drops every non-ASCII character (`日本`
+/// and `中文` would both be `default`), so an id with any gets a hash of the whole id appended:
+/// `日本-1` → `1-<12 hex>`.
 pub fn id_key(id: &str) -> String {
+    let ruby = ruby_id_key(id);
+    let id = id.trim();
+    if id.is_ascii() {
+        return ruby;
+    }
+    // Case-insensitive like the Ruby rule: `Ä` and `ä` name the same session.
+    let digest = Sha256::digest(id.to_lowercase().as_bytes());
+    let hash = &hex(&digest)[..12];
+    if ruby == "default" {
+        hash.to_string()
+    } else {
+        format!("{ruby}-{hash}")
+    }
+}
+
+/// Lowercase, runs of anything but `[a-z0-9]` become `-`, trimmed; `default` when empty.
+pub fn ruby_id_key(id: &str) -> String {
     let mut key = String::with_capacity(id.len());
     let mut dash = false;
     for c in id.trim().to_lowercase().chars() {
@@ -142,11 +200,31 @@ pub fn id_key(id: &str) -> String {
     }
 }
 
-/// Trim an id and refuse a blank one.
+/// The longest id, in characters: keeps every file name well below the 255-byte limit.
+pub const MAX_ID_CHARS: usize = 64;
+
+const ID_RULE: &str = "an id is 1-64 characters with at least one letter or digit, no '/' and no control characters (e.g. worker-1)";
+
+/// Trim an id and refuse one that is blank, too long, holds a `/` or a control character, or
+/// has no letter or digit (`-`, `.`, `..` would all share one slug).
 pub fn normalize_id(id: &str) -> Result<String> {
     let trimmed = id.trim();
+    let refuse = |why: String| Err(Error::usage(format!("--id {why}: {ID_RULE}")));
     if trimmed.is_empty() {
-        return Err(Error::usage("--id must not be blank"));
+        return refuse("must not be blank".into());
+    }
+    let chars = trimmed.chars().count();
+    if chars > MAX_ID_CHARS {
+        return refuse(format!("is {chars} characters long"));
+    }
+    if trimmed.contains('/') {
+        return refuse(format!("{trimmed:?} contains '/'"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return refuse(format!("{trimmed:?} contains a control character"));
+    }
+    if !trimmed.chars().any(char::is_alphanumeric) {
+        return refuse(format!("{trimmed:?} has no letter or digit"));
     }
     Ok(trimmed.to_string())
 }
@@ -194,65 +272,30 @@ pub fn current_repo_root() -> Result<PathBuf> {
     Ok(repo_root_of(&cwd))
 }
 
-pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
-    match fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => {
-            if meta.permissions().mode() & 0o777 != 0o700 {
-                fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-            }
-            Ok(())
-        }
-        Ok(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            "exists and is not a directory",
-        )),
-        Err(_) => fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir),
+/// Create a directory of the state dir (0700) if missing, and refuse one that is not ours alone
+/// (see [`private_fs::ensure_private_dir`]) with the fix.
+pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    match private_fs::ensure_private_dir(dir) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(problem)) => Err(Error::failed(problem.describe(dir))),
+        Err(e) => Err(state_dir_error(dir, e)),
     }
 }
 
-/// Write a whole file atomically (temp file in the same directory, then rename), mode 0600.
+/// Write a whole file atomically (fresh temp file in the same directory, then rename), 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    replace_file(path, bytes, true)
+    private_fs::replace(path, bytes, true).at("cannot write", path)
 }
 
 /// Like [`write_atomic`] without waiting for the disk: for files that mean nothing after a
 /// crash (a live session's registry entry, rewritten on every delivery).
 pub fn write_atomic_volatile(path: &Path, bytes: &[u8]) -> Result<()> {
-    replace_file(path, bytes, false)
+    private_fs::replace(path, bytes, false).at("cannot write", path)
 }
 
-fn replace_file(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        if durable {
-            file.sync_data()?;
-        }
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.at("cannot write", path)
-}
-
-/// Open a file for appending, creating it 0600.
+/// Open a file for appending, creating it 0600; a symlink is refused, not followed.
 pub fn open_append(path: &Path) -> Result<fs::File> {
-    fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)
-        .at("cannot open", path)
+    private_fs::open_append(path).at("cannot open", path)
 }
 
 #[cfg(test)]
@@ -288,6 +331,57 @@ mod tests {
     }
 
     #[test]
+    fn ids_that_could_name_a_path_or_share_a_slug_are_refused() {
+        let long = "a".repeat(MAX_ID_CHARS + 1);
+        for bad in [
+            "../../escaped",
+            "a/b",
+            "-",
+            ".",
+            "..",
+            "---",
+            "a\nb",
+            "a\x1bb",
+            &long,
+        ] {
+            let err = normalize_id(bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+            assert!(
+                err.to_string().contains("at least one letter or digit"),
+                "{err}"
+            );
+        }
+        for good in [
+            "worker-1",
+            "My Worker",
+            "日本",
+            "a.b_c",
+            &"a".repeat(MAX_ID_CHARS),
+        ] {
+            assert_eq!(normalize_id(good).unwrap(), good);
+        }
+    }
+
+    #[test]
+    fn non_ascii_ids_get_keys_of_their_own() {
+        assert_eq!(
+            id_key("Worker-1"),
+            "worker-1",
+            "ASCII ids keep the Ruby key"
+        );
+        assert_ne!(id_key("日本"), id_key("中文"));
+        assert_ne!(id_key("日本"), "default");
+        assert_ne!(id_key("日本-1"), id_key("中文-1"));
+        assert!(id_key("日本-1").starts_with("1-"));
+        assert_eq!(
+            id_key("Äx"),
+            id_key("äx"),
+            "case-insensitive as the Ruby rule"
+        );
+        assert_eq!(id_key("  日本 "), id_key("日本"));
+    }
+
+    #[test]
     fn slug_paths_land_in_their_directories() {
         let state = StateDir::at(PathBuf::from("/s"));
         let key = SessionKey::new(PathBuf::from("/repo"), "My Worker");
@@ -307,6 +401,10 @@ mod tests {
         assert_eq!(
             state.events_path(&key),
             PathBuf::from(format!("/s/events/{slug}.jsonl"))
+        );
+        assert_eq!(
+            state.supervisor_log_path(&key),
+            PathBuf::from(format!("/s/logs/{slug}.log"))
         );
     }
 
@@ -329,6 +427,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.json");
         write_atomic(&path, b"{}").unwrap();
+        use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(fs::read(&path).unwrap(), b"{}");

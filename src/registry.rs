@@ -148,7 +148,7 @@ pub fn remove_entry(state: &StateDir, key: &SessionKey) {
 }
 
 pub fn read_entry(path: &Path) -> Option<RegistryEntry> {
-    let bytes = fs::read(path).ok()?;
+    let bytes = crate::private_fs::read(path).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -180,7 +180,7 @@ pub fn live_entries(state: &StateDir) -> Vec<RegistryEntry> {
 }
 
 pub fn read_exit(state: &StateDir, key: &SessionKey) -> Option<ExitRecord> {
-    let bytes = fs::read(state.exit_path(key)).ok()?;
+    let bytes = crate::private_fs::read(&state.exit_path(key)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 

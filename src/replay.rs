@@ -45,13 +45,22 @@ impl Cast {
             header[key]
                 .as_u64()
                 .and_then(|v| u16::try_from(v).ok())
-                .ok_or(format!("header has no {key}"))
+                .filter(|v| (1..=1000).contains(v))
+                .ok_or(format!("header has no {key} of 1-1000"))
         };
         let (width, height) = (size("width")?, size("height")?);
         let mut events = Vec::new();
         for (n, line) in lines.enumerate() {
             let row: (f64, String, String) =
                 serde_json::from_str(line).map_err(|e| format!("event {}: {e}", n + 1))?;
+            // The replay runs on this clock: a time it cannot represent is a broken recording.
+            if !(0.0..=crate::time::MAX_DURATION.as_secs_f64()).contains(&row.0) {
+                return Err(format!(
+                    "event {}: time {} is not between 0 and 30 days",
+                    n + 1,
+                    row.0
+                ));
+            }
             events.push(CastEvent {
                 time: row.0,
                 kind: row.1.chars().next().unwrap_or('o'),
@@ -195,4 +204,25 @@ pub fn screens_at(cast: &Cast, times: &[f64]) -> Vec<(f64, ScreenView)> {
         out.push((t, screen.view()));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recordings_with_times_or_sizes_the_replay_cannot_use_are_refused() {
+        let header = r#"{"version":2,"width":80,"height":24}"#;
+        assert!(Cast::parse(&format!("{header}\n[0.5,\"o\",\"hi\"]")).is_ok());
+        for event in [
+            "[1e300,\"o\",\"x\"]",
+            "[-1,\"o\",\"x\"]",
+            "[2592001,\"o\",\"x\"]",
+        ] {
+            let err = Cast::parse(&format!("{header}\n{event}")).unwrap_err();
+            assert!(err.contains("not between 0 and 30 days"), "{event}: {err}");
+        }
+        let zero = Cast::parse(r#"{"version":2,"width":0,"height":24}"#).unwrap_err();
+        assert!(zero.contains("width"), "{zero}");
+    }
 }

@@ -1,6 +1,6 @@
 //! Timestamps: UTC RFC 3339 with milliseconds everywhere harnex writes one.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// `2026-11-21T08:03:00.123Z`
 pub fn rfc3339(t: SystemTime) -> String {
@@ -48,17 +48,56 @@ fn parse_with_offset(text: &str) -> Option<SystemTime> {
     }
 }
 
-/// Parse a duration: `90s`, `8m`, `1.5` (seconds), `250ms`.
+/// The longest duration a flag or setting takes: every timeout, TTL and interval.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 86400);
+
+/// Parse a duration: `90s`, `8m`, `1.5` (seconds), `250ms`; at most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_duration_within(text, MAX_DURATION)
+}
+
+/// Parse a duration of at most `max` (never panics, whatever the number).
+pub fn parse_duration_within(text: &str, max: Duration) -> Result<Duration, String> {
     let text = text.trim();
+    let too_long = || format!("invalid duration {text:?}: at most {}", describe(max));
     if let Ok(secs) = text.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(format!(
+                "invalid duration {text:?}: must be a number of seconds of 0 or more"
+            ));
         }
-        return Err(format!("invalid duration {text:?}: must not be negative"));
+        // Checked before converting: `Duration::from_secs_f64` panics past u64 seconds.
+        if secs > max.as_secs_f64() {
+            return Err(too_long());
+        }
+        return Ok(Duration::from_secs_f64(secs));
     }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("invalid duration {text:?} ({e}); use e.g. 30, 90s, 8m, 250ms"))
+    let parsed = humantime::parse_duration(text)
+        .map_err(|e| format!("invalid duration {text:?} ({e}); use e.g. 30, 90s, 8m, 250ms"))?;
+    if parsed > max {
+        return Err(too_long());
+    }
+    Ok(parsed)
+}
+
+/// `30 days`, `1 hour`, `90s`: a limit as a person would say it.
+fn describe(limit: Duration) -> String {
+    let secs = limit.as_secs();
+    let (n, unit) = match secs {
+        s if s >= 86400 && s % 86400 == 0 => (s / 86400, "day"),
+        s if s >= 3600 && s % 3600 == 0 => (s / 3600, "hour"),
+        s => return format!("{s}s"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// `now + after`, without the panic `Instant + Duration` has on overflow: a deadline too far
+/// to represent is a century away instead.
+pub fn deadline_after(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86400)))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]
@@ -91,5 +130,38 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_panicked_on() {
+        for text in [
+            "99999999999999999999",
+            "1e300",
+            "inf",
+            "NaN",
+            "31d",
+            "2592001",
+            "99999999999999999999s",
+        ] {
+            let err = parse_duration(text).unwrap_err();
+            assert!(err.contains("invalid duration"), "{text}: {err}");
+        }
+        assert_eq!(parse_duration("30d").unwrap(), MAX_DURATION);
+        assert_eq!(parse_duration("2592000").unwrap(), MAX_DURATION);
+        let err = parse_duration_within("2h", Duration::from_secs(3600)).unwrap_err();
+        assert!(err.ends_with("at most 1 hour"), "{err}");
+        assert!(
+            parse_duration("31d")
+                .unwrap_err()
+                .ends_with("at most 30 days")
+        );
+    }
+
+    #[test]
+    fn deadlines_never_overflow() {
+        let far = deadline_after(Duration::MAX);
+        assert!(far > Instant::now() + Duration::from_secs(86400));
+        let near = deadline_after(Duration::from_secs(1));
+        assert!(near <= Instant::now() + Duration::from_secs(1));
     }
 }

@@ -269,7 +269,10 @@ impl Watcher {
     }
 
     fn check_stall(&mut self, status: &Value) -> Result<Option<Outcome>> {
-        let idle = Duration::from_secs_f64(status["progress_idle_s"].as_f64().unwrap_or(0.0));
+        let idle = status["progress_idle_s"]
+            .as_f64()
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or_default();
         // The stall clock restarts at each resume: the same stall is never resumed twice.
         let idle = match self.resumed_at {
             Some(at) => idle.min(at.elapsed()),

@@ -1,5 +1,6 @@
-//! `harnex logs`: the session's raw transcript (last N lines), `--follow` until it exits.
-//! Works after the session ended: transcripts are kept.
+//! `harnex logs`: the session's transcript (last N lines), `--follow` until it exits. Works after
+//! the session ended: transcripts are kept. What reaches the operator's terminal is filtered
+//! ([`crate::terminal_filter`]) unless `--raw`, or stripped to text with `--plain`.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use crate::cli::LogsArgs;
 use crate::error::{Error, Result};
 use crate::registry::{RegistryEntry, Resolved, SessionFile};
+use crate::terminal_filter::SafeReplay;
 
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -36,17 +38,52 @@ pub fn run(args: LogsArgs) -> Result<i32> {
             }
         },
     };
-    let mut file = std::fs::File::open(&path)
+    let mut file = crate::private_fs::open_read(&path)
         .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
     let bytes = tail_lines(&mut file, args.lines)
         .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
-    emit(&bytes, args.plain);
+    let mut output = Output::new(&args);
+    output.emit(&bytes);
     if args.follow
         && let Some(entry) = live
     {
-        follow(&mut file, &entry, args.plain);
+        follow(&mut file, &entry, &mut output);
     }
     Ok(0)
+}
+
+/// How transcript bytes reach stdout.
+enum Output {
+    Raw,
+    Plain,
+    Filtered(SafeReplay),
+}
+
+impl Output {
+    fn new(args: &LogsArgs) -> Output {
+        if args.raw {
+            Output::Raw
+        } else if args.plain {
+            Output::Plain
+        } else {
+            Output::Filtered(SafeReplay::new())
+        }
+    }
+
+    fn emit(&mut self, bytes: &[u8]) {
+        let mut out = std::io::stdout().lock();
+        let _ = match self {
+            Output::Raw => out.write_all(bytes),
+            Output::Plain => {
+                out.write_all(crate::text::strip_ansi(&String::from_utf8_lossy(bytes)).as_bytes())
+            }
+            // In slices: a whole transcript is never held twice.
+            Output::Filtered(replay) => bytes
+                .chunks(64 * 1024)
+                .try_for_each(|chunk| out.write_all(&replay.feed(chunk))),
+        };
+        let _ = out.flush();
+    }
 }
 
 /// The last `n` lines of the file (all of it when shorter), leaving the position at the end.
@@ -77,24 +114,14 @@ fn tail_lines(file: &mut std::fs::File, n: u64) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-fn emit(bytes: &[u8], plain: bool) {
-    let mut out = std::io::stdout().lock();
-    if plain {
-        let _ = out.write_all(crate::text::strip_ansi(&String::from_utf8_lossy(bytes)).as_bytes());
-    } else {
-        let _ = out.write_all(bytes);
-    }
-    let _ = out.flush();
-}
-
 /// Print what is appended until the session's supervisor is gone.
-fn follow(file: &mut std::fs::File, entry: &RegistryEntry, plain: bool) {
+fn follow(file: &mut std::fs::File, entry: &RegistryEntry, output: &mut Output) {
     let mut buf = Vec::new();
     loop {
         let alive = entry.is_alive();
         buf.clear();
         if file.read_to_end(&mut buf).is_ok() && !buf.is_empty() {
-            emit(&buf, plain);
+            output.emit(&buf);
         }
         if !alive {
             return;

@@ -26,6 +26,8 @@ use crate::tmux;
 
 const DEFAULT_SIZE: (u16, u16) = (120, 40);
 const DEFAULT_DETACH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often to look for a starting session's registry entry.
+const POLL: Duration = Duration::from_millis(20);
 
 pub fn run(args: RunArgs) -> Result<i32> {
     if args.watch && !args.headless {
@@ -117,6 +119,7 @@ struct Plan {
 }
 
 fn plan(args: &RunArgs, adapter: &dyn Adapter, state: &StateDir) -> Result<Plan> {
+    let wanted_id = args.id.as_deref().map(paths::normalize_id).transpose()?;
     let meta = args.meta.as_deref().map(parse_meta).transpose()?;
     let host = parse_host(args.host.as_deref())?;
     let inbox_ttl = match args.inbox_ttl {
@@ -144,8 +147,8 @@ fn plan(args: &RunArgs, adapter: &dyn Adapter, state: &StateDir) -> Result<Plan>
     let repo_root = paths::repo_root_of(&work_dir);
     state.ensure()?;
     let live = registry::live_entries(state);
-    let id = match &args.id {
-        Some(id) => paths::normalize_id(id)?,
+    let id = match wanted_id {
+        Some(id) => id,
         None => {
             let taken: Vec<String> = live
                 .iter()
@@ -219,7 +222,7 @@ pub fn parse_host(host: Option<&str>) -> Result<IpAddr> {
 
 fn env_ttl() -> Result<Duration> {
     match std::env::var("HARNEX_INBOX_TTL") {
-        Ok(v) if !v.trim().is_empty() => crate::time::parse_duration(&v)
+        Ok(v) if !v.trim().is_empty() => crate::cli::parse_positive_duration(&v)
             .map_err(|e| Error::usage(format!("HARNEX_INBOX_TTL: {e}"))),
         _ => Ok(session::inbox::DEFAULT_TTL),
     }
@@ -264,7 +267,8 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
             ))
         })?);
     }
-    let log_path = state.supervisor_log_path(&plan.id);
+    let key = SessionKey::new(plan.repo_root.clone(), &plan.id);
+    let log_path = state.supervisor_log_path(&key);
     let log = paths::open_append(&log_path)?;
     let log_err = log
         .try_clone()
@@ -285,12 +289,12 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
                 .map_err(std::io::Error::from)
         });
     }
+    let spawned_at = SystemTime::now();
     let mut child = command
         .spawn()
         .map_err(|e| Error::failed(format!("cannot start the detached supervisor: {e}")))?;
     let timeout = args.timeout.unwrap_or(DEFAULT_DETACH_TIMEOUT);
-    let deadline = Instant::now() + timeout;
-    let key = SessionKey::new(plan.repo_root.clone(), &plan.id);
+    let deadline = crate::time::deadline_after(timeout);
     let registry_path = state.registry_path(&key);
 
     // 1. The supervisor registers (or dies trying).
@@ -299,18 +303,27 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
             break entry;
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(boot_failure(state, &key, &log_path, status.code()));
+            return Err(boot_failure(
+                state,
+                &key,
+                &log_path,
+                status.code(),
+                spawned_at,
+            ));
         }
         if Instant::now() >= deadline {
+            // Nobody could reach a session that never registered: stop it rather than leave it
+            // running unseen.
+            let fate = stop_unregistered(&mut child);
             eprintln!(
-                "harnex: detached session {} did not register within {}s; see {}",
+                "harnex: detached session {} did not register within {}s; {fate}; see {} (a slow agent may need a longer --timeout)",
                 plan.id,
                 timeout.as_secs_f64(),
                 log_path.display()
             );
             return Err(Error::Exit(124));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
     };
     // 2. The agent shows its first prompt or dialog, exits, or is still starting at the deadline.
     let client = Client::for_entry(&entry);
@@ -322,7 +335,7 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
     };
     if agent_state == "exited" {
         let _ = child.wait();
-        return Err(boot_failure(state, &key, &log_path, None));
+        return Err(boot_failure(state, &key, &log_path, None, spawned_at));
     }
     print_started(
         args,
@@ -331,6 +344,34 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
         json!({"mode": "headless", "log": log_path}),
     );
     Ok(0)
+}
+
+/// How long a detached supervisor that missed its deadline gets to stop after SIGTERM (its stop
+/// ladder ends the agent and writes the exit record) before its process group is killed.
+const UNREGISTERED_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Stop a detached supervisor that did not register in time, and say what became of it.
+fn stop_unregistered(child: &mut std::process::Child) -> String {
+    use nix::sys::signal::{Signal, kill, killpg};
+    use nix::unistd::Pid;
+    let Ok(raw) = i32::try_from(child.id()) else {
+        return "it could not be stopped".to_string();
+    };
+    let pid = Pid::from_raw(raw);
+    let _ = kill(pid, Signal::SIGTERM);
+    let give_up = Instant::now() + UNREGISTERED_STOP_GRACE;
+    while Instant::now() < give_up {
+        if let Ok(Some(_)) = child.try_wait() {
+            return "it was stopped".to_string();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // It is a session leader (setsid): its group is it and whatever it started there.
+    let _ = killpg(pid, Signal::SIGKILL);
+    match child.wait() {
+        Ok(_) => "it was killed (it did not stop on SIGTERM)".to_string(),
+        Err(_) => format!("it could not be stopped (pid {raw}): kill it yourself"),
+    }
 }
 
 /// The Ruby-compatible JSON line of a started session, with the mode's own fields.
@@ -470,7 +511,7 @@ fn wait_for_tmux_session(
     dispatched_at: SystemTime,
 ) -> Result<(registry::RegistryEntry, String)> {
     let timeout = args.timeout.unwrap_or(DEFAULT_DETACH_TIMEOUT);
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::time::deadline_after(timeout);
     let key = SessionKey::new(plan.repo_root.clone(), &plan.id);
     let registry_path = state.registry_path(&key);
     let entry = loop {
@@ -482,7 +523,7 @@ fn wait_for_tmux_session(
         }
         if Instant::now() >= deadline {
             eprintln!(
-                "harnex: session {} in tmux pane {pane} did not register within {}s; look at the window (`harnex pane` needs a registered session: `tmux capture-pane -p -t {pane}`)",
+                "harnex: session {} in tmux pane {pane} did not register within {}s; it is left running in that window: look at it (`tmux capture-pane -p -t {pane}`; `harnex pane` needs a registered session) and close it with `tmux kill-pane -t {pane}`",
                 plan.id,
                 timeout.as_secs_f64(),
             );
@@ -605,8 +646,7 @@ fn release_pane(state: &StateDir, plan: &Plan, pane: &tmux::Pane, code: i32) {
 fn write_caller_env(state: &StateDir, id: &str) -> Result<PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     let dir = state.root().join("run");
-    paths::ensure_private_dir(&dir)
-        .map_err(|e| Error::failed(format!("cannot create {}: {e}", dir.display())))?;
+    paths::ensure_private_dir(&dir)?;
     let path = dir.join(format!(
         "env-{}-{}",
         paths::id_key(id),
@@ -631,7 +671,7 @@ const PANE_ENV_KEPT: [&str; 1] = ["TERM"];
 fn load_caller_env(path: &Path) -> Result<()> {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::private_fs::read(path).map_err(|e| {
         Error::failed(format!(
             "cannot read the caller's environment from {}: {e}",
             path.display()
@@ -667,8 +707,19 @@ fn load_caller_env(path: &Path) -> Result<()> {
 }
 
 /// The agent died before it was ready: its exit code and last lines.
-fn boot_failure(state: &StateDir, key: &SessionKey, log: &Path, code: Option<i32>) -> Error {
-    let record = registry::read_exit(state, key);
+fn boot_failure(
+    state: &StateDir,
+    key: &SessionKey,
+    log: &Path,
+    code: Option<i32>,
+    spawned_at: SystemTime,
+) -> Error {
+    // An exit record older than this start is an earlier run's: it says nothing about this one.
+    let record = registry::read_exit(state, key).filter(|_| {
+        std::fs::symlink_metadata(state.exit_path(key))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t >= spawned_at)
+    });
     let tail = session::transcript_tail(&state.output_path(key), 4096);
     let lines = last_lines(&crate::text::strip_ansi(&tail), 10);
     match record {

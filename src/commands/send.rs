@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 
 pub fn run(args: SendArgs) -> Result<i32> {
     let started = Instant::now();
-    let deadline = started + args.timeout;
+    let deadline = crate::time::deadline_after(args.timeout);
     if let Some(keys) = &args.keys {
         return send_keys(&args, keys, deadline);
     }
@@ -112,6 +112,7 @@ fn verbose(args: &SendArgs, message: &str) {
 }
 
 /// `--submit-only` → ""; else `--message`, else the words, else stdin (when it is not a tty).
+/// A message that would type nothing but whitespace is a usage error, however it was given.
 fn resolve_text(args: &SendArgs) -> Result<String> {
     if args.submit_only {
         if args.message.is_some() || !args.words.is_empty() {
@@ -121,32 +122,38 @@ fn resolve_text(args: &SendArgs) -> Result<String> {
         }
         return Ok(String::new());
     }
-    if let Some(message) = &args.message {
-        return Ok(message.clone());
+    let text = if let Some(message) = &args.message {
+        message.clone()
+    } else if !args.words.is_empty() {
+        args.words.join(" ")
+    } else {
+        read_stdin()?
+    };
+    if crate::message_text::is_blank(&text) {
+        return Err(Error::usage(NO_MESSAGE));
     }
-    if !args.words.is_empty() {
-        return Ok(args.words.join(" "));
-    }
+    Ok(text)
+}
+
+const NO_MESSAGE: &str = "no message (empty, or only whitespace and control characters): pass --message TEXT, words after the options, or pipe it on stdin; to press Enter alone use --submit-only";
+
+/// The message piped on stdin, without its trailing newlines; empty when stdin is a terminal.
+fn read_stdin() -> Result<String> {
     let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        let mut text = String::new();
-        stdin
-            .lock()
-            .read_to_string(&mut text)
-            .map_err(|e| Error::failed(format!("cannot read the message from stdin: {e}")))?;
-        let text = text.trim_end_matches('\n').to_string();
-        if !text.is_empty() {
-            return Ok(text);
-        }
+    if stdin.is_terminal() {
+        return Ok(String::new());
     }
-    Err(Error::usage(
-        "no message: pass --message TEXT, words after the options, or pipe it on stdin",
-    ))
+    let mut text = String::new();
+    stdin
+        .lock()
+        .read_to_string(&mut text)
+        .map_err(|e| Error::failed(format!("cannot read the message from stdin: {e}")))?;
+    Ok(text.trim_end_matches('\n').to_string())
 }
 
 /// The API client, the session id, and its session_id (for relay decisions).
 fn connect(args: &SendArgs) -> Result<(Client, String, Option<String>)> {
-    let id = args.id.clone().unwrap_or_default();
+    let id = crate::paths::normalize_id(args.id.as_deref().unwrap_or_default())?;
     if let (Some(port), Some(token)) = (args.port, args.token.as_deref()) {
         let host = args.host.as_deref().unwrap_or("127.0.0.1");
         return Ok((Client::new(host, port, token), id, None));

@@ -14,13 +14,14 @@ use crate::registry::{self, RegistryEntry};
 const STATUS_TIMEOUT: Duration = Duration::from_millis(250);
 
 pub fn run(args: StatusArgs) -> Result<i32> {
+    let id = args.id.as_deref().map(paths::normalize_id).transpose()?;
     let state = StateDir::from_env()?;
     let live = registry::live_entries(&state);
     let repo = match &args.repo {
         Some(repo) => paths::repo_root_of(repo),
         None => paths::current_repo_root()?,
     };
-    let id_key = args.id.as_deref().map(paths::id_key);
+    let id_key = id.as_deref().map(paths::id_key);
     let selected: Vec<&RegistryEntry> = live
         .iter()
         .filter(|e| args.all || e.repo_root == repo)

@@ -101,7 +101,9 @@ fn wait_task_complete(
         .ok_or_else(|| Error::failed(format!("session {} has no event stream", entry.id)))?;
     let mut follower = Follower::open(&path)
         .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
-    let deadline = started + within;
+    let deadline = started
+        .checked_add(within)
+        .unwrap_or_else(|| crate::time::deadline_after(within));
     let mut first = true;
     loop {
         let rows = follower

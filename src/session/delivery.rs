@@ -1,6 +1,7 @@
 //! Delivering messages to the agent: the inbox loop (waits for the prompt, never polls) and the
-//! delivery itself — text (bracketed paste when the agent enabled it), the adapter's pause, Enter
-//! as a separate write, then a check that the agent took it, with one retry of Enter.
+//! delivery itself — text (bracketed paste when the agent enabled it; escape sequences and control
+//! characters removed, see [`crate::message_text`]), the adapter's pause, Enter as a separate
+//! write, then a check that the agent took it, with one retry of Enter.
 //!
 //! Deliveries are serialised by `Session::delivery_lock`, so a forced send and a queued one never
 //! interleave their writes; and each takes its turn at the keyboard (`Session::keyboard`), so a
@@ -75,14 +76,22 @@ pub fn deliver(
     message_id: &str,
     payload: &Payload,
 ) -> Result<Delivered, String> {
+    // Text only: no escape or control character may act as a key or end the paste.
+    let text = crate::message_text::neutralize(&payload.text);
+    if !payload.enter_only && text.trim().is_empty() {
+        return Err(
+            "the message is blank (only whitespace or control characters): nothing was typed"
+                .into(),
+        );
+    }
     let _turn = take_the_pty(session)?;
     let mut bytes_written = 0;
-    if !payload.enter_only && !payload.text.is_empty() {
+    if !payload.enter_only {
         let paste = session.shared.lock().bracketed_paste;
         let bytes = if paste {
-            [b"\x1b[200~", payload.text.as_bytes(), b"\x1b[201~"].concat()
+            [b"\x1b[200~", text.as_bytes(), b"\x1b[201~"].concat()
         } else {
-            payload.text.as_bytes().to_vec()
+            text.as_bytes().to_vec()
         };
         session
             .write(bytes.clone())
@@ -102,7 +111,7 @@ pub fn deliver(
         0
     };
     // The `send` row precedes everything the agent does with the message.
-    let (msg, truncated) = crate::events::preview(&payload.text);
+    let (msg, truncated) = crate::events::preview(&text);
     session.events.emit(
         "send",
         json!({

@@ -508,7 +508,7 @@ fn finish(running: Running, exit: ChildExit) -> Result<i32> {
 /// The last `limit` bytes of a transcript, as text.
 pub fn transcript_tail(path: &std::path::Path, limit: u64) -> String {
     use std::io::{Seek, SeekFrom};
-    let Ok(mut file) = std::fs::File::open(path) else {
+    let Ok(mut file) = crate::private_fs::open_read(path) else {
         return String::new();
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -352,9 +352,10 @@ impl World {
                 }
             }
         }
-        let log = self.state.join("logs").join(format!("{id}.log"));
-        let log = std::fs::read_to_string(&log).unwrap_or_else(|e| format!("({e})"));
-        out.push_str(&format!("--- supervisor log\n{log}\n"));
+        for path in self.files_of("logs", id) {
+            let log = std::fs::read_to_string(&path).unwrap_or_else(|e| format!("({e})"));
+            out.push_str(&format!("--- supervisor log\n{log}\n"));
+        }
         for path in self.files_of("exits", id) {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             out.push_str(&format!("--- exit record\n{text}\n"));
