@@ -383,6 +383,13 @@ fn read_send(fields: &Fields) -> Result<Send, Reply> {
     if payload.text.is_empty() && !payload.enter_only {
         return Err(Reply::error(400, "text is required"));
     }
+    // Refused up front rather than failed in delivery: a blank message would take no turn.
+    if !payload.text.is_empty() && crate::message_text::is_blank(&payload.text) {
+        return Err(Reply::error(
+            400,
+            "text is blank (only whitespace or control characters): send some words",
+        ));
+    }
     let ttl = fields.get(
         "ttl",
         "a number of seconds above 0 and at most 86400",
