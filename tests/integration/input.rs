@@ -74,7 +74,7 @@ fn empty_and_blank_messages_are_the_same_usage_error() {
         "/send",
         br#"{"text":" \t\u001b[201~ ","submit":true,"force":true}"#,
     );
-    assert_ne!(code, 200, "{body}");
+    assert_eq!(code, 400, "refused up front: {body}");
     assert!(
         body["error"].as_str().unwrap_or("").contains("blank"),
         "{body}"
