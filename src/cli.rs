@@ -451,8 +451,17 @@ Examples:
   harnex stop --id demo --force
 
 Stop types the agent's exit sequence (/exit for Codex and Claude, C-d for shells). If the agent
-has not exited after the grace period (default 10s), the supervisor sends SIGTERM (and SIGHUP)
-to the agent's process group, then SIGKILL 2s later. The session always leaves an exit record.")]
+has not exited after the grace period (default 10s, at most 24h), the supervisor sends SIGTERM
+(and SIGHUP) to the agent's process group, then SIGKILL 2s later. The session always leaves an
+exit record.
+
+A stop under way can be escalated: a later `stop --force` signals at once, a shorter --grace
+moves the signals forward; a weaker or equal request answers \"already_requested\". SIGTERM or
+SIGINT to the supervisor terminates the agent; a second one kills it.
+
+Nothing the agent started outlives the session: background jobs and setsid children still
+running when it ends get SIGTERM, then SIGKILL. If the session's supervisor died (kill -9), stop
+ends the processes it left behind and prints {\"status\":\"supervisor_gone\",…}.")]
 pub struct StopArgs {
     /// Session id
     #[arg(long, required = true)]

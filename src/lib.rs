@@ -22,6 +22,7 @@ pub mod redact;
 pub mod registry;
 pub mod replay;
 pub mod session;
+pub mod sweep;
 pub mod telemetry;
 pub mod text;
 pub mod time;

@@ -274,6 +274,8 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
     let mut command = Command::new(exe);
     command
         .args(child_args(&plan.id, &["--headless"]))
+        // A session of its own: a sweep of the session this command runs in leaves it alone.
+        .env(crate::sweep::DETACHED_SUPERVISOR_ENV, "1")
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err);

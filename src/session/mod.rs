@@ -22,6 +22,7 @@ pub mod status;
 pub mod stop;
 pub mod terminal;
 
+use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Sender, SyncSender};
@@ -136,6 +137,28 @@ impl Session {
         result
             .recv()
             .map_err(|_| std::io::Error::other("the agent's terminal is closed"))?
+    }
+
+    /// Like [`Session::write`], but give up at `deadline` (`TimedOut`): the bytes stay queued, and
+    /// the caller moves on even when the agent never reads its input.
+    pub fn write_within(&self, bytes: Vec<u8>, deadline: Instant) -> std::io::Result<()> {
+        let (done, result) = mpsc::channel();
+        self.writer
+            .send(WriteRequest {
+                bytes,
+                done: Some(done),
+            })
+            .map_err(|_| std::io::Error::other("the agent's terminal is closed"))?;
+        match result.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(written) => written,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the agent is not reading its input",
+            )),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(std::io::Error::other("the agent's terminal is closed"))
+            }
+        }
     }
 
     /// Remove the registry entry for good (the session is over).
@@ -285,6 +308,15 @@ fn start(
 
     let foreground = config.mode.has_terminal();
     let (cols, rows) = config.size;
+    // Orphans of the agent's tree (background jobs, daemons, `setsid` grandchildren) come to us,
+    // not to pid 1, so the end of the session can find and end them.
+    if let Err(e) = crate::sweep::become_subreaper() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "harnex: cannot adopt the agent's orphans ({e}); processes it leaves may outlive the session"
+        );
+    }
+    // From this thread, which lives as long as the session: the agent dies with it.
     let spawned = pty::spawn(
         &config.command,
         &config.cwd,
@@ -410,7 +442,8 @@ fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
 }
 
 /// SIGWINCH resizes the PTY and screen; SIGTERM/SIGINT/SIGHUP end the agent (so records get
-/// written) instead of killing the supervisor outright.
+/// written) instead of killing the supervisor outright, each one a rung further up the stop
+/// ladder.
 fn spawn_signal_thread(
     session: &Arc<Session>,
     master: &Arc<Mutex<Box<dyn portable_pty::MasterPty + Send>>>,
@@ -433,13 +466,8 @@ fn spawn_signal_thread(
                 }
                 continue;
             }
-            stop::request_stop(
-                &session,
-                stop::StopRequest {
-                    force: true,
-                    grace: Duration::ZERO,
-                },
-            );
+            // The first signal terminates the agent, a repeated one kills it.
+            stop::escalate_on_signal(&session);
         }
     })
 }
@@ -477,6 +505,17 @@ fn child_env(config: &SessionConfig) -> Vec<(String, String)> {
 /// After the agent exited: let the last output through, record the exit, clean up.
 fn finish(running: Running, exit: ChildExit) -> Result<i32> {
     let session = running.session;
+    // Nothing the agent started outlives the session: its background jobs and `setsid`
+    // grandchildren (ours as their subreaper) end here, which also closes the terminal they held.
+    let swept = crate::sweep::kill_descendants(session.child_pid);
+    // Only into a detached supervisor's log: in the foreground, stderr is the person's terminal.
+    if !swept.is_empty() && session.config.mode == Mode::Headless {
+        let _ = writeln!(
+            std::io::stderr(),
+            "harnex: ended {} process(es) the agent left behind: {swept:?}",
+            swept.len()
+        );
+    }
     // Output still in the PTY arrives after the exit; give it a moment (a grandchild holding the
     // terminal open must not keep us here).
     session

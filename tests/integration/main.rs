@@ -12,5 +12,6 @@ mod guide;
 mod lifecycle;
 mod run;
 mod send;
+mod stop;
 mod tmux;
 mod watch;
