@@ -96,6 +96,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         session_id: crate::ids::random_hex(8),
         token: crate::ids::random_hex(16),
         started_at: SystemTime::now(),
+        transcript_max: plan.transcript_max,
     };
     let code = session::run(config, adapter, state.clone(), listener)?;
     if let Some(pane) = &pane {
@@ -114,11 +115,13 @@ struct Plan {
     inbox_ttl: Duration,
     meta: Option<Map<String, Value>>,
     summary_out: Option<PathBuf>,
+    transcript_max: Option<u64>,
 }
 
 fn plan(args: &RunArgs, adapter: &dyn Adapter, state: &StateDir) -> Result<Plan> {
     let meta = args.meta.as_deref().map(parse_meta).transpose()?;
     let host = parse_host(args.host.as_deref())?;
+    let transcript_max = session::transcript::max_from_env().map_err(Error::usage)?;
     let inbox_ttl = match args.inbox_ttl {
         Some(ttl) => ttl,
         None => env_ttl()?,
@@ -179,6 +182,7 @@ fn plan(args: &RunArgs, adapter: &dyn Adapter, state: &StateDir) -> Result<Plan>
         inbox_ttl,
         meta,
         summary_out,
+        transcript_max,
     })
 }
 

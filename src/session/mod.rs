@@ -21,6 +21,7 @@ pub mod state;
 pub mod status;
 pub mod stop;
 pub mod terminal;
+pub mod transcript;
 
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -91,6 +92,8 @@ pub struct SessionConfig {
     pub session_id: String,
     pub token: String,
     pub started_at: SystemTime,
+    /// The transcript's cap per run (`None`: no cap), see [`transcript`].
+    pub transcript_max: Option<u64>,
 }
 
 pub struct SessionPaths {
@@ -118,6 +121,8 @@ pub struct Session {
     pub keyboard: keyboard::Keyboard,
     /// HEAD when the session started (none outside git or before the first commit).
     pub git_start: Option<crate::telemetry::git::GitStart>,
+    /// Bytes of output the transcript's cap dropped (written by the PTY reader).
+    pub transcript_dropped: Arc<std::sync::atomic::AtomicU64>,
     /// API requests being answered (the end of a session lets them finish).
     pub api_in_flight: std::sync::atomic::AtomicUsize,
     /// Held while the registry entry is written or removed; true once it is removed for good.
@@ -303,7 +308,13 @@ fn start(
     // screen (and throw off a shell's line editor, which thinks its cursor is elsewhere).
     let host = crate::registry::url_host(&config.host.to_string());
     eprintln!("harnex: session {} on {host}:{port}", config.id);
-    let transcript = crate::paths::open_append(&paths.output)?;
+    let transcript_dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let transcript = transcript::Transcript::open(
+        &paths.output,
+        config.transcript_max,
+        Arc::clone(&transcript_dropped),
+    )
+    .map_err(|e| Error::failed(format!("cannot open {}: {e}", paths.output.display())))?;
     let events = EventLog::open(&paths.events, &config.id, &config.session_id)?;
 
     let foreground = config.mode.has_terminal();
@@ -347,6 +358,7 @@ fn start(
         keyboard: keyboard::Keyboard::new(writer_tx.clone()),
         git_start: crate::telemetry::git::capture_start(&config.repo_root),
         api_in_flight: std::sync::atomic::AtomicUsize::new(0),
+        transcript_dropped,
         registry_removed: Mutex::new(false),
         config,
     });

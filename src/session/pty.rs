@@ -1,5 +1,5 @@
 //! The agent's PTY: spawning the child, and the three threads around it — the reader (sole
-//! reader of the master; writes the transcript first so nothing is lost), the writer (sole owner
+//! reader of the master; writes the transcript first so nothing is lost, within its cap), the writer (sole owner
 //! of the master's write side, fed by a channel) and the waiter (reaps the child).
 
 use std::io::{Read, Write};
@@ -167,7 +167,7 @@ pub fn spawn(
 /// monitor. Ends at EOF/EIO (the agent and everything holding its terminal is gone).
 pub fn read_loop(
     mut reader: Box<dyn Read + Send>,
-    mut transcript: std::fs::File,
+    mut transcript: super::transcript::Transcript,
     mut echo: Option<std::io::Stdout>,
     monitor: SyncSender<MonitorMsg>,
 ) {
@@ -180,7 +180,7 @@ pub fn read_loop(
             Err(_) => break,
         };
         let chunk = &buf[..n];
-        if let Err(e) = transcript.write_all(chunk) {
+        if let Err(e) = transcript.write(chunk) {
             // Keep the agent running; the screen and API still work.
             eprintln!("harnex: cannot append to the transcript: {e}");
         }
@@ -193,6 +193,9 @@ pub fn read_loop(
         if monitor.send(MonitorMsg::Output(chunk.to_vec())).is_err() {
             break;
         }
+    }
+    if let Err(e) = transcript.finish() {
+        let _ = writeln!(std::io::stderr(), "harnex: cannot trim the transcript: {e}");
     }
     let _ = monitor.send(MonitorMsg::OutputClosed);
 }

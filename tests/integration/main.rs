@@ -10,6 +10,7 @@ mod docs_commands;
 mod events;
 mod guide;
 mod lifecycle;
+mod retention;
 mod run;
 mod send;
 mod stop;
