@@ -75,6 +75,8 @@ pub enum Command {
         after_help = "Examples:\n  harnex skills install\n  harnex skills install --local dispatch\n  harnex skills uninstall"
     )]
     Skills(SkillsCommand),
+    /// Remove the files of sessions that ended long ago
+    Prune(PruneArgs),
     /// Check tmux, the state dir and the agent CLIs
     Doctor(DoctorArgs),
     /// Print a shell completion script
@@ -122,6 +124,32 @@ pub struct SkillsArgs {
     /// Skills to install or remove (default: all)
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex prune --dry-run              # list what would go
+  harnex prune                        # sessions inactive for over 30 days
+  harnex prune --older-than 12h --json
+
+Removes the exit record, transcript, events and detached-supervisor log of every session whose
+files have not changed for longer than --older-than. Never touches a live session (one with a
+registry entry whose supervisor is running, or an entry it cannot read), never follows or
+removes symlinks. Prints each file and the space freed. Exit 1 if a file could not be removed,
+2 for a bad duration.")]
+pub struct PruneArgs {
+    /// Remove sessions with no activity for longer than this (e.g. 30d, 12h, 90m)
+    #[arg(long, value_parser = parse_age, default_value = "30d", value_name = "AGE")]
+    pub older_than: Duration,
+
+    /// List what would be removed, remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print one JSON object
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -657,6 +685,23 @@ pub struct HelpArgs {
 
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::time::parse_duration(text)
+}
+
+/// An age for `prune`: a duration of at most 100 years.
+pub fn parse_age(text: &str) -> Result<Duration, String> {
+    const CENTURY: f64 = 100.0 * 365.25 * 24.0 * 3600.0;
+    if let Ok(secs) = text.trim().parse::<f64>()
+        && !(0.0..=CENTURY).contains(&secs)
+    {
+        return Err(format!(
+            "invalid age {text:?}: use a duration such as 30d, 12h or 90m (at most 100 years)"
+        ));
+    }
+    let age = parse_duration(text)?;
+    if age.as_secs_f64() > CENTURY {
+        return Err(format!("invalid age {text:?}: at most 100 years"));
+    }
+    Ok(age)
 }
 
 /// `120x40` → (cols, rows).

@@ -54,6 +54,7 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Skills(cli::SkillsCommand::Uninstall(args)) => {
             commands::skills::uninstall(args.local, &args.names)
         }
+        Command::Prune(args) => commands::prune::run(args),
         Command::Doctor(args) => commands::doctor::run(args.json),
         Command::Completions(args) => commands::completions::run(args.shell),
         Command::Help(args) => commands::help::run(args),

@@ -79,3 +79,110 @@ fn a_bad_transcript_cap_is_a_usage_error() {
     }
     assert!(world.registry_files().is_empty());
 }
+
+/// Set a file's modification time (not a symlink's target's) `days` into the past.
+fn age(path: &std::path::Path, days: u32) {
+    let status = std::process::Command::new("touch")
+        .args(["-h", "-d", &format!("{days} days ago")])
+        .arg(path)
+        .status()
+        .expect("touch");
+    assert!(status.success());
+}
+
+fn pruned_paths(out: &serde_json::Value) -> Vec<String> {
+    out["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn prune_removes_old_sessions_and_nothing_live_recent_or_behind_a_symlink() {
+    let world = World::new();
+    world.detach_bash("old");
+    let stop = world.run(&["stop", "--id", "old", "--wait"]);
+    assert_eq!(stop.code, 0, "{stop:?}");
+    world.detach_bash("recent");
+    assert_eq!(world.run(&["stop", "--id", "recent", "--wait"]).code, 0);
+    world.start_fake("live", &[], &[]);
+
+    let old: Vec<_> = ["exits", "output", "events"]
+        .iter()
+        .flat_map(|sub| world.files_of(sub, "old"))
+        .chain([world.state.join("logs/old.log")])
+        .collect();
+    assert_eq!(old.len(), 4, "{old:?}");
+    let live: Vec<_> = ["output", "events"]
+        .iter()
+        .flat_map(|sub| world.files_of(sub, "live"))
+        .chain([world.state.join("logs/live.log")])
+        .collect();
+    assert_eq!(live.len(), 3, "{live:?}");
+    // Only liveness protects a live session, not its files' age.
+    for path in old.iter().chain(&live) {
+        age(path, 40);
+    }
+    // A planted symlink that looks like an old session's transcript.
+    let victim = world.root.path().join("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    let planted = world.state.join("output/0000000000000000--planted.log");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    age(&planted, 40);
+
+    let dry = world.run(&["prune", "--dry-run", "--json"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    let listed = pruned_paths(&dry.json());
+    let mut want: Vec<String> = old.iter().map(|p| p.display().to_string()).collect();
+    want.sort();
+    let mut got = listed.clone();
+    got.sort();
+    assert_eq!(got, want, "exactly the old session's files");
+    assert!(old.iter().all(|p| p.exists()), "a dry run removes nothing");
+
+    let real = world.run(&["prune", "--json"]);
+    assert_eq!(real.code, 0, "{real:?}");
+    let out = real.json();
+    assert_eq!(out["dry_run"], false);
+    let mut removed = pruned_paths(&out);
+    removed.sort();
+    assert_eq!(removed, want);
+    assert!(out["bytes"].as_u64().unwrap() > 0, "{out}");
+    assert!(old.iter().all(|p| !p.exists()), "{old:?}");
+    assert!(
+        live.iter().all(|p| p.exists()),
+        "the live session keeps its files"
+    );
+    assert!(
+        !world.files_of("output", "recent").is_empty(),
+        "recent sessions stay"
+    );
+    assert!(
+        std::fs::symlink_metadata(&planted).is_ok(),
+        "symlinks are left alone"
+    );
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert_eq!(world.status("live")["agent_state"], "prompt");
+
+    let human = world.run(&["prune"]);
+    assert_eq!(human.code, 0, "{human:?}");
+    assert!(human.stdout.contains("pruned 0 file(s)"), "{human:?}");
+}
+
+#[test]
+fn prune_refuses_bad_ages() {
+    let world = World::new();
+    for bad in [
+        "soon",
+        "-5",
+        "1e400",
+        "NaN",
+        "99999999999999999999d",
+        "200years",
+    ] {
+        let run = world.run(&["prune", "--older-than", bad]);
+        assert_eq!(run.code, 2, "{bad}: {run:?}");
+    }
+}
