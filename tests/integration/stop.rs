@@ -282,3 +282,51 @@ fn a_killed_supervisor_takes_its_agent_along_and_stop_sweeps_the_rest() {
     let again = world.run(&["stop", "--id", "crash"]);
     assert_eq!(again.code, 1, "nothing left: {again:?}");
 }
+
+#[test]
+fn a_second_signal_to_the_supervisor_kills_an_agent_that_ignores_sigterm() {
+    let world = World::new();
+    world.detach_bash("deaf-to-term");
+    // An interactive bash ignores SIGTERM; now SIGHUP too: only SIGKILL ends it.
+    send(&world, "deaf-to-term", "trap '' HUP");
+    let supervisor = Pid::from_raw(supervisor_pid(&world, "deaf-to-term"));
+    let started = Instant::now();
+    kill(supervisor, Signal::SIGTERM).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    kill(supervisor, Signal::SIGTERM).unwrap();
+    let waited = world.run(&["wait", "--id", "deaf-to-term", "--timeout", "15"]);
+    assert_eq!(waited.code, 137, "killed: {waited:?}");
+    // One signal alone would have given it 2 s after SIGTERM.
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1800),
+        "the second signal did not kill at once: {took:?}"
+    );
+}
+
+#[test]
+fn a_detached_session_started_inside_a_session_outlives_it() {
+    let world = World::new();
+    world.detach_bash("outer");
+    let harnex = crate::support::harnex_bin();
+    send(
+        &world,
+        "outer",
+        &format!(
+            "{} run --detach bash --id inner -- --norc --noprofile",
+            harnex.display()
+        ),
+    );
+    wait_until("the inner session to register", DEADLINE, || {
+        world.registry_files().len().eq(&2).then_some(())
+    });
+    let stop = world.run(&["stop", "--id", "outer", "--wait"]);
+    assert_eq!(stop.code, 0, "{stop:?}");
+    assert_eq!(
+        world.status("inner")["agent_state"],
+        "prompt",
+        "a session of its own"
+    );
+    let inner = world.run(&["stop", "--id", "inner", "--wait"]);
+    assert_eq!(inner.code, 0, "{inner:?}");
+}
