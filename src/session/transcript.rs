@@ -101,11 +101,14 @@ impl Transcript {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(path)?;
+        // The same file, through a second open file description (a clone would share O_APPEND).
         let positioned = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)?;
+            .open(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&append)
+            ))?;
         let len = append.metadata()?.len();
         Ok(Transcript {
             append,
@@ -268,6 +271,18 @@ mod tests {
         let after_marker = text.split(&marker).nth(1).unwrap();
         let tail = after_marker.split_once("\r\n").unwrap().1;
         assert!(tail.starts_with("line "), "{}", &tail[..20]);
+    }
+
+    #[test]
+    fn a_symlink_in_its_place_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let path = dir.path().join("t.log");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let dropped = Arc::new(AtomicU64::new(0));
+        assert!(Transcript::open(&path, Some(MIN_MAX), dropped).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
     }
 
     #[test]
