@@ -94,7 +94,7 @@ pub fn run(args: StopArgs) -> Result<i32> {
 }
 
 /// The session's registry entry names a supervisor that is gone (killed with SIGKILL, say): end
-/// the processes that still carry its session id, drop the entry, and say so. `None` when the
+/// the processes that still carry its session id, retire the entry, and say so. `None` when the
 /// entry is missing or its supervisor is alive.
 fn sweep_after_dead_supervisor(state: &StateDir, selector: &Selector) -> Result<Option<i32>> {
     let key = SessionKey::new(selector.home_repo()?, &selector.id);
@@ -106,7 +106,8 @@ fn sweep_after_dead_supervisor(state: &StateDir, selector: &Selector) -> Result<
         return Ok(None);
     }
     let swept = sweep::sweep_session_processes(&entry.session_id);
-    registry::remove_entry(state, &key);
+    // The registry's own handling of stale entries retires this one (as any lookup would).
+    let _ = registry::live_entries(state);
     print_swept(&entry.id, &entry.session_id, &swept);
     Ok(Some(0))
 }
