@@ -3,8 +3,9 @@
 //! Three nets, from the inside out:
 //! - The supervisor is a child subreaper ([`become_subreaper`]): a background job or a daemon the
 //!   agent started (even one that called `setsid`) is re-parented to the supervisor, not to
-//!   pid 1, when its parent exits. At the end of every session [`kill_descendants`] ends and reaps
-//!   the supervisor's remaining descendants.
+//!   pid 1, when its parent exits. Those that exit during the session are reaped
+//!   ([`reap_adopted_zombies`], on SIGCHLD); at the end of every session [`kill_descendants`] ends
+//!   and reaps the supervisor's remaining descendants.
 //! - The agent dies with its supervisor (`PR_SET_PDEATHSIG`, set in `session::pty::spawn`), even
 //!   when the supervisor is killed with SIGKILL.
 //! - Every process of a session inherits `HARNEX_SESSION_ID`; when a supervisor died without
@@ -179,6 +180,31 @@ fn reap_own_zombies(pids: &[u32]) {
     }
 }
 
+/// Zombies among our own children, except `keep` (the agent: its waiter reaps it).
+fn own_zombies(keep: u32) -> HashSet<u32> {
+    let me = std::process::id();
+    process_table()
+        .into_iter()
+        .filter(|p| p.ppid == me && p.zombie && p.pid != keep)
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// Reap the orphans we adopted that have exited since, so they do not pile up as zombies while a
+/// long session runs. Only children that stay zombies across `settle` are reaped: a child the
+/// supervisor started itself (`git`) is reaped by its own waiting thread within microseconds,
+/// and reaping it here would take its exit status away.
+pub fn reap_adopted_zombies(keep: u32, settle: Duration) -> usize {
+    let before = own_zombies(keep);
+    if before.is_empty() {
+        return 0;
+    }
+    std::thread::sleep(settle);
+    let stuck: Vec<u32> = own_zombies(keep).intersection(&before).copied().collect();
+    reap_own_zombies(&stuck);
+    stuck.len()
+}
+
 /// End every process under this one except `keep` (the agent, reaped by its own waiter), and
 /// reap the ones that were adopted. Returns the pids that were signalled.
 ///
@@ -193,11 +219,7 @@ pub fn kill_descendants(keep: u32) -> Vec<u32> {
         all
     });
     // Zombies that were already dead before the sweep (orphans that exited by themselves).
-    let orphans: Vec<u32> = process_table()
-        .into_iter()
-        .filter(|p| p.ppid == me && p.zombie && p.pid != keep)
-        .map(|p| p.pid)
-        .collect();
+    let orphans: Vec<u32> = own_zombies(keep).into_iter().collect();
     reap_own_zombies(&orphans);
     ended
 }

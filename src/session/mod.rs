@@ -2,9 +2,10 @@
 //! the inbox, the HTTP API, the transcript and the event log.
 //!
 //! Threads: PTY reader, monitor (screen + state), PTY writer, child waiter, inbox delivery, API
-//! acceptor (+ one per request), signal handler, and in the foreground a stdin forwarder. The
-//! main thread starts them, waits for the agent to exit, then writes the exit record, removes
-//! the registry entry and shuts the API down.
+//! acceptor (+ one per request), signal handler, reaper of adopted orphans, and in the foreground
+//! a stdin forwarder. The main thread starts them, waits for the agent to exit, then ends what
+//! the agent left running, writes the exit record, removes the registry entry and shuts the API
+//! down.
 
 pub mod api;
 pub mod delivery;
@@ -455,18 +456,31 @@ fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
 
 /// SIGWINCH resizes the PTY and screen; SIGTERM/SIGINT/SIGHUP end the agent (so records get
 /// written) instead of killing the supervisor outright, each one a rung further up the stop
-/// ladder.
+/// ladder; SIGCHLD has the reaper collect adopted orphans that exited.
 fn spawn_signal_thread(
     session: &Arc<Session>,
     master: &Arc<Mutex<Box<dyn portable_pty::MasterPty + Send>>>,
 ) -> Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
-    let mut signals = signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGINT, SIGHUP])
-        .map_err(|e| Error::failed(format!("cannot install signal handlers: {e}")))?;
+    use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGWINCH};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGINT, SIGHUP, SIGCHLD])
+            .map_err(|e| Error::failed(format!("cannot install signal handlers: {e}")))?;
     let session = Arc::clone(session);
     let master = Arc::clone(master);
+    // Adopted orphans that exit are reaped off this thread (reaping waits for them to settle).
+    let (reap_tx, reap_rx) = mpsc::sync_channel::<()>(1);
+    let agent = session.child_pid;
+    spawn_thread("reaper", move || {
+        while reap_rx.recv().is_ok() {
+            crate::sweep::reap_adopted_zombies(agent, Duration::from_secs(1));
+        }
+    })?;
     spawn_thread("signals", move || {
         for signal in signals.forever() {
+            if signal == SIGCHLD {
+                let _ = reap_tx.try_send(());
+                continue;
+            }
             if signal == SIGWINCH {
                 if session.config.mode.has_terminal()
                     && let Some((rows, cols)) = terminal::size()

@@ -330,3 +330,43 @@ fn a_detached_session_started_inside_a_session_outlives_it() {
     let inner = world.run(&["stop", "--id", "inner", "--wait"]);
     assert_eq!(inner.code, 0, "{inner:?}");
 }
+
+/// Zombie children of `parent` whose command name is `comm`.
+fn zombie_children(parent: u64, comm: &str) -> Vec<u64> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let Some(close) = stat.rfind(')') else {
+                return false;
+            };
+            let name = stat[..close].split_once('(').map_or("", |(_, n)| n);
+            let mut fields = stat[close + 1..].split_whitespace();
+            let (state, ppid) = (fields.next(), fields.next());
+            name == comm && state == Some("Z") && ppid == Some(parent.to_string().as_str())
+        })
+        .collect()
+}
+
+#[test]
+fn orphans_adopted_during_a_session_are_reaped_when_they_exit() {
+    let world = World::new();
+    world.detach_bash("daemons");
+    let supervisor = supervisor_pid(&world, "daemons") as u64;
+    // sh exits at once; its background sleep is orphaned, adopted by the supervisor, and exits.
+    send(&world, "daemons", "sh -c 'sleep 0.3 &'");
+    wait_until("the orphan to be adopted and exit", DEADLINE, || {
+        (!zombie_children(supervisor, "sleep").is_empty()).then_some(())
+    });
+    wait_until("the supervisor to reap it", DEADLINE, || {
+        zombie_children(supervisor, "sleep")
+            .is_empty()
+            .then_some(())
+    });
+    assert_eq!(world.status("daemons")["agent_state"], "prompt");
+}
