@@ -370,3 +370,28 @@ fn orphans_adopted_during_a_session_are_reaped_when_they_exit() {
     });
     assert_eq!(world.status("daemons")["agent_state"], "prompt");
 }
+
+#[test]
+fn an_absurd_grace_from_the_api_neither_breaks_nor_blocks_the_ladder() {
+    let world = World::new();
+    busy_fake(&world, "absurd");
+    // Refused by the API or clamped by the ladder: either way a forced stop still works.
+    let (_code, _body) = world.call(
+        "absurd",
+        "POST",
+        "/stop",
+        br#"{"grace_ms":18446744073709551615}"#,
+    );
+    let forced = world.run(&[
+        "stop",
+        "--id",
+        "absurd",
+        "--force",
+        "--wait",
+        "--timeout",
+        "15s",
+    ]);
+    assert_eq!(forced.code, 0, "{forced:?}");
+    let code = forced.json()["exit"]["exit_code"].as_i64().unwrap() as i32;
+    assert!(TERMINATED.contains(&code), "{forced:?}");
+}
