@@ -147,7 +147,7 @@ impl Transcript {
     fn trim(&mut self, cap: u64) -> io::Result<()> {
         let half = cap / 2;
         let first_trim = self.marker_at.is_none();
-        let marker_at = *self.marker_at.get_or_insert(self.base + half);
+        let marker_at = self.marker_at.unwrap_or(self.base + half);
         let tail_at = marker_at + MARKER_LEN;
         // Output before `kept_from` goes: on the first trim everything after the head (the
         // marker takes the place of some of it), later everything after the marker.
@@ -167,11 +167,14 @@ impl Transcript {
             from += n as u64;
             to += n as u64;
         }
-        let total = self.dropped.fetch_add(dropped_now, Ordering::SeqCst) + dropped_now;
+        // Counted once the file says so: a trim that fails half-way is redone whole next time.
+        let total = self.dropped.load(Ordering::SeqCst) + dropped_now;
         self.positioned
             .write_all_at(&marker(total, cap), marker_at)?;
         self.positioned.set_len(to)?;
         self.len = to;
+        self.marker_at = Some(marker_at);
+        self.dropped.store(total, Ordering::SeqCst);
         Ok(())
     }
 
