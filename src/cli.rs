@@ -403,7 +403,9 @@ pub struct SendArgs {
     #[command(flatten)]
     pub target: SessionFilter,
 
-    /// Overall deadline in seconds or with a unit (e.g. 120, 10m)
+    /// Overall deadline in seconds or with a unit (e.g. 120, 10m). When it runs out: exit 124,
+    /// with the message_id and `delivery`: cancelled (it was still queued and is dropped),
+    /// delivering (being typed; it will still arrive, do not resend) or delivered
     #[arg(long, value_parser = parse_duration, default_value = "120")]
     pub timeout: Duration,
 

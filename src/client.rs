@@ -61,26 +61,64 @@ impl Client {
     }
 
     pub fn get(&self, path: &str, timeout: Duration) -> Result<Value, CallError> {
-        let request = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .config()
-            .timeout_global(Some(timeout))
-            .build();
-        finish(request.call())
+        self.retrying(timeout, |left| {
+            self.agent
+                .get(format!("{}{path}", self.base))
+                .header("Authorization", format!("Bearer {}", self.token))
+                .config()
+                .timeout_global(Some(left))
+                .build()
+                .call()
+        })
     }
 
     pub fn post(&self, path: &str, body: &Value, timeout: Duration) -> Result<Value, CallError> {
-        let request = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .header("Content-Type", "application/json")
-            .config()
-            .timeout_global(Some(timeout))
-            .build();
-        finish(request.send(body.to_string()))
+        let body = body.to_string();
+        self.retrying(timeout, |left| {
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("Authorization", format!("Bearer {}", self.token))
+                .header("Content-Type", "application/json")
+                .config()
+                .timeout_global(Some(left))
+                .build()
+                .send(&body)
+        })
+    }
+
+    pub fn delete(&self, path: &str, timeout: Duration) -> Result<Value, CallError> {
+        self.retrying(timeout, |left| {
+            self.agent
+                .delete(format!("{}{path}", self.base))
+                .header("Authorization", format!("Bearer {}", self.token))
+                .config()
+                .timeout_global(Some(left))
+                .build()
+                .call()
+        })
+    }
+
+    /// Make a call; while the server says it is overloaded (503 with `Retry-After`: it did not
+    /// act on the request), try again with a short backoff until `timeout` runs out.
+    fn retrying(
+        &self,
+        timeout: Duration,
+        call: impl Fn(Duration) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, CallError> {
+        let deadline = Instant::now() + timeout;
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            let (result, retry) = finish(call(left));
+            let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
+            if !retry || pause.is_zero() {
+                return result;
+            }
+            std::thread::sleep(pause);
+            backoff = (backoff * 2).min(Duration::from_millis(250));
+        }
     }
 
     /// Long-poll `/wait?until=…` until it answers for real or `within` runs out. A timeout
@@ -107,7 +145,17 @@ impl Client {
     }
 }
 
+/// The answer as JSON, and whether it was an overload 503 worth retrying.
 fn finish(
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> (Result<Value, CallError>, bool) {
+    let retry = result
+        .as_ref()
+        .is_ok_and(|r| r.status().as_u16() == 503 && r.headers().contains_key("retry-after"));
+    (read_answer(result), retry)
+}
+
+fn read_answer(
     result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
 ) -> Result<Value, CallError> {
     let mut response = match result {

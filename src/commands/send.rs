@@ -25,53 +25,58 @@ pub fn run(args: SendArgs) -> Result<i32> {
     } else {
         text
     };
+    // `wait: false`: the session answers at once with the message id, so a deadline that runs
+    // out still knows which message it was and what became of it.
     let body = json!({
         "text": text,
         "submit": !args.no_submit,
         "enter_only": args.submit_only,
         "force": args.force,
+        "wait": false,
     });
     verbose(&args, &format!("sending {} bytes to {id}", text.len()));
     let answer = match client.post("/send", &body, left(deadline)) {
         Ok(answer) => answer,
-        Err(CallError::Timeout) => return timeout(&id, None, "send timed out", started),
+        Err(CallError::Timeout) => {
+            return timeout(
+                &id,
+                None,
+                "the session did not answer before the deadline, so the message may or may not have been taken: check `harnex status` (injected_count) before sending it again",
+                started,
+            );
+        }
         Err(e) => return Err(Error::failed(format!("cannot send to {id}: {e}"))),
     };
     let message_id = answer["message_id"].as_str().unwrap_or("").to_string();
-    let delivered = if answer["status"] == "queued" {
-        if args.no_wait {
-            print_json(&answer);
-            return Ok(0);
-        }
-        verbose(
-            &args,
-            &format!("queued as {message_id}; waiting for delivery"),
-        );
-        match await_delivery(&client, &message_id, deadline) {
-            Ok(message) => message,
-            Err(DeliveryEnd::Timeout) => {
-                let after = args.timeout.as_secs_f64();
-                return timeout(
-                    &id,
-                    Some(&message_id),
-                    &format!("delivery timed out after {after}s"),
-                    started,
-                );
+    let delivered = match answer["status"].as_str() {
+        Some("queued" | "delivering") => {
+            if args.no_wait && answer["status"] == "queued" {
+                print_json(&answer);
+                return Ok(0);
             }
-            Err(DeliveryEnd::Failed(message)) => {
-                let status = message["status"].as_str().unwrap_or("failed").to_string();
-                let mut out = message;
-                out["ok"] = json!(false);
-                out["message_id"] = json!(message_id);
-                print_json(&out);
-                return Err(Error::failed(format!("message {message_id} was {status}")));
-            }
-            Err(DeliveryEnd::Call(e)) => {
-                return Err(Error::failed(format!("lost contact with {id}: {e}")));
+            verbose(
+                &args,
+                &format!("{message_id} is {}; waiting for delivery", answer["status"]),
+            );
+            match await_delivery(&client, &message_id, deadline) {
+                Ok(message) => message,
+                Err(DeliveryEnd::Timeout) => {
+                    return delivery_timeout(&args, &client, &id, &message_id, started);
+                }
+                Err(DeliveryEnd::Failed(message)) => {
+                    let status = message["status"].as_str().unwrap_or("failed").to_string();
+                    let mut out = message;
+                    out["ok"] = json!(false);
+                    out["message_id"] = json!(message_id);
+                    print_json(&out);
+                    return Err(Error::failed(format!("message {message_id} was {status}")));
+                }
+                Err(DeliveryEnd::Call(e)) => {
+                    return Err(Error::failed(format!("lost contact with {id}: {e}")));
+                }
             }
         }
-    } else {
-        answer
+        _ => answer,
     };
     if !args.wait_for_idle {
         print_json(&delivered);
@@ -222,6 +227,10 @@ fn await_delivery(
             .map_err(DeliveryEnd::Call)?;
         match message["status"].as_str() {
             Some("delivered") => {
+                // A direct delivery keeps its full answer with the message.
+                if message["reply"].is_object() {
+                    return Ok(message["reply"].clone());
+                }
                 let mut out = message.clone();
                 out["status"] = json!("delivered");
                 out["message_id"] = json!(message_id);
@@ -316,6 +325,46 @@ fn wait_for_turn(
         }
         Err(e) => Err(Error::failed(format!("lost contact with {id}: {e}"))),
     }
+}
+
+/// The deadline ran out while the message was queued or being written: take it back if it is
+/// still queued, and say truthfully where it stands (exit 124 either way).
+fn delivery_timeout(
+    args: &SendArgs,
+    client: &Client,
+    id: &str,
+    message_id: &str,
+    started: Instant,
+) -> Result<i32> {
+    const GRACE: Duration = Duration::from_secs(2);
+    let after = args.timeout.as_secs_f64();
+    let delivery = match client.delete(&format!("/inbox/{message_id}"), GRACE) {
+        Ok(_) => "cancelled".to_string(),
+        // Not queued any more: being written, or it just finished.
+        Err(_) => client
+            .get(&format!("/messages/{message_id}"), GRACE)
+            .ok()
+            .and_then(|m| m["status"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "unknown".into()),
+    };
+    let error = match delivery.as_str() {
+        "cancelled" => format!("not delivered within {after}s; the queued message was cancelled"),
+        "delivering" => format!(
+            "not delivered within {after}s; it is being typed now and will still arrive (do not send it again)"
+        ),
+        "delivered" => format!("delivered, but only after the {after}s deadline"),
+        other => format!("not delivered within {after}s (message status: {other})"),
+    };
+    print_json(&json!({
+        "ok": false,
+        "id": id,
+        "status": "timeout",
+        "message_id": message_id,
+        "delivery": delivery,
+        "error": error,
+        "waited_seconds": started.elapsed().as_secs_f64(),
+    }));
+    Err(Error::Exit(124))
 }
 
 fn timeout(id: &str, message_id: Option<&str>, error: &str, started: Instant) -> Result<i32> {

@@ -1,18 +1,16 @@
-//! The session's HTTP API (tiny_http, loopback only). Every route needs
-//! `Authorization: Bearer <token>` (compared in constant time); bodies over 1 MiB get 413; every
-//! response is JSON. One short-lived thread per request, so long-polls (`/wait`,
-//! `/messages/:id?wait_ms=`) never hold up other requests.
+//! The session API's routes: a request in, a JSON reply out. The HTTP layer (limits,
+//! authentication, connections) is `api_server.rs`; it calls `long_poll` on its runtime for the
+//! routes that wait and `handle` on its blocking pool for the rest.
 //!
 //! Routes: `GET /status` `/health` `/screen` `/explain` `/wait` `/inbox` `/messages/:id`,
-//! `POST /send` `/stop`, `DELETE /inbox` `/inbox/:id`.
+//! `POST /send` `/stop` `/events`, `DELETE /inbox` `/inbox/:id`.
 
-use std::io::Read;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use tiny_http::{Header, Method, Request, Response};
+use hyper::Method;
+use hyper::body::Bytes;
+use serde_json::{Map, Value, json};
 
 use super::Session;
 use super::delivery;
@@ -22,14 +20,15 @@ use super::state::AgentState;
 use super::status;
 use super::stop::{self, StopRequest};
 
-pub const MAX_BODY: usize = 1024 * 1024;
-const MAX_IN_FLIGHT: usize = 64;
 /// Longest a single long-poll request may block; clients loop for longer waits.
 const MAX_POLL: Duration = Duration::from_secs(60);
+/// The longest stop grace period a client may ask for.
+const MAX_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 
+#[derive(Debug)]
 pub struct Reply {
-    code: u16,
-    body: Value,
+    pub code: u16,
+    pub body: Value,
 }
 
 impl Reply {
@@ -37,7 +36,7 @@ impl Reply {
         Reply { code: 200, body }
     }
 
-    fn error(code: u16, message: &str) -> Reply {
+    pub fn error(code: u16, message: &str) -> Reply {
         Reply {
             code,
             body: json!({"ok": false, "error": message}),
@@ -45,80 +44,58 @@ impl Reply {
     }
 }
 
-/// Accept requests until the server is unblocked at shutdown.
-pub fn serve(session: Arc<Session>, server: Arc<tiny_http::Server>) {
-    for request in server.incoming_requests() {
-        if session.api_in_flight.load(Ordering::SeqCst) >= MAX_IN_FLIGHT {
-            respond(request, Reply::error(503, "too many requests in flight"));
-            continue;
-        }
-        session.api_in_flight.fetch_add(1, Ordering::SeqCst);
-        let session = Arc::clone(&session);
-        std::thread::spawn(move || {
-            handle(&session, request);
-            session.api_in_flight.fetch_sub(1, Ordering::SeqCst);
-        });
+/// An authenticated request whose body has been read.
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub body: Bytes,
+}
+
+impl Call {
+    fn segments(&self) -> Vec<&str> {
+        self.path.trim_matches('/').split('/').collect()
+    }
+
+    /// The routes that wait for the session (answered on the runtime, without a thread).
+    pub fn is_long_poll(&self) -> bool {
+        self.method == Method::GET
+            && matches!(self.segments().as_slice(), ["wait"] | ["messages", _])
     }
 }
 
-fn respond(request: Request, reply: Reply) {
-    let header = Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..])
-        .expect("static header is valid");
-    let mut body = reply.body.to_string();
-    body.push('\n');
-    let response = Response::from_string(body)
-        .with_status_code(reply.code)
-        .with_header(header);
-    let _ = request.respond(response);
+/// `GET /wait` and `GET /messages/:id`.
+pub async fn long_poll(session: &Session, call: &Call) -> Reply {
+    match call.segments().as_slice() {
+        ["wait"] => get_wait(session, &call.query).await,
+        ["messages", id] => get_message(session, id, &call.query).await,
+        _ => Reply::error(404, "not found"),
+    }
 }
 
-fn handle(session: &Arc<Session>, mut request: Request) {
-    if !authorized(&request, &session.config.token) {
-        return respond(request, Reply::error(401, "unauthorized"));
-    }
-    let body = match read_body(&mut request) {
-        Ok(body) => body,
-        Err(reply) => return respond(request, reply),
-    };
-    let url = request.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let reply = match (request.method(), segments.as_slice()) {
-        (Method::Get, ["status"] | ["health"]) => get_status(session),
-        (Method::Get, ["screen"]) => get_screen(session),
-        (Method::Get, ["explain"]) => get_explain(session),
-        (Method::Get, ["wait"]) => get_wait(session, query),
-        (Method::Post, ["send"]) => post_send(session, &body),
-        (Method::Post, ["stop"]) => post_stop(session, &body),
-        (Method::Post, ["events"]) => post_event(session, &body),
-        (Method::Get, ["messages", id]) => get_message(session, id, query),
-        (Method::Get, ["inbox"]) => get_inbox(session),
-        (Method::Delete, ["inbox"]) => {
+/// Every other route; may block (delivery, the screen, stop).
+pub fn handle(session: &Arc<Session>, call: &Call) -> Reply {
+    let body = &call.body[..];
+    match (&call.method, call.segments().as_slice()) {
+        (&Method::GET, ["status"] | ["health"]) => get_status(session),
+        (&Method::GET, ["screen"]) => get_screen(session),
+        (&Method::GET, ["explain"]) => get_explain(session),
+        (&Method::POST, ["send"]) => post_send(session, body),
+        (&Method::POST, ["stop"]) => post_stop(session, body),
+        (&Method::POST, ["events"]) => post_event(session, body),
+        (&Method::GET, ["inbox"]) => get_inbox(session),
+        (&Method::DELETE, ["inbox"]) => {
             let cleared = session.shared.update(|live| live.inbox.clear());
             Reply::ok(json!({"ok": true, "cleared": cleared}))
         }
-        (Method::Delete, ["inbox", id]) => {
+        (&Method::DELETE, ["inbox", id]) => {
             match session.shared.update(|live| live.inbox.drop_message(id)) {
                 Some(message) => Reply::ok(json!({"ok": true, "message": message.to_json()})),
                 None => Reply::error(404, "message not found"),
             }
         }
         _ => Reply::error(404, "not found"),
-    };
-    respond(request, reply);
-}
-
-/// Constant-time comparison of the bearer token.
-fn authorized(request: &Request, token: &str) -> bool {
-    let Some(header) = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Authorization"))
-    else {
-        return false;
-    };
-    let given = header.value.as_str().strip_prefix("Bearer ").unwrap_or("");
-    constant_time_eq(given.trim().as_bytes(), token.as_bytes())
+    }
 }
 
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -128,23 +105,6 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn read_body(request: &mut Request) -> Result<Vec<u8>, Reply> {
-    let too_large = || Reply::error(413, "request body too large (limit 1 MiB)");
-    if request.body_length().is_some_and(|n| n > MAX_BODY) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    request
-        .as_reader()
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|_| Reply::error(400, "cannot read request body"))?;
-    if body.len() > MAX_BODY {
-        return Err(too_large());
-    }
-    Ok(body)
 }
 
 fn get_status(session: &Session) -> Reply {
@@ -219,7 +179,7 @@ fn poll_deadline(query: &str) -> Instant {
 }
 
 /// Long-poll: `until=exited|ready|prompt|busy|blocked|unknown|turn` (`turn` needs `turn=N`).
-fn get_wait(session: &Session, query: &str) -> Reply {
+async fn get_wait(session: &Session, query: &str) -> Reply {
     let until = query_param(query, "until").unwrap_or("exited").to_string();
     let turn: u64 = query_param(query, "turn")
         .and_then(|v| v.parse().ok())
@@ -235,22 +195,25 @@ fn get_wait(session: &Session, query: &str) -> Reply {
         return Reply::error(400, "until=turn needs turn=N");
     }
     let started = Instant::now();
-    let done = session.shared.wait_for(Some(poll_deadline(query)), |live| {
-        let state = live.visible_state();
-        let reached = match until.as_str() {
-            "ready" => live.ever_ready || live.exit.is_some(),
-            "turn" => {
-                live.turns.completed >= turn
-                    || live.exit.is_some()
-                    || (live.turns.started >= turn && state == AgentState::Blocked)
-            }
-            // The prompt counts only once no submitted turn is still in flight.
-            // The prompt counts only once nothing is queued, being written or in flight.
-            "prompt" => live.settled_at_prompt() || live.exit.is_some(),
-            _ => Some(state) == target || live.exit.is_some(),
-        };
-        reached.then_some(())
-    });
+    let wait = session
+        .shared
+        .wait_for_async(Some(poll_deadline(query)), |live| {
+            let state = live.visible_state();
+            let reached = match until.as_str() {
+                "ready" => live.ever_ready || live.exit.is_some(),
+                "turn" => {
+                    live.turns.completed >= turn
+                        || live.exit.is_some()
+                        || (live.turns.started >= turn && state == AgentState::Blocked)
+                }
+                // The prompt counts only once no submitted turn is still in flight.
+                // The prompt counts only once nothing is queued, being written or in flight.
+                "prompt" => live.settled_at_prompt() || live.exit.is_some(),
+                _ => Some(state) == target || live.exit.is_some(),
+            };
+            reached.then_some(())
+        });
+    let done = wait.await;
     let live = session.shared.lock();
     let state = live.visible_state();
     let mut body = json!({
@@ -277,18 +240,19 @@ fn get_wait(session: &Session, query: &str) -> Reply {
     Reply::ok(body)
 }
 
-fn get_message(session: &Session, id: &str, query: &str) -> Reply {
+async fn get_message(session: &Session, id: &str, query: &str) -> Reply {
     let wait = query_param(query, "wait_ms").is_some();
     let deadline = poll_deadline(query);
     let found = session
         .shared
-        .wait_for(Some(deadline), |live| match live.inbox.get(id) {
+        .wait_for_async(Some(deadline), |live| match live.inbox.get(id) {
             None => Some(None),
             // After the exit a message still being written gets its outcome in a moment (the
             // delivery sees the exit); one still queued is failed by the session's end.
             Some(m) if !wait || m.status.is_final() => Some(Some(m.to_json())),
             Some(_) => None,
-        });
+        })
+        .await;
     let message = match found {
         Some(found) => found,
         // Timed out while still queued: report where it stands.
@@ -309,52 +273,128 @@ fn get_inbox(session: &Session) -> Reply {
     Reply::ok(json!({"ok": true, "messages": messages, "stats": live.inbox.stats()}))
 }
 
-fn post_send(session: &Session, body: &[u8]) -> Reply {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let Some(Value::Object(fields)) = parsed else {
-        if body.first().is_some_and(|b| *b == b'{' || *b == b'[') {
+/// The longest a message may wait in the inbox (`ttl`).
+const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A JSON request's fields, read with their types checked: an absent (or null) field is `None`,
+/// a field of the wrong type is a 400 that names it.
+struct Fields(Map<String, Value>);
+
+impl Fields {
+    fn get<T>(
+        &self,
+        name: &str,
+        expected: &str,
+        read: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Option<T>, Reply> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => read(value)
+                .map(Some)
+                .ok_or_else(|| Reply::error(400, &format!("{name} must be {expected}"))),
+        }
+    }
+
+    fn flag(&self, name: &str) -> Result<Option<bool>, Reply> {
+        self.get(name, "true or false", Value::as_bool)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+/// A body that must be a JSON object (an empty body is an empty object).
+fn object_body(body: &[u8], example: &str) -> Result<Fields, Reply> {
+    if body.trim_ascii().is_empty() {
+        return Ok(Fields(Map::new()));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(fields)) => Ok(Fields(fields)),
+        Ok(_) => Err(Reply::error(
+            400,
+            &format!("expected a JSON object such as {example}"),
+        )),
+        Err(_) => Err(Reply::error(400, "invalid json")),
+    }
+}
+
+fn post_send(session: &Arc<Session>, body: &[u8]) -> Reply {
+    let fields = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(fields)) => Fields(fields),
+        Ok(_) => {
+            return Reply::error(
+                400,
+                "expected a JSON object such as {\"text\": \"…\", \"submit\": true}; only a body that is not JSON at all is typed as raw text",
+            );
+        }
+        Err(_) if body.first().is_some_and(|b| *b == b'{' || *b == b'[') => {
             return Reply::error(400, "invalid json");
         }
         // A plain-text body is typed as is (Ruby-compatible raw injection).
-        return raw_inject(session, &String::from_utf8_lossy(body), false);
+        Err(_) => return raw_inject(session, &String::from_utf8_lossy(body), false),
     };
-    if let Some(keys) = fields.get("keys") {
-        return send_keys(session, keys);
+    match read_send(&fields) {
+        Ok(Send::Keys(keys)) => send_keys(session, &keys),
+        Ok(Send::Raw { text, newline }) => raw_inject(session, &text, newline),
+        Ok(Send::Inbox { payload, ttl, wait }) => send_via_inbox(session, payload, ttl, wait),
+        Err(reply) => reply,
+    }
+}
+
+/// The forms of `POST /send` (see docs/api.md).
+enum Send {
+    Keys(Value),
+    Raw {
+        text: String,
+        newline: bool,
+    },
+    Inbox {
+        payload: Payload,
+        ttl: Option<Duration>,
+        /// Answer only once the delivery is done (false: at once, with the message id).
+        wait: bool,
+    },
+}
+
+fn read_send(fields: &Fields) -> Result<Send, Reply> {
+    if let Some(keys) = fields.0.get("keys") {
+        return Ok(Send::Keys(keys.clone()));
     }
     let text = fields
-        .get("text")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let inbox_mode = ["submit", "enter_only", "force"]
+        .get("text", "a string", |v| v.as_str().map(str::to_string))?
+        .unwrap_or_default();
+    let inbox_mode = ["submit", "enter_only", "force", "wait"]
         .iter()
-        .any(|k| fields.contains_key(*k));
+        .any(|k| fields.has(k));
     if !inbox_mode {
-        let newline = fields
-            .get("newline")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
+        let newline = fields.flag("newline")?.unwrap_or(true);
         if text.is_empty() {
-            return Reply::error(400, "text is required");
+            return Err(Reply::error(400, "text is required"));
         }
-        return raw_inject(session, &text, newline);
+        return Ok(Send::Raw { text, newline });
     }
-    let flag = |k: &str, default: bool| fields.get(k).and_then(Value::as_bool).unwrap_or(default);
     let payload = Payload {
         text,
-        submit: flag("submit", true),
-        enter_only: flag("enter_only", false),
-        force: flag("force", false),
+        submit: fields.flag("submit")?.unwrap_or(true),
+        enter_only: fields.flag("enter_only")?.unwrap_or(false),
+        force: fields.flag("force")?.unwrap_or(false),
     };
     if payload.text.is_empty() && !payload.enter_only {
-        return Reply::error(400, "text is required");
+        return Err(Reply::error(400, "text is required"));
     }
-    let ttl = fields
-        .get("ttl")
-        .and_then(Value::as_f64)
-        .filter(|t| t.is_finite() && *t > 0.0)
-        .map(Duration::from_secs_f64);
-    send_via_inbox(session, payload, ttl)
+    let ttl = fields.get(
+        "ttl",
+        "a number of seconds above 0 and at most 86400",
+        |v| {
+            v.as_f64()
+                .filter(|t| *t > 0.0)
+                .and_then(|t| Duration::try_from_secs_f64(t).ok())
+                .filter(|t| *t <= MAX_TTL)
+        },
+    )?;
+    let wait = fields.flag("wait")?.unwrap_or(true);
+    Ok(Send::Inbox { payload, ttl, wait })
 }
 
 /// `{"keys": "Down,Enter"}` (or an array of names): press them now, whatever the state.
@@ -434,7 +474,12 @@ fn raw_inject(session: &Session, text: &str, newline: bool) -> Reply {
     }
 }
 
-fn send_via_inbox(session: &Session, payload: Payload, ttl: Option<Duration>) -> Reply {
+fn send_via_inbox(
+    session: &Arc<Session>,
+    payload: Payload,
+    ttl: Option<Duration>,
+    wait: bool,
+) -> Reply {
     let now = Instant::now();
     enum Plan {
         Direct(String),
@@ -476,34 +521,58 @@ fn send_via_inbox(session: &Session, payload: Payload, ttl: Option<Duration>) ->
             code: 202,
             body: json!({"ok": true, "status": "queued", "message_id": id}),
         },
+        Ok(Plan::Direct(id)) if wait => deliver_direct(session, &id, &payload),
         Ok(Plan::Direct(id)) => {
-            let outcome = delivery::deliver(session, &id, &payload);
-            session.shared.update(|live| {
-                live.delivering = live.delivering.saturating_sub(1);
-                live.inbox
-                    .finish(&id, outcome.clone().map(|d| (d.turn, d.submitted)))
-            });
-            match outcome {
-                Ok(delivered) => {
-                    let live = session.shared.lock();
-                    Reply::ok(json!({
-                        "ok": true,
-                        "status": "delivered",
-                        "message_id": id,
-                        "bytes_written": delivered.bytes_written,
-                        "injected_count": live.injected_count,
-                        "newline": payload.submit,
-                        "cli": session.config.cli,
-                        "input_state": status::input_state(&live),
-                        "force": payload.force,
-                        "turn": (delivered.turn > 0).then_some(delivered.turn),
-                        "submitted": delivered.submitted,
-                    }))
-                }
-                Err(error) => Reply::error(500, &error),
+            // The sender follows the message by id (`GET /messages/:id`), which carries this
+            // delivery's answer once it is done; deliveries are serialised by the delivery lock.
+            let s = Arc::clone(session);
+            let background_id = id.clone();
+            let started = std::thread::Builder::new()
+                .name("delivery".into())
+                .spawn(move || deliver_direct(&s, &background_id, &payload));
+            if started.is_err() {
+                session.shared.update(|live| {
+                    live.delivering = live.delivering.saturating_sub(1);
+                    live.inbox
+                        .finish(&id, Err("cannot start a delivery thread".into()));
+                });
+                return Reply::error(500, "cannot start a delivery thread");
+            }
+            Reply {
+                code: 202,
+                body: json!({"ok": true, "status": "delivering", "message_id": id}),
             }
         }
     }
+}
+
+/// Write a message now and answer with the outcome (kept with the message for `GET
+/// /messages/:id`).
+fn deliver_direct(session: &Session, id: &str, payload: &Payload) -> Reply {
+    let outcome = delivery::deliver(session, id, payload);
+    session.shared.update(|live| {
+        live.delivering = live.delivering.saturating_sub(1);
+        live.inbox
+            .finish(id, outcome.clone().map(|d| (d.turn, d.submitted)));
+        let reply = match &outcome {
+            Ok(delivered) => Reply::ok(json!({
+                "ok": true,
+                "status": "delivered",
+                "message_id": id,
+                "bytes_written": delivered.bytes_written,
+                "injected_count": live.injected_count,
+                "newline": payload.submit,
+                "cli": session.config.cli,
+                "input_state": status::input_state(live),
+                "force": payload.force,
+                "turn": (delivered.turn > 0).then_some(delivered.turn),
+                "submitted": delivered.submitted,
+            })),
+            Err(error) => Reply::error(500, error),
+        };
+        live.inbox.attach_reply(id, reply.body.clone());
+        reply
+    })
 }
 
 /// Event types other harnex processes may record in this session's log (the `--watch`
@@ -545,20 +614,29 @@ fn post_event(session: &Session, body: &[u8]) -> Reply {
 }
 
 fn post_stop(session: &Arc<Session>, body: &[u8]) -> Reply {
-    let fields: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let request = StopRequest {
-        force: fields
-            .get("force")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        grace: fields
-            .get("grace_ms")
-            .and_then(Value::as_u64)
+    match read_stop(body) {
+        Ok(request) => {
+            let signal = stop::request_stop(session, request);
+            Reply::ok(json!({"ok": true, "signal": signal}))
+        }
+        Err(reply) => reply,
+    }
+}
+
+fn read_stop(body: &[u8]) -> Result<StopRequest, Reply> {
+    let fields = object_body(body, "{\"grace_ms\": 5000, \"force\": false}")?;
+    let max_ms = MAX_GRACE.as_millis() as u64;
+    let grace_ms = fields.get(
+        "grace_ms",
+        &format!("a whole number of milliseconds from 0 to {max_ms} (24 h)"),
+        |v| v.as_u64().filter(|ms| *ms <= max_ms),
+    )?;
+    Ok(StopRequest {
+        force: fields.flag("force")?.unwrap_or(false),
+        grace: grace_ms
             .map(Duration::from_millis)
             .unwrap_or(stop::DEFAULT_GRACE),
-    };
-    let signal = stop::request_stop(session, request);
-    Reply::ok(json!({"ok": true, "signal": signal}))
+    })
 }
 
 #[cfg(test)]
@@ -571,6 +649,73 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
         assert!(!constant_time_eq(b"", b"a"));
+    }
+
+    fn error_of<T>(result: Result<T, Reply>) -> String {
+        match result {
+            Ok(_) => panic!("expected an error"),
+            Err(reply) => {
+                assert_eq!(reply.code, 400);
+                reply.body["error"].as_str().unwrap().to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn stop_requests_are_checked() {
+        let request = read_stop(b"").unwrap();
+        assert!(!request.force);
+        assert_eq!(request.grace, stop::DEFAULT_GRACE);
+        let request = read_stop(br#"{"grace_ms": 86400000, "force": true}"#).unwrap();
+        assert!(request.force);
+        assert_eq!(request.grace, MAX_GRACE);
+        for body in [
+            &br#"{"grace_ms": 18446744073709551615}"#[..],
+            br#"{"grace_ms": 86400001}"#,
+            br#"{"grace_ms": -1}"#,
+            br#"{"grace_ms": "5s"}"#,
+        ] {
+            assert!(error_of(read_stop(body)).contains("grace_ms"));
+        }
+        assert!(error_of(read_stop(br#"{"force": "yes"}"#)).contains("force"));
+        assert!(error_of(read_stop(br#""x""#)).contains("JSON object"));
+        assert_eq!(error_of(read_stop(b"{nope")), "invalid json");
+    }
+
+    fn fields(body: &str) -> Fields {
+        match serde_json::from_str(body).unwrap() {
+            Value::Object(map) => Fields(map),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn send_fields_of_the_wrong_type_are_named() {
+        for (body, field) in [
+            (r#"{"text": "x", "force": "yes"}"#, "force"),
+            (r#"{"text": "x", "submit": 1}"#, "submit"),
+            (r#"{"enter_only": "true"}"#, "enter_only"),
+            (r#"{"text": 5, "submit": true}"#, "text"),
+            (r#"{"text": "x", "newline": "no"}"#, "newline"),
+            (r#"{"text": "x", "submit": true, "ttl": 1e300}"#, "ttl"),
+            (r#"{"text": "x", "submit": true, "ttl": -3}"#, "ttl"),
+            (r#"{"text": "x", "wait": "no"}"#, "wait"),
+        ] {
+            let error = error_of(read_send(&fields(body)));
+            assert!(error.starts_with(field), "{body}: {error}");
+        }
+        assert!(matches!(
+            read_send(&fields(r#"{"text": "x", "force": null}"#)),
+            Ok(Send::Inbox { wait: true, .. })
+        ));
+        assert!(matches!(
+            read_send(&fields(r#"{"text": "x", "wait": false}"#)),
+            Ok(Send::Inbox { wait: false, .. })
+        ));
+        assert!(matches!(
+            read_send(&fields(r#"{"text": "x"}"#)),
+            Ok(Send::Raw { newline: true, .. })
+        ));
     }
 
     #[test]

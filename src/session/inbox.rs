@@ -55,12 +55,14 @@ pub struct Message {
     pub error: Option<String>,
     pub turn: Option<u64>,
     pub submitted: Option<bool>,
+    /// The full answer of a direct delivery whose sender did not wait for it (`"wait": false`).
+    pub reply: Option<Value>,
 }
 
 impl Message {
     pub fn to_json(&self) -> Value {
         let preview: String = self.payload.text.chars().take(80).collect();
-        json!({
+        let mut json = json!({
             "id": self.id,
             "status": self.status,
             "queued_at": crate::time::rfc3339(self.queued_at),
@@ -69,7 +71,11 @@ impl Message {
             "error": self.error,
             "turn": self.turn,
             "submitted": self.submitted,
-        })
+        });
+        if let Some(reply) = &self.reply {
+            json["reply"] = reply.clone();
+        }
+        json
     }
 }
 
@@ -205,6 +211,18 @@ impl Inbox {
         self.pending.iter().filter_map(|m| m.expires).min()
     }
 
+    /// Keep the answer of a finished direct delivery with its message.
+    pub fn attach_reply(&mut self, id: &str, reply: Value) {
+        if let Some(message) = self
+            .finished
+            .iter_mut()
+            .chain(self.current.iter_mut())
+            .find(|m| m.id == id)
+        {
+            message.reply = Some(reply);
+        }
+    }
+
     pub fn get(&self, id: &str) -> Option<&Message> {
         self.pending
             .iter()
@@ -264,6 +282,7 @@ fn new_message(payload: Payload, ttl: Duration, now: Instant) -> Message {
         error: None,
         turn: None,
         submitted: None,
+        reply: None,
     }
 }
 

@@ -1,8 +1,9 @@
 //! The session's shared, live state behind one lock and one condition variable.
 //!
 //! The monitor thread publishes the agent state here, API handlers and the delivery loop read
-//! it and the inbox, and anyone waiting for a change (long-polls, delivery, shutdown) sleeps on
-//! the condition variable instead of polling.
+//! it and the inbox, and anyone waiting for a change sleeps instead of polling: threads
+//! (delivery, shutdown) on the condition variable, the API's async long-polls on a watch channel
+//! that every update bumps.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -115,6 +116,8 @@ impl Live {
 pub struct Shared {
     live: Mutex<Live>,
     changed: Condvar,
+    /// Bumped with every update, for async waiters (the API's long-polls hold no thread).
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -122,6 +125,7 @@ impl Shared {
         Shared {
             live: Mutex::new(live),
             changed: Condvar::new(),
+            generation: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -136,7 +140,34 @@ impl Shared {
     pub fn update<R>(&self, f: impl FnOnce(&mut Live) -> R) -> R {
         let result = f(&mut self.lock());
         self.changed.notify_all();
+        self.generation.send_modify(|n| *n = n.wrapping_add(1));
         result
+    }
+
+    /// `wait_for` for async callers: sleeps on the watch channel, never on a thread.
+    pub async fn wait_for_async<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut check: impl FnMut(&mut Live) -> Option<R>,
+    ) -> Option<R> {
+        let mut changes = self.generation.subscribe();
+        loop {
+            // Marked seen before the check, so an update after it still wakes us.
+            changes.borrow_and_update();
+            let found = check(&mut self.lock());
+            if found.is_some() {
+                return found;
+            }
+            let changed = changes.changed();
+            match deadline {
+                // The sender lives as long as `self`, so `changed` cannot fail here.
+                None => changed.await.ok()?,
+                Some(deadline) => tokio::time::timeout_at(deadline.into(), changed)
+                    .await
+                    .ok()?
+                    .ok()?,
+            }
+        }
     }
 
     /// Wait until `check` returns `Some`, or the deadline passes (`None`). `check` may modify.

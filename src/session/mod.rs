@@ -2,12 +2,14 @@
 //! the inbox, the HTTP API, the transcript and the event log.
 //!
 //! Threads: PTY reader, monitor (screen + state), PTY writer, child waiter, inbox delivery, API
-//! acceptor (+ one per request), signal handler, reaper of adopted orphans, and in the foreground
-//! a stdin forwarder. The main thread starts them, waits for the agent to exit, then ends what
-//! the agent left running, writes the exit record, removes the registry entry and shuts the API
-//! down.
+//! (a single-threaded async runtime, plus a bounded pool for handlers that block), signal
+//! handler, reaper of adopted orphans, and in the foreground a stdin forwarder. The main thread
+//! starts them, waits for the agent to exit, then ends what the agent left running, writes the
+//! exit record, removes the registry entry and shuts the API down.
 
 pub mod api;
+pub mod api_connections;
+pub mod api_server;
 pub mod delivery;
 pub mod ending;
 pub mod file_hook;
@@ -263,7 +265,7 @@ impl Session {
 /// Everything the main thread holds on to while the session runs.
 struct Running {
     session: Arc<Session>,
-    server: Arc<tiny_http::Server>,
+    api: api_server::ApiServer,
     _master: Arc<Mutex<Box<dyn portable_pty::MasterPty + Send>>>,
     _raw: Option<terminal::RawMode>,
 }
@@ -341,9 +343,6 @@ fn start(
     let (writer_tx, writer_rx) = mpsc::channel::<WriteRequest>();
     let (monitor_tx, monitor_rx) = mpsc::sync_channel::<MonitorMsg>(1024);
     let inbox = inbox::Inbox::new(config.inbox_ttl);
-    let server = tiny_http::Server::from_listener(listener, None)
-        .map(Arc::new)
-        .map_err(|e| Error::failed(format!("cannot start the API server: {e}")))?;
 
     let session = Arc::new(Session {
         adapter,
@@ -405,9 +404,7 @@ fn start(
     })?;
     let s = Arc::clone(&session);
     spawn_thread("inbox", move || delivery::inbox_loop(s))?;
-    let s = Arc::clone(&session);
-    let api_server = Arc::clone(&server);
-    spawn_thread("api", move || api::serve(s, api_server))?;
+    let api = api_server::ApiServer::start(Arc::clone(&session), listener)?;
 
     let master = Arc::new(Mutex::new(spawned.master));
     let raw = if foreground {
@@ -440,7 +437,7 @@ fn start(
     }
     Ok(Running {
         session,
-        server,
+        api,
         _master: master,
         _raw: raw,
     })
@@ -567,7 +564,7 @@ fn finish(running: Running, exit: ChildExit) -> Result<i32> {
     {
         std::thread::sleep(Duration::from_millis(10));
     }
-    running.server.unblock();
+    running.api.shutdown();
     let _ = session.monitor.send(MonitorMsg::Shutdown);
     drop(running._raw);
     Ok(exit.code)

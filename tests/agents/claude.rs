@@ -21,9 +21,7 @@ fn claude_env(
 
 #[test]
 fn claude_turns_are_followed_from_enter_to_prompt() {
-    let Some(agents) = Agents::require("claude_turns_are_followed_from_enter_to_prompt") else {
-        return;
-    };
+    let agents = Agents::require("claude_turns_are_followed_from_enter_to_prompt");
     let world = World::new();
     commit_readme(&world.repo);
     let mock = MockModel::start().expect("mock model");
@@ -71,9 +69,7 @@ fn claude_turns_are_followed_from_enter_to_prompt() {
 
 #[test]
 fn claude_dialogs_are_blocked_and_answered_with_keys() {
-    let Some(agents) = Agents::require("claude_dialogs_are_blocked_and_answered_with_keys") else {
-        return;
-    };
+    let agents = Agents::require("claude_dialogs_are_blocked_and_answered_with_keys");
     let world = World::new();
     let mock = MockModel::start().expect("mock model");
     let env = claude_env(&world, &agents, &mock, false);

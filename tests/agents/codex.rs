@@ -21,9 +21,7 @@ fn codex_env(
 
 #[test]
 fn codex_turns_are_followed_from_enter_to_prompt() {
-    let Some(agents) = Agents::require("codex_turns_are_followed_from_enter_to_prompt") else {
-        return;
-    };
+    let agents = Agents::require("codex_turns_are_followed_from_enter_to_prompt");
     let world = World::new();
     commit_readme(&world.repo);
     let mock = MockModel::start().expect("mock model");
@@ -82,11 +80,7 @@ fn codex_turns_are_followed_from_enter_to_prompt() {
 
 #[test]
 fn codex_trust_dialog_is_reported_blocked_and_enter_answers_it() {
-    let Some(agents) =
-        Agents::require("codex_trust_dialog_is_reported_blocked_and_enter_answers_it")
-    else {
-        return;
-    };
+    let agents = Agents::require("codex_trust_dialog_is_reported_blocked_and_enter_answers_it");
     let world = World::new();
     let mock = MockModel::start().expect("mock model");
     let env = codex_env(&world, &agents, &mock, false);
@@ -146,11 +140,8 @@ fn codex_trust_dialog_is_reported_blocked_and_enter_answers_it() {
 
 #[test]
 fn codex_stalled_on_its_first_request_is_interrupted_and_resumed_by_watch() {
-    let Some(agents) =
-        Agents::require("codex_stalled_on_its_first_request_is_interrupted_and_resumed_by_watch")
-    else {
-        return;
-    };
+    let agents =
+        Agents::require("codex_stalled_on_its_first_request_is_interrupted_and_resumed_by_watch");
     let world = World::new();
     commit_readme(&world.repo);
     let mock = MockModel::start().expect("mock model");
@@ -227,11 +218,8 @@ fn codex_stalled_on_its_first_request_is_interrupted_and_resumed_by_watch() {
 
 #[test]
 fn codex_that_loses_its_model_connection_is_classified_disconnected() {
-    let Some(agents) =
-        Agents::require("codex_that_loses_its_model_connection_is_classified_disconnected")
-    else {
-        return;
-    };
+    let agents =
+        Agents::require("codex_that_loses_its_model_connection_is_classified_disconnected");
     let world = World::new();
     let mock = MockModel::start().expect("mock model");
     let env = codex_env(&world, &agents, &mock, true);

@@ -1,9 +1,9 @@
 //! End-to-end tests against the real agent CLIs (Codex 0.169.0, Claude Code 2.1.328) talking to
 //! a mock model server on loopback.
 //!
-//! The CLIs come from `.ci/install-agents.sh` (npm). Where they are missing these tests print a
-//! loud SKIPPED line and return — unless `HARNEX_REQUIRE_AGENTS=1` (set by `.ci/run`), where a
-//! missing CLI fails the test.
+//! The CLIs come from `.ci/install-agents.sh` (npm). `cargo nextest run` leaves this binary out
+//! and reports its tests as skipped (`.config/nextest.toml`); `cargo nextest run --profile
+//! agents` (and CI's `--profile ci`) runs them, and there a missing CLI fails the test.
 
 mod mock_model;
 #[path = "../integration/support/mod.rs"]
@@ -61,21 +61,13 @@ impl Agents {
         Ok(Agents { bin_dir: dir })
     }
 
-    /// The agents, or `None` after a loud skip notice (a failure where they are required).
-    pub fn require(test: &str) -> Option<Agents> {
+    /// The agents; a missing or mispinned CLI fails the test (these tests only run when asked for).
+    pub fn require(test: &str) -> Agents {
         match Agents::find() {
-            Ok(agents) => Some(agents),
-            Err(why) => {
-                let required = std::env::var("HARNEX_REQUIRE_AGENTS").is_ok_and(|v| v == "1");
-                assert!(
-                    !required,
-                    "{test}: the real agent CLIs are required but missing: {why}"
-                );
-                eprintln!(
-                    "\n*** SKIPPED {test}: real agent CLIs not available ({why}).\n*** Install them with `bash .ci/install-agents.sh` (or set HARNEX_AGENT_BIN_DIR).\n"
-                );
-                None
-            }
+            Ok(agents) => agents,
+            Err(why) => panic!(
+                "{test}: the real agent CLIs are required but missing: {why}. Install them with `bash .ci/install-agents.sh` (or set HARNEX_AGENT_BIN_DIR), or run `cargo nextest run` without `--profile agents` to skip these tests."
+            ),
         }
     }
 

@@ -4,6 +4,7 @@
 mod support;
 
 mod api;
+mod api_hardening;
 mod bad_input;
 mod commands;
 mod docs_commands;

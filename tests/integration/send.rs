@@ -529,7 +529,7 @@ fn repo_and_cli_select_the_session() {
 }
 
 #[test]
-fn a_queued_message_that_times_out_returns_124_with_its_message_id() {
+fn a_queued_message_that_times_out_returns_124_and_is_cancelled() {
     let world = World::new();
     world.start_fake("late", &[], &[]);
     assert_eq!(
@@ -561,12 +561,11 @@ fn a_queued_message_that_times_out_returns_124_with_its_message_id() {
     let message_id = out["message_id"]
         .as_str()
         .expect("the timeout names the message");
+    assert_eq!(out["delivery"], "cancelled", "{out}");
+    // Taken back, so it is not typed later behind the caller's back.
     let (code, message) = world.call("late", "GET", &format!("/messages/{message_id}"), b"");
     assert_eq!(code, 200, "{message}");
-    assert_eq!(
-        message["status"], "queued",
-        "still waiting for the prompt: {message}"
-    );
+    assert_eq!(message["status"], "dropped", "{message}");
 }
 
 #[test]
