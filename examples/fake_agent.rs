@@ -39,6 +39,7 @@ commands at the prompt:
   hang         busy until Esc or C-c
   stall        like hang the first time, a normal task afterwards
   quiet N      show nothing for N ms, then the prompt again
+  deaf         show the prompt and never read input again (its input buffer fills up)
   C-d          at an empty prompt: exit 0 (like a shell)
   (a leading \"[harnex session id=ID] \" is ignored, so --context can carry a command)
   anything     a task: busy for the turn length ([delay=N] in the line
@@ -164,6 +165,7 @@ enum Command {
     Stall { ms: u64 },
     Quiet(u64),
     Task { ms: u64 },
+    Deaf,
 }
 
 /// Finds the first `[delay=N]` marker in `line`.
@@ -203,6 +205,9 @@ fn parse_command(line: &str, turn_ms: u64) -> Command {
     }
     if line == "stall" {
         return Command::Stall { ms: turn_ms };
+    }
+    if line == "deaf" {
+        return Command::Deaf;
     }
     if let Some(Ok(n)) = arg("exit").map(str::parse) {
         return Command::Exit(n);
@@ -775,9 +780,20 @@ impl App {
             }
             Command::Quiet(ms) => self.quiet(ms),
             Command::Task { ms } => self.turn(Some(ms), &line),
+            Command::Deaf => self.deaf(),
         }
         for key in self.deferred.drain(..).rev() {
             self.queue.push_front(key);
+        }
+    }
+
+    /// Show the prompt and never read input again: whatever is typed fills the terminal's input
+    /// buffer until writes to it block. Signals still end the agent.
+    fn deaf(&mut self) -> ! {
+        self.say("deaf");
+        self.draw_prompt();
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
         }
     }
 

@@ -75,6 +75,8 @@ pub enum Command {
         after_help = "Examples:\n  harnex skills install\n  harnex skills install --local dispatch\n  harnex skills uninstall"
     )]
     Skills(SkillsCommand),
+    /// Remove the files of sessions that ended long ago
+    Prune(PruneArgs),
     /// Check tmux, the state dir and the agent CLIs
     Doctor(DoctorArgs),
     /// Print a shell completion script
@@ -122,6 +124,32 @@ pub struct SkillsArgs {
     /// Skills to install or remove (default: all)
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex prune --dry-run              # list what would go
+  harnex prune                        # sessions inactive for over 30 days
+  harnex prune --older-than 12h --json
+
+Removes the exit record, transcript, events and detached-supervisor log of every session whose
+files have not changed for longer than --older-than. Never touches a live session (one with a
+registry entry whose supervisor is running, or an entry it cannot read), never follows or
+removes symlinks. Prints each file and the space freed. Exit 1 if a file could not be removed,
+2 for a bad duration.")]
+pub struct PruneArgs {
+    /// Remove sessions with no activity for longer than this (e.g. 30d, 12h, 90m)
+    #[arg(long, value_parser = parse_age, default_value = "30d", value_name = "AGE")]
+    pub older_than: Duration,
+
+    /// List what would be removed, remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print one JSON object
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -460,8 +488,17 @@ Examples:
   harnex stop --id demo --force
 
 Stop types the agent's exit sequence (/exit for Codex and Claude, C-d for shells). If the agent
-has not exited after the grace period (default 10s), the supervisor sends SIGTERM (and SIGHUP)
-to the agent's process group, then SIGKILL 2s later. The session always leaves an exit record.")]
+has not exited after the grace period (default 10s, at most 24h), the supervisor sends SIGTERM
+(and SIGHUP) to the agent's process group, then SIGKILL 2s later. The session always leaves an
+exit record.
+
+A stop under way can be escalated: a later `stop --force` signals at once, a shorter --grace
+moves the signals forward; a weaker or equal request answers \"already_requested\". SIGTERM or
+SIGINT to the supervisor terminates the agent; a second one kills it.
+
+Nothing the agent started outlives the session: background jobs and setsid children still
+running when it ends get SIGTERM, then SIGKILL. If the session's supervisor died (kill -9), stop
+ends the processes it left behind and prints {\"status\":\"supervisor_gone\",…}.")]
 pub struct StopArgs {
     /// Session id
     #[arg(long, required = true)]
@@ -693,6 +730,13 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(duration)
+}
+
+/// An age for `prune`: a duration of at most 100 years.
+pub fn parse_age(text: &str) -> Result<Duration, String> {
+    const CENTURY: Duration = Duration::from_secs(100 * 36525 * 24 * 36);
+    crate::time::parse_duration_within(text, CENTURY)
+        .map_err(|e| format!("{e} (an age such as 30d, 12h or 90m, at most 100 years)"))
 }
 
 /// `120x40` → (cols, rows).

@@ -24,6 +24,7 @@ pub mod redact;
 pub mod registry;
 pub mod replay;
 pub mod session;
+pub mod sweep;
 pub mod telemetry;
 pub mod terminal_filter;
 pub mod text;
@@ -56,6 +57,7 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Skills(cli::SkillsCommand::Uninstall(args)) => {
             commands::skills::uninstall(args.local, &args.names)
         }
+        Command::Prune(args) => commands::prune::run(args),
         Command::Doctor(args) => commands::doctor::run(args.json),
         Command::Completions(args) => commands::completions::run(args.shell),
         Command::Help(args) => commands::help::run(args),

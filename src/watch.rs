@@ -216,6 +216,7 @@ impl Watcher {
                 .unwrap_or("unknown")
                 .to_string();
             if self.last_state == "exited" {
+                self.await_record();
                 break Outcome::Exited;
             }
             if status["done_at"].is_string() {
@@ -347,7 +348,27 @@ impl Watcher {
                 .client
                 .wait("exited", None, Duration::from_secs(60))
                 .map_or(true, |answer| answer["state"] == "exited");
+        if exited {
+            self.await_record();
+        }
         self.last_state = if exited { "exited" } else { "stopping" }.into();
+    }
+
+    /// The agent is gone: give its supervisor the moment it takes to record the end (exit
+    /// record, closing events, then the registry entry removed), so the watch does not end
+    /// before the session's record is complete.
+    fn await_record(&self) {
+        let Ok(state) = StateDir::from_env() else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        registry::await_exit(&state, &self.entry, Duration::from_secs(5));
+        let path = state.registry_path(&self.entry.key());
+        while registry::read_entry(&path).is_some_and(|e| e.session_id == self.entry.session_id)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Interrupt a hung turn so the resume is not queued behind it; true once it left busy.

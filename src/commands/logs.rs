@@ -119,6 +119,12 @@ fn follow(file: &mut std::fs::File, entry: &RegistryEntry, output: &mut Output) 
     let mut buf = Vec::new();
     loop {
         let alive = entry.is_alive();
+        // The transcript's cap trimmed the file under us: go on from its new end.
+        if let (Ok(meta), Ok(at)) = (file.metadata(), file.stream_position())
+            && meta.len() < at
+        {
+            let _ = file.seek(SeekFrom::End(0));
+        }
         buf.clear();
         if file.read_to_end(&mut buf).is_ok() && !buf.is_empty() {
             output.emit(&buf);

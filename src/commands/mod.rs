@@ -10,6 +10,7 @@ pub mod explain;
 pub mod help;
 pub mod logs;
 pub mod pane;
+pub mod prune;
 pub mod run;
 pub mod send;
 pub mod skills;

@@ -98,6 +98,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         session_id: crate::ids::random_hex(8),
         token: crate::ids::random_hex(16),
         started_at: SystemTime::now(),
+        transcript_max: plan.transcript_max,
     };
     let code = session::run(config, adapter, state.clone(), listener)?;
     if let Some(pane) = &pane {
@@ -116,12 +117,14 @@ struct Plan {
     inbox_ttl: Duration,
     meta: Option<Map<String, Value>>,
     summary_out: Option<PathBuf>,
+    transcript_max: Option<u64>,
 }
 
 fn plan(args: &RunArgs, adapter: &dyn Adapter, state: &StateDir) -> Result<Plan> {
     let wanted_id = args.id.as_deref().map(paths::normalize_id).transpose()?;
     let meta = args.meta.as_deref().map(parse_meta).transpose()?;
     let host = parse_host(args.host.as_deref())?;
+    let transcript_max = session::transcript::max_from_env().map_err(Error::usage)?;
     let inbox_ttl = match args.inbox_ttl {
         Some(ttl) => ttl,
         None => env_ttl()?,
@@ -182,6 +185,7 @@ fn plan(args: &RunArgs, adapter: &dyn Adapter, state: &StateDir) -> Result<Plan>
         inbox_ttl,
         meta,
         summary_out,
+        transcript_max,
     })
 }
 
@@ -278,6 +282,8 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
     let mut command = Command::new(exe);
     command
         .args(child_args(&plan.id, &["--headless"]))
+        // A session of its own: a sweep of the session this command runs in leaves it alone.
+        .env(crate::sweep::DETACHED_SUPERVISOR_ENV, "1")
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err);

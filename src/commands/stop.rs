@@ -1,4 +1,6 @@
 //! `harnex stop`: ask the supervisor to run its stop ladder; `--wait` until the session is gone.
+//! A later, stronger stop (`--force`, a shorter `--grace`) moves a stop under way forward. For a
+//! session whose supervisor died without cleaning up, end the processes it left behind.
 
 use std::time::{Duration, Instant};
 
@@ -8,13 +10,39 @@ use super::print_json;
 use crate::cli::StopArgs;
 use crate::client::{CallError, Client};
 use crate::error::{Error, Result};
-use crate::registry;
+use crate::paths::{SessionKey, StateDir};
+use crate::registry::{self, Selector};
+use crate::sweep;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn run(args: StopArgs) -> Result<i32> {
-    let (state, entry) = super::find_live(&args.id, &args.target)?;
+    if let Some(grace) = args.grace {
+        crate::session::stop::check_grace(grace).map_err(Error::usage)?;
+    }
+    let (state, selector) = super::selector(&args.id, &args.target)?;
+    if let Some(code) = sweep_after_dead_supervisor(&state, &selector)? {
+        return Ok(code);
+    }
+    let entry = match selector.find_live(&state) {
+        Ok(entry) => entry,
+        Err(not_found) => {
+            // Perhaps a supervisor that died earlier (its record says which run it was).
+            let crashed = registry::read_exit(
+                &state,
+                &SessionKey::new(selector.home_repo()?, &selector.id),
+            );
+            if let Some(record) = crashed {
+                let swept = sweep::sweep_session_processes(&record.session_id);
+                if !swept.is_empty() {
+                    print_swept(&record.id, &record.session_id, &swept);
+                    return Ok(0);
+                }
+            }
+            return Err(not_found);
+        }
+    };
     let timeout = args.timeout.unwrap_or(if args.wait {
         DEFAULT_WAIT_TIMEOUT
     } else {
@@ -63,4 +91,32 @@ pub fn run(args: StopArgs) -> Result<i32> {
     out["exit"] = serde_json::to_value(record).unwrap_or_default();
     print_json(&out);
     Ok(0)
+}
+
+/// The session's registry entry names a supervisor that is gone (killed with SIGKILL, say): end
+/// the processes that still carry its session id, retire the entry, and say so. `None` when the
+/// entry is missing or its supervisor is alive.
+fn sweep_after_dead_supervisor(state: &StateDir, selector: &Selector) -> Result<Option<i32>> {
+    let key = SessionKey::new(selector.home_repo()?, &selector.id);
+    let path = state.registry_path(&key);
+    let Some(entry) = registry::read_entry(&path) else {
+        return Ok(None);
+    };
+    if entry.is_alive() {
+        return Ok(None);
+    }
+    let swept = sweep::sweep_session_processes(&entry.session_id);
+    // The registry's own handling of stale entries retires this one (as any lookup would).
+    let _ = registry::live_entries(state);
+    print_swept(&entry.id, &entry.session_id, &swept);
+    Ok(Some(0))
+}
+
+fn print_swept(id: &str, session_id: &str, swept: &[u32]) {
+    eprintln!(
+        "harnex: the supervisor of session {id} is gone; ended {} process(es) it left behind",
+        swept.len()
+    );
+    print_json(&json!({"ok": true, "id": id, "session_id": session_id,
+        "status": "supervisor_gone", "swept_pids": swept}));
 }

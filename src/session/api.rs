@@ -22,8 +22,6 @@ use super::stop::{self, StopRequest};
 
 /// Longest a single long-poll request may block; clients loop for longer waits.
 const MAX_POLL: Duration = Duration::from_secs(60);
-/// The longest stop grace period a client may ask for.
-const MAX_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 
 #[derive(Debug)]
 pub struct Reply {
@@ -632,7 +630,7 @@ fn post_stop(session: &Arc<Session>, body: &[u8]) -> Reply {
 
 fn read_stop(body: &[u8]) -> Result<StopRequest, Reply> {
     let fields = object_body(body, "{\"grace_ms\": 5000, \"force\": false}")?;
-    let max_ms = MAX_GRACE.as_millis() as u64;
+    let max_ms = stop::MAX_GRACE.as_millis() as u64;
     let grace_ms = fields.get(
         "grace_ms",
         &format!("a whole number of milliseconds from 0 to {max_ms} (24 h)"),
@@ -675,7 +673,7 @@ mod tests {
         assert_eq!(request.grace, stop::DEFAULT_GRACE);
         let request = read_stop(br#"{"grace_ms": 86400000, "force": true}"#).unwrap();
         assert!(request.force);
-        assert_eq!(request.grace, MAX_GRACE);
+        assert_eq!(request.grace, stop::MAX_GRACE);
         for body in [
             &br#"{"grace_ms": 18446744073709551615}"#[..],
             br#"{"grace_ms": 86400001}"#,

@@ -53,6 +53,14 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
     extra.insert("summary".into(), json!(usage));
     extra.insert("git".into(), json!(git_end));
     extra.insert("output_log_path".into(), json!(session.paths.output));
+    extra.insert(
+        "transcript_dropped_bytes".into(),
+        json!(
+            session
+                .transcript_dropped
+                .load(std::sync::atomic::Ordering::SeqCst)
+        ),
+    );
     extra.insert("events_log_path".into(), json!(session.paths.events));
     let record = ExitRecord {
         ok: true,

@@ -49,6 +49,8 @@ pub struct Live {
     pub injected_count: u64,
     pub last_injected_at: Option<SystemTime>,
     pub stop_requested: bool,
+    /// How far the stop ladder may go (`None` until a stop is requested); only moves forward.
+    pub stop: Option<super::stop::StopTarget>,
     /// Deliveries writing to the agent right now.
     pub delivering: u32,
     pub exit: Option<ChildExit>,
@@ -79,6 +81,7 @@ impl Live {
             injected_count: 0,
             last_injected_at: None,
             stop_requested: false,
+            stop: None,
             delivering: 0,
             exit: None,
             output_closed: false,

@@ -2,9 +2,10 @@
 //! the inbox, the HTTP API, the transcript and the event log.
 //!
 //! Threads: PTY reader, monitor (screen + state), PTY writer, child waiter, inbox delivery, API
-//! (a single-threaded async runtime, plus a bounded pool for handlers that block), signal handler, and in the foreground a stdin forwarder. The
-//! main thread starts them, waits for the agent to exit, then writes the exit record, removes
-//! the registry entry and shuts the API down.
+//! (a single-threaded async runtime, plus a bounded pool for handlers that block), signal
+//! handler, reaper of adopted orphans, and in the foreground a stdin forwarder. The main thread
+//! starts them, waits for the agent to exit, then ends what the agent left running, writes the
+//! exit record, removes the registry entry and shuts the API down.
 
 pub mod api;
 pub mod api_connections;
@@ -23,7 +24,9 @@ pub mod state;
 pub mod status;
 pub mod stop;
 pub mod terminal;
+pub mod transcript;
 
+use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Sender, SyncSender};
@@ -92,6 +95,8 @@ pub struct SessionConfig {
     pub session_id: String,
     pub token: String,
     pub started_at: SystemTime,
+    /// The transcript's cap per run (`None`: no cap), see [`transcript`].
+    pub transcript_max: Option<u64>,
 }
 
 pub struct SessionPaths {
@@ -119,6 +124,8 @@ pub struct Session {
     pub keyboard: keyboard::Keyboard,
     /// HEAD when the session started (none outside git or before the first commit).
     pub git_start: Option<crate::telemetry::git::GitStart>,
+    /// Bytes of output the transcript's cap dropped (written by the PTY reader).
+    pub transcript_dropped: Arc<std::sync::atomic::AtomicU64>,
     /// API requests being answered (the end of a session lets them finish).
     pub api_in_flight: std::sync::atomic::AtomicUsize,
     /// Held while the registry entry is written or removed; true once it is removed for good.
@@ -138,6 +145,28 @@ impl Session {
         result
             .recv()
             .map_err(|_| std::io::Error::other("the agent's terminal is closed"))?
+    }
+
+    /// Like [`Session::write`], but give up at `deadline` (`TimedOut`): the bytes stay queued, and
+    /// the caller moves on even when the agent never reads its input.
+    pub fn write_within(&self, bytes: Vec<u8>, deadline: Instant) -> std::io::Result<()> {
+        let (done, result) = mpsc::channel();
+        self.writer
+            .send(WriteRequest {
+                bytes,
+                done: Some(done),
+            })
+            .map_err(|_| std::io::Error::other("the agent's terminal is closed"))?;
+        match result.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(written) => written,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the agent is not reading its input",
+            )),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(std::io::Error::other("the agent's terminal is closed"))
+            }
+        }
     }
 
     /// Remove the registry entry for good (the session is over).
@@ -282,11 +311,26 @@ fn start(
     // screen (and throw off a shell's line editor, which thinks its cursor is elsewhere).
     let host = crate::registry::url_host(&config.host.to_string());
     eprintln!("harnex: session {} on {host}:{port}", config.id);
-    let transcript = crate::paths::open_append(&paths.output)?;
+    let transcript_dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let transcript = transcript::Transcript::open(
+        &paths.output,
+        config.transcript_max,
+        Arc::clone(&transcript_dropped),
+    )
+    .map_err(|e| Error::failed(format!("cannot open {}: {e}", paths.output.display())))?;
     let events = EventLog::open(&paths.events, &config.id, &config.session_id)?;
 
     let foreground = config.mode.has_terminal();
     let (cols, rows) = config.size;
+    // Orphans of the agent's tree (background jobs, daemons, `setsid` grandchildren) come to us,
+    // not to pid 1, so the end of the session can find and end them.
+    if let Err(e) = crate::sweep::become_subreaper() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "harnex: cannot adopt the agent's orphans ({e}); processes it leaves may outlive the session"
+        );
+    }
+    // From this thread, which lives as long as the session: the agent dies with it.
     let spawned = pty::spawn(
         &config.command,
         &config.cwd,
@@ -314,6 +358,7 @@ fn start(
         keyboard: keyboard::Keyboard::new(writer_tx.clone()),
         git_start: crate::telemetry::git::capture_start(&config.repo_root),
         api_in_flight: std::sync::atomic::AtomicUsize::new(0),
+        transcript_dropped,
         registry_removed: Mutex::new(false),
         config,
     });
@@ -407,18 +452,32 @@ fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
 }
 
 /// SIGWINCH resizes the PTY and screen; SIGTERM/SIGINT/SIGHUP end the agent (so records get
-/// written) instead of killing the supervisor outright.
+/// written) instead of killing the supervisor outright, each one a rung further up the stop
+/// ladder; SIGCHLD has the reaper collect adopted orphans that exited.
 fn spawn_signal_thread(
     session: &Arc<Session>,
     master: &Arc<Mutex<Box<dyn portable_pty::MasterPty + Send>>>,
 ) -> Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
-    let mut signals = signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGINT, SIGHUP])
-        .map_err(|e| Error::failed(format!("cannot install signal handlers: {e}")))?;
+    use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGWINCH};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGINT, SIGHUP, SIGCHLD])
+            .map_err(|e| Error::failed(format!("cannot install signal handlers: {e}")))?;
     let session = Arc::clone(session);
     let master = Arc::clone(master);
+    // Adopted orphans that exit are reaped off this thread (reaping waits for them to settle).
+    let (reap_tx, reap_rx) = mpsc::sync_channel::<()>(1);
+    let agent = session.child_pid;
+    spawn_thread("reaper", move || {
+        while reap_rx.recv().is_ok() {
+            crate::sweep::reap_adopted_zombies(agent, Duration::from_secs(1));
+        }
+    })?;
     spawn_thread("signals", move || {
         for signal in signals.forever() {
+            if signal == SIGCHLD {
+                let _ = reap_tx.try_send(());
+                continue;
+            }
             if signal == SIGWINCH {
                 if session.config.mode.has_terminal()
                     && let Some((rows, cols)) = terminal::size()
@@ -430,13 +489,8 @@ fn spawn_signal_thread(
                 }
                 continue;
             }
-            stop::request_stop(
-                &session,
-                stop::StopRequest {
-                    force: true,
-                    grace: Duration::ZERO,
-                },
-            );
+            // The first signal terminates the agent, a repeated one kills it.
+            stop::escalate_on_signal(&session);
         }
     })
 }
@@ -474,6 +528,17 @@ fn child_env(config: &SessionConfig) -> Vec<(String, String)> {
 /// After the agent exited: let the last output through, record the exit, clean up.
 fn finish(running: Running, exit: ChildExit) -> Result<i32> {
     let session = running.session;
+    // Nothing the agent started outlives the session: its background jobs and `setsid`
+    // grandchildren (ours as their subreaper) end here, which also closes the terminal they held.
+    let swept = crate::sweep::kill_descendants(session.child_pid);
+    // Only into a detached supervisor's log: in the foreground, stderr is the person's terminal.
+    if !swept.is_empty() && session.config.mode == Mode::Headless {
+        let _ = writeln!(
+            std::io::stderr(),
+            "harnex: ended {} process(es) the agent left behind: {swept:?}",
+            swept.len()
+        );
+    }
     // Output still in the PTY arrives after the exit; give it a moment (a grandchild holding the
     // terminal open must not keep us here).
     session

@@ -1,12 +1,15 @@
 //! The agent's PTY: spawning the child, and the three threads around it — the reader (sole
-//! reader of the master; writes the transcript first so nothing is lost), the writer (sole owner
+//! reader of the master; writes the transcript first so nothing is lost, within its cap), the writer (sole owner
 //! of the master's write side, fed by a channel) and the waiter (reaps the child).
 
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 
-use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+
+use portable_pty::{MasterPty, PtySize, native_pty_system};
 
 use super::live::ChildExit;
 use super::monitor::MonitorMsg;
@@ -18,11 +21,12 @@ pub struct Spawned {
     pub writer: Box<dyn Write + Send>,
     pub pid: u32,
     /// Kept so the child handle is not dropped early; the waiter reaps with waitpid.
-    _child: Box<dyn portable_pty::Child + Send + Sync>,
+    _child: std::process::Child,
 }
 
-/// Variables the agent never inherits.
-pub const AGENT_ENV_REMOVED: [&str; 2] = ["TMUX", "TMUX_PANE"];
+/// Variables the agent never inherits (the last one marks a detached supervisor, not its agent).
+pub const AGENT_ENV_REMOVED: [&str; 3] =
+    ["TMUX", "TMUX_PANE", crate::sweep::DETACHED_SUPERVISOR_ENV];
 
 pub fn pty_size(rows: u16, cols: u16) -> PtySize {
     PtySize {
@@ -34,6 +38,11 @@ pub fn pty_size(rows: u16, cols: u16) -> PtySize {
 }
 
 /// Start `argv` on a new PTY of the given size, in `cwd`, with `env` added to ours.
+///
+/// The agent becomes a session leader with the PTY as its controlling terminal, and dies with
+/// the thread that spawns it (`PR_SET_PDEATHSIG`): call this from the thread that lives for the
+/// whole session (the supervisor's main thread), so a supervisor killed with SIGKILL does not
+/// leave its agent behind.
 pub fn spawn(
     argv: &[String],
     cwd: &Path,
@@ -44,9 +53,29 @@ pub fn spawn(
     let pair = native_pty_system()
         .openpty(pty_size(rows, cols))
         .map_err(|e| Error::failed(format!("cannot open a pseudo-terminal: {e}")))?;
-    let mut cmd = CommandBuilder::new(&argv[0]);
-    cmd.args(&argv[1..]);
-    cmd.cwd(cwd);
+    // portable-pty's spawn has no hook for PR_SET_PDEATHSIG: open the terminal's slave side by
+    // name and start the child ourselves, doing what portable-pty does before exec.
+    let tty = pair
+        .master
+        .tty_name()
+        .ok_or_else(|| Error::failed("the pseudo-terminal has no name"))?;
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&tty)
+        .map_err(|e| Error::failed(format!("cannot open {}: {e}", tty.display())))?;
+    let stdio = |file: &std::fs::File| {
+        file.try_clone()
+            .map(std::process::Stdio::from)
+            .map_err(|e| Error::failed(format!("cannot open {}: {e}", tty.display())))
+    };
+    let mut cmd = std::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .current_dir(cwd)
+        .stdin(stdio(&slave)?)
+        .stdout(stdio(&slave)?)
+        .stderr(stdio(&slave)?);
     for (key, value) in env {
         cmd.env(key, value);
     }
@@ -55,15 +84,68 @@ pub fn spawn(
     for key in AGENT_ENV_REMOVED {
         cmd.env_remove(key);
     }
-    let child = pair
-        .slave
-        .spawn_command(cmd)
+    let supervisor = std::process::id() as libc::pid_t;
+    // SAFETY: only async-signal-safe calls (signal, sigprocmask, prctl, getppid, setsid, ioctl)
+    // run between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for signo in [
+                libc::SIGCHLD,
+                libc::SIGHUP,
+                libc::SIGINT,
+                libc::SIGQUIT,
+                libc::SIGTERM,
+                libc::SIGALRM,
+                libc::SIGPIPE,
+            ] {
+                libc::signal(signo, libc::SIG_DFL);
+            }
+            let empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) == -1
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The supervisor may have died before the line above: then nobody would signal us.
+            if libc::getppid() != supervisor {
+                libc::_exit(1);
+            }
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::ioctl(0, libc::TIOCSCTTY as _, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Descriptors our caller left open without close-on-exec are not the agent's.
+            // (Closing them here would also close std's exec-error pipe.)
+            if libc::syscall(
+                libc::SYS_close_range,
+                3,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            ) != 0
+            {
+                for fd in 3..1024 {
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
         .map_err(|e| Error::failed(format!("cannot start {}: {e}", argv[0])))?;
-    // The child holds its own copy of the slave; ours would keep the PTY open after it exits.
+    // The child holds its own copies of the slave; ours would keep the PTY open after it exits.
+    drop(cmd);
+    drop(slave);
     drop(pair.slave);
-    let pid = child
-        .process_id()
-        .ok_or_else(|| Error::failed("the agent has no process id"))?;
+    let pid = child.id();
     let reader = pair
         .master
         .try_clone_reader()
@@ -85,7 +167,7 @@ pub fn spawn(
 /// monitor. Ends at EOF/EIO (the agent and everything holding its terminal is gone).
 pub fn read_loop(
     mut reader: Box<dyn Read + Send>,
-    mut transcript: std::fs::File,
+    mut transcript: super::transcript::Transcript,
     mut echo: Option<std::io::Stdout>,
     monitor: SyncSender<MonitorMsg>,
 ) {
@@ -98,7 +180,7 @@ pub fn read_loop(
             Err(_) => break,
         };
         let chunk = &buf[..n];
-        if let Err(e) = transcript.write_all(chunk) {
+        if let Err(e) = transcript.write(chunk) {
             // Keep the agent running; the screen and API still work.
             eprintln!("harnex: cannot append to the transcript: {e}");
         }
@@ -111,6 +193,9 @@ pub fn read_loop(
         if monitor.send(MonitorMsg::Output(chunk.to_vec())).is_err() {
             break;
         }
+    }
+    if let Err(e) = transcript.finish() {
+        let _ = writeln!(std::io::stderr(), "harnex: cannot trim the transcript: {e}");
     }
     let _ = monitor.send(MonitorMsg::OutputClosed);
 }

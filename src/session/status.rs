@@ -75,6 +75,8 @@ pub fn payload(session: &Session, live: &Live, include_live: bool) -> Map<String
         "last_injected_at": live.last_injected_at.map(rfc3339),
         "injected_count": live.injected_count,
         "output_log_path": session.paths.output,
+        "transcript_max_bytes": config.transcript_max,
+        "transcript_dropped_bytes": session.transcript_dropped.load(std::sync::atomic::Ordering::SeqCst),
         "events_log_path": session.paths.events,
         "log_mtime": log_mtime,
         "log_idle_s": log_idle_s,
