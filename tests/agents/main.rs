@@ -1,9 +1,9 @@
 //! End-to-end tests against the real agent CLIs (Codex 0.169.0, Claude Code 2.1.328) talking to
 //! a mock model server on loopback.
 //!
-//! The CLIs come from `.ci/install-agents.sh` (npm). `cargo nextest run` leaves this binary out
-//! and reports its tests as skipped (`.config/nextest.toml`); `cargo nextest run --profile
-//! agents` (and CI's `--profile ci`) runs them, and there a missing CLI fails the test.
+//! The CLIs come from `.ci/install-agents.sh` (npm). The tests are `#[ignore]`d, so `cargo nextest
+//! run` reports them as skipped; `cargo nextest run --run-ignored all` (as `.ci/run` does) runs
+//! them, and there a missing CLI fails the test.
 
 mod mock_model;
 #[path = "../integration/support/mod.rs"]
@@ -66,7 +66,7 @@ impl Agents {
         match Agents::find() {
             Ok(agents) => agents,
             Err(why) => panic!(
-                "{test}: the real agent CLIs are required but missing: {why}. Install them with `bash .ci/install-agents.sh` (or set HARNEX_AGENT_BIN_DIR), or run `cargo nextest run` without `--profile agents` to skip these tests."
+                "{test}: the real agent CLIs are required but missing: {why}. Install them with `bash .ci/install-agents.sh` (or set HARNEX_AGENT_BIN_DIR), or run `cargo nextest run` without `--run-ignored` to skip these tests."
             ),
         }
     }
