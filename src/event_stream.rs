@@ -1,29 +1,30 @@
-//! Reading event logs: a tolerant row parser and a follower that notices appended rows at once
-//! (inotify; a short poll where that is unavailable) and refuses a truncated stream.
+//! Reading event logs: a follower that notices appended rows at once (inotify; a short poll where
+//! that is unavailable), refuses a truncated stream, and yields only whole rows.
+//!
+//! A row is one line holding one JSON object. A line that is not (a row torn by a full disk or a
+//! writer that died mid-row, garbage, invalid UTF-8) is skipped with a warning on stderr, and
+//! reading resumes at the next newline, so two rows are never merged into one. Files written
+//! before writers took back torn rows may hold a torn row with the next row glued onto it: that
+//! row is recovered from the end of the line. A last line without its newline is not a row yet.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use serde_json::Value;
 
-/// A complete row: its raw text (as written) and its parsed value (`None` for garbage lines).
+/// A complete row: its raw text (as written) and its parsed object.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub raw: String,
-    pub value: Option<Value>,
+    pub value: Value,
 }
 
 impl Row {
-    fn new(raw: String) -> Row {
-        let value = serde_json::from_str(&raw).ok();
-        Row { raw, value }
-    }
-
     pub fn kind(&self) -> &str {
         self.field("type")
     }
@@ -33,11 +34,50 @@ impl Row {
     }
 
     pub fn field(&self, name: &str) -> &str {
-        self.value
-            .as_ref()
-            .and_then(|v| v[name].as_str())
-            .unwrap_or("")
+        self.value[name].as_str().unwrap_or("")
     }
+}
+
+/// What one line of an event file holds.
+#[derive(Debug)]
+pub enum Line {
+    Row(Row),
+    Blank,
+    /// Not a whole row; `recovered` is a whole row glued onto its end (see the module docs).
+    Torn {
+        recovered: Option<Row>,
+    },
+}
+
+/// Most places in a torn line tried as the start of a glued row (bounds the work on garbage).
+const MAX_RESYNC_TRIES: usize = 64;
+
+/// Classify one line (without its newline).
+pub fn parse_line(bytes: &[u8]) -> Line {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Line::Blank;
+    }
+    if let Some(row) = whole_row(bytes) {
+        return Line::Row(row);
+    }
+    let recovered = bytes
+        .windows(2)
+        .enumerate()
+        .skip(1)
+        .filter(|(_, pair)| pair == b"{\"")
+        .take(MAX_RESYNC_TRIES)
+        .find_map(|(at, _)| whole_row(&bytes[at..]).filter(|row| row.value["type"].is_string()));
+    Line::Torn { recovered }
+}
+
+/// `bytes` as a row: valid UTF-8 holding exactly one JSON object.
+fn whole_row(bytes: &[u8]) -> Option<Row> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let value: Value = serde_json::from_str(text).ok()?;
+    value.is_object().then(|| Row {
+        raw: text.trim().to_string(),
+        value,
+    })
 }
 
 #[derive(Debug)]
@@ -58,10 +98,12 @@ impl std::fmt::Display for FollowError {
 
 /// Reads complete rows from an append-only JSONL file as it grows.
 pub struct Follower {
+    path: PathBuf,
     file: File,
     offset: u64,
     partial: Vec<u8>,
     watch: Option<Inotify>,
+    torn: u64,
 }
 
 /// How often to look when inotify is unavailable.
@@ -78,6 +120,8 @@ impl Follower {
                     .is_ok()
             });
         Ok(Follower {
+            path: path.to_path_buf(),
+            torn: 0,
             file,
             offset: 0,
             partial: Vec::new(),
@@ -105,14 +149,36 @@ impl Follower {
         self.offset += bytes.len() as u64;
         self.partial.extend_from_slice(&bytes);
         let mut rows = Vec::new();
+        // Where `partial` starts in the file, for the warning.
+        let mut line_start = self.offset - self.partial.len() as u64;
         while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=end).collect();
-            let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-            if !text.trim().is_empty() {
-                rows.push(Row::new(text));
+            match parse_line(&line[..line.len() - 1]) {
+                Line::Row(row) => rows.push(row),
+                Line::Blank => {}
+                Line::Torn { recovered } => {
+                    self.torn += 1;
+                    crate::warn!(
+                        "harnex: skipped a torn row ({} bytes at byte {line_start}) in {}{}",
+                        line.len() - 1,
+                        self.path.display(),
+                        if recovered.is_some() {
+                            "; the row glued onto it was kept"
+                        } else {
+                            ""
+                        }
+                    );
+                    rows.extend(recovered);
+                }
             }
+            line_start += line.len() as u64;
         }
         Ok(rows)
+    }
+
+    /// Lines skipped so far because they were not whole rows.
+    pub fn torn_rows(&self) -> u64 {
+        self.torn
     }
 
     /// Sleep until the file changes or `timeout` passes.
@@ -163,9 +229,31 @@ mod tests {
             .unwrap();
         file.write_all(b"\"exited\"}\nnot json\n").unwrap();
         let rows = follower.read_rows().unwrap();
-        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.len(), 1, "garbage is skipped");
         assert_eq!(rows[0].kind(), "exited");
-        assert!(rows[1].value.is_none());
+        assert_eq!(follower.torn_rows(), 1);
+    }
+
+    #[test]
+    fn a_torn_row_is_skipped_and_never_merged_with_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.jsonl");
+        // A row cut short, then (as an older writer left it) the next row glued on; then a row
+        // cut short and ended by the next writer's newline; then invalid UTF-8.
+        std::fs::write(
+            &path,
+            b"{\"seq\":1,\"type\":\"started\"}\n{\"seq\":2,\"type\":\"st{\"seq\":3,\"type\":\"send\"}\n{\"seq\":4,\"ty\n{\"seq\":5,\"type\":\"x\xff\"}\n{\"seq\":6,\"type\":\"exited\"}\n",
+        )
+        .unwrap();
+        let mut follower = Follower::open(&path).unwrap();
+        let rows = follower.read_rows().unwrap();
+        let seqs: Vec<u64> = rows
+            .iter()
+            .map(|r| r.value["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, [1, 3, 6]);
+        assert_eq!(rows[1].raw, "{\"seq\":3,\"type\":\"send\"}");
+        assert_eq!(follower.torn_rows(), 3);
     }
 
     #[test]

@@ -252,7 +252,7 @@ impl Watcher {
                 say(&format!(
                     "{} exited with code {} ({})",
                     self.entry.id,
-                    record.exit_code,
+                    record.exit_code_text(),
                     record.reason.as_deref().unwrap_or("?")
                 ));
             }
@@ -344,6 +344,14 @@ impl Watcher {
                 .client
                 .wait("exited", None, Duration::from_secs(60))
                 .map_or(true, |answer| answer["state"] == "exited");
+        if exited {
+            // The agent is gone; the supervisor is still writing the exit record and the last
+            // rows. The watch ends once they are on disk (the supervisor lets go of its lock).
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.entry.is_alive() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         self.last_state = if exited { "exited" } else { "stopping" }.into();
     }
 

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::paths::{self, SessionKey, StateDir};
 use crate::registry;
 use crate::session::{self, Mode, SessionConfig};
+use crate::session_lock::{self, Probe, SessionLock};
 use crate::tmux;
 
 const DEFAULT_SIZE: (u16, u16) = (120, 40);
@@ -55,6 +56,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
     if args.detach && !args.headless {
         return detach(&args, &plan, &state);
     }
+    // This process is the supervisor: hold the session lock for its whole life.
+    let lock = claim_session(&state, &plan)?;
     let listener = bind(&plan, &args)?;
     let mode = if args.headless {
         Mode::Headless
@@ -98,6 +101,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         started_at: SystemTime::now(),
     };
     let code = session::run(config, adapter, state.clone(), listener)?;
+    lock.release();
     if let Some(pane) = &pane {
         release_pane(&state, &plan, pane, code);
     }
@@ -165,6 +169,10 @@ fn plan(args: &RunArgs, adapter: &dyn Adapter, state: &StateDir) -> Result<Plan>
             active.id
         )));
     }
+    // The lock answers even when the entry is damaged or missing.
+    if session_lock::probe(&session_lock::lock_path(state, &key)) == Probe::Held {
+        return Err(already_running(state, &key));
+    }
     let summary_out = args
         .summary_out
         .as_ref()
@@ -180,6 +188,41 @@ fn plan(args: &RunArgs, adapter: &dyn Adapter, state: &StateDir) -> Result<Plan>
         meta,
         summary_out,
     })
+}
+
+/// Take the session lock for this supervisor, or refuse: another supervisor of the same id is
+/// alive. With the lock held, a run the slot still names (crashed) is settled first.
+fn claim_session(state: &StateDir, plan: &Plan) -> Result<SessionLock> {
+    let key = SessionKey::new(plan.repo_root.clone(), &plan.id);
+    let path = session_lock::lock_path(state, &key);
+    match SessionLock::acquire(&path, Duration::from_millis(500)) {
+        Ok(Some(lock)) => {
+            crate::crash::claim_slot(state, &state.registry_path(&key));
+            Ok(lock)
+        }
+        Ok(None) => Err(already_running(state, &key)),
+        Err(e) => Err(Error::failed(format!(
+            "cannot take the session lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn already_running(state: &StateDir, key: &SessionKey) -> Error {
+    let entry = state.registry_path(key);
+    let damaged = match registry::parse_entry(&entry) {
+        Ok(_) => String::new(),
+        Err(_) => format!(
+            " (its registry entry {} is damaged or missing; the supervisor rewrites it)",
+            entry.display()
+        ),
+    };
+    Error::failed(format!(
+        "session {:?} is already active in {}{damaged}; stop it with `harnex stop --id {}` or pick another --id",
+        key.id,
+        key.repo_root.display(),
+        key.id
+    ))
 }
 
 pub fn parse_meta(text: &str) -> Result<Map<String, Value>> {
@@ -533,7 +576,7 @@ fn tmux_boot_failure(
         return Error::failed(format!(
             "agent {} exited with code {} during start-up{}{keeps}",
             record.cli,
-            record.exit_code,
+            record.exit_code_text(),
             if lines.is_empty() {
                 String::new()
             } else {
@@ -675,7 +718,7 @@ fn boot_failure(state: &StateDir, key: &SessionKey, log: &Path, code: Option<i32
         Some(record) => Error::failed(format!(
             "agent {} exited with code {} during start-up{}",
             record.cli,
-            record.exit_code,
+            record.exit_code_text(),
             if lines.is_empty() {
                 String::new()
             } else {

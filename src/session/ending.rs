@@ -60,7 +60,7 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
         cli: session.config.cli.clone(),
         session_id: session.config.session_id.clone(),
         repo_root: session.config.repo_root.clone(),
-        exit_code: exit.code,
+        exit_code: Some(exit.code),
         signal: exit.signal,
         started_at: crate::time::rfc3339(session.config.started_at),
         exited_at: crate::time::now_rfc3339(),
@@ -69,7 +69,8 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
         extra,
     };
     if let Err(e) = registry::write_exit(&session.state_dir, &record) {
-        eprintln!("harnex: cannot write the exit record: {e}");
+        session.events.health().count_error();
+        crate::warn!("harnex: cannot write the exit record: {e}");
     }
     let mut exited = json!({"code": exit.code, "reason": reason});
     if let Some(signal) = exit.signal {
@@ -108,7 +109,8 @@ fn write_summary(
     match summary::append(path, &record) {
         Ok(()) => Some(path.display().to_string()),
         Err(e) => {
-            eprintln!(
+            session.events.health().count_error();
+            crate::warn!(
                 "harnex: failed to write dispatch summary to {}: {e}",
                 path.display()
             );
@@ -122,7 +124,7 @@ fn event_counts(session: &Session) -> impl Fn(&str) -> u64 {
     let rows: Vec<Value> = crate::event_stream::read_all(&session.paths.events)
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|row| row.value)
+        .map(|row| row.value)
         .filter(|row| row["session_id"] == session.config.session_id.as_str())
         .collect();
     move |kind: &str| rows.iter().filter(|row| row["type"] == kind).count() as u64

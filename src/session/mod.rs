@@ -138,6 +138,12 @@ impl Session {
             .map_err(|_| std::io::Error::other("the agent's terminal is closed"))?
     }
 
+    /// Whether the registry entry on disk is this run's and readable.
+    fn registry_intact(&self) -> bool {
+        registry::parse_entry(&self.paths.registry)
+            .is_ok_and(|entry| entry.session_id == self.config.session_id)
+    }
+
     /// Remove the registry entry for good (the session is over).
     fn remove_registry(&self) {
         let mut removed = self
@@ -145,7 +151,7 @@ impl Session {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         *removed = true;
-        registry::remove_entry(&self.state_dir, &self.key());
+        registry::remove_entry(&self.state_dir, &self.key(), &self.config.session_id);
     }
 
     /// Queue a write without waiting (terminal query replies).
@@ -206,11 +212,12 @@ impl Session {
             output_log_path: Some(self.paths.output.clone()),
             events_log_path: Some(self.paths.events.clone()),
             extra,
+            file: None,
         }
     }
 
     /// Rewrite the registry entry (after deliveries), keeping keys others added (tmux_*). Never
-    /// after the session removed it at its end.
+    /// after the session removed it at its end, and never over another run's entry.
     pub fn refresh_registry(&self) {
         let removed = self
             .registry_removed
@@ -220,13 +227,29 @@ impl Session {
             return;
         }
         let mut entry = self.registry_entry();
-        if let Some(old) = registry::read_entry(&self.paths.registry) {
-            for (key, value) in old.extra {
-                entry.extra.entry(key).or_insert(value);
+        match registry::parse_entry(&self.paths.registry) {
+            Ok(old) if old.session_id != self.config.session_id => {
+                crate::warn!(
+                    "harnex: the registry entry {} belongs to another run ({}); leaving it alone",
+                    self.paths.registry.display(),
+                    old.session_id
+                );
+                return;
             }
+            Ok(old) => {
+                for (key, value) in old.extra {
+                    entry.extra.entry(key).or_insert(value);
+                }
+            }
+            Err(registry::EntryError::Corrupt(why)) => crate::warn!(
+                "harnex: the registry entry {} was damaged ({why}); rewriting it",
+                self.paths.registry.display()
+            ),
+            Err(registry::EntryError::Missing) => {}
         }
         if let Err(e) = registry::write_entry(&self.state_dir, &entry) {
-            eprintln!("harnex: cannot update the registry: {e}");
+            self.events.health().count_error();
+            crate::warn!("harnex: cannot update the registry: {e}");
         }
     }
 }
@@ -279,7 +302,7 @@ fn start(
     // Before the agent starts drawing: said later, it would land in the middle of the agent's
     // screen (and throw off a shell's line editor, which thinks its cursor is elsewhere).
     let host = crate::registry::url_host(&config.host.to_string());
-    eprintln!("harnex: session {} on {host}:{port}", config.id);
+    crate::warn!("harnex: session {} on {host}:{port}", config.id);
     let transcript = crate::paths::open_append(&paths.output)?;
     let events = EventLog::open(&paths.events, &config.id, &config.session_id)?;
 
@@ -348,8 +371,9 @@ fn start(
         .map_err(|e| Error::failed(format!("cannot start a thread: {e}")))?;
     let reader = spawned.reader;
     let reader_monitor = monitor_tx.clone();
+    let health = Arc::clone(session.events.health());
     spawn_thread("pty-reader", move || {
-        pty::read_loop(reader, transcript, echo, reader_monitor)
+        pty::read_loop(reader, transcript, echo, reader_monitor, health)
     })?;
     let s = Arc::clone(&session);
     spawn_thread("monitor", move || monitor::run(s, monitor_rx, screen))?;
@@ -379,6 +403,8 @@ fn start(
         spawn_thread("file-hook", move || file_hook::watch(s, path))?;
     }
     session.refresh_registry();
+    let s = Arc::clone(&session);
+    spawn_thread("registry-keeper", move || keep_registry(&s))?;
     if let Some(context) = &session.config.context {
         let text = format!("[harnex session id={}] {context}", session.config.id);
         let payload = inbox::Payload {
@@ -399,6 +425,24 @@ fn start(
         _master: master,
         _raw: raw,
     })
+}
+
+/// How often the supervisor checks that its registry entry is still there and readable.
+const REGISTRY_CHECK: Duration = Duration::from_secs(2);
+
+/// Rewrite the registry entry when it was damaged or deleted (clients need its port and token),
+/// until the agent exits. One small file read every couple of seconds; a plain sleep, so the
+/// agent's output does not wake this thread.
+fn keep_registry(session: &Session) {
+    loop {
+        std::thread::sleep(REGISTRY_CHECK);
+        if session.shared.lock().exit.is_some() {
+            return;
+        }
+        if !session.registry_intact() {
+            session.refresh_registry();
+        }
+    }
 }
 
 fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {

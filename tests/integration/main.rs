@@ -6,6 +6,8 @@ mod support;
 mod api;
 mod bad_input;
 mod commands;
+mod crash;
+mod disk_full;
 mod docs_commands;
 mod events;
 mod guide;

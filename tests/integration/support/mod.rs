@@ -127,8 +127,12 @@ impl World {
         self.detach(&["bash", "--id", id, "--", "--norc", "--noprofile"])
     }
 
+    /// Registry entries (`sessions/*.json`; the session locks beside them are not entries).
     pub fn registry_files(&self) -> Vec<PathBuf> {
         files_in(&self.state.join("sessions"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect()
     }
 
     pub fn only_file(&self, sub: &str) -> PathBuf {
