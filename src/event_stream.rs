@@ -292,3 +292,149 @@ mod tests {
         assert_eq!(rows.len(), 1);
     }
 }
+
+/// Randomized: whatever bytes an event file holds, the reader never panics, yields only whole
+/// rows (each one JSON object, never two merged), and yields every intact row, in order, however
+/// the file's growth is split across reads.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    /// What goes into the file between newlines.
+    #[derive(Debug, Clone)]
+    enum Piece {
+        /// A whole row on its own line: must be yielded.
+        Intact(usize),
+        /// A row cut short at a byte (and ended by a newline, as the writer does after a torn row).
+        Torn(usize, usize),
+        /// A row cut short with the next row glued on (as older writers left it): the glued row
+        /// must be yielded.
+        Glued(usize, usize, usize),
+        /// Arbitrary bytes (newlines, invalid UTF-8, braces…), then a newline.
+        Garbage(Vec<u8>),
+    }
+
+    fn row_text(seq: usize, text: &str) -> String {
+        let kinds = ["started", "state", "send", "exited"];
+        serde_json::json!({"schema_version": 1, "seq": seq, "type": kinds[seq % 4],
+            "session_id": "abc", "text": text, "meta": {"k": [seq, {"x": text}]}})
+        .to_string()
+    }
+
+    fn pieces() -> impl Strategy<Value = (Vec<String>, Vec<Piece>)> {
+        prop::collection::vec(".{0,40}", 1..12).prop_flat_map(|texts| {
+            let rows: Vec<String> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| row_text(i + 1, t))
+                .collect();
+            let n = rows.len();
+            let piece =
+                prop_oneof![
+                    (0..n).prop_map(Piece::Intact),
+                    (0..n, any::<prop::sample::Index>())
+                        .prop_map(|(r, at)| Piece::Torn(r, at.index(1 << 16))),
+                    (0..n, any::<prop::sample::Index>(), 0..n)
+                        .prop_map(|(r, at, next)| Piece::Glued(r, at.index(1 << 16), next)),
+                    prop::collection::vec(
+                        prop_oneof![any::<u8>(), Just(b'{'), Just(b'"'), Just(b'}'), Just(0xff)],
+                        0..60
+                    )
+                    .prop_map(Piece::Garbage),
+                ];
+            (Just(rows), prop::collection::vec(piece, 0..30))
+        })
+    }
+
+    /// The file's bytes and the rows a reader must yield, in order.
+    fn build(rows: &[String], pieces: &[Piece]) -> (Vec<u8>, Vec<Value>) {
+        let mut bytes = Vec::new();
+        let mut expected = Vec::new();
+        let value = |i: usize| serde_json::from_str::<Value>(&rows[i]).unwrap();
+        for piece in pieces {
+            match piece {
+                Piece::Intact(i) => {
+                    bytes.extend_from_slice(rows[*i].as_bytes());
+                    expected.push(value(*i));
+                }
+                Piece::Torn(i, at) => {
+                    let row = rows[*i].as_bytes();
+                    bytes.extend_from_slice(&row[..at % row.len()]);
+                }
+                Piece::Glued(i, at, next) => {
+                    let row = rows[*i].as_bytes();
+                    bytes.extend_from_slice(&row[..at % row.len()]);
+                    bytes.extend_from_slice(rows[*next].as_bytes());
+                    expected.push(value(*next));
+                }
+                Piece::Garbage(junk) => bytes.extend_from_slice(junk),
+            }
+            bytes.push(b'\n');
+        }
+        (bytes, expected)
+    }
+
+    /// Read `bytes` through a follower, appending them in the given chunk sizes.
+    fn read_in_chunks(bytes: &[u8], chunks: &[usize]) -> Vec<Row> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.jsonl");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let mut follower = Follower::open(&path).unwrap();
+        let mut rows = Vec::new();
+        let mut at = 0;
+        for chunk in chunks.iter().chain(std::iter::once(&usize::MAX)) {
+            let end = at + (*chunk).min(bytes.len() - at);
+            file.write_all(&bytes[at..end]).unwrap();
+            at = end;
+            rows.extend(follower.read_rows().unwrap());
+            if at == bytes.len() {
+                break;
+            }
+        }
+        rows
+    }
+
+    fn assert_whole(rows: &[Row]) {
+        for row in rows {
+            assert!(row.value.is_object(), "{row:?}");
+            assert!(!row.raw.contains('\n'), "{row:?}");
+            let reparsed: Value = serde_json::from_str(&row.raw).unwrap();
+            assert_eq!(reparsed, row.value);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn mutated_rows_yield_every_intact_row_and_only_whole_rows(
+            (rows, pieces) in pieces(),
+            chunks in prop::collection::vec(1usize..200, 0..20),
+        ) {
+            let (bytes, expected) = build(&rows, &pieces);
+            let got = read_in_chunks(&bytes, &chunks);
+            assert_whole(&got);
+            // Every generated row that came out is one we expected, in order, none missing.
+            let ours: Vec<Value> = got
+                .into_iter()
+                .map(|r| r.value)
+                .filter(|v| v["session_id"] == "abc" && v["meta"].is_object())
+                .collect();
+            prop_assert_eq!(ours, expected);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_and_yield_only_whole_rows(
+            bytes in prop::collection::vec(any::<u8>(), 0..2000),
+            chunks in prop::collection::vec(1usize..300, 0..10),
+        ) {
+            let got = read_in_chunks(&bytes, &chunks);
+            assert_whole(&got);
+            // Lines are never merged: no more rows than lines (plus one recovered per torn line).
+            let lines = bytes.iter().filter(|b| **b == b'\n').count();
+            prop_assert!(got.len() <= lines);
+        }
+    }
+}
