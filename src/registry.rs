@@ -352,7 +352,8 @@ impl Selector {
 
     pub fn resolve(&self, state: &StateDir) -> Result<Resolved> {
         let home = self.home_repo()?;
-        let live = live_entries(state);
+        let scan = scan(state);
+        let live = scan.live;
         let matching: Vec<&RegistryEntry> = live.iter().filter(|e| self.matches(e)).collect();
         if let Some(here) = matching.iter().find(|e| e.repo_root == home) {
             return Ok(Resolved::Live(Box::new((*here).clone())));
@@ -373,6 +374,22 @@ impl Selector {
                     )));
                 }
             }
+        }
+        // A damaged entry of this very session: its supervisor may be alive and about to rewrite it.
+        let slug = SessionKey::new(home.clone(), &self.id).slug();
+        if let Some(damaged) = scan.corrupt.iter().find(|c| c.slug() == slug) {
+            let next = if damaged.supervisor_alive {
+                "its supervisor is alive and rewrites it within seconds: try again"
+            } else {
+                "no supervisor holds it: start the session again with `harnex run`"
+            };
+            return Ok(Resolved::None {
+                hint: format!(
+                    "the registry entry of session {:?} ({}) is damaged; {next}",
+                    self.id,
+                    damaged.path.display()
+                ),
+            });
         }
         Ok(Resolved::None {
             hint: self.not_found_hint(&live, &home),

@@ -32,6 +32,11 @@ pub fn run(args: WaitArgs) -> Result<i32> {
         Resolved::None { hint } => {
             // Gone already: the exit record of its last run answers an exit-wait.
             let key = SessionKey::new(selector.home_repo()?, &selector.id);
+            // Its supervisor is alive (its entry is damaged): it has not ended.
+            let lock = crate::session_lock::lock_path(&state, &key);
+            if crate::session_lock::probe(&lock) == crate::session_lock::Probe::Held {
+                return Err(Error::failed(hint));
+            }
             return match (args.until.is_none(), last_run_record(&state, &key)?) {
                 (true, Some(record)) => {
                     print_json(&serde_json::to_value(&record).unwrap_or_default());

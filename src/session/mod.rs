@@ -2,9 +2,11 @@
 //! the inbox, the HTTP API, the transcript and the event log.
 //!
 //! Threads: PTY reader, monitor (screen + state), PTY writer, child waiter, inbox delivery, API
-//! acceptor (+ one per request), signal handler, and in the foreground a stdin forwarder. The
-//! main thread starts them, waits for the agent to exit, then writes the exit record, removes
-//! the registry entry and shuts the API down.
+//! acceptor (+ one per request), signal handler, registry keeper (rewrites a damaged entry), and
+//! in the foreground a stdin forwarder. The main thread starts them, waits for the agent to exit,
+//! then writes the exit record, removes the registry entry and shuts the API down. The caller
+//! (`harnex run`) holds the session lock around all of it. Nothing here prints with `eprintln!`
+//! (it panics when the log's disk is full): diagnostics go through [`crate::diag`].
 
 pub mod api;
 pub mod delivery;

@@ -128,6 +128,20 @@ fn a_damaged_registry_entry_is_kept_and_a_second_run_is_refused() {
     let status = world.run(&["status", "--json"]);
     assert_eq!(status.code, 0, "{status:?}");
     assert!(path.exists(), "a reader never deletes a damaged entry");
+    // Until the supervisor rewrites it, a lookup says what is wrong (not "no sessions").
+    let lookup = world.run(&[
+        "wait",
+        "--id",
+        "dup",
+        "--until",
+        "prompt",
+        "--timeout",
+        "1s",
+    ]);
+    assert!(
+        lookup.code == 0 || lookup.stderr.contains("is damaged"),
+        "{lookup:?}"
+    );
 
     // The live supervisor notices and rewrites its entry.
     wait_until("the supervisor to rewrite its entry", DEADLINE, || {
