@@ -154,6 +154,8 @@ struct Writer {
     seq: u64,
     /// Rows not written yet (the disk refused them), oldest first.
     pending: VecDeque<String>,
+    /// In an outage (said so once on stderr).
+    failing: bool,
 }
 
 impl EventLog {
@@ -172,6 +174,7 @@ impl EventLog {
                 sink,
                 seq: 0,
                 pending: VecDeque::new(),
+                failing: false,
             }),
         }
     }
@@ -185,10 +188,7 @@ impl EventLog {
     /// than losing an event. A row the disk refuses waits in memory and goes out (in order)
     /// with the next row once the disk takes writes again.
     pub fn emit(&self, kind: &str, fields: Value) {
-        let mut inner = match self.inner.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut inner = self.lock();
         inner.seq += 1;
         let line = row_line(&self.id, &self.session_id, inner.seq, kind, fields);
         inner.pending.push_back(line);
@@ -199,9 +199,25 @@ impl EventLog {
         self.flush(&mut inner);
     }
 
+    /// Rows waiting for the disk.
+    pub fn pending(&self) -> usize {
+        self.lock().pending.len()
+    }
+
+    /// Try again to write the rows waiting for the disk.
+    pub fn retry_pending(&self) {
+        let mut inner = self.lock();
+        self.flush(&mut inner);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Writer> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Write what is pending, oldest first, until the disk refuses.
     fn flush(&self, inner: &mut Writer) {
-        let was_behind = inner.pending.len() > 1;
         while let Some(line) = inner.pending.front() {
             match append_whole(inner.sink.as_mut(), line.as_bytes()) {
                 Ok(()) => {
@@ -210,7 +226,8 @@ impl EventLog {
                 Err(e) => {
                     self.health.count_error();
                     // Say it once per outage, not once per row (stderr may be on the same disk).
-                    if !was_behind {
+                    if !inner.failing {
+                        inner.failing = true;
                         crate::warn!(
                             "harnex: cannot append to event log {}: {e}; rows wait in memory (up to {MAX_PENDING_ROWS}) until it works again",
                             self.path.display()
@@ -220,7 +237,8 @@ impl EventLog {
                 }
             }
         }
-        if was_behind && inner.pending.is_empty() {
+        if inner.failing && inner.pending.is_empty() {
+            inner.failing = false;
             crate::warn!(
                 "harnex: event log {} is writable again; late rows written",
                 self.path.display()

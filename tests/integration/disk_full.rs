@@ -105,3 +105,36 @@ fn a_full_disk_degrades_telemetry_and_the_session_recovers_when_space_returns() 
     let stopped = world.run(&["stop", "--id", "full", "--wait"]);
     assert_eq!(stopped.code, 0, "{stopped:?}");
 }
+
+#[test]
+fn a_session_that_ends_on_a_full_disk_writes_its_record_once_space_returns() {
+    let world = World::new();
+    let Some(_tmpfs) = Tmpfs::mount(&world.state, "1m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    world.detach_bash("end");
+    let agent = world.entry("end")["pid"].as_u64().unwrap();
+    let filler = world.state.join("filler");
+    fill(&filler);
+    let stopped = world.run(&["stop", "--id", "end"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    wait_until("the agent to exit", DEADLINE, || {
+        (!crate::support::process_alive(agent)).then_some(())
+    });
+    // The supervisor now fails to write the exit record, and keeps trying for a while.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        world.files_of("exits", "end").is_empty(),
+        "the disk is full"
+    );
+    std::fs::remove_file(&filler).unwrap();
+
+    let waited = world.run(&["wait", "--id", "end"]);
+    assert_eq!(waited.code, 0, "{waited:?}");
+    assert_eq!(waited.json()["reason"], "success", "{waited:?}");
+    let rows = world.events_of("end");
+    assert_eq!(rows.last().unwrap()["type"], "exited", "{rows:?}");
+    let seqs: Vec<u64> = rows.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=rows.len() as u64).collect::<Vec<_>>());
+}
