@@ -246,8 +246,10 @@ impl Watcher {
     fn after_api_error(&mut self, error: CallError) -> Result<Option<Outcome>> {
         if !self.entry.is_alive() {
             self.last_state = "exited".into();
+            // This run's record (a killed supervisor gets its crash recorded here).
             if let Ok(state) = StateDir::from_env()
-                && let Some(record) = registry::read_exit(&state, &self.entry.key())
+                && let Some(record) =
+                    registry::await_exit(&state, &self.entry, Duration::from_secs(2))
             {
                 say(&format!(
                     "{} exited with code {} ({})",
