@@ -455,6 +455,10 @@ Examples:
   harnex wait --id demo                    # until the session exits; exits with its code
   harnex wait --id demo --until prompt --timeout 5m
 
+Without --until, prints the exit record of the run it waits for (never an earlier run's). If that
+run's supervisor died (killed), the record says reason \"crashed\" with exit_code null, and wait
+exits 1.
+
 --until STATE: prompt, busy, blocked, unknown, task_complete. `prompt` waits for the turn in
 flight, if any, to finish: the prompt drawn before a message was taken does not count.
 `task_complete` waits for the next turn completion after the call (a `task_complete` event, for

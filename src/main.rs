@@ -23,9 +23,9 @@ fn main() -> ExitCode {
             if e.has_message() {
                 let text = e.to_string();
                 if text.starts_with("harnex") {
-                    eprintln!("{text}");
+                    harnex::warn!("{text}");
                 } else {
-                    eprintln!("harnex: {text}");
+                    harnex::warn!("harnex: {text}");
                 }
             }
             exit(e.exit_code())
@@ -44,7 +44,7 @@ fn parse_error(e: clap::Error) -> i32 {
                 .get(clap::error::ContextKind::InvalidSubcommand)
                 .map(|v| v.to_string())
                 .unwrap_or_default();
-            eprintln!("harnex: unknown command {name:?}\nTry: harnex --help");
+            harnex::warn!("harnex: unknown command {name:?}\nTry: harnex --help");
             2
         }
         _ => {

@@ -2,7 +2,11 @@
 //! liveness checks, and finding the session a command means.
 //!
 //! A registry entry is written by its supervisor (atomically, 0600) and removed when the session
-//! ends. Entries whose supervisor is gone are stale: lookups delete them.
+//! ends. The supervisor holds the session lock ([`crate::session_lock`]) for its whole life, so
+//! liveness is exact. An entry whose supervisor is gone is a crashed run: the lookup that finds it
+//! records the crash ([`crate::crash`]) and removes it, under the lock. An entry that cannot be
+//! parsed is never deleted by a reader: it is reported (`status`), its live supervisor rewrites it,
+//! and the next `run` of that id replaces it once no supervisor holds the lock.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::paths::{self, SessionKey, StateDir};
+use crate::session_lock::{self, Probe};
 
 /// One live session as written to `sessions/<slug>.json` (Ruby-compatible field names, plus
 /// harnex's own: `supervisor_pid`, `supervisor_started`, `adapter`, `mode`, …).
@@ -53,6 +58,9 @@ pub struct RegistryEntry {
     /// Everything else (status fields, tmux_* keys, …) is carried along untouched.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// The file this entry was read from (not stored in it).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 fn yes() -> bool {
@@ -64,9 +72,10 @@ impl RegistryEntry {
         SessionKey::new(self.repo_root.clone(), &self.id)
     }
 
-    /// Whether the session's supervisor (or, for entries without one, the agent) is alive.
+    /// Whether the session's supervisor (or, for entries without one, the agent) is alive: its
+    /// process exists and, when it has a session lock, holds it (a reused pid does not).
     pub fn is_alive(&self) -> bool {
-        match self.supervisor_pid {
+        let process = match self.supervisor_pid {
             Some(pid) => {
                 process_alive(pid)
                     && match (self.supervisor_started, process_start_ticks(pid)) {
@@ -75,7 +84,11 @@ impl RegistryEntry {
                     }
             }
             None => process_alive(self.pid),
-        }
+        };
+        process
+            && self.file.as_deref().is_none_or(|file| {
+                session_lock::probe(&session_lock::lock_path_of_entry(file)) != Probe::Free
+            })
     }
 
     pub fn base_url(&self) -> String {
@@ -100,18 +113,32 @@ pub struct ExitRecord {
     pub cli: String,
     pub session_id: String,
     pub repo_root: PathBuf,
-    /// The agent's exit status, or 128 + signal number.
-    pub exit_code: i32,
+    /// The agent's exit status, or 128 + signal number; `null` when nobody saw how it ended
+    /// (reason `crashed`: its supervisor died first).
+    pub exit_code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub signal: Option<i32>,
     pub started_at: String,
     pub exited_at: String,
     pub injected_count: u64,
-    /// `success`, `failure`, `boot_failure`, `timeout`, `disconnected`.
+    /// `success`, `failure`, `boot_failure`, `timeout`, `disconnected`, `crashed`.
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl ExitRecord {
+    /// The exit code a command reports for this run: the agent's, or 1 when it is unknown.
+    pub fn command_exit_code(&self) -> i32 {
+        self.exit_code.unwrap_or(1)
+    }
+
+    /// The agent's exit code for people: the number, or `unknown`.
+    pub fn exit_code_text(&self) -> String {
+        self.exit_code
+            .map_or_else(|| "unknown".to_string(), |code| code.to_string())
+    }
 }
 
 pub fn process_alive(pid: u32) -> bool {
@@ -143,40 +170,103 @@ pub fn write_entry(state: &StateDir, entry: &RegistryEntry) -> Result<()> {
     paths::write_atomic_volatile(&path, &json)
 }
 
-pub fn remove_entry(state: &StateDir, key: &SessionKey) {
-    let _ = fs::remove_file(state.registry_path(key));
+/// Remove the registry entry of `session_id`: never another run's entry (a damaged one, which
+/// the caller's session lock proves is not another live session's, goes too).
+pub fn remove_entry(state: &StateDir, key: &SessionKey, session_id: &str) {
+    let path = state.registry_path(key);
+    match parse_entry(&path) {
+        Ok(entry) if entry.session_id != session_id => {}
+        Err(EntryError::Missing) => {}
+        _ => {
+            let _ = fs::remove_file(&path);
+        }
+    }
 }
 
 pub fn read_entry(path: &Path) -> Option<RegistryEntry> {
-    let bytes = crate::private_fs::read(path).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    parse_entry(path).ok()
 }
 
-/// Every live session in the registry. Stale or unreadable entries are deleted on the way.
-pub fn live_entries(state: &StateDir) -> Vec<RegistryEntry> {
-    let Ok(dir) = fs::read_dir(state.sessions_dir()) else {
-        return Vec::new();
+/// Why a registry file gave no entry.
+#[derive(Debug)]
+pub enum EntryError {
+    /// Not there (or gone between listing and reading).
+    Missing,
+    /// There, but not an entry: the text says why.
+    Corrupt(String),
+}
+
+pub fn parse_entry(path: &Path) -> std::result::Result<RegistryEntry, EntryError> {
+    let bytes = match crate::private_fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(EntryError::Missing),
+        Err(e) => return Err(EntryError::Corrupt(format!("cannot read it: {e}"))),
     };
-    let mut entries = Vec::new();
+    let mut entry: RegistryEntry = serde_json::from_slice(&bytes)
+        .map_err(|e| EntryError::Corrupt(format!("not a registry entry: {e}")))?;
+    entry.file = Some(path.to_path_buf());
+    Ok(entry)
+}
+
+/// A registry file that could not be parsed (left in place; see the module docs).
+#[derive(Debug, Clone)]
+pub struct CorruptEntry {
+    pub path: PathBuf,
+    pub error: String,
+    /// Whether a supervisor holds the slug's lock (it will rewrite the entry).
+    pub supervisor_alive: bool,
+}
+
+impl CorruptEntry {
+    /// `<repo_key>--<id_key>` from the file name.
+    pub fn slug(&self) -> String {
+        self.path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// What the registry holds: live sessions, and entries that could not be read.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub live: Vec<RegistryEntry>,
+    pub corrupt: Vec<CorruptEntry>,
+}
+
+/// Look at every registry entry. Entries of dead supervisors are settled on the way (their crash
+/// recorded once, then removed); damaged ones are reported, never deleted.
+pub fn scan(state: &StateDir) -> Scan {
+    let mut scan = Scan::default();
+    let Ok(dir) = fs::read_dir(state.sessions_dir()) else {
+        return scan;
+    };
     for item in dir.flatten() {
         let path = item.path();
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        match read_entry(&path) {
-            Some(entry) if entry.is_alive() => entries.push(entry),
-            Some(_) => {
-                let _ = fs::remove_file(&path);
-            }
-            None => {
-                // A registry being written right now is renamed into place whole, so an
-                // unreadable file is garbage, not a half-written one.
-                let _ = fs::remove_file(&path);
-            }
+        match parse_entry(&path) {
+            Ok(entry) if entry.is_alive() => scan.live.push(entry),
+            Ok(entry) => crate::crash::settle(state, &entry),
+            Err(EntryError::Missing) => {}
+            Err(EntryError::Corrupt(error)) => scan.corrupt.push(CorruptEntry {
+                supervisor_alive: session_lock::probe(&session_lock::lock_path_of_entry(&path))
+                    == Probe::Held,
+                path,
+                error,
+            }),
         }
     }
-    entries.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
-    entries
+    scan.live
+        .sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+    scan.corrupt.sort_by(|a, b| a.path.cmp(&b.path));
+    scan
+}
+
+/// Every live session in the registry (see [`scan`]).
+pub fn live_entries(state: &StateDir) -> Vec<RegistryEntry> {
+    scan(state).live
 }
 
 pub fn read_exit(state: &StateDir, key: &SessionKey) -> Option<ExitRecord> {
@@ -185,17 +275,24 @@ pub fn read_exit(state: &StateDir, key: &SessionKey) -> Option<ExitRecord> {
 }
 
 /// The exit record of this run of `entry`'s session, waiting up to `within` for its supervisor
-/// to write it (it does right after the agent exits).
+/// to write it (it does right after the agent exits). A supervisor that died without writing it
+/// gets its crash recorded here. Never another run's record.
 pub fn await_exit(
     state: &StateDir,
     entry: &RegistryEntry,
     within: std::time::Duration,
 ) -> Option<ExitRecord> {
     let deadline = std::time::Instant::now() + within;
+    let mut settled = false;
     loop {
         let record = read_exit(state, &entry.key()).filter(|r| r.session_id == entry.session_id);
         if record.is_some() || std::time::Instant::now() >= deadline {
             return record;
+        }
+        if !settled && !entry.is_alive() {
+            settled = true;
+            crate::crash::settle(state, entry);
+            continue;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -255,7 +352,8 @@ impl Selector {
 
     pub fn resolve(&self, state: &StateDir) -> Result<Resolved> {
         let home = self.home_repo()?;
-        let live = live_entries(state);
+        let scan = scan(state);
+        let live = scan.live;
         let matching: Vec<&RegistryEntry> = live.iter().filter(|e| self.matches(e)).collect();
         if let Some(here) = matching.iter().find(|e| e.repo_root == home) {
             return Ok(Resolved::Live(Box::new((*here).clone())));
@@ -276,6 +374,22 @@ impl Selector {
                     )));
                 }
             }
+        }
+        // A damaged entry of this very session: its supervisor may be alive and about to rewrite it.
+        let slug = SessionKey::new(home.clone(), &self.id).slug();
+        if let Some(damaged) = scan.corrupt.iter().find(|c| c.slug() == slug) {
+            let next = if damaged.supervisor_alive {
+                "its supervisor is alive and rewrites it within seconds: try again"
+            } else {
+                "no supervisor holds it: start the session again with `harnex run`"
+            };
+            return Ok(Resolved::None {
+                hint: format!(
+                    "the registry entry of session {:?} ({}) is damaged; {next}",
+                    self.id,
+                    damaged.path.display()
+                ),
+            });
         }
         Ok(Resolved::None {
             hint: self.not_found_hint(&live, &home),

@@ -247,13 +247,15 @@ impl Watcher {
     fn after_api_error(&mut self, error: CallError) -> Result<Option<Outcome>> {
         if !self.entry.is_alive() {
             self.last_state = "exited".into();
+            // This run's record (a killed supervisor gets its crash recorded here).
             if let Ok(state) = StateDir::from_env()
-                && let Some(record) = registry::read_exit(&state, &self.entry.key())
+                && let Some(record) =
+                    registry::await_exit(&state, &self.entry, Duration::from_secs(2))
             {
                 say(&format!(
                     "{} exited with code {} ({})",
                     self.entry.id,
-                    record.exit_code,
+                    record.exit_code_text(),
                     record.reason.as_deref().unwrap_or("?")
                 ));
             }
@@ -354,19 +356,11 @@ impl Watcher {
         self.last_state = if exited { "exited" } else { "stopping" }.into();
     }
 
-    /// The agent is gone: give its supervisor the moment it takes to record the end (exit
-    /// record, closing events, then the registry entry removed), so the watch does not end
-    /// before the session's record is complete.
+    /// The agent is gone; the supervisor is still writing the exit record and the last rows.
+    /// The watch ends once they are on disk: the supervisor lets go of its lock after them.
     fn await_record(&self) {
-        let Ok(state) = StateDir::from_env() else {
-            return;
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        registry::await_exit(&state, &self.entry, Duration::from_secs(5));
-        let path = state.registry_path(&self.entry.key());
-        while registry::read_entry(&path).is_some_and(|e| e.session_id == self.entry.session_id)
-            && Instant::now() < deadline
-        {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.entry.is_alive() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -389,7 +383,7 @@ impl Watcher {
     /// Record a watcher event in the session's own log (best effort).
     fn record(&self, event: Value) {
         if let Err(e) = self.client.post("/events", &event, Duration::from_secs(5)) {
-            eprintln!("harnex watch: cannot record {} event: {e}", event["type"]);
+            crate::warn!("harnex watch: cannot record {} event: {e}", event["type"]);
         }
     }
 }

@@ -148,7 +148,7 @@ pub fn run(as_json: bool) -> Result<i32> {
         Ok(0)
     } else {
         if !as_json {
-            eprintln!("harnex doctor: a required check failed (see FAIL above)");
+            crate::warn!("harnex doctor: a required check failed (see FAIL above)");
         }
         Err(Error::Exit(1))
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::cli::EventsArgs;
 use crate::error::{Error, Result};
 use crate::event_stream::{FollowError, Follower, Row};
+use crate::paths::StateDir;
 use crate::registry::{RegistryEntry, Resolved, SessionFile};
 
 /// How long a stream may stay silent after its supervisor died before we stop following.
@@ -22,7 +23,7 @@ pub fn run(args: EventsArgs) -> Result<i32> {
         })?),
         None => None,
     };
-    let (path, live) = locate(&args)?;
+    let (state, path, live) = locate(&args)?;
     let mut follower = Follower::open(&path)
         .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
     let rows = follower.read_rows().map_err(follow_error)?;
@@ -50,7 +51,11 @@ pub fn run(args: EventsArgs) -> Result<i32> {
         let rows = follower.read_rows().map_err(follow_error)?;
         ended = print(&mut out, &rows, from, &current);
         if !ended && rows.is_empty() && !entry.is_alive() {
-            // The supervisor died without writing `exited` (killed): nothing more will come.
+            // The supervisor died without writing `exited` (killed): record its crash, which
+            // appends the run's `exited` row (reason `crashed`) for the next read to find.
+            if gone_since.is_none() {
+                crate::crash::settle(&state, &entry);
+            }
             let since = *gone_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= GONE_GRACE {
                 return Err(Error::failed(format!(
@@ -68,7 +73,7 @@ fn follow_error(e: FollowError) -> Error {
 }
 
 /// The stream of the session: live, or left behind by an ended one.
-fn locate(args: &EventsArgs) -> Result<(PathBuf, Option<RegistryEntry>)> {
+fn locate(args: &EventsArgs) -> Result<(StateDir, PathBuf, Option<RegistryEntry>)> {
     let (state, selector) = super::selector(&args.id, &args.target)?;
     let not_found = || {
         Error::failed(format!(
@@ -85,10 +90,10 @@ fn locate(args: &EventsArgs) -> Result<(PathBuf, Option<RegistryEntry>)> {
             if !path.exists() {
                 return Err(not_found());
             }
-            Ok((path, Some(*entry)))
+            Ok((state, path, Some(*entry)))
         }
         Resolved::None { .. } => match selector.find_file(&state, SessionFile::Events)? {
-            Some(path) => Ok((path, None)),
+            Some(path) => Ok((state, path, None)),
             None => Err(not_found()),
         },
     }

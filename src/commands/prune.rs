@@ -2,9 +2,11 @@
 //! events, a detached supervisor's log), so the state dir does not grow without bound.
 //!
 //! A session's files are pruned when none of them changed within `--older-than` and the session
-//! is not live: no registry entry, or one whose supervisor is gone. An entry that cannot be read
-//! counts as live (it may be a session being written right now). Symlinks and anything else that
-//! is not a regular file are never followed nor removed.
+//! is not live: nobody holds its lock (`sessions/<slug>.lock`) and it has no registry entry, or
+//! one whose supervisor is gone. An entry that cannot be read counts as live (it may be a session
+//! being written right now). A lock file left by a killed supervisor goes too, removed only while
+//! prune holds it. Symlinks and anything else that is not a regular file are never followed nor
+//! removed.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -18,11 +20,10 @@ use crate::cli::PruneArgs;
 use crate::error::{Error, Result};
 use crate::paths::StateDir;
 use crate::registry;
+use crate::session_lock;
 
 /// The per-session directories whose files are named `<slug>.<ext>` (or `<slug>.tmp.<pid>`).
-const SLUG_DIRS: [&str; 3] = ["exits", "output", "events"];
-/// A detached supervisor's log: `logs/<id>.log`, keyed by id alone.
-const LOG_DIR: &str = "logs";
+const SLUG_DIRS: [&str; 4] = ["exits", "output", "events", "logs"];
 
 #[derive(Debug, Serialize)]
 struct Pruned {
@@ -64,13 +65,13 @@ pub fn run(args: PruneArgs) -> Result<i32> {
             }
         }
     }
-    for (name, path, meta) in regular_files(&state.root().join(LOG_DIR)) {
-        let id = name.strip_suffix(".log").unwrap_or(&name).to_string();
-        if !live.ids.contains(&id) {
-            groups
-                .entry(format!("log:{id}"))
-                .or_default()
-                .add(path, &meta);
+    // Lock files nobody holds (a supervisor killed before it could remove its own).
+    for (name, path, meta) in regular_files(&state.sessions_dir()) {
+        let Some(slug) = name.strip_suffix(".lock") else {
+            continue;
+        };
+        if !live.slugs.contains(slug) && session_lock::probe(&path) == session_lock::Probe::Free {
+            groups.entry(slug.to_string()).or_default().add(path, &meta);
         }
     }
 
@@ -85,7 +86,12 @@ pub fn run(args: PruneArgs) -> Result<i32> {
             removed.push(file);
             continue;
         }
-        match remove_regular_file(&file.path) {
+        let removal = if file.path.extension().is_some_and(|e| e == "lock") {
+            remove_free_lock(&file.path)
+        } else {
+            remove_regular_file(&file.path)
+        };
+        match removal {
             Ok(()) => removed.push(file),
             Err(e) => failures.push(format!("{}: {e}", file.path.display())),
         }
@@ -101,36 +107,31 @@ pub fn run(args: PruneArgs) -> Result<i32> {
     }
 }
 
-/// What prune must not touch.
+/// What prune must not touch: the slugs of live sessions.
 struct LiveSessions {
     slugs: HashSet<String>,
-    /// Ids of live sessions in any repo: `logs/<id>.log` is not repo-keyed.
-    ids: HashSet<String>,
 }
 
 impl LiveSessions {
     fn find(state: &StateDir) -> LiveSessions {
-        let mut live = LiveSessions {
-            slugs: HashSet::new(),
-            ids: HashSet::new(),
-        };
+        let mut slugs = HashSet::new();
         for (name, path, _) in regular_files(&state.sessions_dir()) {
+            if let Some(slug) = name.strip_suffix(".lock") {
+                if session_lock::probe(&path) == session_lock::Probe::Held {
+                    slugs.insert(slug.to_string());
+                }
+                continue;
+            }
             let slug = name.split('.').next().unwrap_or_default().to_string();
             match registry::read_entry(&path) {
                 Some(entry) if !entry.is_alive() => {}
-                Some(entry) => {
-                    live.slugs.insert(slug);
-                    live.ids.insert(entry.id);
-                }
-                // Unreadable: perhaps a live session's; keep its files.
-                None => {
-                    live.ids
-                        .insert(slug.split_once("--").map_or("", |(_, id)| id).to_string());
-                    live.slugs.insert(slug);
+                // Live, or unreadable (perhaps a live session's): keep its files.
+                _ => {
+                    slugs.insert(slug);
                 }
             }
         }
-        live
+        LiveSessions { slugs }
     }
 }
 
@@ -170,6 +171,19 @@ fn remove_regular_file(path: &Path) -> std::io::Result<()> {
     fs::remove_file(path)
 }
 
+/// Remove a lock file only while holding it, so a supervisor that just took it keeps it.
+fn remove_free_lock(path: &Path) -> std::io::Result<()> {
+    match session_lock::SessionLock::acquire(path, Duration::ZERO)? {
+        Some(lock) => {
+            lock.release();
+            Ok(())
+        }
+        None => Err(std::io::Error::other(
+            "taken by a session meanwhile; left alone",
+        )),
+    }
+}
+
 /// Print the result; a closed stdout (`| head`) ends the listing quietly.
 fn report(args: &PruneArgs, removed: &[Pruned], failures: &[String]) {
     use std::io::Write;
@@ -201,7 +215,7 @@ fn report(args: &PruneArgs, removed: &[Pruned], failures: &[String]) {
         );
     }
     for failure in failures {
-        eprintln!("harnex: cannot remove {failure}");
+        crate::warn!("harnex: cannot remove {failure}");
     }
     let freed = if args.dry_run { "would free" } else { "freed" };
     let _ = writeln!(

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::paths::{self, SessionKey, StateDir};
 use crate::registry;
 use crate::session::{self, Mode, SessionConfig};
+use crate::session_lock::{self, Probe, SessionLock};
 use crate::tmux;
 
 const DEFAULT_SIZE: (u16, u16) = (120, 40);
@@ -57,6 +58,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
     if args.detach && !args.headless {
         return detach(&args, &plan, &state);
     }
+    // This process is the supervisor: hold the session lock for its whole life.
+    let lock = claim_session(&state, &plan)?;
     let listener = bind(&plan, &args)?;
     let mode = if args.headless {
         Mode::Headless
@@ -101,6 +104,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         transcript_max: plan.transcript_max,
     };
     let code = session::run(config, adapter, state.clone(), listener)?;
+    lock.release();
     if let Some(pane) = &pane {
         release_pane(&state, &plan, pane, code);
     }
@@ -171,6 +175,10 @@ fn plan(args: &RunArgs, adapter: &dyn Adapter, state: &StateDir) -> Result<Plan>
             active.id
         )));
     }
+    // The lock answers even when the entry is damaged or missing.
+    if session_lock::probe(&session_lock::lock_path(state, &key)) == Probe::Held {
+        return Err(already_running(state, &key));
+    }
     let summary_out = args
         .summary_out
         .as_ref()
@@ -187,6 +195,41 @@ fn plan(args: &RunArgs, adapter: &dyn Adapter, state: &StateDir) -> Result<Plan>
         summary_out,
         transcript_max,
     })
+}
+
+/// Take the session lock for this supervisor, or refuse: another supervisor of the same id is
+/// alive. With the lock held, a run the slot still names (crashed) is settled first.
+fn claim_session(state: &StateDir, plan: &Plan) -> Result<SessionLock> {
+    let key = SessionKey::new(plan.repo_root.clone(), &plan.id);
+    let path = session_lock::lock_path(state, &key);
+    match SessionLock::acquire(&path, Duration::from_millis(500)) {
+        Ok(Some(lock)) => {
+            crate::crash::claim_slot(state, &state.registry_path(&key));
+            Ok(lock)
+        }
+        Ok(None) => Err(already_running(state, &key)),
+        Err(e) => Err(Error::failed(format!(
+            "cannot take the session lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn already_running(state: &StateDir, key: &SessionKey) -> Error {
+    let entry = state.registry_path(key);
+    let damaged = match registry::parse_entry(&entry) {
+        Ok(_) => String::new(),
+        Err(_) => format!(
+            " (its registry entry {} is damaged or missing; the supervisor rewrites it)",
+            entry.display()
+        ),
+    };
+    Error::failed(format!(
+        "session {:?} is already active in {}{damaged}; stop it with `harnex stop --id {}` or pick another --id",
+        key.id,
+        key.repo_root.display(),
+        key.id
+    ))
 }
 
 pub fn parse_meta(text: &str) -> Result<Map<String, Value>> {
@@ -321,7 +364,7 @@ fn detach(args: &RunArgs, plan: &Plan, state: &StateDir) -> Result<i32> {
             // Nobody could reach a session that never registered: stop it rather than leave it
             // running unseen.
             let fate = stop_unregistered(&mut child);
-            eprintln!(
+            crate::warn!(
                 "harnex: detached session {} did not register within {}s; {fate}; see {} (a slow agent may need a longer --timeout)",
                 plan.id,
                 timeout.as_secs_f64(),
@@ -528,7 +571,7 @@ fn wait_for_tmux_session(
             return Err(tmux_boot_failure(state, &key, pane, dispatched_at));
         }
         if Instant::now() >= deadline {
-            eprintln!(
+            crate::warn!(
                 "harnex: session {} in tmux pane {pane} did not register within {}s; it is left running in that window: look at it (`tmux capture-pane -p -t {pane}`; `harnex pane` needs a registered session) and close it with `tmux kill-pane -t {pane}`",
                 plan.id,
                 timeout.as_secs_f64(),
@@ -580,7 +623,7 @@ fn tmux_boot_failure(
         return Error::failed(format!(
             "agent {} exited with code {} during start-up{}{keeps}",
             record.cli,
-            record.exit_code,
+            record.exit_code_text(),
             if lines.is_empty() {
                 String::new()
             } else {
@@ -625,7 +668,7 @@ fn tmux_child_pane() -> Result<tmux::Pane> {
         window: String::new(),
     });
     if let Err(e) = tmux::set_remain_on_exit(socket.as_deref(), &target, true) {
-        eprintln!("harnex: {e}");
+        crate::warn!("harnex: {e}");
     }
     Ok(pane)
 }
@@ -637,13 +680,13 @@ fn release_pane(state: &StateDir, plan: &Plan, pane: &tmux::Pane, code: i32) {
     let boot_failure = registry::read_exit(state, &key)
         .is_none_or(|record| record.reason.as_deref() == Some("boot_failure"));
     if boot_failure {
-        eprintln!(
+        crate::warn!(
             "\r\nharnex: the agent exited with code {code} before it was ready; this window stays open so you can read why (close it with `tmux kill-pane`)"
         );
         return;
     }
     if let Err(e) = tmux::set_remain_on_exit(pane.socket.as_deref(), &pane.target, false) {
-        eprintln!("harnex: {e}");
+        crate::warn!("harnex: {e}");
     }
 }
 
@@ -732,7 +775,7 @@ fn boot_failure(
         Some(record) => Error::failed(format!(
             "agent {} exited with code {} during start-up{}",
             record.cli,
-            record.exit_code,
+            record.exit_code_text(),
             if lines.is_empty() {
                 String::new()
             } else {

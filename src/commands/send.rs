@@ -107,7 +107,7 @@ fn left(deadline: Instant) -> Duration {
 
 fn verbose(args: &SendArgs, message: &str) {
     if args.verbose {
-        eprintln!("harnex send: {message}");
+        crate::warn!("harnex send: {message}");
     }
 }
 

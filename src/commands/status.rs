@@ -1,5 +1,6 @@
 //! `harnex status`: live sessions of this repo (or `--repo`, or `--all`), as a table or JSON.
 
+use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
@@ -16,7 +17,8 @@ const STATUS_TIMEOUT: Duration = Duration::from_millis(250);
 pub fn run(args: StatusArgs) -> Result<i32> {
     let id = args.id.as_deref().map(paths::normalize_id).transpose()?;
     let state = StateDir::from_env()?;
-    let live = registry::live_entries(&state);
+    let scan = registry::scan(&state);
+    let live = scan.live;
     let repo = match &args.repo {
         Some(repo) => paths::repo_root_of(repo),
         None => paths::current_repo_root()?,
@@ -27,7 +29,24 @@ pub fn run(args: StatusArgs) -> Result<i32> {
         .filter(|e| args.all || e.repo_root == repo)
         .filter(|e| id_key.as_ref().is_none_or(|k| paths::id_key(&e.id) == *k))
         .collect();
-    let rows: Vec<Value> = selected.iter().map(|e| session_status(e)).collect();
+    let mut rows: Vec<Value> = selected.iter().map(|e| session_status(e)).collect();
+    // Damaged entries are shown (never deleted): whose they are is in their file name.
+    let repo_key = paths::repo_key(&repo);
+    let damaged: Vec<Value> = scan
+        .corrupt
+        .iter()
+        .filter(|c| args.all || c.slug().starts_with(&format!("{repo_key}--")))
+        .filter(|c| {
+            id_key
+                .as_ref()
+                .is_none_or(|k| c.slug().ends_with(&format!("--{k}")))
+        })
+        .map(corrupt_status)
+        .collect();
+    for row in &damaged {
+        warn_corrupt(row);
+    }
+    rows.extend(damaged);
     if args.json {
         println!("{}", Value::Array(rows));
         return Ok(0);
@@ -39,16 +58,45 @@ pub fn run(args: StatusArgs) -> Result<i32> {
             None => format!("no sessions in {}", repo.display()),
         };
         if !args.all && elsewhere > 0 {
-            eprintln!(
+            crate::warn!(
                 "{scope}; {elsewhere} live session(s) in other repos: use `harnex status --all`"
             );
         } else {
-            eprintln!("{scope}");
+            crate::warn!("{scope}");
         }
         return Ok(0);
     }
     print!("{}", table(&rows));
     Ok(0)
+}
+
+/// A status row for a registry entry that could not be read.
+fn corrupt_status(entry: &registry::CorruptEntry) -> Value {
+    let slug = entry.slug();
+    let (repo_key, id_key) = slug.split_once("--").unwrap_or(("", slug.as_str()));
+    json!({
+        "ok": false,
+        "id": id_key,
+        "repo_key": repo_key,
+        "agent_state": "corrupt",
+        "registry_path": entry.path,
+        "error": entry.error,
+        "supervisor_alive": entry.supervisor_alive,
+    })
+}
+
+fn warn_corrupt(row: &Value) {
+    let path = row["registry_path"].as_str().unwrap_or("");
+    let next = if row["supervisor_alive"] == true {
+        "its supervisor is alive and rewrites it within seconds"
+    } else {
+        "no supervisor holds it: the next `harnex run` with that id replaces it, or delete the file"
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "harnex: registry entry {path} is damaged ({}); {next}",
+        row["error"].as_str().unwrap_or("unreadable")
+    );
 }
 
 /// The live `/status` of a session, or its registry entry if the API does not answer.

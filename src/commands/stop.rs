@@ -113,7 +113,7 @@ fn sweep_after_dead_supervisor(state: &StateDir, selector: &Selector) -> Result<
 }
 
 fn print_swept(id: &str, session_id: &str, swept: &[u32]) {
-    eprintln!(
+    crate::warn!(
         "harnex: the supervisor of session {id} is gone; ended {} process(es) it left behind",
         swept.len()
     );

@@ -30,29 +30,36 @@ pub fn run(args: WaitArgs) -> Result<i32> {
     let entry = match selector.resolve(&state)? {
         Resolved::Live(entry) => *entry,
         Resolved::None { hint } => {
-            // Gone already: the exit record answers an exit-wait.
+            // Gone already: the exit record of its last run answers an exit-wait.
             let key = SessionKey::new(selector.home_repo()?, &selector.id);
-            return match (args.until.is_none(), registry::read_exit(&state, &key)) {
+            // Its supervisor is alive (its entry is damaged): it has not ended.
+            let lock = crate::session_lock::lock_path(&state, &key);
+            if crate::session_lock::probe(&lock) == crate::session_lock::Probe::Held {
+                return Err(Error::failed(hint));
+            }
+            return match (args.until.is_none(), last_run_record(&state, &key)?) {
                 (true, Some(record)) => {
                     print_json(&serde_json::to_value(&record).unwrap_or_default());
-                    Ok(record.exit_code)
+                    Ok(record.command_exit_code())
                 }
                 _ => Err(Error::failed(hint)),
             };
         }
     };
     if args.until.as_deref() == Some("task_complete") {
-        return wait_task_complete(&entry, args.turn, within, started);
+        return wait_task_complete(&state, &entry, args.turn, within, started);
     }
     let client = Client::for_entry(&entry);
     let until = args.until.as_deref().unwrap_or("exited");
     if args.until.is_some() {
-        eprintln!("harnex: waiting for {} to reach {until}", entry.id);
+        crate::warn!("harnex: waiting for {} to reach {until}", entry.id);
     }
     let answer = match client.wait(until, None, within) {
         Ok(answer) => answer,
-        // The supervisor went away between lookup and call: it has exited.
+        // The supervisor went away between lookup and call, or during the call: it has exited
+        // (or crashed, which the exit record below says).
         Err(CallError::Unreachable(_)) => json!({"ok": true, "state": "exited"}),
+        Err(_) if !entry.is_alive() => json!({"ok": true, "state": "exited"}),
         Err(e) => {
             return Err(Error::failed(format!(
                 "lost contact with {}: {e}",
@@ -72,12 +79,13 @@ pub fn run(args: WaitArgs) -> Result<i32> {
         print_json(&json!({"ok": ok, "id": entry.id, "state": reached, "waited_seconds": waited}));
         return Ok(if ok { 0 } else { 1 });
     }
-    // Exit-wait: the supervisor writes the exit record right after the agent exits.
+    // Exit-wait: the supervisor writes the exit record right after the agent exits (a crashed
+    // one gets it written here); only this run's record counts.
     let record = registry::await_exit(&state, &entry, Duration::from_secs(10));
     match record {
         Some(record) => {
             print_json(&serde_json::to_value(&record).unwrap_or_default());
-            Ok(record.exit_code)
+            Ok(record.command_exit_code())
         }
         None => Err(Error::failed(format!(
             "session {} ended without an exit record",
@@ -86,9 +94,34 @@ pub fn run(args: WaitArgs) -> Result<i32> {
     }
 }
 
+/// The exit record of the session's last run (the last `started` row of its event log), or an
+/// error when the record on disk belongs to an earlier run: never another run's end.
+fn last_run_record(
+    state: &crate::paths::StateDir,
+    key: &SessionKey,
+) -> Result<Option<registry::ExitRecord>> {
+    let record = registry::read_exit(state, key);
+    let last_run = crate::event_stream::read_all(&state.events_path(key))
+        .ok()
+        .and_then(|rows| {
+            rows.iter()
+                .rev()
+                .find(|r| r.kind() == "started")
+                .map(|r| r.session_id().to_string())
+        });
+    match (record, last_run) {
+        (Some(record), Some(last)) if record.session_id != last => Err(Error::failed(format!(
+            "the last run of {:?} (session_id {last}) ended without an exit record; the record on disk is of an earlier run ({}). See `harnex events --id {} --snapshot`",
+            key.id, record.session_id, key.id
+        ))),
+        (record, _) => Ok(record),
+    }
+}
+
 /// `--until task_complete`: the next `task_complete` row of this run appended after the call, or
 /// with `--turn N` the completion of turn N (at once if it already happened).
 fn wait_task_complete(
+    state: &crate::paths::StateDir,
     entry: &registry::RegistryEntry,
     turn: Option<u64>,
     within: Duration,
@@ -110,7 +143,7 @@ fn wait_task_complete(
             .read_rows()
             .map_err(|e| Error::failed(e.to_string()))?;
         for row in rows.iter().filter(|r| r.session_id() == entry.session_id) {
-            let value = row.value.clone().unwrap_or_default();
+            let value = row.value.clone();
             let row_turn = value["turn"].as_u64().unwrap_or(0);
             let counts = match turn {
                 Some(wanted) => row_turn >= wanted,
@@ -139,6 +172,7 @@ fn wait_task_complete(
             return Err(Error::Exit(124));
         }
         if !entry.is_alive() {
+            crate::crash::settle(state, entry);
             print_json(&json!({"ok": false, "id": entry.id, "state": "exited",
                 "waited_seconds": started.elapsed().as_secs_f64()}));
             return Ok(1);

@@ -2,6 +2,8 @@
 //! record and the closing events, in that order (`usage → git(end) → summary → exited`). The exit
 //! record is written before the `exited` row, so whoever sees that row finds the record.
 
+use std::time::{Duration, Instant};
+
 use serde_json::{Map, Value, json};
 
 use super::Session;
@@ -68,7 +70,7 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
         cli: session.config.cli.clone(),
         session_id: session.config.session_id.clone(),
         repo_root: session.config.repo_root.clone(),
-        exit_code: exit.code,
+        exit_code: Some(exit.code),
         signal: exit.signal,
         started_at: crate::time::rfc3339(session.config.started_at),
         exited_at: crate::time::now_rfc3339(),
@@ -76,15 +78,49 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
         reason: Some(reason.to_string()),
         extra,
     };
-    if let Err(e) = registry::write_exit(&session.state_dir, &record) {
-        eprintln!("harnex: cannot write the exit record: {e}");
-    }
+    let deadline = Instant::now() + PERSIST_RETRY;
+    write_exit_record(session, &record, deadline);
     let mut exited = json!({"code": exit.code, "reason": reason});
     if let Some(signal) = exit.signal {
         exited["signal"] = json!(signal);
     }
     session.events.emit("exited", exited);
+    // Rows a full disk held back go out now if they can; the process is about to end.
+    while session.events.pending() > 0 && Instant::now() < deadline {
+        std::thread::sleep(RETRY_EVERY);
+        session.events.retry_pending();
+    }
     record
+}
+
+/// How long the end of a session keeps trying to write its record and last rows when the disk
+/// refuses them (a full disk that gets space back soon loses nothing).
+const PERSIST_RETRY: Duration = Duration::from_secs(10);
+const RETRY_EVERY: Duration = Duration::from_millis(200);
+
+/// Write the exit record, retrying until `deadline` while the disk refuses it: without it,
+/// `wait` cannot tell how the run ended.
+fn write_exit_record(session: &Session, record: &ExitRecord, deadline: Instant) {
+    let mut said = false;
+    loop {
+        match registry::write_exit(&session.state_dir, record) {
+            Ok(()) => return,
+            Err(e) => {
+                session.events.health().count_error();
+                if !said {
+                    said = true;
+                    crate::warn!(
+                        "harnex: cannot write the exit record: {e}; retrying for {}s",
+                        PERSIST_RETRY.as_secs()
+                    );
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(RETRY_EVERY);
+    }
 }
 
 /// Append the dispatch summary, if the session has a destination. Returns where it went.
@@ -116,7 +152,8 @@ fn write_summary(
     match summary::append(path, &record) {
         Ok(()) => Some(path.display().to_string()),
         Err(e) => {
-            eprintln!(
+            session.events.health().count_error();
+            crate::warn!(
                 "harnex: failed to write dispatch summary to {}: {e}",
                 path.display()
             );
@@ -130,7 +167,7 @@ fn event_counts(session: &Session) -> impl Fn(&str) -> u64 {
     let rows: Vec<Value> = crate::event_stream::read_all(&session.paths.events)
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|row| row.value)
+        .map(|row| row.value)
         .filter(|row| row["session_id"] == session.config.session_id.as_str())
         .collect();
     move |kind: &str| rows.iter().filter(|row| row["type"] == kind).count() as u64

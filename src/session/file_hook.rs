@@ -29,7 +29,7 @@ pub fn watch(session: Arc<Session>, path: PathBuf) {
     let inotify = match Inotify::init(InitFlags::IN_CLOEXEC) {
         Ok(inotify) => inotify,
         Err(e) => {
-            eprintln!("harnex: cannot watch {}: {e}", path.display());
+            crate::warn!("harnex: cannot watch {}: {e}", path.display());
             return;
         }
     };
@@ -39,7 +39,7 @@ pub fn watch(session: Arc<Session>, path: PathBuf) {
         | AddWatchFlags::IN_MODIFY
         | AddWatchFlags::IN_ATTRIB;
     if let Err(e) = inotify.add_watch(dir, flags) {
-        eprintln!("harnex: cannot watch {}: {e}", dir.display());
+        crate::warn!("harnex: cannot watch {}: {e}", dir.display());
         return;
     }
     let mut pending_since: Option<Instant> = None;

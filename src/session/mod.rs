@@ -3,9 +3,12 @@
 //!
 //! Threads: PTY reader, monitor (screen + state), PTY writer, child waiter, inbox delivery, API
 //! (a single-threaded async runtime, plus a bounded pool for handlers that block), signal
-//! handler, reaper of adopted orphans, and in the foreground a stdin forwarder. The main thread
-//! starts them, waits for the agent to exit, then ends what the agent left running, writes the
-//! exit record, removes the registry entry and shuts the API down.
+//! handler, reaper of adopted orphans, registry keeper (rewrites a damaged entry), and in the
+//! foreground a stdin forwarder. The main thread starts them, waits for the agent to exit, then
+//! ends what the agent left running, writes the exit record, removes the registry entry and shuts
+//! the API down. The caller (`harnex run`) holds the session lock around all of it. Nothing here
+//! prints with `eprintln!` (it panics when the log's disk is full): diagnostics go through
+//! [`crate::diag`].
 
 pub mod api;
 pub mod api_connections;
@@ -169,6 +172,12 @@ impl Session {
         }
     }
 
+    /// Whether the registry entry on disk is this run's and readable.
+    fn registry_intact(&self) -> bool {
+        registry::parse_entry(&self.paths.registry)
+            .is_ok_and(|entry| entry.session_id == self.config.session_id)
+    }
+
     /// Remove the registry entry for good (the session is over).
     fn remove_registry(&self) {
         let mut removed = self
@@ -176,7 +185,7 @@ impl Session {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         *removed = true;
-        registry::remove_entry(&self.state_dir, &self.key());
+        registry::remove_entry(&self.state_dir, &self.key(), &self.config.session_id);
     }
 
     /// Queue a write without waiting (terminal query replies).
@@ -237,11 +246,12 @@ impl Session {
             output_log_path: Some(self.paths.output.clone()),
             events_log_path: Some(self.paths.events.clone()),
             extra,
+            file: None,
         }
     }
 
     /// Rewrite the registry entry (after deliveries), keeping keys others added (tmux_*). Never
-    /// after the session removed it at its end.
+    /// after the session removed it at its end, and never over another run's entry.
     pub fn refresh_registry(&self) {
         let removed = self
             .registry_removed
@@ -251,13 +261,29 @@ impl Session {
             return;
         }
         let mut entry = self.registry_entry();
-        if let Some(old) = registry::read_entry(&self.paths.registry) {
-            for (key, value) in old.extra {
-                entry.extra.entry(key).or_insert(value);
+        match registry::parse_entry(&self.paths.registry) {
+            Ok(old) if old.session_id != self.config.session_id => {
+                crate::warn!(
+                    "harnex: the registry entry {} belongs to another run ({}); leaving it alone",
+                    self.paths.registry.display(),
+                    old.session_id
+                );
+                return;
             }
+            Ok(old) => {
+                for (key, value) in old.extra {
+                    entry.extra.entry(key).or_insert(value);
+                }
+            }
+            Err(registry::EntryError::Corrupt(why)) => crate::warn!(
+                "harnex: the registry entry {} was damaged ({why}); rewriting it",
+                self.paths.registry.display()
+            ),
+            Err(registry::EntryError::Missing) => {}
         }
         if let Err(e) = registry::write_entry(&self.state_dir, &entry) {
-            eprintln!("harnex: cannot update the registry: {e}");
+            self.events.health().count_error();
+            crate::warn!("harnex: cannot update the registry: {e}");
         }
     }
 }
@@ -310,7 +336,7 @@ fn start(
     // Before the agent starts drawing: said later, it would land in the middle of the agent's
     // screen (and throw off a shell's line editor, which thinks its cursor is elsewhere).
     let host = crate::registry::url_host(&config.host.to_string());
-    eprintln!("harnex: session {} on {host}:{port}", config.id);
+    crate::warn!("harnex: session {} on {host}:{port}", config.id);
     let transcript_dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let transcript = transcript::Transcript::open(
         &paths.output,
@@ -392,8 +418,9 @@ fn start(
         .map_err(|e| Error::failed(format!("cannot start a thread: {e}")))?;
     let reader = spawned.reader;
     let reader_monitor = monitor_tx.clone();
+    let health = Arc::clone(session.events.health());
     spawn_thread("pty-reader", move || {
-        pty::read_loop(reader, transcript, echo, reader_monitor)
+        pty::read_loop(reader, transcript, echo, reader_monitor, health)
     })?;
     let s = Arc::clone(&session);
     spawn_thread("monitor", move || monitor::run(s, monitor_rx, screen))?;
@@ -421,6 +448,8 @@ fn start(
         spawn_thread("file-hook", move || file_hook::watch(s, path))?;
     }
     session.refresh_registry();
+    let s = Arc::clone(&session);
+    spawn_thread("registry-keeper", move || keep_registry(&s))?;
     if let Some(context) = &session.config.context {
         let text = format!("[harnex session id={}] {context}", session.config.id);
         let payload = inbox::Payload {
@@ -441,6 +470,24 @@ fn start(
         _master: master,
         _raw: raw,
     })
+}
+
+/// How often the supervisor checks that its registry entry is still there and readable.
+const REGISTRY_CHECK: Duration = Duration::from_secs(2);
+
+/// Rewrite the registry entry when it was damaged or deleted (clients need its port and token),
+/// until the agent exits. One small file read every couple of seconds; a plain sleep, so the
+/// agent's output does not wake this thread.
+fn keep_registry(session: &Session) {
+    loop {
+        std::thread::sleep(REGISTRY_CHECK);
+        if session.shared.lock().exit.is_some() {
+            return;
+        }
+        if !session.registry_intact() {
+            session.refresh_registry();
+        }
+    }
 }
 
 fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {

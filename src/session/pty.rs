@@ -164,14 +164,18 @@ pub fn spawn(
 }
 
 /// Copy PTY output to the transcript, optionally to our stdout (foreground), and to the
-/// monitor. Ends at EOF/EIO (the agent and everything holding its terminal is gone).
+/// monitor. Ends at EOF/EIO (the agent and everything holding its terminal is gone). A transcript
+/// that cannot be written (disk full) loses those bytes — counted in `health` — while the screen
+/// and the API keep working; writing resumes by itself when the disk takes writes again.
 pub fn read_loop(
     mut reader: Box<dyn Read + Send>,
     mut transcript: super::transcript::Transcript,
     mut echo: Option<std::io::Stdout>,
     monitor: SyncSender<MonitorMsg>,
+    health: std::sync::Arc<crate::diag::WriteHealth>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut failing = false;
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -180,9 +184,25 @@ pub fn read_loop(
             Err(_) => break,
         };
         let chunk = &buf[..n];
-        if let Err(e) = transcript.write(chunk) {
-            // Keep the agent running; the screen and API still work.
-            eprintln!("harnex: cannot append to the transcript: {e}");
+        match transcript.write(chunk) {
+            Ok(()) if failing => {
+                failing = false;
+                crate::warn!("harnex: the transcript is writable again");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                health.count_error();
+                health
+                    .transcript_write_lost_bytes
+                    .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                // Once per outage: stderr may be on the same full disk.
+                if !failing {
+                    failing = true;
+                    crate::warn!(
+                        "harnex: cannot append to the transcript: {e}; output is dropped from it until it works again"
+                    );
+                }
+            }
         }
         if let Some(out) = echo.as_mut() {
             let mut lock = out.lock();

@@ -109,6 +109,10 @@ pub fn payload(session: &Session, live: &Live, include_live: bool) -> Map<String
     }) else {
         unreachable!("json! of an object literal is an object")
     };
+    // What a full disk (or EIO) cost so far: zero in a healthy session.
+    if let Value::Object(health) = session.events.health().status_fields() {
+        map.extend(health);
+    }
     if let Some(pane) = &config.tmux {
         map.insert("tmux_target".into(), json!(pane.target));
         map.insert("tmux_session".into(), json!(pane.session));

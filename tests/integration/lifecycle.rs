@@ -13,8 +13,10 @@ fn a_detached_bash_session_from_start_to_exit() {
     assert_eq!(started["id"], "demo");
     assert_eq!(started["agent_state"], "prompt");
 
-    let registry = world.only_file("sessions");
-    let mode = std::fs::metadata(&registry).unwrap().permissions().mode() & 0o777;
+    let registry = world.registry_files();
+    assert_eq!(registry.len(), 1, "{registry:?}");
+    let registry = &registry[0];
+    let mode = std::fs::metadata(registry).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the registry holds the token");
     let state_mode = std::fs::metadata(&world.state)
         .unwrap()

@@ -7,6 +7,8 @@ mod api;
 mod api_hardening;
 mod bad_input;
 mod commands;
+mod crash;
+mod disk_full;
 mod docs_commands;
 mod events;
 mod files;

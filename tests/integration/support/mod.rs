@@ -127,8 +127,12 @@ impl World {
         self.detach(&["bash", "--id", id, "--", "--norc", "--noprofile"])
     }
 
+    /// Registry entries (`sessions/*.json`; the session locks beside them are not entries).
     pub fn registry_files(&self) -> Vec<PathBuf> {
         files_in(&self.state.join("sessions"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect()
     }
 
     pub fn only_file(&self, sub: &str) -> PathBuf {
@@ -384,15 +388,17 @@ impl World {
         out
     }
 
-    /// Files in `sub` (e.g. `sessions`, `events`) whose name ends with `--<id>.<ext>`.
+    /// Files in `sub` (e.g. `sessions`, `events`) whose name ends with `--<id>.<ext>` (a
+    /// session's lock, `sessions/<slug>.lock`, and a file being written, `<slug>.tmp.<pid>`,
+    /// are not its files).
     pub fn files_of(&self, sub: &str, id: &str) -> Vec<PathBuf> {
         let suffix = format!("--{id}.");
         files_in(&self.state.join(sub))
             .into_iter()
             .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.contains(&suffix))
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.contains(&suffix) && !n.ends_with(".lock") && !n.contains(".tmp.")
+                })
             })
             .collect()
     }

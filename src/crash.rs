@@ -1,0 +1,163 @@
+//! Crash truth: the record of a run whose supervisor died before it could write one (`kill -9`,
+//! OOM, a panic that took the process).
+//!
+//! Whoever finds such a run — a reader (`status`, `wait`, `events`, any lookup) or the next
+//! supervisor of the same id — settles it, under the session lock so it happens once: an exit
+//! record for that run's `session_id` with reason `crashed` (if the run has none), the run's
+//! `exited` row (if the event log has none; `seq` continues the run's rows), and the removal of
+//! its registry entry. Only what is known is recorded: the agent's exit status is not
+//! (`exit_code`/`code` are `null`), and `exited_at` is when the crash was noticed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::paths::StateDir;
+use crate::registry::{self, EntryError, ExitRecord, RegistryEntry};
+use crate::session_lock::{self, SessionLock};
+
+/// How long a reader waits for another reader that is settling the same run.
+const PATIENCE: Duration = Duration::from_millis(500);
+
+/// Record the crash of `entry`'s run (its supervisor is dead) and remove its entry — unless
+/// someone else did or does it, or the entry changed meanwhile.
+pub fn settle(state: &StateDir, entry: &RegistryEntry) {
+    let Some(file) = entry.file.as_deref() else {
+        return;
+    };
+    // An entry whose content names another slug than its file is not ours to act on.
+    if state.registry_path(&entry.key()) != file {
+        return;
+    }
+    let lock_path = session_lock::lock_path_of_entry(file);
+    // Still held after a short wait: a new supervisor of this id owns the slug (it settles the
+    // old run itself when it starts).
+    let Ok(Some(lock)) = SessionLock::acquire(&lock_path, PATIENCE) else {
+        return;
+    };
+    match registry::parse_entry(file) {
+        Ok(now) if now.session_id == entry.session_id => {
+            record(state, &now);
+            let _ = std::fs::remove_file(file);
+        }
+        _ => {}
+    }
+    lock.release();
+}
+
+/// The caller holds the session lock of `key` and is about to start a supervisor: settle
+/// whatever run the slot still names (a crashed one) and clear a damaged entry.
+pub fn claim_slot(state: &StateDir, registry_file: &Path) {
+    match registry::parse_entry(registry_file) {
+        Ok(old) => {
+            record(state, &old);
+            let _ = std::fs::remove_file(registry_file);
+        }
+        Err(EntryError::Corrupt(_)) => {
+            let _ = std::fs::remove_file(registry_file);
+        }
+        Err(EntryError::Missing) => {}
+    }
+}
+
+/// Write the crash record and the `exited` row of `entry`'s run, each unless already there.
+fn record(state: &StateDir, entry: &RegistryEntry) {
+    let key = entry.key();
+    let last_state = entry
+        .extra
+        .get("agent_state")
+        .cloned()
+        .unwrap_or(Value::Null);
+    // The supervisor may have died after writing its record but before its `exited` row: the
+    // row then says what the record says.
+    let record = match registry::read_exit(state, &key).filter(|r| r.session_id == entry.session_id)
+    {
+        Some(record) => record,
+        None => {
+            let record = crash_record(state, entry, &last_state);
+            if let Err(e) = registry::write_exit(state, &record) {
+                crate::warn!(
+                    "harnex: cannot record the crash of session {}: {e}",
+                    entry.id
+                );
+            }
+            record
+        }
+    };
+    let events = state.events_path(&key);
+    let rows: Vec<Value> = crate::event_stream::read_all(&events)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|row| row.session_id() == entry.session_id)
+        .map(|row| row.value)
+        .collect();
+    if rows.iter().any(|row| row["type"] == "exited") {
+        return;
+    }
+    let seq = rows
+        .iter()
+        .filter_map(|row| row["seq"].as_u64())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let line = crate::events::row_line(
+        &entry.id,
+        &entry.session_id,
+        seq,
+        "exited",
+        exited_fields(&record, &last_state),
+    );
+    if let Err(e) = crate::events::append_row(&events, &line) {
+        crate::warn!("harnex: {e}");
+    }
+}
+
+fn exited_fields(record: &ExitRecord, last_state: &Value) -> Value {
+    let mut fields = json!({"code": record.exit_code, "reason": record.reason});
+    if let Some(signal) = record.signal {
+        fields["signal"] = json!(signal);
+    }
+    if record.reason.as_deref() == Some("crashed") {
+        fields["last_state"] = last_state.clone();
+    }
+    fields
+}
+
+fn crash_record(state: &StateDir, entry: &RegistryEntry, last_state: &Value) -> ExitRecord {
+    let key = entry.key();
+    let mut extra = Map::new();
+    extra.insert("reason_detail".into(), json!("supervisor_died"));
+    extra.insert("pid".into(), json!(entry.pid));
+    extra.insert("supervisor_pid".into(), json!(entry.supervisor_pid));
+    // The agent may outlive its supervisor (it ignored the hangup): say so, so it can be found.
+    extra.insert(
+        "agent_alive".into(),
+        json!(registry::process_alive(entry.pid)),
+    );
+    extra.insert("last_state".into(), last_state.clone());
+    extra.insert(
+        "turns".into(),
+        entry.extra.get("turns").cloned().unwrap_or(Value::Null),
+    );
+    extra.insert("output_log_path".into(), json!(state.output_path(&key)));
+    extra.insert("events_log_path".into(), json!(state.events_path(&key)));
+    ExitRecord {
+        ok: true,
+        id: entry.id.clone(),
+        cli: entry.cli.clone(),
+        session_id: entry.session_id.clone(),
+        repo_root: entry.repo_root.clone(),
+        exit_code: None,
+        signal: None,
+        started_at: entry.started_at.clone(),
+        exited_at: crate::time::now_rfc3339(),
+        injected_count: entry
+            .extra
+            .get("injected_count")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        reason: Some("crashed".to_string()),
+        extra,
+    }
+}
