@@ -5,7 +5,8 @@
 //! supervisor of the same id — settles it, under the session lock so it happens once: an exit
 //! record for that run's `session_id` with reason `crashed` (if the run has none), the run's
 //! `exited` row (if the event log has none; `seq` continues the run's rows), and the removal of
-//! its registry entry. Only what is known is recorded: the agent's exit status is not
+//! its registry entry. Processes still carrying the run's session id are ended then (their pids
+//! are `swept_pids` in the record). Only what is known is recorded: the agent's exit status is not
 //! (`exit_code`/`code` are `null`), and `exited_at` is when the crash was noticed.
 
 use std::path::Path;
@@ -75,7 +76,11 @@ fn record(state: &StateDir, entry: &RegistryEntry) {
     {
         Some(record) => record,
         None => {
-            let record = crash_record(state, entry, &last_state);
+            let mut record = crash_record(state, entry, &last_state);
+            // What of the run still runs (an agent that ignored the hangup, its background jobs,
+            // `setsid` children) belongs to a session that is over: end it once, here.
+            let swept = crate::sweep::sweep_session_processes(&entry.session_id);
+            record.extra.insert("swept_pids".into(), json!(swept));
             if let Err(e) = registry::write_exit(state, &record) {
                 crate::warn!(
                     "harnex: cannot record the crash of session {}: {e}",

@@ -236,6 +236,40 @@ fn a_setsid_grandchild_ends_with_the_session() {
 }
 
 #[test]
+fn the_first_reader_of_a_crashed_run_ends_what_it_left_running() {
+    let world = World::new();
+    world.detach_bash("crashwait");
+    let sleep = UniqueSleep::new(317);
+    send(
+        &world,
+        "crashwait",
+        &format!(
+            "setsid sh -c 'trap \"\" HUP; exec sleep {}' &",
+            sleep.seconds
+        ),
+    );
+    let escaped = sleep.wait_running();
+    kill(
+        Pid::from_raw(supervisor_pid(&world, "crashwait")),
+        Signal::SIGKILL,
+    )
+    .unwrap();
+    // `wait` finds the dead supervisor: it records the crash and ends the leftovers with it.
+    let wait = world.run(&["wait", "--id", "crashwait"]);
+    assert_eq!(wait.code, 1, "{wait:?}");
+    let record = wait.json();
+    assert_eq!(record["reason"], "crashed", "{record}");
+    let swept: Vec<u64> = record["swept_pids"]
+        .as_array()
+        .expect("swept_pids")
+        .iter()
+        .filter_map(|p| p.as_u64())
+        .collect();
+    assert!(swept.contains(&escaped), "{record}");
+    sleep.wait_ended("the crash record's sweep to end the escaped child");
+}
+
+#[test]
 fn a_killed_supervisor_takes_its_agent_along_and_stop_sweeps_the_rest() {
     let world = World::new();
     world.detach_bash("crash");
