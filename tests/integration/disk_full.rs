@@ -2,7 +2,8 @@
 //! working (the agent runs what it is sent, the screen follows), status counts what could not be
 //! written, and once space is freed the late event rows go out whole and in order.
 //!
-//! Needs `mount -t tmpfs` (root, or a user namespace that allows it); says "skipped" otherwise.
+//! Needs `mount -t tmpfs` (root, or a user namespace that allows it) and fails without it, rather
+//! than passing untested.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -51,10 +52,8 @@ fn fill(path: &Path) {
 #[test]
 fn a_full_disk_degrades_telemetry_and_the_session_recovers_when_space_returns() {
     let world = World::new();
-    let Some(_tmpfs) = Tmpfs::mount(&world.state, "1m") else {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
-        return;
-    };
+    let _tmpfs = Tmpfs::mount(&world.state, "1m")
+        .expect("these tests mount a 1 MB tmpfs: run them as root (or skip them with `-E 'not test(/disk_full/)'`)");
     world.detach_bash("full");
     let filler = world.state.join("filler");
     fill(&filler);
@@ -110,10 +109,8 @@ fn a_full_disk_degrades_telemetry_and_the_session_recovers_when_space_returns() 
 #[test]
 fn a_session_that_ends_on_a_full_disk_writes_its_record_once_space_returns() {
     let world = World::new();
-    let Some(_tmpfs) = Tmpfs::mount(&world.state, "1m") else {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
-        return;
-    };
+    let _tmpfs = Tmpfs::mount(&world.state, "1m")
+        .expect("these tests mount a 1 MB tmpfs: run them as root (or skip them with `-E 'not test(/disk_full/)'`)");
     world.detach_bash("end");
     let agent = world.entry("end")["pid"].as_u64().unwrap();
     let filler = world.state.join("filler");
