@@ -205,10 +205,11 @@ fn ten_thousand_idle_and_a_thousand_slow_connections_leave_send_and_stop_within_
     const IDLE: usize = 10_000;
     const SLOW: usize = 1_000;
     let limit = raise_own_fd_limit(IDLE as u64 + SLOW as u64 + 512);
-    if limit < (IDLE + SLOW + 256) as u64 {
-        println!("skipped: the file-descriptor hard limit ({limit}) is too low for this test");
-        return;
-    }
+    assert!(
+        limit >= (IDLE + SLOW + 256) as u64,
+        "the file-descriptor hard limit ({limit}) is too low for this test: raise it (ulimit -Hn) to at least {}",
+        IDLE + SLOW + 256
+    );
     let world = World::new();
     world.start_fake("flood", &[], &[]);
     let (port, token) = world.api("flood");
