@@ -12,6 +12,10 @@ use serde_json::Value;
 
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// `run --watch` in tests runs its clock ten times fast (polls, stalls, resumes; what it prints
+/// and records stays in watch time): a `--stall-after 5s` example takes half a second.
+pub const WATCH_TIME_SCALE: (&str, &str) = ("HARNEX_WATCH_TIME_SCALE", "0.1");
+
 /// The harnex binary under test.
 pub fn harnex_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_harnex"))
@@ -89,6 +93,7 @@ impl World {
             .env("HARNEX_STATE_DIR", &self.state)
             .env("HOME", &self.home)
             .env("TMUX_TMPDIR", &self.tmux_tmpdir)
+            .env(WATCH_TIME_SCALE.0, WATCH_TIME_SCALE.1)
             .env_remove("TMUX")
             .env_remove("TMUX_PANE")
             .env_remove("HARNEX_SESSION_ID")
