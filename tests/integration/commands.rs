@@ -143,8 +143,9 @@ fn wait_exits_with_the_agents_code_also_after_the_session_is_gone() {
     world.start_fake("exiter", &[], &[]);
     let supervisor = world.entry("exiter")["supervisor_pid"].as_u64().unwrap();
     let waiter = world.spawn(&["wait", "--id", "exiter"]);
-    // The waiter is connected before the agent exits.
-    std::thread::sleep(Duration::from_millis(300));
+    // The waiter is in its long-poll before the agent exits.
+    let port = world.entry("exiter")["port"].as_u64().unwrap();
+    crate::support::wait_connected(waiter.pid(), port);
     world.run(&["send", "--id", "exiter", "--message", "exit 3"]);
     let waited = waiter.finish(DEADLINE);
     assert_eq!(waited.code, 3, "{waited:?}");
@@ -191,7 +192,9 @@ fn wait_until_a_state_and_timeouts() {
         "--timeout",
         "20",
     ]);
-    std::thread::sleep(Duration::from_millis(300));
+    // The waiter is in its long-poll before the agent goes busy.
+    let port = world.entry("states")["port"].as_u64().unwrap();
+    crate::support::wait_connected(waiter.pid(), port);
     assert_eq!(
         world
             .run(&["send", "--id", "states", "--message", "hang"])

@@ -553,6 +553,47 @@ pub fn http(
     (code, body)
 }
 
+/// Wait until process `pid` holds an open TCP connection to `port` (a session's API): a
+/// client such as `harnex wait` is in its call, e.g. its long-poll. Read from /proc: the
+/// process's socket inodes, matched against the kernel's TCP tables.
+pub fn wait_connected(pid: u32, port: u64) {
+    wait_until(
+        &format!("process {pid} to connect to port {port}"),
+        DEADLINE,
+        || connected(pid, port).then_some(()),
+    );
+}
+
+fn connected(pid: u32, port: u64) -> bool {
+    let sockets: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .filter_map(|link| {
+                    let link = link.to_string_lossy().into_owned();
+                    let inode = link.strip_prefix("socket:[")?.strip_suffix(']')?;
+                    Some(inode.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let remote = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode; 01 = ESTABLISHED.
+            .any(|f| {
+                f.len() > 9
+                    && f[2].ends_with(&remote)
+                    && f[3] == "01"
+                    && sockets.iter().any(|s| s == f[9])
+            })
+    })
+}
+
 /// A loopback port that is free right now and outside harnex's derived range (43000-46999), so
 /// that no session of a parallel test takes it by chance.
 pub fn free_port() -> u16 {
