@@ -16,6 +16,7 @@ pub mod docs;
 pub mod error;
 pub mod event_stream;
 pub mod events;
+pub mod follow;
 pub mod ids;
 pub mod keys;
 pub mod message_text;

@@ -132,8 +132,10 @@ fn wait_task_complete(
         .events_log_path
         .clone()
         .ok_or_else(|| Error::failed(format!("session {} has no event stream", entry.id)))?;
+    // Wakes for each new row and when the supervisor exits; idle, it blocks.
     let mut follower = Follower::open(&path)
-        .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?
+        .until_exit_of(entry.supervisor_pid.unwrap_or(entry.pid));
     let deadline = started
         .checked_add(within)
         .unwrap_or_else(|| crate::time::deadline_after(within));
@@ -177,6 +179,6 @@ fn wait_task_complete(
                 "waited_seconds": started.elapsed().as_secs_f64()}));
             return Ok(1);
         }
-        follower.wait((deadline - now).min(Duration::from_millis(500)));
+        follower.wait(Some(deadline - now));
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -314,6 +315,45 @@ fn following_prints_appended_rows_and_ends_at_exited() {
     assert_eq!(
         snapshot.stdout,
         std::fs::read_to_string(world.only_file("events")).unwrap()
+    );
+}
+
+#[test]
+fn idle_followers_block_and_end_with_their_supervisor() {
+    let world = World::new();
+    world.start_fake("quiet", &[], &[]);
+    world.wait_state("quiet", "prompt");
+    let events = world.spawn(&["events", "--id", "quiet"]);
+    let logs = world.spawn(&["logs", "--id", "quiet", "--follow", "--raw"]);
+    events.wait_stdout("\"type\":\"started\"");
+    wait_until("the transcript on stdout", DEADLINE, || {
+        (!logs.stdout().is_empty()).then_some(())
+    });
+    // Nothing is written while the agent idles: a follower blocked in inotify does not wake
+    // (a 100 ms polling loop would wake about 20 times in this stretch).
+    let before = [events.pid(), logs.pid()].map(crate::support::voluntary_switches);
+    std::thread::sleep(Duration::from_secs(2));
+    let after = [events.pid(), logs.pid()].map(crate::support::voluntary_switches);
+    for (name, (b, a)) in ["events", "logs --follow"]
+        .iter()
+        .zip(before.iter().zip(after))
+    {
+        assert!(a - b <= 2, "{name} woke {} times in 2 s of quiet", a - b);
+    }
+    // Killed, the supervisor writes nothing more: the followers end on its exit alone.
+    let supervisor = world.entry("quiet")["supervisor_pid"].as_u64().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let logs = logs.finish(DEADLINE);
+    assert_eq!(logs.code, 0, "{logs:?}");
+    let events = events.finish(DEADLINE);
+    assert_eq!(events.code, 0, "{events:?}");
+    assert!(
+        events.stdout.contains("\"reason\":\"crashed\""),
+        "{events:?}"
     );
 }
 

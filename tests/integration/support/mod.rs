@@ -626,6 +626,23 @@ pub fn cpu_ticks(pid: u64) -> u64 {
     utime + stime
 }
 
+/// Times the threads of a process gave up the CPU of their own accord (woke and went back to
+/// sleep), from /proc/<pid>/task/*/status: a process blocked in a read or poll adds none, a
+/// polling loop one per round.
+pub fn voluntary_switches(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("read /proc task dir")
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
 /// A harnex process running in the background; its stdout and stderr are collected as they come.
 /// Dropping it kills the process if it is still running.
 pub struct Background {
