@@ -138,6 +138,25 @@ fn status_in_a_repo_without_sessions_points_to_the_others() {
 // wait
 
 #[test]
+fn once_stop_wait_returns_the_id_is_free_and_wait_reads_the_record() {
+    // The supervisor lets go of the id moments after its exit record: `stop --wait` and `wait`
+    // return only after that, so a script can go straight on (as the guide does).
+    let world = World::new();
+    for round in 0..6 {
+        world.start_fake("again", &[], &[]);
+        let stopped = world.run(&["stop", "--id", "again", "--wait"]);
+        assert_eq!(stopped.code, 0, "round {round}: {stopped:?}");
+        let waited = world.run(&["wait", "--id", "again"]);
+        assert_eq!(waited.code, 0, "round {round}: {waited:?}");
+        assert_eq!(
+            waited.json()["session_id"],
+            stopped.json()["exit"]["session_id"],
+            "round {round}"
+        );
+    }
+}
+
+#[test]
 fn wait_exits_with_the_agents_code_also_after_the_session_is_gone() {
     let world = World::new();
     world.start_fake("exiter", &[], &[]);
