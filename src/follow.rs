@@ -363,8 +363,14 @@ mod tests {
         assert_eq!(bytes(&mut tail), b"er");
     }
 
+    /// Take the notifications a change left behind (a write is a modify and a close).
+    fn settle(watch: &mut FileWatch) {
+        while watch.wait(Some(Duration::from_millis(50))) != Wake::TimedOut {}
+    }
+
     /// Wait for a change made by `change` on another thread; how long it took.
     fn woken_by(watch: &mut FileWatch, change: impl FnOnce() + Send + 'static) -> Duration {
+        settle(watch);
         let started = Instant::now();
         let writer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
@@ -396,6 +402,7 @@ mod tests {
         let p = path.clone();
         woken_by(&mut watch, move || append(&p, b"w"));
         // Another file in the same directory does not wake it, nor does the file's removal.
+        settle(&mut watch);
         std::fs::write(dir.path().join("other"), "o").unwrap();
         assert_eq!(watch.wait(Some(Duration::from_millis(200))), Wake::TimedOut);
         std::fs::remove_file(&path).unwrap();
