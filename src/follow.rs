@@ -135,9 +135,23 @@ impl FileWatch {
 
     /// Block until the file changes, the owner exits, or `timeout` (`None`: no timeout).
     pub fn wait(&mut self, timeout: Option<Duration>) -> Wake {
+        let deadline = timeout.map(crate::time::deadline_after);
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            if let Some(wake) = self.wait_once(left) {
+                return wake;
+            }
+            if left.is_some_and(|left| left.is_zero()) {
+                return Wake::TimedOut;
+            }
+        }
+    }
+
+    /// One poll; `None` when only other names in the directory changed.
+    fn wait_once(&mut self, timeout: Option<Duration>) -> Option<Wake> {
         let Some(inotify) = &self.inotify else {
             std::thread::sleep(timeout.unwrap_or(NO_INOTIFY_POLL).min(NO_INOTIFY_POLL));
-            return Wake::Changed;
+            return Some(Wake::Changed);
         };
         let timeout = match self.owner {
             Owner::Unwatched => Some(timeout.unwrap_or(NO_PIDFD_POLL).min(NO_PIDFD_POLL)),
@@ -155,7 +169,7 @@ impl FileWatch {
         let ready = match poll(&mut fds, poll_timeout) {
             Ok(n) => n,
             // Interrupted by a signal: let the caller look.
-            Err(_) => return Wake::Changed,
+            Err(_) => return Some(Wake::Changed),
         };
         let owner_exited = fds
             .get(1)
@@ -164,21 +178,19 @@ impl FileWatch {
         let inotify_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
         drop(fds);
         if ready == 0 {
-            return match self.owner {
+            return Some(match self.owner {
+                // No pidfd: time to let the caller check on the owner.
                 Owner::Unwatched => Wake::Changed,
                 _ => Wake::TimedOut,
-            };
+            });
         }
-        if inotify_ready && self.drain() && !owner_exited {
-            return Wake::Changed;
-        }
+        let changed = inotify_ready && self.drain();
         if owner_exited {
             // Said once: later waits block on the file alone (a pidfd stays readable).
             self.owner = Owner::None;
-            return Wake::OwnerExited;
+            return Some(Wake::OwnerExited);
         }
-        // Only other names in the directory changed.
-        Wake::TimedOut
+        changed.then_some(Wake::Changed)
     }
 
     /// Read the pending notifications; true if one says the file was written or put in place
