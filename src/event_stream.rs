@@ -1,5 +1,5 @@
-//! Reading event logs: a follower that notices appended rows at once (inotify; a short poll where
-//! that is unavailable), refuses a truncated stream, and yields only whole rows.
+//! Reading event logs: a follower that notices appended rows at once ([`crate::follow`]: inotify,
+//! a short poll where that is unavailable), refuses a truncated stream, and yields only whole rows.
 //!
 //! A row is one line holding one JSON object. A line that is not (a row torn by a full disk or a
 //! writer that died mid-row, garbage, invalid UTF-8) is skipped with a warning on stderr, and
@@ -7,15 +7,12 @@
 //! before writers took back torn rows may hold a torn row with the next row glued onto it: that
 //! row is recovered from the end of the line. A last line without its newline is not a row yet.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use serde_json::Value;
+
+use crate::follow::{Appended, FileWatch, Tail, Wake};
 
 /// A complete row: its raw text (as written) and its parsed object.
 #[derive(Debug, Clone)]
@@ -99,58 +96,40 @@ impl std::fmt::Display for FollowError {
 /// Reads complete rows from an append-only JSONL file as it grows.
 pub struct Follower {
     path: PathBuf,
-    file: File,
-    offset: u64,
+    tail: Tail,
     partial: Vec<u8>,
-    watch: Option<Inotify>,
+    watch: FileWatch,
     torn: u64,
 }
 
-/// How often to look when inotify is unavailable.
-const POLL_FALLBACK: Duration = Duration::from_millis(50);
-
 impl Follower {
     pub fn open(path: &Path) -> std::io::Result<Follower> {
-        let file = crate::private_fs::open_read(path)?;
-        let watch = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
-            .ok()
-            .filter(|inotify| {
-                inotify
-                    .add_watch(path, AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_ATTRIB)
-                    .is_ok()
-            });
         Ok(Follower {
             path: path.to_path_buf(),
             torn: 0,
-            file,
-            offset: 0,
+            tail: Tail::open(path)?,
             partial: Vec::new(),
-            watch,
+            watch: FileWatch::new_or_polling(path),
         })
+    }
+
+    /// Also wake from [`Follower::wait`] when process `pid` (the stream's supervisor) exits.
+    pub fn until_exit_of(mut self, pid: u32) -> Follower {
+        self.watch = self.watch.until_exit_of(pid);
+        self
     }
 
     /// Complete rows appended since the last call.
     pub fn read_rows(&mut self) -> Result<Vec<Row>, FollowError> {
-        let len = self.file.metadata().map_err(FollowError::Io)?.len();
-        if len < self.offset {
-            return Err(FollowError::Truncated);
-        }
-        if len == self.offset {
-            return Ok(Vec::new());
-        }
-        self.file
-            .seek(SeekFrom::Start(self.offset))
-            .map_err(FollowError::Io)?;
-        let mut bytes = Vec::with_capacity((len - self.offset) as usize);
-        (&mut self.file)
-            .take(len - self.offset)
-            .read_to_end(&mut bytes)
-            .map_err(FollowError::Io)?;
-        self.offset += bytes.len() as u64;
+        let bytes = match self.tail.read_appended().map_err(FollowError::Io)? {
+            Appended::Truncated => return Err(FollowError::Truncated),
+            Appended::Bytes(bytes) if bytes.is_empty() => return Ok(Vec::new()),
+            Appended::Bytes(bytes) => bytes,
+        };
         self.partial.extend_from_slice(&bytes);
         let mut rows = Vec::new();
         // Where `partial` starts in the file, for the warning.
-        let mut line_start = self.offset - self.partial.len() as u64;
+        let mut line_start = self.tail.offset().saturating_sub(self.partial.len() as u64);
         while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=end).collect();
             match parse_line(&line[..line.len() - 1]) {
@@ -181,21 +160,10 @@ impl Follower {
         self.torn
     }
 
-    /// Sleep until the file changes or `timeout` passes.
-    pub fn wait(&mut self, timeout: Duration) {
-        let Some(watch) = &self.watch else {
-            std::thread::sleep(timeout.min(POLL_FALLBACK));
-            return;
-        };
-        let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        let mut fds = [PollFd::new(watch.as_fd(), PollFlags::POLLIN)];
-        let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
-        if let Ok(n) = poll(&mut fds, timeout)
-            && n > 0
-        {
-            // Drain the notifications; what changed is read from the file itself.
-            let _ = watch.read_events();
-        }
+    /// Block until the file changes, the supervisor given to `until_exit_of` exits, or
+    /// `timeout` passes (`None`: no timeout). What changed is read from the file itself.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Wake {
+        self.watch.wait(timeout)
     }
 }
 
@@ -285,7 +253,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut rows = Vec::new();
         while rows.is_empty() && Instant::now() < deadline {
-            follower.wait(Duration::from_secs(5));
+            follower.wait(Some(Duration::from_secs(5)));
             rows = follower.read_rows().unwrap();
         }
         writer.join().unwrap();

@@ -16,6 +16,7 @@ pub mod docs;
 pub mod error;
 pub mod event_stream;
 pub mod events;
+pub mod follow;
 pub mod ids;
 pub mod keys;
 pub mod message_text;
@@ -34,6 +35,7 @@ pub mod text;
 pub mod time;
 pub mod tmux;
 pub mod watch;
+pub mod watch_clock;
 
 use cli::Command;
 use error::Result;

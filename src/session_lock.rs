@@ -120,6 +120,19 @@ impl Drop for SessionLock {
     }
 }
 
+/// Wait until nobody holds the lock at `path` (a supervisor that wrote its exit record lets go
+/// moments later); false if someone still does after `within`.
+pub fn await_free(path: &Path, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while probe(path) == Probe::Held {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(RETRY);
+    }
+    true
+}
+
 /// Whether someone holds the lock at `path`, without taking it.
 pub fn probe(path: &Path) -> Probe {
     let file = match OpenOptions::new()
@@ -146,6 +159,23 @@ pub fn probe(path: &Path) -> Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn await_free_waits_for_the_holder_to_let_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.lock");
+        assert!(await_free(&path, Duration::ZERO), "no lock file");
+        let lock = SessionLock::acquire(&path, Duration::ZERO)
+            .unwrap()
+            .unwrap();
+        assert!(!await_free(&path, Duration::from_millis(50)), "still held");
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            lock.release();
+        });
+        assert!(await_free(&path, Duration::from_secs(10)));
+        holder.join().unwrap();
+    }
 
     #[test]
     fn a_held_lock_is_seen_and_refused_until_released() {

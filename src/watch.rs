@@ -87,6 +87,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         ));
     }
     let policy = policy(args)?;
+    let clock = crate::watch_clock::WatchClock::from_env()?;
     let started = Instant::now();
     let entry = start_detached()?;
     say(&format!(
@@ -98,7 +99,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         humantime::format_duration(policy.stall_after),
         policy.max_resumes
     ));
-    Watcher::new(entry, policy).watch(started)
+    Watcher::new(entry, policy, clock).watch(started)
 }
 
 fn say(line: &str) {
@@ -166,6 +167,7 @@ struct Watcher {
     resumed_at: Option<Instant>,
     api_errors: u32,
     last_state: String,
+    clock: crate::watch_clock::WatchClock,
 }
 
 enum Outcome {
@@ -176,7 +178,7 @@ enum Outcome {
 }
 
 impl Watcher {
-    fn new(entry: RegistryEntry, policy: Policy) -> Watcher {
+    fn new(entry: RegistryEntry, policy: Policy, clock: crate::watch_clock::WatchClock) -> Watcher {
         let adapter = crate::adapters::for_cli(&entry.cli);
         Watcher {
             client: Client::for_entry(&entry),
@@ -189,12 +191,15 @@ impl Watcher {
             resumed_at: None,
             api_errors: 0,
             last_state: "starting".into(),
+            clock,
         }
     }
 
     /// Often enough to catch a stall within a tenth of its length, never busier than 4 Hz.
     fn poll_interval(&self) -> Duration {
-        (self.policy.stall_after / 10).clamp(Duration::from_millis(250), Duration::from_secs(5))
+        let every = (self.policy.stall_after / 10)
+            .clamp(Duration::from_millis(250), Duration::from_secs(5));
+        self.clock.real(every)
     }
 
     fn watch(mut self, started: Instant) -> Result<i32> {
@@ -238,7 +243,7 @@ impl Watcher {
             self.stalls,
             self.resumes,
             self.last_state,
-            started.elapsed().as_secs_f64()
+            self.clock.watch(started.elapsed()).as_secs_f64()
         ));
         Ok(code)
     }
@@ -277,10 +282,10 @@ impl Watcher {
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
             .unwrap_or_default();
         // The stall clock restarts at each resume: the same stall is never resumed twice.
-        let idle = match self.resumed_at {
+        let idle = self.clock.watch(match self.resumed_at {
             Some(at) => idle.min(at.elapsed()),
             None => idle,
-        };
+        });
         if idle < self.policy.stall_after {
             return Ok(None);
         }

@@ -38,19 +38,20 @@ pub fn run(args: EventsArgs) -> Result<i32> {
             .unwrap_or_default(),
     };
     let mut out = std::io::stdout().lock();
-    let mut ended = print(&mut out, &rows, from, &current);
+    let ended = print(&mut out, &rows, from, &current);
     if args.snapshot || ended || live.is_none() {
         return Ok(0);
     }
     let Some(entry) = live else {
         return Ok(0);
     };
+    // Wakes for each new row and when the supervisor exits; idle, it blocks.
+    let mut follower = follower.until_exit_of(entry.supervisor_pid.unwrap_or(entry.pid));
     let mut gone_since: Option<Instant> = None;
-    while !ended {
-        follower.wait(Duration::from_millis(500));
-        let rows = follower.read_rows().map_err(follow_error)?;
-        ended = print(&mut out, &rows, from, &current);
-        if !ended && rows.is_empty() && !entry.is_alive() {
+    let mut rows = Vec::new();
+    loop {
+        // (Liveness is checked after the exit watch was set up: no exit goes unnoticed.)
+        if rows.is_empty() && !entry.is_alive() {
             // The supervisor died without writing `exited` (killed): record its crash, which
             // appends the run's `exited` row (reason `crashed`) for the next read to find.
             if gone_since.is_none() {
@@ -64,8 +65,12 @@ pub fn run(args: EventsArgs) -> Result<i32> {
                 )));
             }
         }
+        follower.wait(gone_since.map(|since| GONE_GRACE.saturating_sub(since.elapsed())));
+        rows = follower.read_rows().map_err(follow_error)?;
+        if print(&mut out, &rows, from, &current) {
+            return Ok(0);
+        }
     }
-    Ok(0)
 }
 
 fn follow_error(e: FollowError) -> Error {

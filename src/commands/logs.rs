@@ -3,14 +3,13 @@
 //! ([`crate::terminal_filter`]) unless `--raw`, or stripped to text with `--plain`.
 
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::time::Duration;
+use std::path::Path;
 
 use crate::cli::LogsArgs;
 use crate::error::{Error, Result};
+use crate::follow::{Appended, FileWatch, Tail};
 use crate::registry::{RegistryEntry, Resolved, SessionFile};
 use crate::terminal_filter::SafeReplay;
-
-const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
 
 pub fn run(args: LogsArgs) -> Result<i32> {
     let (state, selector) = super::selector(&args.id, &args.target)?;
@@ -47,7 +46,15 @@ pub fn run(args: LogsArgs) -> Result<i32> {
     if args.follow
         && let Some(entry) = live
     {
-        follow(&mut file, &entry, &mut output);
+        let offset = file
+            .stream_position()
+            .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
+        follow(
+            Tail::from_offset(&path, file, offset),
+            &path,
+            &entry,
+            &mut output,
+        );
     }
     Ok(0)
 }
@@ -114,25 +121,27 @@ fn tail_lines(file: &mut std::fs::File, n: u64) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Print what is appended until the session's supervisor is gone.
-fn follow(file: &mut std::fs::File, entry: &RegistryEntry, output: &mut Output) {
-    let mut buf = Vec::new();
+/// Print what is appended until the session's supervisor is gone. Blocks between writes: it
+/// wakes for each write to the transcript and when the supervisor exits.
+fn follow(mut tail: Tail, path: &Path, entry: &RegistryEntry, output: &mut Output) {
+    let mut watch =
+        FileWatch::new_or_polling(path).until_exit_of(entry.supervisor_pid.unwrap_or(entry.pid));
     loop {
+        // Checked after the exit watch was set up, before the last read: no output is lost.
         let alive = entry.is_alive();
-        // The transcript's cap trimmed the file under us: go on from its new end.
-        if let (Ok(meta), Ok(at)) = (file.metadata(), file.stream_position())
-            && meta.len() < at
-        {
-            let _ = file.seek(SeekFrom::End(0));
-        }
-        buf.clear();
-        if file.read_to_end(&mut buf).is_ok() && !buf.is_empty() {
-            output.emit(&buf);
+        match tail.read_appended() {
+            Ok(Appended::Bytes(bytes)) if !bytes.is_empty() => output.emit(&bytes),
+            // The transcript's cap trimmed the file under us: go on from its new end.
+            Ok(Appended::Truncated) => {
+                let _ = tail.skip_to_end();
+            }
+            Ok(_) => {}
+            Err(_) => return,
         }
         if !alive {
             return;
         }
-        std::thread::sleep(FOLLOW_INTERVAL);
+        watch.wait(None);
     }
 }
 

@@ -87,6 +87,9 @@ pub fn run(args: StopArgs) -> Result<i32> {
         return Err(Error::Exit(124));
     }
     let record = registry::await_exit(&state, &entry, Duration::from_secs(5));
+    // Returned once the supervisor let go of the id: a `run` with it right after is not refused.
+    let lock = crate::session_lock::lock_path(&state, &entry.key());
+    crate::session_lock::await_free(&lock, Duration::from_secs(5));
     let mut out = answer;
     out["exit"] = serde_json::to_value(record).unwrap_or_default();
     print_json(&out);

@@ -32,9 +32,10 @@ pub fn run(args: WaitArgs) -> Result<i32> {
         Resolved::None { hint } => {
             // Gone already: the exit record of its last run answers an exit-wait.
             let key = SessionKey::new(selector.home_repo()?, &selector.id);
-            // Its supervisor is alive (its entry is damaged): it has not ended.
+            // Its supervisor is alive: it is writing its last records (it lets go moments after
+            // its entry is removed), or its entry is damaged and it has not ended.
             let lock = crate::session_lock::lock_path(&state, &key);
-            if crate::session_lock::probe(&lock) == crate::session_lock::Probe::Held {
+            if !crate::session_lock::await_free(&lock, Duration::from_secs(2)) {
                 return Err(Error::failed(hint));
             }
             return match (args.until.is_none(), last_run_record(&state, &key)?) {
@@ -82,6 +83,9 @@ pub fn run(args: WaitArgs) -> Result<i32> {
     // Exit-wait: the supervisor writes the exit record right after the agent exits (a crashed
     // one gets it written here); only this run's record counts.
     let record = registry::await_exit(&state, &entry, Duration::from_secs(10));
+    // Returned once the supervisor let go of the id: a `run` with it right after is not refused.
+    let lock = crate::session_lock::lock_path(&state, &entry.key());
+    crate::session_lock::await_free(&lock, Duration::from_secs(5));
     match record {
         Some(record) => {
             print_json(&serde_json::to_value(&record).unwrap_or_default());
@@ -132,8 +136,10 @@ fn wait_task_complete(
         .events_log_path
         .clone()
         .ok_or_else(|| Error::failed(format!("session {} has no event stream", entry.id)))?;
+    // Wakes for each new row and when the supervisor exits; idle, it blocks.
     let mut follower = Follower::open(&path)
-        .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?
+        .until_exit_of(entry.supervisor_pid.unwrap_or(entry.pid));
     let deadline = started
         .checked_add(within)
         .unwrap_or_else(|| crate::time::deadline_after(within));
@@ -177,6 +183,6 @@ fn wait_task_complete(
                 "waited_seconds": started.elapsed().as_secs_f64()}));
             return Ok(1);
         }
-        follower.wait((deadline - now).min(Duration::from_millis(500)));
+        follower.wait(Some(deadline - now));
     }
 }

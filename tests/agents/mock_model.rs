@@ -1093,7 +1093,8 @@ mod tests {
             );
             read_response(&mut s, t0)
         });
-        thread::sleep(Duration::from_millis(100));
+        // The slow request is in (and in its delay) before the fast one is sent.
+        assert!(m.wait_for_requests(1, Duration::from_secs(5)));
         let mut s = send(
             port,
             "POST",
@@ -1289,9 +1290,12 @@ mod tests {
             assert!(r.is_ok() || r.unwrap_err().kind() == io::ErrorKind::ConnectionReset);
             assert!(!String::from_utf8_lossy(&all).contains(ANSWER));
         }
-        // Port is closed.
-        thread::sleep(Duration::from_millis(50));
-        assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+        // The port closes (promptly: the server is gone).
+        let end = Instant::now() + Duration::from_secs(2);
+        while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            assert!(Instant::now() < end, "port {port} still open");
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]

@@ -183,7 +183,8 @@ fn an_idle_supervised_session_uses_almost_no_cpu() {
         .as_u64()
         .expect("supervisor pid");
     world.wait_state("idle", "prompt");
-    // Let the start-up settle, then measure a stretch of pure idleness.
+    // Let the start-up settle, then measure a stretch of pure idleness (the sleeps are the
+    // measurement, not a stand-in for a condition).
     std::thread::sleep(Duration::from_millis(500));
     let before = cpu_ticks(supervisor);
     std::thread::sleep(Duration::from_secs(2));

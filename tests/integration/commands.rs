@@ -138,13 +138,33 @@ fn status_in_a_repo_without_sessions_points_to_the_others() {
 // wait
 
 #[test]
+fn once_stop_wait_returns_the_id_is_free_and_wait_reads_the_record() {
+    // The supervisor lets go of the id moments after its exit record: `stop --wait` and `wait`
+    // return only after that, so a script can go straight on (as the guide does).
+    let world = World::new();
+    for round in 0..6 {
+        world.start_fake("again", &[], &[]);
+        let stopped = world.run(&["stop", "--id", "again", "--wait"]);
+        assert_eq!(stopped.code, 0, "round {round}: {stopped:?}");
+        let waited = world.run(&["wait", "--id", "again"]);
+        assert_eq!(waited.code, 0, "round {round}: {waited:?}");
+        assert_eq!(
+            waited.json()["session_id"],
+            stopped.json()["exit"]["session_id"],
+            "round {round}"
+        );
+    }
+}
+
+#[test]
 fn wait_exits_with_the_agents_code_also_after_the_session_is_gone() {
     let world = World::new();
     world.start_fake("exiter", &[], &[]);
     let supervisor = world.entry("exiter")["supervisor_pid"].as_u64().unwrap();
     let waiter = world.spawn(&["wait", "--id", "exiter"]);
-    // The waiter is connected before the agent exits.
-    std::thread::sleep(Duration::from_millis(300));
+    // The waiter is in its long-poll before the agent exits.
+    let port = world.entry("exiter")["port"].as_u64().unwrap();
+    crate::support::wait_connected(waiter.pid(), port);
     world.run(&["send", "--id", "exiter", "--message", "exit 3"]);
     let waited = waiter.finish(DEADLINE);
     assert_eq!(waited.code, 3, "{waited:?}");
@@ -191,7 +211,9 @@ fn wait_until_a_state_and_timeouts() {
         "--timeout",
         "20",
     ]);
-    std::thread::sleep(Duration::from_millis(300));
+    // The waiter is in its long-poll before the agent goes busy.
+    let port = world.entry("states")["port"].as_u64().unwrap();
+    crate::support::wait_connected(waiter.pid(), port);
     assert_eq!(
         world
             .run(&["send", "--id", "states", "--message", "hang"])

@@ -2,8 +2,6 @@
 //! (once, however many readers find it), a damaged registry entry is reported, never deleted, and
 //! never lets a second supervisor of the same id start, and torn event rows are skipped whole.
 
-use std::time::Duration;
-
 use serde_json::Value;
 
 use crate::support::{DEADLINE, World, process_alive, wait_until};
@@ -103,9 +101,9 @@ fn a_wait_under_way_reports_the_crash_of_the_run_it_waits_for() {
     world.detach_fake("cw", &[]);
     let entry = world.entry("cw");
     let waiter = world.spawn(&["wait", "--id", "cw"]);
-    // Give the waiter time to reach its long-poll (before it, the lookup finds the dead run:
-    // the answer must be the same either way).
-    std::thread::sleep(Duration::from_millis(300));
+    // The waiter is in its long-poll (before it, the lookup would find the dead run: the answer
+    // must be the same either way, and this is the way less easy to get right).
+    crate::support::wait_connected(waiter.pid(), entry["port"].as_u64().unwrap());
     kill9(entry["supervisor_pid"].as_u64().unwrap());
     kill9(entry["pid"].as_u64().unwrap());
     let waited = waiter.finish(DEADLINE);

@@ -120,7 +120,8 @@ fn a_session_that_ends_on_a_full_disk_writes_its_record_once_space_returns() {
     wait_until("the agent to exit", DEADLINE, || {
         (!crate::support::process_alive(agent)).then_some(())
     });
-    // The supervisor now fails to write the exit record, and keeps trying for a while.
+    // The supervisor now fails to write the exit record, and keeps trying for a while. Part of
+    // the test: for this half second nothing may appear.
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(
         world.files_of("exits", "end").is_empty(),

@@ -319,6 +319,45 @@ fn following_prints_appended_rows_and_ends_at_exited() {
 }
 
 #[test]
+fn idle_followers_block_and_end_with_their_supervisor() {
+    let world = World::new();
+    world.start_fake("quiet", &[], &[]);
+    world.wait_state("quiet", "prompt");
+    let events = world.spawn(&["events", "--id", "quiet"]);
+    let logs = world.spawn(&["logs", "--id", "quiet", "--follow", "--raw"]);
+    events.wait_stdout("\"type\":\"started\"");
+    wait_until("the transcript on stdout", DEADLINE, || {
+        (!logs.stdout().is_empty()).then_some(())
+    });
+    // Nothing is written while the agent idles: a follower blocked in inotify does not wake
+    // (a 100 ms polling loop would wake about 20 times in this stretch).
+    let before = [events.pid(), logs.pid()].map(crate::support::voluntary_switches);
+    std::thread::sleep(Duration::from_secs(2));
+    let after = [events.pid(), logs.pid()].map(crate::support::voluntary_switches);
+    for (name, (b, a)) in ["events", "logs --follow"]
+        .iter()
+        .zip(before.iter().zip(after))
+    {
+        assert!(a - b <= 2, "{name} woke {} times in 2 s of quiet", a - b);
+    }
+    // Killed, the supervisor writes nothing more: the followers end on its exit alone.
+    let supervisor = world.entry("quiet")["supervisor_pid"].as_u64().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let logs = logs.finish(DEADLINE);
+    assert_eq!(logs.code, 0, "{logs:?}");
+    let events = events.finish(DEADLINE);
+    assert_eq!(events.code, 0, "{events:?}");
+    assert!(
+        events.stdout.contains("\"reason\":\"crashed\""),
+        "{events:?}"
+    );
+}
+
+#[test]
 fn following_a_truncated_stream_fails() {
     let world = World::new();
     world.start_fake("trunc", &[], &[]);
@@ -348,7 +387,8 @@ fn following_a_reused_id_waits_for_the_current_run() {
         (follower.stdout().matches("\"type\":\"started\"").count() == 2).then_some(())
     });
     assert!(starts >= 1);
-    std::thread::sleep(Duration::from_millis(300));
+    // The second run's `started` comes after the first run's `exited` in the stream: printing
+    // it means the follower went past that row instead of ending there.
     assert_eq!(
         follower.stdout().matches("\"type\":\"exited\"").count(),
         1,

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{self, World};
 
-/// Longest a single shell block may run (a quick `--watch` example takes ~15 s).
+/// Longest a single shell block may run (a quick `--watch` example takes ~15 s in real time).
 const BLOCK_DEADLINE: Duration = Duration::from_secs(180);
 
 const RECIPES: [&str; 4] = ["fire-and-watch", "chain", "buddy", "overnight"];
@@ -153,6 +153,7 @@ fn run_block(world: &World, shims: &Path, file: &str, block: &Block) {
         .env("HARNEX_STATE_DIR", &world.state)
         .env("HOME", &world.home)
         .env("TMUX_TMPDIR", &world.tmux_tmpdir)
+        .env(support::WATCH_TIME_SCALE.0, support::WATCH_TIME_SCALE.1)
         .env("GIT_AUTHOR_NAME", "harnex guide")
         .env("GIT_AUTHOR_EMAIL", "guide@example.invalid")
         .env("GIT_COMMITTER_NAME", "harnex guide")

@@ -157,7 +157,7 @@ fn detach_timeout_reports_a_session_that_is_still_starting() {
         "1s",
         "--",
         "--boot-ms",
-        "6000",
+        "4000",
     ]);
     let took = started.elapsed();
     assert_eq!(run.code, 0, "{run:?}");

@@ -326,6 +326,8 @@ fn a_second_signal_to_the_supervisor_kills_an_agent_that_ignores_sigterm() {
     let supervisor = Pid::from_raw(supervisor_pid(&world, "deaf-to-term"));
     let started = Instant::now();
     kill(supervisor, Signal::SIGTERM).unwrap();
+    // Part of the test: two separate signals. Sent at once, the kernel merges a pending SIGTERM
+    // with the next one into a single delivery.
     std::thread::sleep(Duration::from_millis(100));
     kill(supervisor, Signal::SIGTERM).unwrap();
     let waited = world.run(&["wait", "--id", "deaf-to-term", "--timeout", "15"]);

@@ -349,7 +349,8 @@ fn a_persons_keystrokes_and_an_api_send_in_the_same_second_both_arrive_intact() 
         let human = format!("echo human-{round}-$((6*7))");
         let api = format!("echo api-{round}-$((6*7))");
         let sender = if round == 1 {
-            // The API first, the person a moment later (during the delivery).
+            // The API first, the person a moment later (during the delivery): the pause is the
+            // scenario under test.
             let sender = world.spawn(&["send", "--id", "both", "--message", &api, "--force"]);
             std::thread::sleep(Duration::from_millis(50));
             let keys = tmux(&world, &["send-keys", "-t", &pane, &human, "Enter"]);

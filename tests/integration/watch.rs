@@ -176,6 +176,7 @@ fn the_file_change_hook_tells_the_agent_to_read_the_file() {
             .count();
         (sends >= 1).then_some(())
     });
+    // Part of the test: no second message in the debounce second (and a half) after the first.
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let sends = world
         .events()

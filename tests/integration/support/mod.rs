@@ -12,6 +12,10 @@ use serde_json::Value;
 
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// `run --watch` in tests runs its clock ten times fast (polls, stalls, resumes; what it prints
+/// and records stays in watch time): a `--stall-after 5s` example takes half a second.
+pub const WATCH_TIME_SCALE: (&str, &str) = ("HARNEX_WATCH_TIME_SCALE", "0.1");
+
 /// The harnex binary under test.
 pub fn harnex_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_harnex"))
@@ -89,6 +93,7 @@ impl World {
             .env("HARNEX_STATE_DIR", &self.state)
             .env("HOME", &self.home)
             .env("TMUX_TMPDIR", &self.tmux_tmpdir)
+            .env(WATCH_TIME_SCALE.0, WATCH_TIME_SCALE.1)
             .env_remove("TMUX")
             .env_remove("TMUX_PANE")
             .env_remove("HARNEX_SESSION_ID")
@@ -548,6 +553,47 @@ pub fn http(
     (code, body)
 }
 
+/// Wait until process `pid` holds an open TCP connection to `port` (a session's API): a
+/// client such as `harnex wait` is in its call, e.g. its long-poll. Read from /proc: the
+/// process's socket inodes, matched against the kernel's TCP tables.
+pub fn wait_connected(pid: u32, port: u64) {
+    wait_until(
+        &format!("process {pid} to connect to port {port}"),
+        DEADLINE,
+        || connected(pid, port).then_some(()),
+    );
+}
+
+fn connected(pid: u32, port: u64) -> bool {
+    let sockets: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .filter_map(|link| {
+                    let link = link.to_string_lossy().into_owned();
+                    let inode = link.strip_prefix("socket:[")?.strip_suffix(']')?;
+                    Some(inode.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let remote = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode; 01 = ESTABLISHED.
+            .any(|f| {
+                f.len() > 9
+                    && f[2].ends_with(&remote)
+                    && f[3] == "01"
+                    && sockets.iter().any(|s| s == f[9])
+            })
+    })
+}
+
 /// A loopback port that is free right now and outside harnex's derived range (43000-46999), so
 /// that no session of a parallel test takes it by chance.
 pub fn free_port() -> u16 {
@@ -578,6 +624,23 @@ pub fn cpu_ticks(pid: u64) -> u64 {
     let utime: u64 = fields[14 - 3].parse().expect("utime");
     let stime: u64 = fields[15 - 3].parse().expect("stime");
     utime + stime
+}
+
+/// Times the threads of a process gave up the CPU of their own accord (woke and went back to
+/// sleep), from /proc/<pid>/task/*/status: a process blocked in a read or poll adds none, a
+/// polling loop one per round.
+pub fn voluntary_switches(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("read /proc task dir")
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .sum()
 }
 
 /// A harnex process running in the background; its stdout and stderr are collected as they come.
