@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::paths::StateDir;
 use crate::registry::{self, EntryError, ExitRecord, RegistryEntry};
 use crate::session_lock::{self, SessionLock};
+use crate::wire::events::Event;
 
 /// How long a reader waits for another reader that is settling the same run.
 const PATIENCE: Duration = Duration::from_millis(500);
@@ -105,23 +106,22 @@ fn record(state: &StateDir, entry: &RegistryEntry) {
         &entry.id,
         &entry.session_id,
         seq,
-        "exited",
-        exited_fields(&record, &last_state),
+        &exited_event(&record, &last_state),
     );
     if let Err(e) = crate::events::append_row(&events, &line) {
         crate::warn!("harnex: {e}");
     }
 }
 
-fn exited_fields(record: &ExitRecord, last_state: &Value) -> Value {
-    let mut fields = json!({"code": record.exit_code, "reason": record.reason});
-    if let Some(signal) = record.signal {
-        fields["signal"] = json!(signal);
+fn exited_event(record: &ExitRecord, last_state: &Value) -> Event {
+    let crashed = record.reason.as_deref() == Some("crashed");
+    Event::Exited {
+        code: record.exit_code,
+        signal: record.signal,
+        // A record without a reason (an older writer's) is not a success we can vouch for.
+        reason: record.reason.clone().unwrap_or_else(|| "unknown".into()),
+        last_state: crashed.then(|| last_state.as_str().map(str::to_string)),
     }
-    if record.reason.as_deref() == Some("crashed") {
-        fields["last_state"] = last_state.clone();
-    }
-    fields
 }
 
 fn crash_record(state: &StateDir, entry: &RegistryEntry, last_state: &Value) -> ExitRecord {

@@ -34,6 +34,7 @@ pub mod text;
 pub mod time;
 pub mod tmux;
 pub mod watch;
+pub mod wire;
 
 use cli::Command;
 use error::Result;
