@@ -1,11 +1,12 @@
-//! Events v1: the rows a full session writes match docs/events.md, `harnex events` follows and
+//! Events v1: the rows a full session writes match the generated schema (docs/schema/events.json,
+//! kept in step with docs/events.md), `harnex events` follows and
 //! refuses what it should, secrets never reach the log, and the dispatch summary is written.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::{DEADLINE, World, wait_until};
 
@@ -24,54 +25,153 @@ pub struct Schema {
     watcher_types: BTreeSet<String>,
 }
 
+/// The generated schema (docs/schema/events.json, written from the event types) as data.
 pub fn schema() -> Schema {
-    parse_schema(&std::fs::read_to_string(docs_path()).expect("docs/events.md"))
+    let text = std::fs::read_to_string(schema_path()).expect("docs/schema/events.json");
+    from_json_schema(&serde_json::from_str(&text).expect("events.json is JSON"))
+}
+
+fn schema_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/schema/events.json")
 }
 
 fn docs_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/events.md")
 }
 
-fn parse_schema(text: &str) -> Schema {
+/// A definition's properties and required names, following `$ref` and `allOf`.
+fn collect(
+    root: &Value,
+    node: &Value,
+    fields: &mut BTreeMap<String, Field>,
+    required: &mut BTreeSet<String>,
+) {
+    if let Some(reference) = node["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/$defs/");
+        collect(root, &root["$defs"][name], fields, required);
+    }
+    for part in node["allOf"].as_array().into_iter().flatten() {
+        collect(root, part, fields, required);
+    }
+    for name in node["required"].as_array().into_iter().flatten() {
+        required.insert(name.as_str().expect("name").to_string());
+    }
+    for (name, property) in node["properties"].as_object().into_iter().flatten() {
+        fields.insert(
+            name.clone(),
+            Field {
+                kind: kind_of(root, property),
+                always: false,
+            },
+        );
+    }
+}
+
+/// `integer`, `string or null`, … from a property's schema.
+fn kind_of(root: &Value, property: &Value) -> String {
+    if let Some(reference) = property["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/$defs/");
+        return kind_of(root, &root["$defs"][name]);
+    }
+    if let Some(options) = property["anyOf"].as_array() {
+        return options
+            .iter()
+            .map(|o| kind_of(root, o))
+            .collect::<Vec<_>>()
+            .join(" or ");
+    }
+    if property.get("const").is_some() {
+        return "string".into();
+    }
+    match &property["type"] {
+        Value::String(kind) => kind.clone(),
+        Value::Array(kinds) => kinds
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" or "),
+        _ => panic!("events.json: a property without a type: {property}"),
+    }
+}
+
+fn from_json_schema(root: &Value) -> Schema {
     let mut envelope = BTreeMap::new();
-    let mut types: BTreeMap<String, BTreeMap<String, Field>> = BTreeMap::new();
+    let mut required = BTreeSet::new();
+    collect(
+        root,
+        &json!({"properties": root["properties"], "required": root["required"]}),
+        &mut envelope,
+        &mut required,
+    );
+    for (name, field) in envelope.iter_mut() {
+        field.always = required.contains(name);
+    }
+    envelope.insert(
+        "type".into(),
+        Field {
+            kind: "string".into(),
+            always: true,
+        },
+    );
+    let mut types = BTreeMap::new();
     let mut watcher_types = BTreeSet::new();
-    let mut section: Option<String> = None;
-    for line in text.lines() {
-        // Types written by other commands (the babysitter, `harnex done`), not by a plain run.
-        if line.starts_with("*Written by ")
-            && let Some(kind) = &section
+    for branch in root["oneOf"].as_array().expect("oneOf") {
+        let mut fields = BTreeMap::new();
+        let mut required = BTreeSet::new();
+        collect(root, branch, &mut fields, &mut required);
+        let kind = branch["properties"]["type"]["const"]
+            .as_str()
+            .expect("type const")
+            .to_string();
+        fields.remove("type");
+        for (name, field) in fields.iter_mut() {
+            field.always = required.contains(name);
+        }
+        if branch["description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Written by"))
         {
             watcher_types.insert(kind.clone());
         }
-        if line.starts_with("## Envelope") {
-            section = Some(String::new());
-        } else if let Some(name) = line.strip_prefix("### `").and_then(|l| l.strip_suffix('`')) {
-            section = Some(name.to_string());
-            types.entry(name.to_string()).or_default();
-        } else if let Some(row) = line.strip_prefix("| `") {
-            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-            let name = cells[0].trim_end_matches('`').to_string();
-            let field = Field {
-                kind: cells[1].to_string(),
-                always: cells[2] == "always",
-            };
-            match section.as_deref() {
-                Some("") => {
-                    envelope.insert(name, field);
-                }
-                Some(kind) => {
-                    types.get_mut(kind).expect("section").insert(name, field);
-                }
-                None => {}
-            }
-        }
+        types.insert(kind, fields);
     }
     Schema {
         envelope,
         types,
         watcher_types,
     }
+}
+
+/// docs/events.md's tables: the envelope and each type's field names.
+fn documented_fields(text: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut tables: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut section: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with("## Envelope") {
+            section = Some(String::new());
+        } else if let Some(name) = line.strip_prefix("### `").and_then(|l| l.strip_suffix('`')) {
+            section = Some(name.to_string());
+        } else if let (Some(row), Some(kind)) = (line.strip_prefix("| `"), &section) {
+            let name = row.split('`').next().unwrap_or_default().to_string();
+            tables.entry(kind.clone()).or_default().insert(name);
+        }
+    }
+    tables
+}
+
+#[test]
+fn the_docs_document_every_field_of_the_schema_and_nothing_else() {
+    let schema = schema();
+    let docs = documented_fields(&std::fs::read_to_string(docs_path()).expect("docs/events.md"));
+    let mut generated: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    generated.insert(String::new(), schema.envelope.keys().cloned().collect());
+    for (kind, fields) in &schema.types {
+        generated.insert(kind.clone(), fields.keys().cloned().collect());
+    }
+    assert_eq!(
+        docs, generated,
+        "docs/events.md (left) and docs/schema/events.json (right) differ"
+    );
 }
 
 fn has_kind(value: &Value, kind: &str) -> bool {
