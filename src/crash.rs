@@ -11,12 +11,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::paths::StateDir;
 use crate::registry::{self, EntryError, ExitRecord, RegistryEntry};
 use crate::session_lock::{self, SessionLock};
 use crate::wire::events::Event;
+use crate::wire::records::CrashEnd;
 
 /// How long a reader waits for another reader that is settling the same run.
 const PATIENCE: Duration = Duration::from_millis(500);
@@ -126,22 +127,17 @@ fn exited_event(record: &ExitRecord, last_state: &Value) -> Event {
 
 fn crash_record(state: &StateDir, entry: &RegistryEntry, last_state: &Value) -> ExitRecord {
     let key = entry.key();
-    let mut extra = Map::new();
-    extra.insert("reason_detail".into(), json!("supervisor_died"));
-    extra.insert("pid".into(), json!(entry.pid));
-    extra.insert("supervisor_pid".into(), json!(entry.supervisor_pid));
-    // The agent may outlive its supervisor (it ignored the hangup): say so, so it can be found.
-    extra.insert(
-        "agent_alive".into(),
-        json!(registry::process_alive(entry.pid)),
-    );
-    extra.insert("last_state".into(), last_state.clone());
-    extra.insert(
-        "turns".into(),
-        entry.extra.get("turns").cloned().unwrap_or(Value::Null),
-    );
-    extra.insert("output_log_path".into(), json!(state.output_path(&key)));
-    extra.insert("events_log_path".into(), json!(state.events_path(&key)));
+    let extra = crate::wire::to_object(&CrashEnd {
+        reason_detail: "supervisor_died".into(),
+        pid: entry.pid,
+        supervisor_pid: entry.supervisor_pid,
+        // The agent may outlive its supervisor (it ignored the hangup): say so, so it can be found.
+        agent_alive: registry::process_alive(entry.pid),
+        last_state: last_state.clone(),
+        turns: entry.extra.get("turns").cloned().unwrap_or(Value::Null),
+        output_log_path: state.output_path(&key),
+        events_log_path: state.events_path(&key),
+    });
     ExitRecord {
         ok: true,
         id: entry.id.clone(),

@@ -11,7 +11,7 @@ use super::live::ChildExit;
 use crate::registry::{self, ExitRecord};
 use crate::telemetry::{self, git, summary};
 use crate::wire::events::{Event, GitRow};
-use crate::wire::status::SessionEnd;
+use crate::wire::records::SessionEnd;
 
 /// How much of the transcript's end adapters read for exit lines.
 const TAIL_BYTES: u64 = 16 * 1024;

@@ -8,12 +8,15 @@
 //! - [`status`]: `GET /status` / `harnex status --json`, and the status part of a registry entry.
 //! - [`requests`]: the bodies the API accepts, checked field by field (a 400 names the field).
 //! - [`replies`]: the API's answers.
+//! - [`outputs`]: what the commands print when the answer is their own.
 //! - [`schema`]: JSON Schema documents generated from all of the above.
 //!
 //! Values are serialised through `serde_json::Value`, whose maps keep keys sorted: documents keep
 //! the byte layout harnex has always written.
 
 pub mod events;
+pub mod outputs;
+pub mod records;
 pub mod replies;
 pub mod requests;
 pub mod schema;

@@ -135,20 +135,3 @@ pub struct InputState {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub enter_is_safe: Option<bool>,
 }
-
-/// What the exit record of a session that ended under its supervisor adds to the common fields
-/// ([`crate::registry::ExitRecord`]).
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct SessionEnd {
-    /// `stopped` (by `harnex stop` or a signal) or `exited` (on its own).
-    pub reason_detail: String,
-    /// Completed turns.
-    pub turns: u64,
-    /// Token usage, as the `usage` event.
-    pub summary: crate::adapters::ExitSummary,
-    /// What changed in git, as the `git` event at `phase: end` (null outside a repository).
-    pub git: Option<crate::telemetry::git::GitEnd>,
-    pub output_log_path: PathBuf,
-    pub transcript_dropped_bytes: u64,
-    pub events_log_path: PathBuf,
-}
