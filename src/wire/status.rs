@@ -7,8 +7,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// The whole answer of `GET /status` (and `/health`).
+/// The whole answer of `GET /status` (and `/health`). The schema is closed
+/// (`additionalProperties: false`) so a field added here must be documented.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Status {
     pub ok: bool,
     pub session_id: String,

@@ -188,7 +188,9 @@ fn has_kind(value: &Value, kind: &str) -> bool {
 
 /// Every row has a documented type, only documented fields, all `always` fields, right types.
 pub fn check_rows(schema: &Schema, rows: &[Value]) {
+    let document = crate::schema::load("events.json");
     for row in rows {
+        crate::schema::assert_matches(&document, row, "event row");
         let map = row.as_object().expect("row is an object");
         let kind = row["type"].as_str().expect("type");
         let fields = schema

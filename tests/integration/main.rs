@@ -17,6 +17,7 @@ mod input;
 mod lifecycle;
 mod retention;
 mod run;
+mod schema;
 mod send;
 mod stop;
 mod tmux;
