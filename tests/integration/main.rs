@@ -10,6 +10,7 @@ mod commands;
 mod crash;
 mod disk_full;
 mod docs_commands;
+mod event_schema;
 mod events;
 mod files;
 mod guide;
