@@ -34,16 +34,17 @@ pub fn run(args: WaitArgs) -> Result<i32> {
         Resolved::None { hint } => {
             // Gone already: the exit record of its last run answers an exit-wait.
             let key = SessionKey::new(selector.home_repo()?, &selector.id);
-            // Its supervisor is alive (its entry is damaged): it has not ended.
+            // A held lock without an entry: the supervisor is alive, either with a damaged entry
+            // (not ended) or in its last moments (its exit record, written before the entry is
+            // removed, is the last run's: ended).
             let lock = crate::session_lock::lock_path(&state, &key);
-            if crate::session_lock::probe(&lock) == crate::session_lock::Probe::Held {
-                return Err(Error::failed(hint));
-            }
-            return match (args.until.is_none(), last_run_record(&state, &key)?) {
-                (true, Some(record)) => {
+            let held = crate::session_lock::probe(&lock) == crate::session_lock::Probe::Held;
+            return match (args.until.is_none(), last_run_record(&state, &key)) {
+                (true, Ok(Some(record))) => {
                     print_json(&serde_json::to_value(&record).unwrap_or_default());
                     Ok(record.command_exit_code())
                 }
+                (_, Err(e)) if !held => Err(e),
                 _ => Err(Error::failed(hint)),
             };
         }

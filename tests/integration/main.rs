@@ -22,4 +22,5 @@ mod schema;
 mod send;
 mod stop;
 mod tmux;
+mod wait_exit;
 mod watch;
