@@ -186,3 +186,37 @@ impl ExternalEvent {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte layout of a row is a contract (consumers may compare lines): keys sorted, the
+    /// envelope among the event's own fields, no spaces.
+    #[test]
+    fn a_row_keeps_its_byte_layout() {
+        let line = crate::events::row_line(
+            "w1",
+            "abc",
+            4,
+            &Event::Send {
+                msg: "hi".into(),
+                msg_truncated: false,
+                forced: true,
+                message_id: "m1".into(),
+                turn: None,
+            },
+        );
+        let ts = line
+            .split("\"ts\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
+        assert_eq!(
+            line,
+            format!(
+                "{{\"forced\":true,\"id\":\"w1\",\"message_id\":\"m1\",\"msg\":\"hi\",\"msg_truncated\":false,\"schema_version\":1,\"seq\":4,\"session_id\":\"abc\",\"ts\":\"{ts}\",\"turn\":null,\"type\":\"send\"}}\n"
+            )
+        );
+    }
+}
