@@ -84,18 +84,18 @@ fn read_send(request: &SendRequest) -> Result<Send, Reply> {
             "text is blank (only whitespace or control characters): send some words",
         ));
     }
-    let ttl = match request.ttl {
-        None => None,
-        Some(seconds) => Some(
-            Some(seconds)
-                .filter(|t| *t > 0.0)
-                .and_then(|t| Duration::try_from_secs_f64(t).ok())
-                .filter(|t| *t <= MAX_TTL)
-                .ok_or_else(|| Reply::error(400, &format!("ttl must be {TTL_EXPECTED}")))?,
-        ),
-    };
+    let ttl = request.ttl.map(ttl_of).transpose()?;
     let wait = flag(request.wait, true);
     Ok(Send::Inbox { payload, ttl, wait })
+}
+
+/// `ttl` seconds as a duration: above 0 and at most a day.
+fn ttl_of(seconds: f64) -> Result<Duration, Reply> {
+    Some(seconds)
+        .filter(|t| *t > 0.0)
+        .and_then(|t| Duration::try_from_secs_f64(t).ok())
+        .filter(|t| *t <= MAX_TTL)
+        .ok_or_else(|| Reply::error(400, &format!("ttl must be {TTL_EXPECTED}")))
 }
 
 /// `{"keys": "Down,Enter"}` (or an array of names): press them now, whatever the state.
