@@ -18,6 +18,10 @@ use crate::wire::to_value;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long `stop --wait` waits, after the exit record, for the supervisor to finish (it answers
+/// the API calls in flight for up to 2 s).
+const SUPERVISOR_FINISH: Duration = Duration::from_secs(5);
+
 pub fn run(args: StopArgs) -> Result<i32> {
     if let Some(grace) = args.grace {
         crate::session::stop::check_grace(grace).map_err(Error::usage)?;
@@ -98,6 +102,13 @@ pub fn run(args: StopArgs) -> Result<i32> {
         return Err(Error::Exit(124));
     }
     let record = registry::await_exit(&state, &entry, Duration::from_secs(5));
+    // The record is written before the supervisor has finished (it still answers the last API
+    // calls and holds the session lock): wait for it to be gone, so that a `run` or `wait` of
+    // the same id right after this sees the session over.
+    let finishing = Instant::now() + SUPERVISOR_FINISH;
+    while entry.is_alive() && Instant::now() < finishing.min(deadline) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut out = answer;
     out["exit"] = serde_json::to_value(record).unwrap_or_default();
     print_json(&out);

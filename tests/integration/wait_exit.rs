@@ -31,3 +31,27 @@ fn an_exit_wait_answers_from_the_record_while_the_supervisor_is_still_finishing(
     assert_eq!(record["id"], "w1", "{record}");
     assert_eq!(record["reason_detail"], "stopped", "{record}");
 }
+
+#[test]
+fn stop_wait_returns_once_the_supervisor_is_gone() {
+    let world = World::new();
+    world.detach_bash("w2");
+    let supervisor = world.entry("w2")["supervisor_pid"]
+        .as_u64()
+        .expect("supervisor_pid");
+    let stopped = world.run(&["stop", "--id", "w2", "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    // Not even a zombie: `stop --wait` returned after the supervisor ended, so the id is free.
+    let stat = std::fs::read_to_string(format!("/proc/{supervisor}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().next());
+    assert!(
+        state.is_none_or(|s| s == "Z"),
+        "the supervisor {supervisor} is still running after stop --wait: {stat}"
+    );
+    let again = world.run(&["run", "--detach", "bash", "--id", "w2", "--", "--norc"]);
+    assert_eq!(again.code, 0, "the id is free at once: {again:?}");
+    world.run(&["stop", "--id", "w2", "--wait"]);
+}
