@@ -72,8 +72,14 @@ impl Client {
         })
     }
 
-    pub fn post(&self, path: &str, body: &Value, timeout: Duration) -> Result<Value, CallError> {
-        let body = body.to_string();
+    /// POST a request (a [`crate::wire::requests`] type, or any JSON value) as JSON.
+    pub fn post(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+        timeout: Duration,
+    ) -> Result<Value, CallError> {
+        let body = serde_json::to_string(body).map_err(|e| CallError::Other(e.to_string()))?;
         self.retrying(timeout, |left| {
             self.agent
                 .post(format!("{}{path}", self.base))

@@ -12,11 +12,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::paths::StateDir;
 use crate::registry::{self, EntryError, ExitRecord, RegistryEntry};
 use crate::session_lock::{self, SessionLock};
+use crate::wire::events::Event;
+use crate::wire::records::CrashEnd;
 
 /// How long a reader waits for another reader that is settling the same run.
 const PATIENCE: Duration = Duration::from_millis(500);
@@ -76,11 +78,7 @@ fn record(state: &StateDir, entry: &RegistryEntry) {
     {
         Some(record) => record,
         None => {
-            let mut record = crash_record(state, entry, &last_state);
-            // What of the run still runs (an agent that ignored the hangup, its background jobs,
-            // `setsid` children) belongs to a session that is over: end it once, here.
-            let swept = crate::sweep::sweep_session_processes(&entry.session_id);
-            record.extra.insert("swept_pids".into(), json!(swept));
+            let record = crash_record(state, entry, &last_state);
             if let Err(e) = registry::write_exit(state, &record) {
                 crate::warn!(
                     "harnex: cannot record the crash of session {}: {e}",
@@ -110,43 +108,40 @@ fn record(state: &StateDir, entry: &RegistryEntry) {
         &entry.id,
         &entry.session_id,
         seq,
-        "exited",
-        exited_fields(&record, &last_state),
+        &exited_event(&record, &last_state),
     );
     if let Err(e) = crate::events::append_row(&events, &line) {
         crate::warn!("harnex: {e}");
     }
 }
 
-fn exited_fields(record: &ExitRecord, last_state: &Value) -> Value {
-    let mut fields = json!({"code": record.exit_code, "reason": record.reason});
-    if let Some(signal) = record.signal {
-        fields["signal"] = json!(signal);
+fn exited_event(record: &ExitRecord, last_state: &Value) -> Event {
+    let crashed = record.reason.as_deref() == Some("crashed");
+    Event::Exited {
+        code: record.exit_code,
+        signal: record.signal,
+        // A record without a reason (an older writer's) is not a success we can vouch for.
+        reason: record.reason.clone().unwrap_or_else(|| "unknown".into()),
+        last_state: crashed.then(|| last_state.as_str().map(str::to_string)),
     }
-    if record.reason.as_deref() == Some("crashed") {
-        fields["last_state"] = last_state.clone();
-    }
-    fields
 }
 
 fn crash_record(state: &StateDir, entry: &RegistryEntry, last_state: &Value) -> ExitRecord {
     let key = entry.key();
-    let mut extra = Map::new();
-    extra.insert("reason_detail".into(), json!("supervisor_died"));
-    extra.insert("pid".into(), json!(entry.pid));
-    extra.insert("supervisor_pid".into(), json!(entry.supervisor_pid));
-    // The agent may outlive its supervisor (it ignored the hangup): say so, so it can be found.
-    extra.insert(
-        "agent_alive".into(),
-        json!(registry::process_alive(entry.pid)),
-    );
-    extra.insert("last_state".into(), last_state.clone());
-    extra.insert(
-        "turns".into(),
-        entry.extra.get("turns").cloned().unwrap_or(Value::Null),
-    );
-    extra.insert("output_log_path".into(), json!(state.output_path(&key)));
-    extra.insert("events_log_path".into(), json!(state.events_path(&key)));
+    let extra = crate::wire::to_object(&CrashEnd {
+        reason_detail: "supervisor_died".into(),
+        pid: entry.pid,
+        supervisor_pid: entry.supervisor_pid,
+        // The agent may outlive its supervisor (it ignored the hangup): say so, so it can be found.
+        agent_alive: registry::process_alive(entry.pid),
+        last_state: last_state.clone(),
+        turns: entry.extra.get("turns").cloned().unwrap_or(Value::Null),
+        output_log_path: state.output_path(&key),
+        events_log_path: state.events_path(&key),
+        // What of the run still runs (an agent that ignored the hangup, its background jobs,
+        // `setsid` children) belongs to a session that is over: end it once, here.
+        swept_pids: crate::sweep::sweep_session_processes(&entry.session_id),
+    });
     ExitRecord {
         ok: true,
         id: entry.id.clone(),

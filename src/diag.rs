@@ -59,15 +59,15 @@ impl WriteHealth {
     }
 
     /// The status fields (`status --json`, `GET /status`).
-    pub fn status_fields(&self) -> serde_json::Value {
+    pub fn counts(&self) -> crate::wire::status::WriteCounts {
         let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
-        serde_json::json!({
-            "write_errors": get(&self.write_errors),
-            "dropped_events": get(&self.dropped_events),
-            "pending_events": get(&self.pending_events),
-            "transcript_write_lost_bytes": get(&self.transcript_write_lost_bytes),
-            "diagnostics_dropped": dropped(),
-        })
+        crate::wire::status::WriteCounts {
+            write_errors: get(&self.write_errors),
+            dropped_events: get(&self.dropped_events),
+            pending_events: get(&self.pending_events),
+            transcript_write_lost_bytes: get(&self.transcript_write_lost_bytes),
+            diagnostics_dropped: dropped(),
+        }
     }
 }
 

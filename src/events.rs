@@ -1,6 +1,7 @@
 //! The per-session event log (`events/<slug>.jsonl`, schema v1, additive only).
 //!
-//! Every row: `schema_version`, `seq` (from 1 per run), `ts` (UTC RFC 3339), `id`, `type`,
+//! Every row is an [`Event`] (its `type` and fields) plus the envelope this writer adds:
+//! `schema_version`, `seq` (from 1 per run), `ts` (UTC RFC 3339), `id`, `type`,
 //! `session_id`, then the type's own fields. A reused id appends another run to the same file;
 //! `session_id` tells the runs apart.
 //!
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Map, Value, json};
+use crate::wire::events::{Envelope, Event};
 
 use crate::diag::WriteHealth;
 use crate::error::{IoContext, Result};
@@ -101,19 +102,19 @@ fn take_back(sink: &mut dyn RowSink, start: u64, written: usize) {
     }
 }
 
-/// One row's text, with its newline.
-pub fn row_line(id: &str, session_id: &str, seq: u64, kind: &str, fields: Value) -> String {
-    let mut row = Map::new();
-    row.insert("schema_version".into(), json!(SCHEMA_VERSION));
-    row.insert("seq".into(), json!(seq));
-    row.insert("ts".into(), json!(crate::time::now_rfc3339()));
-    row.insert("id".into(), json!(id));
-    row.insert("type".into(), json!(kind));
-    row.insert("session_id".into(), json!(session_id));
-    if let Value::Object(extra) = fields {
-        row.extend(extra);
-    }
-    let mut line = Value::Object(row).to_string();
+/// One row's text, with its newline: the envelope, `type` and the event's fields (keys sorted,
+/// as harnex has always written them).
+pub fn row_line(id: &str, session_id: &str, seq: u64, event: &Event) -> String {
+    let envelope = Envelope {
+        schema_version: SCHEMA_VERSION,
+        seq,
+        ts: crate::time::now_rfc3339(),
+        id: id.to_string(),
+        session_id: session_id.to_string(),
+    };
+    let mut row = crate::wire::to_object(event);
+    row.extend(crate::wire::to_object(&envelope));
+    let mut line = serde_json::Value::Object(row).to_string();
     line.push('\n');
     line
 }
@@ -187,10 +188,10 @@ impl EventLog {
     /// Append one row. Never fatal: losing the agent because the disk filled up would be worse
     /// than losing an event. A row the disk refuses waits in memory and goes out (in order)
     /// with the next row once the disk takes writes again.
-    pub fn emit(&self, kind: &str, fields: Value) {
+    pub fn emit(&self, event: &Event) {
         let mut inner = self.lock();
         inner.seq += 1;
-        let line = row_line(&self.id, &self.session_id, inner.seq, kind, fields);
+        let line = row_line(&self.id, &self.session_id, inner.seq, event);
         inner.pending.push_back(line);
         if inner.pending.len() > MAX_PENDING_ROWS {
             inner.pending.pop_front();
@@ -263,14 +264,41 @@ pub fn preview(text: &str) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    fn state(to: &str) -> Event {
+        Event::State {
+            from: "starting".into(),
+            to: to.into(),
+            reason: "test".into(),
+        }
+    }
+
+    fn exited() -> Event {
+        Event::Exited {
+            code: Some(0),
+            signal: None,
+            reason: "success".into(),
+            last_state: None,
+        }
+    }
+
+    fn started() -> Event {
+        Event::Started {
+            pid: 7,
+            cli: "x".into(),
+            meta: None,
+            parent: None,
+        }
+    }
 
     #[test]
     fn rows_carry_the_envelope_and_count_from_one() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.jsonl");
         let log = EventLog::open(&path, "w1", "abc").unwrap();
-        log.emit("started", json!({"pid": 7}));
-        log.emit("exited", json!({"code": 0}));
+        log.emit(&started());
+        log.emit(&exited());
         let text = std::fs::read_to_string(&path).unwrap();
         let rows: Vec<Value> = text
             .lines()
@@ -342,30 +370,30 @@ mod tests {
     fn a_full_disk_never_leaves_half_a_row_and_late_rows_go_out_in_order() {
         let disk = SmallDisk::new(200);
         let log = EventLog::with_sink(Path::new("e.jsonl"), "w1", "abc", Box::new(disk.clone()));
-        log.emit("started", json!({"pid": 7}));
+        log.emit(&started());
         let first_len = disk.text().len();
         assert!(first_len < 200);
         // The next rows do not fit: each write is short, then ENOSPC.
-        log.emit("state", json!({"to": "busy", "pad": "x".repeat(100)}));
-        log.emit("state", json!({"to": "prompt"}));
+        log.emit(&state(&"x".repeat(150)));
+        log.emit(&state("prompt"));
         assert_eq!(
             disk.text().len(),
             first_len,
             "the part of a row that fit is taken back"
         );
         assert_eq!(whole_rows(&disk.text()).len(), 1);
-        let health = log.health().status_fields();
-        assert_eq!(health["pending_events"], 2);
-        assert!(health["write_errors"].as_u64().unwrap() >= 2);
+        let health = log.health().counts();
+        assert_eq!(health.pending_events, 2);
+        assert!(health.write_errors >= 2);
 
         disk.set_capacity(1 << 20);
-        log.emit("exited", json!({"code": 0}));
+        log.emit(&exited());
         let rows = whole_rows(&disk.text());
         let seqs: Vec<u64> = rows.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
         assert_eq!(seqs, [1, 2, 3, 4]);
         assert_eq!(rows[3]["type"], "exited");
-        assert_eq!(log.health().status_fields()["pending_events"], 0);
-        assert_eq!(log.health().status_fields()["dropped_events"], 0);
+        assert_eq!(log.health().counts().pending_events, 0);
+        assert_eq!(log.health().counts().dropped_events, 0);
     }
 
     #[test]
@@ -373,18 +401,18 @@ mod tests {
         let disk = SmallDisk::new(0);
         let log = EventLog::with_sink(Path::new("e.jsonl"), "w1", "abc", Box::new(disk.clone()));
         for _ in 0..MAX_PENDING_ROWS + 5 {
-            log.emit("state", json!({}));
+            log.emit(&state("busy"));
         }
-        let health = log.health().status_fields();
-        assert_eq!(health["dropped_events"], 5);
-        assert_eq!(health["pending_events"], MAX_PENDING_ROWS as u64);
+        let health = log.health().counts();
+        assert_eq!(health.dropped_events, 5);
+        assert_eq!(health.pending_events, MAX_PENDING_ROWS as u64);
         disk.set_capacity(usize::MAX);
-        log.emit("exited", json!({}));
+        log.emit(&exited());
         let rows = whole_rows(&disk.text());
         assert_eq!(rows.len(), MAX_PENDING_ROWS);
         assert_eq!(rows[0]["seq"], 7, "the oldest rows were the ones dropped");
         assert_eq!(rows.last().unwrap()["type"], "exited");
-        assert_eq!(log.health().status_fields()["dropped_events"], 6);
+        assert_eq!(log.health().counts().dropped_events, 6);
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod time;
 pub mod tmux;
 pub mod watch;
 pub mod watch_clock;
+pub mod wire;
 
 use cli::Command;
 use error::Result;

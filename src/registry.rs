@@ -11,90 +11,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-
 use crate::error::{Error, Result};
 use crate::paths::{self, SessionKey, StateDir};
 use crate::session_lock::{self, Probe};
-
-/// One live session as written to `sessions/<slug>.json` (Ruby-compatible field names, plus
-/// harnex's own: `supervisor_pid`, `supervisor_started`, `adapter`, `mode`, …).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RegistryEntry {
-    #[serde(default = "yes")]
-    pub ok: bool,
-    pub session_id: String,
-    pub id: String,
-    pub cli: String,
-    pub repo_root: PathBuf,
-    pub repo_key: String,
-    /// The agent's PID (the PTY child).
-    pub pid: u32,
-    pub host: String,
-    pub port: u16,
-    pub token: String,
-    #[serde(default)]
-    pub command: Vec<String>,
-    #[serde(default)]
-    pub cwd: Option<PathBuf>,
-    pub started_at: String,
-    #[serde(default)]
-    pub supervisor_pid: Option<u32>,
-    /// Start time of the supervisor process (clock ticks since boot, from /proc), so a reused
-    /// PID is not mistaken for a live supervisor.
-    #[serde(default)]
-    pub supervisor_started: Option<u64>,
-    #[serde(default)]
-    pub adapter: Option<String>,
-    #[serde(default)]
-    pub mode: Option<String>,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub output_log_path: Option<PathBuf>,
-    #[serde(default)]
-    pub events_log_path: Option<PathBuf>,
-    /// Everything else (status fields, tmux_* keys, …) is carried along untouched.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-    /// The file this entry was read from (not stored in it).
-    #[serde(skip)]
-    pub file: Option<PathBuf>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl RegistryEntry {
-    pub fn key(&self) -> SessionKey {
-        SessionKey::new(self.repo_root.clone(), &self.id)
-    }
-
-    /// Whether the session's supervisor (or, for entries without one, the agent) is alive: its
-    /// process exists and, when it has a session lock, holds it (a reused pid does not).
-    pub fn is_alive(&self) -> bool {
-        let process = match self.supervisor_pid {
-            Some(pid) => {
-                process_alive(pid)
-                    && match (self.supervisor_started, process_start_ticks(pid)) {
-                        (Some(want), Some(have)) => want == have,
-                        _ => true,
-                    }
-            }
-            None => process_alive(self.pid),
-        };
-        process
-            && self.file.as_deref().is_none_or(|file| {
-                session_lock::probe(&session_lock::lock_path_of_entry(file)) != Probe::Free
-            })
-    }
-
-    pub fn base_url(&self) -> String {
-        format!("http://{}:{}", url_host(&self.host), self.port)
-    }
-}
 
 /// `::1` needs brackets in a URL.
 pub fn url_host(host: &str) -> String {
@@ -105,41 +24,7 @@ pub fn url_host(host: &str) -> String {
     }
 }
 
-/// How a session ended, as written to `exits/<slug>.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExitRecord {
-    pub ok: bool,
-    pub id: String,
-    pub cli: String,
-    pub session_id: String,
-    pub repo_root: PathBuf,
-    /// The agent's exit status, or 128 + signal number; `null` when nobody saw how it ended
-    /// (reason `crashed`: its supervisor died first).
-    pub exit_code: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub signal: Option<i32>,
-    pub started_at: String,
-    pub exited_at: String,
-    pub injected_count: u64,
-    /// `success`, `failure`, `boot_failure`, `timeout`, `disconnected`, `crashed`.
-    #[serde(default)]
-    pub reason: Option<String>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-impl ExitRecord {
-    /// The exit code a command reports for this run: the agent's, or 1 when it is unknown.
-    pub fn command_exit_code(&self) -> i32 {
-        self.exit_code.unwrap_or(1)
-    }
-
-    /// The agent's exit code for people: the number, or `unknown`.
-    pub fn exit_code_text(&self) -> String {
-        self.exit_code
-            .map_or_else(|| "unknown".to_string(), |code| code.to_string())
-    }
-}
+pub use crate::wire::records::{ExitRecord, RegistryEntry};
 
 pub fn process_alive(pid: u32) -> bool {
     if pid == 0 || pid > i32::MAX as u32 {

@@ -13,13 +13,15 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cli::RunArgs;
 use crate::client::{CallError, Client};
 use crate::error::{Error, Result};
 use crate::paths::StateDir;
 use crate::registry::{self, RegistryEntry};
+use crate::wire::events::{ExternalEvent, LogIdle, Resume};
+use crate::wire::requests::{KeySpec, SendRequest, StopRequest};
 
 /// Named stall policies: (stall after, max resumes).
 const PRESETS: [(&str, u64, u32); 3] = [("impl", 480, 1), ("plan", 180, 2), ("gate", 900, 0)];
@@ -291,10 +293,11 @@ impl Watcher {
         }
         self.stalls += 1;
         let state = self.last_state.clone();
-        self.record(
-            json!({"type": "log_idle", "idle_s": idle.as_secs_f64(), "state": state,
-            "stall": self.stalls}),
-        );
+        self.record(ExternalEvent::LogIdle(LogIdle {
+            idle_s: idle.as_secs_f64(),
+            state: state.clone(),
+            stall: self.stalls.into(),
+        }));
         let idle_text = format!("{:.1}s", idle.as_secs_f64());
         if state == "blocked" {
             let reason = status["input_state"]["state"].as_str().unwrap_or("a");
@@ -314,13 +317,20 @@ impl Watcher {
         let interrupted = state == "busy" && self.interrupt();
         self.resumes += 1;
         // Recorded before the message goes out: a resume that ends the agent still shows up.
-        self.record(
-            json!({"type": "resume", "resume": self.resumes, "max_resumes": self.policy.max_resumes,
-            "interrupted": interrupted, "idle_s": idle.as_secs_f64()}),
-        );
+        self.record(ExternalEvent::Resume(Resume {
+            resume: self.resumes.into(),
+            max_resumes: self.policy.max_resumes.into(),
+            interrupted,
+            idle_s: idle.as_secs_f64(),
+        }));
         let sent = self.client.post(
             "/send",
-            &json!({"text": self.policy.resume_message, "force": true, "submit": true}),
+            &SendRequest {
+                text: Some(self.policy.resume_message.clone()),
+                force: Some(Some(true)),
+                submit: Some(Some(true)),
+                ..SendRequest::default()
+            },
             Duration::from_secs(30),
         );
         if let Err(e) = sent {
@@ -348,7 +358,7 @@ impl Watcher {
         ));
         let stopped = self
             .client
-            .post("/stop", &json!({}), Duration::from_secs(10))
+            .post("/stop", &StopRequest::default(), Duration::from_secs(10))
             .is_ok();
         let exited = stopped
             && self
@@ -375,7 +385,14 @@ impl Watcher {
         let keys = self.interrupt_keys.join(",");
         if self
             .client
-            .post("/send", &json!({"keys": keys}), Duration::from_secs(10))
+            .post(
+                "/send",
+                &SendRequest {
+                    keys: Some(KeySpec::Names(keys)),
+                    ..SendRequest::default()
+                },
+                Duration::from_secs(10),
+            )
             .is_err()
         {
             return false;
@@ -386,9 +403,9 @@ impl Watcher {
     }
 
     /// Record a watcher event in the session's own log (best effort).
-    fn record(&self, event: Value) {
+    fn record(&self, event: ExternalEvent) {
         if let Err(e) = self.client.post("/events", &event, Duration::from_secs(5)) {
-            crate::warn!("harnex watch: cannot record {} event: {e}", event["type"]);
+            crate::warn!("harnex watch: cannot record {} event: {e}", event.kind());
         }
     }
 }

@@ -69,7 +69,7 @@ impl ScreenView {
 }
 
 /// A dialog the agent is blocked on, and how to answer it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Dialog {
     /// `workspace-trust`, `confirmation`, `permission`, `bypass-permissions`, …
     pub reason: String,
@@ -130,7 +130,7 @@ pub struct Keystroke {
 }
 
 /// Values parsed from the end of a session's transcript.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ExitSummary {
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-
 use super::print_json;
 use crate::cli::DoneArgs;
 use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::wire::events::{Done, ExternalEvent};
+use crate::wire::outputs::DoneRecorded;
 
 pub fn run(args: DoneArgs) -> Result<i32> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -27,10 +27,16 @@ pub fn run(args: DoneArgs) -> Result<i32> {
     let answer = Client::for_entry(&entry)
         .post(
             "/events",
-            &json!({"type": "done", "message": args.message}),
+            &ExternalEvent::Done(Done {
+                message: args.message.clone(),
+            }),
             Duration::from_secs(5),
         )
         .map_err(|e| Error::failed(format!("cannot tell {} it is done: {e}", entry.id)))?;
-    print_json(&json!({"ok": answer["ok"], "id": entry.id, "event": "done"}));
+    print_json(&crate::wire::to_value(&DoneRecorded {
+        ok: answer["ok"].clone(),
+        id: entry.id.clone(),
+        event: "done".into(),
+    }));
     Ok(0)
 }

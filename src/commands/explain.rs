@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cli::ExplainArgs;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::replay::{Cast, replay};
+use crate::wire::outputs::{ReplayReport, ReplayStep};
 
 pub fn run(args: ExplainArgs) -> Result<i32> {
     if let Some(path) = &args.replay {
@@ -101,18 +102,24 @@ fn explain_replay(path: &std::path::Path, cli: &str, as_json: bool) -> Result<i3
     let adapter = crate::adapters::for_cli(cli);
     let result = replay(&cast, adapter.as_ref());
     if as_json {
-        let steps: Vec<Value> = result
+        let steps = result
             .steps
             .iter()
-            .map(|s| {
-                json!({"time": s.time, "from": s.from.as_str(), "to": s.to.as_str(),
-                    "verdict": s.verdict, "dialog": s.dialog})
+            .map(|s| ReplayStep {
+                time: s.time,
+                from: s.from.as_str().to_string(),
+                to: s.to.as_str().to_string(),
+                verdict: s.verdict.clone(),
+                dialog: s.dialog.clone(),
             })
             .collect();
-        super::print_json(
-            &json!({"ok": true, "adapter": adapter.name(), "steps": steps,
-            "turns_started": result.turns_started, "turns_completed": result.turns_completed}),
-        );
+        super::print_json(&crate::wire::to_value(&ReplayReport {
+            ok: true,
+            adapter: adapter.name().to_string(),
+            steps,
+            turns_started: result.turns_started,
+            turns_completed: result.turns_completed,
+        }));
         return Ok(0);
     }
     println!(

@@ -6,13 +6,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cli::PaneArgs;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::registry::RegistryEntry;
 use crate::tmux;
+use crate::wire::outputs::PaneText;
 
 /// Clear the terminal and home the cursor before each redraw in `--follow`.
 const REDRAW: &str = "\x1b[H\x1b[2J";
@@ -107,17 +108,18 @@ fn last_lines(text: &str, lines: Option<u64>) -> String {
 fn print(args: &PaneArgs, entry: &RegistryEntry, source: &Source, text: &str) {
     let mut out = std::io::stdout().lock();
     if args.json {
-        let mut line = json!({
-            "ok": true,
-            "id": entry.id,
-            "lines": args.lines,
-            "text": text,
-            "captured_at": crate::time::now_rfc3339(),
-            "source": source.name(),
+        let line = crate::wire::to_value(&PaneText {
+            ok: true,
+            id: entry.id.clone(),
+            lines: args.lines,
+            text: text.to_string(),
+            captured_at: crate::time::now_rfc3339(),
+            source: source.name().to_string(),
+            pane: match source {
+                Source::Tmux { target, .. } => Some(target.clone()),
+                _ => None,
+            },
         });
-        if let Source::Tmux { target, .. } = source {
-            line["pane"] = json!(target);
-        }
         let _ = writeln!(out, "{line}");
     } else {
         if args.follow {

@@ -5,12 +5,15 @@
 use std::io::{IsTerminal, Read};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::print_json;
 use crate::cli::SendArgs;
 use crate::client::{CallError, Client};
 use crate::error::{Error, Result};
+use crate::wire::outputs::{SendTimeout, TurnOutcome};
+use crate::wire::requests::{KeySpec, SendRequest};
+use crate::wire::to_value;
 
 pub fn run(args: SendArgs) -> Result<i32> {
     let started = Instant::now();
@@ -27,13 +30,14 @@ pub fn run(args: SendArgs) -> Result<i32> {
     };
     // `wait: false`: the session answers at once with the message id, so a deadline that runs
     // out still knows which message it was and what became of it.
-    let body = json!({
-        "text": text,
-        "submit": !args.no_submit,
-        "enter_only": args.submit_only,
-        "force": args.force,
-        "wait": false,
-    });
+    let body = SendRequest {
+        text: Some(text.clone()),
+        submit: Some(Some(!args.no_submit)),
+        enter_only: Some(Some(args.submit_only)),
+        force: Some(Some(args.force)),
+        wait: Some(Some(false)),
+        ..SendRequest::default()
+    };
     verbose(&args, &format!("sending {} bytes to {id}", text.len()));
     let answer = match client.post("/send", &body, left(deadline)) {
         Ok(answer) => answer,
@@ -66,8 +70,8 @@ pub fn run(args: SendArgs) -> Result<i32> {
                 Err(DeliveryEnd::Failed(message)) => {
                     let status = message["status"].as_str().unwrap_or("failed").to_string();
                     let mut out = message;
-                    out["ok"] = json!(false);
-                    out["message_id"] = json!(message_id);
+                    out["ok"] = Value::Bool(false);
+                    out["message_id"] = Value::from(message_id.as_str());
                     print_json(&out);
                     return Err(Error::failed(format!("message {message_id} was {status}")));
                 }
@@ -89,7 +93,11 @@ pub fn run(args: SendArgs) -> Result<i32> {
 fn send_keys(args: &SendArgs, keys: &str, deadline: Instant) -> Result<i32> {
     crate::keys::parse_keys(keys, false).map_err(Error::usage)?;
     let (client, id, _) = connect(args)?;
-    match client.post("/send", &json!({"keys": keys}), left(deadline)) {
+    let body = SendRequest {
+        keys: Some(KeySpec::Names(keys.to_string())),
+        ..SendRequest::default()
+    };
+    match client.post("/send", &body, left(deadline)) {
         Ok(answer) => {
             print_json(&answer);
             Ok(0)
@@ -239,8 +247,8 @@ fn await_delivery(
                     return Ok(message["reply"].clone());
                 }
                 let mut out = message.clone();
-                out["status"] = json!("delivered");
-                out["message_id"] = json!(message_id);
+                out["status"] = Value::from("delivered");
+                out["message_id"] = Value::from(message_id);
                 return Ok(out);
             }
             Some("failed" | "expired" | "dropped") => return Err(DeliveryEnd::Failed(message)),
@@ -265,69 +273,72 @@ fn wait_for_turn(
         print_json(&delivered);
         return Ok(0);
     };
-    if delivered["submitted"] == json!(false) {
+    if delivered["submitted"] == Value::Bool(false) {
         let mut out = delivered.clone();
-        out["ok"] = json!(false);
-        out["error"] = json!(
-            "the agent did not take the message (Enter was pressed twice); check `harnex explain --id` or the screen"
+        out["ok"] = Value::Bool(false);
+        out["error"] = Value::from(
+            "the agent did not take the message (Enter was pressed twice); check `harnex explain --id` or the screen",
         );
         print_json(&out);
         return Err(Error::Exit(1));
     }
     verbose(args, &format!("waiting for turn {turn} to finish"));
     let result = client.wait("turn", Some(turn), left(deadline));
-    let mut out = json!({
-        "id": id,
-        "message_id": message_id,
-        "turn": turn,
-        "submitted": delivered["submitted"],
-        "waited_seconds": started.elapsed().as_secs_f64(),
-    });
+    let mut out = TurnOutcome {
+        ok: false,
+        id: id.to_string(),
+        message_id,
+        turn,
+        submitted: delivered["submitted"].clone(),
+        waited_seconds: started.elapsed().as_secs_f64(),
+        state: None,
+        status: None,
+        error: None,
+        dialog: None,
+        exit_code: None,
+    };
+    let print = |out: &TurnOutcome| print_json(&to_value(out));
     match result {
         Ok(body) => {
             let state = body["state"].as_str().unwrap_or("unknown").to_string();
-            out["state"] = json!(state);
+            out.state = Some(state.clone());
             if body["status"] == "timeout" {
-                out["ok"] = json!(false);
-                out["status"] = json!("timeout");
-                out["error"] = json!("timeout");
-                print_json(&out);
+                out.status = Some("timeout".into());
+                out.error = Some("timeout".into());
+                print(&out);
                 return Err(Error::Exit(124));
             }
             let finished = body["turn"]["completed"].as_u64().unwrap_or(0) >= turn;
             match state.as_str() {
                 _ if finished && state == "prompt" => {
-                    out["ok"] = json!(true);
-                    print_json(&out);
+                    out.ok = true;
+                    print(&out);
                     Ok(0)
                 }
                 "blocked" => {
-                    out["ok"] = json!(false);
-                    out["dialog"] = body["dialog"].clone();
-                    out["error"] = json!(
-                        "the agent is blocked on a dialog; answer it with `harnex send --keys` or `--submit-only`"
+                    out.dialog = Some(body["dialog"].clone());
+                    out.error = Some(
+                        "the agent is blocked on a dialog; answer it with `harnex send --keys` or `--submit-only`".into(),
                     );
-                    print_json(&out);
+                    print(&out);
                     Err(Error::Exit(1))
                 }
                 "exited" => {
-                    out["ok"] = json!(false);
-                    out["exit_code"] = body["exit_code"].clone();
-                    out["error"] = json!("the agent exited");
-                    print_json(&out);
+                    out.exit_code = Some(body["exit_code"].clone());
+                    out.error = Some("the agent exited".into());
+                    print(&out);
                     Err(Error::Exit(1))
                 }
                 _ => {
-                    out["ok"] = json!(finished);
-                    print_json(&out);
+                    out.ok = finished;
+                    print(&out);
                     Ok(if finished { 0 } else { 1 })
                 }
             }
         }
         Err(CallError::Unreachable(_)) => {
-            out["ok"] = json!(false);
-            out["state"] = json!("exited");
-            print_json(&out);
+            out.state = Some("exited".into());
+            print(&out);
             Err(Error::Exit(1))
         }
         Err(e) => Err(Error::failed(format!("lost contact with {id}: {e}"))),
@@ -362,26 +373,27 @@ fn delivery_timeout(
         "delivered" => format!("delivered, but only after the {after}s deadline"),
         other => format!("not delivered within {after}s (message status: {other})"),
     };
-    print_json(&json!({
-        "ok": false,
-        "id": id,
-        "status": "timeout",
-        "message_id": message_id,
-        "delivery": delivery,
-        "error": error,
-        "waited_seconds": started.elapsed().as_secs_f64(),
+    print_json(&to_value(&SendTimeout {
+        ok: false,
+        id: id.to_string(),
+        status: "timeout".into(),
+        message_id: Some(message_id.to_string()),
+        delivery: Some(delivery),
+        error,
+        waited_seconds: started.elapsed().as_secs_f64(),
     }));
     Err(Error::Exit(124))
 }
 
 fn timeout(id: &str, message_id: Option<&str>, error: &str, started: Instant) -> Result<i32> {
-    print_json(&json!({
-        "ok": false,
-        "id": id,
-        "status": "timeout",
-        "message_id": message_id,
-        "error": error,
-        "waited_seconds": started.elapsed().as_secs_f64(),
+    print_json(&to_value(&SendTimeout {
+        ok: false,
+        id: id.to_string(),
+        status: "timeout".into(),
+        message_id: message_id.map(str::to_string),
+        delivery: None,
+        error: error.to_string(),
+        waited_seconds: started.elapsed().as_secs_f64(),
     }));
     Err(Error::Exit(124))
 }

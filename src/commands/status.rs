@@ -3,13 +3,14 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cli::StatusArgs;
 use crate::client::Client;
 use crate::error::Result;
 use crate::paths::{self, StateDir};
 use crate::registry::{self, RegistryEntry};
+use crate::wire::outputs::CorruptStatus;
 
 /// Per-session budget for the live status call.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(250);
@@ -74,14 +75,14 @@ pub fn run(args: StatusArgs) -> Result<i32> {
 fn corrupt_status(entry: &registry::CorruptEntry) -> Value {
     let slug = entry.slug();
     let (repo_key, id_key) = slug.split_once("--").unwrap_or(("", slug.as_str()));
-    json!({
-        "ok": false,
-        "id": id_key,
-        "repo_key": repo_key,
-        "agent_state": "corrupt",
-        "registry_path": entry.path,
-        "error": entry.error,
-        "supervisor_alive": entry.supervisor_alive,
+    crate::wire::to_value(&CorruptStatus {
+        ok: false,
+        id: id_key.to_string(),
+        repo_key: repo_key.to_string(),
+        agent_state: "corrupt".into(),
+        registry_path: entry.path.clone(),
+        error: entry.error.clone(),
+        supervisor_alive: entry.supervisor_alive,
     })
 }
 
@@ -104,8 +105,9 @@ fn session_status(entry: &RegistryEntry) -> Value {
     let mut status = match Client::for_entry(entry).get("/status", STATUS_TIMEOUT) {
         Ok(body) => body,
         Err(_) => {
-            let mut fallback = serde_json::to_value(entry).unwrap_or_else(|_| json!({}));
-            fallback["agent_state"] = json!("unreachable");
+            // The entry as stored, with the state the API could not give.
+            let mut fallback = crate::wire::to_value(entry);
+            fallback["agent_state"] = Value::from("unreachable");
             fallback
         }
     };
@@ -210,6 +212,7 @@ fn truncate_end(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn repo_paths_are_shortened_from_the_left() {

@@ -4,8 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use super::print_json;
 use crate::cli::StopArgs;
 use crate::client::{CallError, Client};
@@ -13,6 +11,9 @@ use crate::error::{Error, Result};
 use crate::paths::{SessionKey, StateDir};
 use crate::registry::{self, Selector};
 use crate::sweep;
+use crate::wire::outputs::{StopTimeout, SupervisorGone};
+use crate::wire::requests::StopRequest;
+use crate::wire::to_value;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -50,10 +51,10 @@ pub fn run(args: StopArgs) -> Result<i32> {
     });
     let deadline = Instant::now() + timeout;
     let client = Client::for_entry(&entry);
-    let mut body = json!({"force": args.force});
-    if let Some(grace) = args.grace {
-        body["grace_ms"] = json!(grace.as_millis() as u64);
-    }
+    let body = StopRequest {
+        force: Some(args.force),
+        grace_ms: args.grace.map(|grace| grace.as_millis() as u64),
+    };
     // The API may not be up yet right after `run`: retry refused connections until the deadline.
     let answer = loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -63,8 +64,13 @@ pub fn run(args: StopArgs) -> Result<i32> {
                 std::thread::sleep(Duration::from_millis(50));
             }
             Err(CallError::Unreachable(_) | CallError::Timeout) => {
-                print_json(&json!({"ok": false, "id": entry.id, "status": "timeout",
-                    "error": "the session API did not answer"}));
+                print_json(&to_value(&StopTimeout {
+                    ok: false,
+                    id: entry.id.clone(),
+                    status: "timeout".into(),
+                    signal: None,
+                    error: "the session API did not answer".into(),
+                }));
                 return Err(Error::Exit(124));
             }
             Err(e) => return Err(Error::failed(format!("cannot stop {}: {e}", entry.id))),
@@ -82,8 +88,13 @@ pub fn run(args: StopArgs) -> Result<i32> {
         Err(_) => false,
     };
     if !exited {
-        print_json(&json!({"ok": false, "id": entry.id, "status": "timeout",
-            "signal": answer["signal"], "error": "the agent has not exited yet"}));
+        print_json(&to_value(&StopTimeout {
+            ok: false,
+            id: entry.id.clone(),
+            status: "timeout".into(),
+            signal: Some(answer["signal"].clone()),
+            error: "the agent has not exited yet".into(),
+        }));
         return Err(Error::Exit(124));
     }
     let record = registry::await_exit(&state, &entry, Duration::from_secs(5));
@@ -120,6 +131,11 @@ fn print_swept(id: &str, session_id: &str, swept: &[u32]) {
         "harnex: the supervisor of session {id} is gone; ended {} process(es) it left behind",
         swept.len()
     );
-    print_json(&json!({"ok": true, "id": id, "session_id": session_id,
-        "status": "supervisor_gone", "swept_pids": swept}));
+    print_json(&to_value(&SupervisorGone {
+        ok: true,
+        id: id.to_string(),
+        session_id: session_id.to_string(),
+        status: "supervisor_gone".into(),
+        swept_pids: swept.to_vec(),
+    }));
 }

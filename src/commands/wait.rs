@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::Value;
 
 use super::print_json;
 use crate::cli::WaitArgs;
@@ -10,6 +10,8 @@ use crate::client::{CallError, Client};
 use crate::error::{Error, Result};
 use crate::paths::SessionKey;
 use crate::registry::{self, Resolved};
+use crate::wire::outputs::WaitOutcome;
+use crate::wire::to_value;
 
 const STATES: [&str; 5] = ["prompt", "busy", "blocked", "unknown", "task_complete"];
 /// Without --timeout, wait (practically) forever.
@@ -32,17 +34,17 @@ pub fn run(args: WaitArgs) -> Result<i32> {
         Resolved::None { hint } => {
             // Gone already: the exit record of its last run answers an exit-wait.
             let key = SessionKey::new(selector.home_repo()?, &selector.id);
-            // Its supervisor is alive: it is writing its last records (it lets go moments after
-            // its entry is removed), or its entry is damaged and it has not ended.
+            // A held lock without an entry: the supervisor is alive, either with a damaged entry
+            // (not ended) or in its last moments (its exit record, written before the entry is
+            // removed, is the last run's: ended).
             let lock = crate::session_lock::lock_path(&state, &key);
-            if !crate::session_lock::await_free(&lock, Duration::from_secs(2)) {
-                return Err(Error::failed(hint));
-            }
-            return match (args.until.is_none(), last_run_record(&state, &key)?) {
-                (true, Some(record)) => {
+            let held = crate::session_lock::probe(&lock) == crate::session_lock::Probe::Held;
+            return match (args.until.is_none(), last_run_record(&state, &key)) {
+                (true, Ok(Some(record))) => {
                     print_json(&serde_json::to_value(&record).unwrap_or_default());
                     Ok(record.command_exit_code())
                 }
+                (_, Err(e)) if !held => Err(e),
                 _ => Err(Error::failed(hint)),
             };
         }
@@ -59,8 +61,8 @@ pub fn run(args: WaitArgs) -> Result<i32> {
         Ok(answer) => answer,
         // The supervisor went away between lookup and call, or during the call: it has exited
         // (or crashed, which the exit record below says).
-        Err(CallError::Unreachable(_)) => json!({"ok": true, "state": "exited"}),
-        Err(_) if !entry.is_alive() => json!({"ok": true, "state": "exited"}),
+        Err(CallError::Unreachable(_)) => exited_answer(),
+        Err(_) if !entry.is_alive() => exited_answer(),
         Err(e) => {
             return Err(Error::failed(format!(
                 "lost contact with {}: {e}",
@@ -70,14 +72,25 @@ pub fn run(args: WaitArgs) -> Result<i32> {
     };
     let waited = started.elapsed().as_secs_f64();
     if answer["status"] == "timeout" {
-        print_json(&json!({"ok": false, "id": entry.id, "status": "timeout",
-            "state": answer["state"], "waited_seconds": waited}));
+        print_json(&to_value(&WaitOutcome {
+            id: entry.id.clone(),
+            status: Some("timeout".into()),
+            state: answer["state"].as_str().map(str::to_string),
+            waited_seconds: waited,
+            ..WaitOutcome::default()
+        }));
         return Err(Error::Exit(124));
     }
     let reached = answer["state"].as_str().unwrap_or("unknown");
     if args.until.is_some() {
         let ok = reached == until;
-        print_json(&json!({"ok": ok, "id": entry.id, "state": reached, "waited_seconds": waited}));
+        print_json(&to_value(&WaitOutcome {
+            ok,
+            id: entry.id.clone(),
+            state: Some(reached.to_string()),
+            waited_seconds: waited,
+            ..WaitOutcome::default()
+        }));
         return Ok(if ok { 0 } else { 1 });
     }
     // Exit-wait: the supervisor writes the exit record right after the agent exits (a crashed
@@ -157,32 +170,56 @@ fn wait_task_complete(
                 None => !first,
             };
             if row.kind() == "task_complete" && counts {
-                print_json(
-                    &json!({"ok": true, "id": entry.id, "event": "task_complete",
-                    "turn": value["turn"], "seq": value["seq"],
-                    "waited_seconds": started.elapsed().as_secs_f64()}),
-                );
+                print_json(&to_value(&WaitOutcome {
+                    ok: true,
+                    id: entry.id.clone(),
+                    event: Some("task_complete".into()),
+                    turn: Some(value["turn"].clone()),
+                    seq: Some(value["seq"].clone()),
+                    waited_seconds: started.elapsed().as_secs_f64(),
+                    ..WaitOutcome::default()
+                }));
                 return Ok(0);
             }
             if row.kind() == "exited" {
-                print_json(&json!({"ok": false, "id": entry.id, "state": "exited",
-                    "waited_seconds": started.elapsed().as_secs_f64()}));
+                print_json(&ended(&entry.id, "exited", started));
                 return Ok(1);
             }
         }
         first = false;
         let now = Instant::now();
         if now >= deadline {
-            print_json(&json!({"ok": false, "id": entry.id, "status": "timeout",
-                "waited_seconds": started.elapsed().as_secs_f64()}));
+            print_json(&to_value(&WaitOutcome {
+                id: entry.id.clone(),
+                status: Some("timeout".into()),
+                waited_seconds: started.elapsed().as_secs_f64(),
+                ..WaitOutcome::default()
+            }));
             return Err(Error::Exit(124));
         }
         if !entry.is_alive() {
             crate::crash::settle(state, entry);
-            print_json(&json!({"ok": false, "id": entry.id, "state": "exited",
-                "waited_seconds": started.elapsed().as_secs_f64()}));
+            print_json(&ended(&entry.id, "exited", started));
             return Ok(1);
         }
         follower.wait(Some(deadline - now));
     }
+}
+
+/// Stands in for the `/wait` answer when the session went away: the exit record says the rest.
+fn exited_answer() -> Value {
+    Value::Object(serde_json::Map::from_iter([(
+        "state".to_string(),
+        Value::from("exited"),
+    )]))
+}
+
+/// A wait that ended in `state` without reaching its goal.
+fn ended(id: &str, state: &str, started: Instant) -> Value {
+    to_value(&WaitOutcome {
+        id: id.to_string(),
+        state: Some(state.to_string()),
+        waited_seconds: started.elapsed().as_secs_f64(),
+        ..WaitOutcome::default()
+    })
 }

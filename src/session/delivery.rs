@@ -10,8 +10,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::json;
-
 use super::Session;
 use super::inbox::{Message, Payload};
 use super::monitor::MonitorMsg;
@@ -112,16 +110,13 @@ pub fn deliver(
     };
     // The `send` row precedes everything the agent does with the message.
     let (msg, truncated) = crate::events::preview(&text);
-    session.events.emit(
-        "send",
-        json!({
-            "msg": msg,
-            "msg_truncated": truncated,
-            "forced": payload.force,
-            "message_id": message_id,
-            "turn": submit.then_some(turn),
-        }),
-    );
+    session.events.emit(&crate::wire::events::Event::Send {
+        msg,
+        msg_truncated: truncated,
+        forced: payload.force,
+        message_id: message_id.to_string(),
+        turn: submit.then_some(turn),
+    });
     let submitted = submit && press_enter(session, turn)?;
     let now = SystemTime::now();
     session.shared.update(|live| {

@@ -4,12 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::Session;
 use super::live::ChildExit;
 use crate::registry::{self, ExitRecord};
 use crate::telemetry::{self, git, summary};
+use crate::wire::events::{Event, GitRow};
+use crate::wire::records::SessionEnd;
 
 /// How much of the transcript's end adapters read for exit lines.
 const TAIL_BYTES: u64 = 16 * 1024;
@@ -31,39 +33,31 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
         .gave_up_on_model(&crate::text::strip_ansi(&tail));
     let reason = telemetry::classify_exit(exit, ever_ready, stop_requested, gave_up);
 
-    session.events.emit("usage", json!(usage));
+    session.events.emit(&Event::Usage(usage.clone()));
     let git_end = session
         .git_start
         .as_ref()
         .and_then(|start| git::capture_end(&session.config.repo_root, start));
     if let Some(end) = &git_end {
-        let mut row = json!(end);
-        row["phase"] = json!("end");
-        session.events.emit("git", row);
+        session.events.emit(&Event::Git(GitRow::end(end)));
     }
     let summary_path = write_summary(session, reason, &usage, git_end.as_ref());
-    session
-        .events
-        .emit("summary", json!({"path": summary_path, "exit": reason}));
+    session.events.emit(&Event::Summary {
+        path: summary_path,
+        exit: reason.to_string(),
+    });
 
-    let mut extra = Map::new();
-    extra.insert(
-        "reason_detail".into(),
-        json!(if stop_requested { "stopped" } else { "exited" }),
-    );
-    extra.insert("turns".into(), json!(turns));
-    extra.insert("summary".into(), json!(usage));
-    extra.insert("git".into(), json!(git_end));
-    extra.insert("output_log_path".into(), json!(session.paths.output));
-    extra.insert(
-        "transcript_dropped_bytes".into(),
-        json!(
-            session
-                .transcript_dropped
-                .load(std::sync::atomic::Ordering::SeqCst)
-        ),
-    );
-    extra.insert("events_log_path".into(), json!(session.paths.events));
+    let details = SessionEnd {
+        reason_detail: if stop_requested { "stopped" } else { "exited" }.to_string(),
+        turns,
+        summary: usage.clone(),
+        git: git_end.clone(),
+        output_log_path: session.paths.output.clone(),
+        transcript_dropped_bytes: session
+            .transcript_dropped
+            .load(std::sync::atomic::Ordering::SeqCst),
+        events_log_path: session.paths.events.clone(),
+    };
     let record = ExitRecord {
         ok: true,
         id: session.config.id.clone(),
@@ -76,15 +70,16 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
         exited_at: crate::time::now_rfc3339(),
         injected_count,
         reason: Some(reason.to_string()),
-        extra,
+        extra: crate::wire::to_object(&details),
     };
     let deadline = Instant::now() + PERSIST_RETRY;
     write_exit_record(session, &record, deadline);
-    let mut exited = json!({"code": exit.code, "reason": reason});
-    if let Some(signal) = exit.signal {
-        exited["signal"] = json!(signal);
-    }
-    session.events.emit("exited", exited);
+    session.events.emit(&Event::Exited {
+        code: Some(exit.code),
+        signal: exit.signal,
+        reason: reason.to_string(),
+        last_state: None,
+    });
     // Rows a full disk held back go out now if they can; the process is about to end.
     while session.events.pending() > 0 && Instant::now() < deadline {
         std::thread::sleep(RETRY_EVERY);

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub const MAX_PENDING: usize = 64;
 /// How many finished messages stay queryable.
@@ -60,26 +60,27 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn to_json(&self) -> Value {
-        let preview: String = self.payload.text.chars().take(80).collect();
-        let mut json = json!({
-            "id": self.id,
-            "status": self.status,
-            "queued_at": crate::time::rfc3339(self.queued_at),
-            "delivered_at": self.delivered_at.map(crate::time::rfc3339),
-            "text_preview": preview,
-            "error": self.error,
-            "turn": self.turn,
-            "submitted": self.submitted,
-        });
-        if let Some(reply) = &self.reply {
-            json["reply"] = reply.clone();
+    /// The message as the API reports it.
+    pub fn view(&self) -> crate::wire::replies::MessageView {
+        let status = serde_json::to_value(self.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        crate::wire::replies::MessageView {
+            id: self.id.clone(),
+            status,
+            queued_at: crate::time::rfc3339(self.queued_at),
+            delivered_at: self.delivered_at.map(crate::time::rfc3339),
+            text_preview: self.payload.text.chars().take(80).collect(),
+            error: self.error.clone(),
+            turn: self.turn,
+            submitted: self.submitted,
+            reply: self.reply.clone(),
         }
-        json
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Stats {
     pub pending: usize,
     pub delivered_total: u64,

@@ -36,13 +36,14 @@ use std::sync::mpsc::{self, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::adapters::Adapter;
 use crate::error::{Error, Result};
 use crate::events::EventLog;
 use crate::paths::{SessionKey, StateDir};
 use crate::registry::{self, RegistryEntry};
+use crate::wire::events::{Event, GitRow};
 
 use live::{ChildExit, Live, Shared};
 use monitor::MonitorMsg;
@@ -198,31 +199,7 @@ impl Session {
     }
 
     fn registry_entry(&self) -> RegistryEntry {
-        let live = self.shared.lock();
-        let mut extra = status::payload(self, &live, false);
-        drop(live);
-        // Fields the entry holds itself.
-        for field in [
-            "ok",
-            "session_id",
-            "id",
-            "cli",
-            "repo_root",
-            "repo_key",
-            "pid",
-            "host",
-            "port",
-            "command",
-            "started_at",
-            "supervisor_pid",
-            "adapter",
-            "mode",
-            "description",
-            "output_log_path",
-            "events_log_path",
-        ] {
-            extra.remove(field);
-        }
+        let snapshot = status::snapshot(self, &self.shared.lock());
         let config = &self.config;
         RegistryEntry {
             ok: true,
@@ -245,7 +222,7 @@ impl Session {
             description: config.description.clone(),
             output_log_path: Some(self.paths.output.clone()),
             events_log_path: Some(self.paths.events.clone()),
-            extra,
+            extra: crate::wire::to_object(&snapshot),
             file: None,
         }
     }
@@ -389,22 +366,18 @@ fn start(
         config,
     });
 
-    let mut started = json!({"pid": child_pid, "cli": session.config.cli});
-    if let Some(meta) = &session.config.meta {
-        let mut meta = Value::Object(meta.clone());
+    session.events.emit(&Event::Started {
+        pid: child_pid,
+        cli: session.config.cli.clone(),
         // Verbatim, except for values that look like secrets.
-        crate::redact::redact_value(&mut meta);
-        started["meta"] = meta;
-    }
-    if let Ok(parent) = std::env::var("HARNEX_ID") {
-        started["parent"] = json!(parent);
-    }
-    session.events.emit("started", started);
+        meta: session.config.meta.clone().map(|mut meta| {
+            meta.values_mut().for_each(crate::redact::redact_value);
+            meta
+        }),
+        parent: std::env::var("HARNEX_ID").ok(),
+    });
     if let Some(git) = &session.git_start {
-        session.events.emit(
-            "git",
-            json!({"phase": "start", "sha": git.sha, "branch": git.branch}),
-        );
+        session.events.emit(&Event::Git(GitRow::start(git)));
     }
 
     // A real terminal answers the agent's queries in the foreground; headless, we must.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::json;
+use crate::wire::events::Event;
 
 use super::Session;
 use super::screen::Screen;
@@ -211,15 +211,16 @@ fn publish(
     });
     for transition in transitions {
         match transition {
-            Transition::State { from, to, reason } => session.events.emit(
-                "state",
-                json!({"from": from.as_str(), "to": to.as_str(), "reason": reason}),
-            ),
+            Transition::State { from, to, reason } => session.events.emit(&Event::State {
+                from: from.as_str().to_string(),
+                to: to.as_str().to_string(),
+                reason: reason.to_string(),
+            }),
             Transition::TurnStarted(turn) => {
-                session.events.emit("turn_started", json!({"turn": turn}))
+                session.events.emit(&Event::TurnStarted { turn: *turn })
             }
             Transition::TurnCompleted(turn) => {
-                session.events.emit("task_complete", json!({"turn": turn}))
+                session.events.emit(&Event::TaskComplete { turn: *turn })
             }
         }
     }

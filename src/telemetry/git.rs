@@ -12,7 +12,7 @@ pub struct GitStart {
     pub branch: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct GitEnd {
     pub sha: String,
     pub loc_added: u64,

@@ -1,121 +1,15 @@
-//! Events v1: the rows a full session writes match docs/events.md, `harnex events` follows and
+//! Events v1: the rows a full session writes match the generated schema (docs/schema/events.json,
+//! kept in step with docs/events.md), `harnex events` follows and
 //! refuses what it should, secrets never reach the log, and the dispatch summary is written.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 
+pub use crate::event_schema::{check_rows, schema};
 use crate::support::{DEADLINE, World, wait_until};
-
-/// One documented field: its type (`integer`, `string or null`, …) and whether it is always there.
-#[derive(Debug, Clone)]
-struct Field {
-    kind: String,
-    always: bool,
-}
-
-/// docs/events.md as data: the envelope and each type's field table.
-pub struct Schema {
-    envelope: BTreeMap<String, Field>,
-    types: BTreeMap<String, BTreeMap<String, Field>>,
-    /// Types only other commands write (the `--watch` babysitter, `harnex done`).
-    watcher_types: BTreeSet<String>,
-}
-
-pub fn schema() -> Schema {
-    parse_schema(&std::fs::read_to_string(docs_path()).expect("docs/events.md"))
-}
-
-fn docs_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/events.md")
-}
-
-fn parse_schema(text: &str) -> Schema {
-    let mut envelope = BTreeMap::new();
-    let mut types: BTreeMap<String, BTreeMap<String, Field>> = BTreeMap::new();
-    let mut watcher_types = BTreeSet::new();
-    let mut section: Option<String> = None;
-    for line in text.lines() {
-        // Types written by other commands (the babysitter, `harnex done`), not by a plain run.
-        if line.starts_with("*Written by ")
-            && let Some(kind) = &section
-        {
-            watcher_types.insert(kind.clone());
-        }
-        if line.starts_with("## Envelope") {
-            section = Some(String::new());
-        } else if let Some(name) = line.strip_prefix("### `").and_then(|l| l.strip_suffix('`')) {
-            section = Some(name.to_string());
-            types.entry(name.to_string()).or_default();
-        } else if let Some(row) = line.strip_prefix("| `") {
-            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-            let name = cells[0].trim_end_matches('`').to_string();
-            let field = Field {
-                kind: cells[1].to_string(),
-                always: cells[2] == "always",
-            };
-            match section.as_deref() {
-                Some("") => {
-                    envelope.insert(name, field);
-                }
-                Some(kind) => {
-                    types.get_mut(kind).expect("section").insert(name, field);
-                }
-                None => {}
-            }
-        }
-    }
-    Schema {
-        envelope,
-        types,
-        watcher_types,
-    }
-}
-
-fn has_kind(value: &Value, kind: &str) -> bool {
-    kind.split(" or ").any(|k| match k {
-        "integer" => value.is_u64() || value.is_i64(),
-        "string" => value.is_string(),
-        "boolean" => value.is_boolean(),
-        "object" => value.is_object(),
-        "number" => value.is_number(),
-        "null" => value.is_null(),
-        other => panic!("docs/events.md uses an unknown type {other:?}"),
-    })
-}
-
-/// Every row has a documented type, only documented fields, all `always` fields, right types.
-pub fn check_rows(schema: &Schema, rows: &[Value]) {
-    for row in rows {
-        let map = row.as_object().expect("row is an object");
-        let kind = row["type"].as_str().expect("type");
-        let fields = schema
-            .types
-            .get(kind)
-            .unwrap_or_else(|| panic!("type {kind:?} is not documented in docs/events.md: {row}"));
-        for (name, field) in schema.envelope.iter().chain(fields.iter()) {
-            match map.get(name) {
-                Some(value) => assert!(
-                    has_kind(value, &field.kind),
-                    "{kind}.{name} should be {}: {row}",
-                    field.kind
-                ),
-                None => assert!(
-                    !field.always,
-                    "{kind}.{name} is documented as always there: {row}"
-                ),
-            }
-        }
-        for name in map.keys() {
-            assert!(
-                schema.envelope.contains_key(name) || fields.contains_key(name),
-                "{kind}.{name} is written but not documented: {row}"
-            );
-        }
-    }
-}
 
 fn git(repo: &Path, args: &[&str]) {
     let ok = std::process::Command::new("git")

@@ -1,0 +1,145 @@
+//! What the commands print with their JSON results when the answer is their own rather than the
+//! session API's (timeouts, the outcome of a wait, `done`, `pane --json`, …). docs/api.md and
+//! the commands' `--help` name these fields.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
+
+/// A command that ran out of time, or a wait that ended without reaching its goal.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct WaitOutcome {
+    pub ok: bool,
+    pub id: String,
+    /// `timeout` when the deadline passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// `wait --until task_complete`: the event that ended the wait, its turn and seq.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<Value>,
+    pub waited_seconds: f64,
+}
+
+/// `harnex send` that ran out of time.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SendTimeout {
+    pub ok: bool,
+    pub id: String,
+    pub status: String,
+    /// The message, when the session took it (null when it never answered).
+    pub message_id: Option<String>,
+    /// Where the message stands: `cancelled`, `delivering`, `delivered`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
+    pub error: String,
+    pub waited_seconds: f64,
+}
+
+/// `harnex send --wait-for-idle`: how the turn the message started ended.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TurnOutcome {
+    pub ok: bool,
+    pub id: String,
+    pub message_id: Option<String>,
+    pub turn: u64,
+    pub submitted: Value,
+    pub waited_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dialog: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<Value>,
+}
+
+/// `harnex stop` that did not see the end it asked for.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StopTimeout {
+    pub ok: bool,
+    pub id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<Value>,
+    pub error: String,
+}
+
+/// `harnex stop` of a session whose supervisor was already gone.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SupervisorGone {
+    pub ok: bool,
+    pub id: String,
+    pub session_id: String,
+    /// `supervisor_gone`.
+    pub status: String,
+    pub swept_pids: Vec<u32>,
+}
+
+/// `harnex done`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DoneRecorded {
+    pub ok: Value,
+    pub id: String,
+    /// `done`.
+    pub event: String,
+}
+
+/// `harnex pane --json`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PaneText {
+    pub ok: bool,
+    pub id: String,
+    pub lines: Option<u64>,
+    pub text: String,
+    pub captured_at: String,
+    /// `tmux` or `screen`.
+    pub source: String,
+    /// The tmux pane (`%N`), for a tmux session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pane: Option<String>,
+}
+
+/// A status row for a registry entry that cannot be read (`status --json`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CorruptStatus {
+    pub ok: bool,
+    pub id: String,
+    pub repo_key: String,
+    /// `corrupt`.
+    pub agent_state: String,
+    pub registry_path: std::path::PathBuf,
+    pub error: String,
+    /// Whether a live supervisor holds the entry (it rewrites it within seconds).
+    pub supervisor_alive: bool,
+}
+
+/// `harnex explain --replay CAST --json`: each state change of a recorded session.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayReport {
+    pub ok: bool,
+    pub adapter: String,
+    pub steps: Vec<ReplayStep>,
+    /// (time, turn) when each turn was seen to start.
+    pub turns_started: Vec<(f64, u64)>,
+    /// (time, turn) when each turn was seen to complete.
+    pub turns_completed: Vec<(f64, u64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayStep {
+    /// Seconds into the recording.
+    pub time: f64,
+    pub from: String,
+    pub to: String,
+    pub verdict: crate::adapters::Verdict,
+    pub dialog: Option<crate::adapters::Dialog>,
+}
