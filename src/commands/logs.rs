@@ -13,7 +13,7 @@ use crate::terminal_filter::SafeReplay;
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
 
 pub fn run(args: LogsArgs) -> Result<i32> {
-    let (state, selector) = super::selector(&args.id, &args.target)?;
+    let (state, selector) = super::selector(&args.id.id, &args.target)?;
     let (path, live) = match selector.resolve(&state)? {
         Resolved::Live(entry) => {
             let path = entry

@@ -153,12 +153,12 @@ fn read_stdin() -> Result<String> {
 
 /// The API client, the session id, and its session_id (for relay decisions).
 fn connect(args: &SendArgs) -> Result<(Client, String, Option<String>)> {
-    let id = crate::paths::normalize_id(args.id.as_deref().unwrap_or_default())?;
+    let id = crate::paths::normalize_id(&args.id.id)?;
     if let (Some(port), Some(token)) = (args.port, args.token.as_deref()) {
         let host = args.host.as_deref().unwrap_or("127.0.0.1");
         return Ok((Client::new(host, port, token), id, None));
     }
-    let (_, entry) = super::find_live(&args.id, &args.target)?;
+    let (_, entry) = super::find_live(&args.id.id, &args.target)?;
     Ok((
         Client::for_entry(&entry),
         entry.id.clone(),
@@ -292,7 +292,7 @@ fn wait_for_turn(
                 out["status"] = json!("timeout");
                 out["error"] = json!("timeout");
                 print_json(&out);
-                return Err(Error::Exit(124));
+                return Err(Error::timed_out());
             }
             let finished = body["turn"]["completed"].as_u64().unwrap_or(0) >= turn;
             match state.as_str() {
@@ -371,7 +371,7 @@ fn delivery_timeout(
         "error": error,
         "waited_seconds": started.elapsed().as_secs_f64(),
     }));
-    Err(Error::Exit(124))
+    Err(Error::timed_out())
 }
 
 fn timeout(id: &str, message_id: Option<&str>, error: &str, started: Instant) -> Result<i32> {
@@ -383,7 +383,7 @@ fn timeout(id: &str, message_id: Option<&str>, error: &str, started: Instant) ->
         "error": error,
         "waited_seconds": started.elapsed().as_secs_f64(),
     }));
-    Err(Error::Exit(124))
+    Err(Error::timed_out())
 }
 
 #[cfg(test)]

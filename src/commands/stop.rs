@@ -21,7 +21,7 @@ pub fn run(args: StopArgs) -> Result<i32> {
     if let Some(grace) = args.grace {
         crate::session::stop::check_grace(grace).map_err(Error::usage)?;
     }
-    let (state, selector) = super::selector(&args.id, &args.target)?;
+    let (state, selector) = super::selector(&args.id.id, &args.target)?;
     if let Some(code) = sweep_after_dead_supervisor(&state, &selector)? {
         return Ok(code);
     }
@@ -65,7 +65,7 @@ pub fn run(args: StopArgs) -> Result<i32> {
             Err(CallError::Unreachable(_) | CallError::Timeout) => {
                 print_json(&json!({"ok": false, "id": entry.id, "status": "timeout",
                     "error": "the session API did not answer"}));
-                return Err(Error::Exit(124));
+                return Err(Error::timed_out());
             }
             Err(e) => return Err(Error::failed(format!("cannot stop {}: {e}", entry.id))),
         }
@@ -84,7 +84,7 @@ pub fn run(args: StopArgs) -> Result<i32> {
     if !exited {
         print_json(&json!({"ok": false, "id": entry.id, "status": "timeout",
             "signal": answer["signal"], "error": "the agent has not exited yet"}));
-        return Err(Error::Exit(124));
+        return Err(Error::timed_out());
     }
     let record = registry::await_exit(&state, &entry, Duration::from_secs(5));
     let mut out = answer;

@@ -24,7 +24,7 @@ pub fn run(args: WaitArgs) -> Result<i32> {
             STATES.join(", ")
         )));
     }
-    let (state, selector) = super::selector(&args.id, &args.target)?;
+    let (state, selector) = super::selector(&args.id.id, &args.target)?;
     let started = Instant::now();
     let within = args.timeout.unwrap_or(FOREVER);
     let entry = match selector.resolve(&state)? {
@@ -71,7 +71,7 @@ pub fn run(args: WaitArgs) -> Result<i32> {
     if answer["status"] == "timeout" {
         print_json(&json!({"ok": false, "id": entry.id, "status": "timeout",
             "state": answer["state"], "waited_seconds": waited}));
-        return Err(Error::Exit(124));
+        return Err(Error::timed_out());
     }
     let reached = answer["state"].as_str().unwrap_or("unknown");
     if args.until.is_some() {
@@ -169,7 +169,7 @@ fn wait_task_complete(
         if now >= deadline {
             print_json(&json!({"ok": false, "id": entry.id, "status": "timeout",
                 "waited_seconds": started.elapsed().as_secs_f64()}));
-            return Err(Error::Exit(124));
+            return Err(Error::timed_out());
         }
         if !entry.is_alive() {
             crate::crash::settle(state, entry);

@@ -18,6 +18,7 @@ mod lifecycle;
 mod retention;
 mod run;
 mod send;
+mod start;
 mod stop;
 mod tmux;
 mod watch;
