@@ -41,11 +41,16 @@ pub fn start(plan: &Plan, timeout: Duration) -> Result<Started> {
     let received = reader.next(deadline);
     drop(plan_file);
     match received {
-        Received::Report(Report::Ready { agent_state, entry }) => Ok(Started {
-            entry: *entry,
-            agent_state,
-            log: log_path,
-        }),
+        Received::Report(Report::Ready { agent_state, entry }) => {
+            let mut entry = *entry;
+            // Not part of the entry's JSON: where it lives, for the liveness check by its lock.
+            entry.file = Some(state.registry_path(&key));
+            Ok(Started {
+                entry,
+                agent_state,
+                log: log_path,
+            })
+        }
         Received::Report(Report::BootFailure { message }) => {
             let _ = child.wait();
             Err(Error::failed(message))
