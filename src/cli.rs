@@ -363,7 +363,7 @@ impl RunArgs {
     }
 
     /// Refuse a file hook named twice (`--watch PATH` is the legacy form of `--watch-file`).
-    pub fn check_words(&self) -> crate::error::Result<()> {
+    pub fn check_watch_file(&self) -> crate::error::Result<()> {
         let legacy = matches!((&self.watch_arg, &self.cli_arg), (Some(Some(_)), Some(_)));
         if legacy && self.watch_file_arg.is_some() {
             return Err(crate::error::Error::usage(
@@ -905,14 +905,14 @@ mod tests {
                 Some(PathBuf::from("NOTES.md")),
                 "{argv:?}"
             );
-            assert!(run.check_words().is_ok(), "{argv:?}");
+            assert!(run.check_watch_file().is_ok(), "{argv:?}");
         }
         // The agent's own arguments are left alone.
         let run = run_args(&["x", "--", "--watch", "a.md"]);
         assert!(!run.watch() && run.watch_file().is_none());
         assert_eq!(run.agent_args, ["--watch", "a.md"]);
         let twice = run_args(&["codex", "--watch", "a.md", "--watch-file", "b.md"]);
-        assert_eq!(twice.check_words().unwrap_err().exit_code(), 2);
+        assert_eq!(twice.check_watch_file().unwrap_err().exit_code(), 2);
     }
 
     #[test]

@@ -80,3 +80,37 @@ fn a_supervisor_that_dies_unannounced_ends_the_wait_at_once() {
         killed_at.elapsed()
     );
 }
+
+#[test]
+fn a_started_session_leaves_no_plan_behind() {
+    let world = World::new();
+    let started = world.detach_bash("planned");
+    assert_eq!(started["agent_state"], "prompt", "{started}");
+    let plans = crate::support::files_in(&world.state.join("run"));
+    assert!(plans.is_empty(), "the plan is deleted once read: {plans:?}");
+}
+
+#[test]
+fn the_supervise_entry_point_refuses_what_run_did_not_hand_it() {
+    let world = World::new();
+    let missing = world.run(&["supervise", "--plan", "/nonexistent/plan.json"]);
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(
+        missing.stderr.contains("cannot read the run plan"),
+        "{missing:?}"
+    );
+    let plan = world.root.path().join("plan.json");
+    std::fs::write(&plan, "{}").unwrap();
+    let not_a_pipe = world.run(&[
+        "supervise",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--report-fd",
+        "0",
+    ]);
+    assert_eq!(not_a_pipe.code, 2, "{not_a_pipe:?}");
+    assert!(
+        not_a_pipe.stderr.contains("is not a pipe"),
+        "{not_a_pipe:?}"
+    );
+}

@@ -1,5 +1,6 @@
 //! The plan's way to a supervisor in another process: a 0600 file in the state dir's private
-//! `run/` directory, named on the supervisor's command line and deleted once read. Nothing of
+//! `run/` directory, named on the supervisor's command line and deleted once read (and found
+//! to be a plan). Nothing of
 //! it shows in a process's argv (a tmux window's plan carries the caller's environment, API
 //! keys included), and a planted symlink or FIFO is refused, not followed.
 
@@ -55,9 +56,11 @@ pub fn take(path: &Path) -> Result<Plan> {
             path.display()
         ))
     })?;
+    let plan = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::failed(format!("the run plan {} is damaged: {e}", path.display())))?;
+    // Only once it proved to be a plan: a wrong path is never deleted.
     let _ = std::fs::remove_file(path);
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::failed(format!("the run plan {} is damaged: {e}", path.display())))
+    Ok(plan)
 }
 
 /// Our environment, for a supervisor that the tmux server starts with its own.
@@ -159,5 +162,6 @@ mod tests {
         std::fs::write(&path, b"{\"id\":").unwrap();
         let error = take(&path).unwrap_err().to_string();
         assert!(error.contains("is damaged"), "{error}");
+        assert!(path.exists(), "what is not a plan is not deleted");
     }
 }

@@ -26,7 +26,7 @@ use plan::{Plan, PlanMode};
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn run(args: RunArgs) -> Result<i32> {
-    args.check_words()?;
+    args.check_watch_file()?;
     if args.watch() && args.detach {
         return Err(Error::usage(
             "--watch watches from this terminal: drop --detach (the agent runs headless anyway)",
