@@ -87,6 +87,12 @@ pub fn run(args: StopArgs) -> Result<i32> {
         return Err(Error::timed_out());
     }
     let record = registry::await_exit(&state, &entry, Duration::from_secs(5));
+    // The supervisor lets go of the session (its lock) just after writing the record: a `wait`
+    // or `run` of the same id right after this stop must find the session ended, not ending.
+    let settle = Instant::now() + Duration::from_secs(5);
+    while entry.is_alive() && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let mut out = answer;
     out["exit"] = serde_json::to_value(record).unwrap_or_default();
     print_json(&out);
