@@ -43,7 +43,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start an agent under harnex (foreground, --detach, …)
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Send a message to a session
     Send(SendArgs),
     /// List live sessions
@@ -83,6 +83,29 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Show help for harnex or one command
     Help(HelpArgs),
+    /// Internal: the supervisor of a run that `harnex run --detach`/`--tmux` planned
+    #[command(hide = true)]
+    Supervise(SuperviseArgs),
+}
+
+/// `harnex supervise`: the one way into a supervisor in a process of its own.
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// The run plan (a private file in the state dir, deleted once read)
+    #[arg(long, value_name = "FILE")]
+    pub plan: PathBuf,
+
+    /// Report ready or boot failure as one JSON line on this inherited pipe
+    #[arg(long, value_name = "FD")]
+    pub report_fd: Option<i32>,
+}
+
+/// `--id` of a command that acts on one session.
+#[derive(Debug, Clone, Args)]
+pub struct SessionId {
+    /// Session id
+    #[arg(long = "id", value_name = "ID", required = true)]
+    pub id: String,
 }
 
 #[derive(Debug, Args)]
@@ -207,11 +230,14 @@ close it; a window whose agent got ready closes when the session ends. Put --tmu
 decision: when the screen makes no progress for --stall-after (a ticking spinner or clock is not
 progress; an agent idle at its prompt is not progressing either) it interrupts a busy agent and
 sends --resume-message, at most --max-resumes times. Exit 0 when the agent exits by itself, 2
-when the resumes are used up (the agent is left running for a person), 1 on errors.")]
+when the resumes are used up (the agent is left running for a person), 1 on errors.",
+    // <CLI> is required but for `run --watch CLI`, where --watch's word names it.
+    override_usage = "harnex run [OPTIONS] <CLI> [-- <AGENT_ARGS>...]"
+)]
 pub struct RunArgs {
     /// The agent CLI: codex, claude, or any program on PATH
-    #[arg(value_name = "CLI")]
-    pub cli: String,
+    #[arg(value_name = "CLI", required_unless_present = "watch")]
+    pub cli_arg: Option<String>,
 
     /// Arguments passed to the agent (after `--`)
     #[arg(last = true, value_name = "AGENT_ARGS")]
@@ -225,8 +251,8 @@ pub struct RunArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub description: Option<String>,
 
-    /// Address of the local API (loopback only) [env: HARNEX_HOST] [default: 127.0.0.1]
-    #[arg(long)]
+    /// Address of the local API (loopback only) [default: 127.0.0.1]
+    #[arg(long, env = "HARNEX_HOST", hide_env_values = true)]
     pub host: Option<String>,
 
     /// API port (default: derived from repo and id, in 43000-46999)
@@ -261,9 +287,10 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_size, value_name = "COLSxROWS")]
     pub size: Option<(u16, u16)>,
 
-    /// Babysit the agent: start it headless and watch it here, nudging it when it stalls
-    #[arg(long)]
-    pub watch: bool,
+    /// Babysit the agent: start it headless and watch it here, nudging it when it stalls.
+    /// `--watch PATH` after <CLI> (or `--watch=PATH`) is the legacy form of --watch-file
+    #[arg(long = "watch", id = "watch", value_name = "PATH", num_args = 0..=1)]
+    pub watch_arg: Option<Option<String>>,
 
     /// With --watch: no progress for this long is a stall (e.g. 90s, 8m; at most 30d) [default: 8m]
     #[arg(long, value_parser = parse_positive_duration, requires = "watch", value_name = "DUR")]
@@ -288,12 +315,8 @@ pub struct RunArgs {
 
     /// When this file changes, tell the agent "file-change-hook: read <path>" (debounced 1 s);
     /// also `--watch PATH` / `--watch=PATH`
-    #[arg(long, value_name = "PATH")]
-    pub watch_file: Option<PathBuf>,
-
-    /// Internal: this process is the detached supervisor.
-    #[arg(long, hide = true)]
-    pub headless: bool,
+    #[arg(long = "watch-file", value_name = "PATH")]
+    pub watch_file_arg: Option<PathBuf>,
 
     /// Run in a new tmux window named NAME (default: the id); prints a JSON line once ready.
     /// Takes NAME only when the next word is not an option; `--tmux=NAME` always works
@@ -302,24 +325,54 @@ pub struct RunArgs {
         value_name = "NAME",
         num_args = 0..=1,
         require_equals = false,
-        conflicts_with_all = ["detach", "headless", "watch"]
+        conflicts_with_all = ["detach", "watch"]
     )]
     pub tmux: Option<Option<String>>,
 
     /// Same as `--tmux NAME`
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["detach", "headless", "watch"])]
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["detach", "watch"])]
     pub tmux_name: Option<String>,
-
-    /// Internal: this process is the supervisor in a window that `run --tmux` opened.
-    #[arg(long, hide = true)]
-    pub tmux_child: bool,
-
-    /// Internal: load the caller's environment from this file (and delete it).
-    #[arg(long, hide = true, value_name = "PATH")]
-    pub env_file: Option<PathBuf>,
 }
 
 impl RunArgs {
+    /// The agent CLI. `--watch WORD` with no other word names it (`run --watch codex`).
+    pub fn cli(&self) -> &str {
+        match (&self.cli_arg, &self.watch_arg) {
+            (Some(cli), _) => cli,
+            (None, Some(Some(word))) => word,
+            // clap requires <CLI> unless --watch is there, and a bare --watch is no word.
+            (None, _) => "",
+        }
+    }
+
+    /// Whether to babysit: `--watch` as a flag, not the legacy file-hook form.
+    pub fn watch(&self) -> bool {
+        match &self.watch_arg {
+            Some(None) => true,
+            Some(Some(_)) => self.cli_arg.is_none(),
+            None => false,
+        }
+    }
+
+    /// The file-change hook's file: `--watch-file`, or the legacy `--watch PATH` after <CLI>.
+    pub fn watch_file(&self) -> Option<PathBuf> {
+        match (&self.watch_arg, &self.cli_arg) {
+            (Some(Some(path)), Some(_)) => Some(PathBuf::from(path)),
+            _ => self.watch_file_arg.clone(),
+        }
+    }
+
+    /// Refuse a file hook named twice (`--watch PATH` is the legacy form of `--watch-file`).
+    pub fn check_watch_file(&self) -> crate::error::Result<()> {
+        let legacy = matches!((&self.watch_arg, &self.cli_arg), (Some(Some(_)), Some(_)));
+        if legacy && self.watch_file_arg.is_some() {
+            return Err(crate::error::Error::usage(
+                "--watch-file is given twice (--watch PATH is its legacy form): keep one",
+            ));
+        }
+        Ok(())
+    }
+
     /// `Some(window name)` when the session goes into a tmux window (`None` inside: the id).
     pub fn tmux_window(&self) -> Option<Option<String>> {
         match (&self.tmux_name, &self.tmux) {
@@ -355,9 +408,8 @@ until they pause typing for 1s (at most 5s), and keys they press while harnex wr
 half-typed is still in the agent's input, so the message is appended to it and submitted with
 it.")]
 pub struct SendArgs {
-    /// Session id
-    #[arg(long, required = true)]
-    pub id: Option<String>,
+    #[command(flatten)]
+    pub id: SessionId,
 
     /// Message text (or give it as words, or on stdin)
     #[arg(long, short = 'm', allow_hyphen_values = true)]
@@ -464,9 +516,8 @@ flight, if any, to finish: the prompt drawn before a message was taken does not 
 `task_complete` waits for the next turn completion after the call (a `task_complete` event, for
 every agent); with --turn N it waits for turn N instead and returns at once if it is done.")]
 pub struct WaitArgs {
-    /// Session id
-    #[arg(long, required = true)]
-    pub id: Option<String>,
+    #[command(flatten)]
+    pub id: SessionId,
 
     /// Wait until the agent reaches STATE instead of until it exits
     #[arg(long, value_name = "STATE")]
@@ -504,9 +555,8 @@ Nothing the agent started outlives the session: background jobs and setsid child
 running when it ends get SIGTERM, then SIGKILL. If the session's supervisor died (kill -9), stop
 ends the processes it left behind and prints {\"status\":\"supervisor_gone\",…}.")]
 pub struct StopArgs {
-    /// Session id
-    #[arg(long, required = true)]
-    pub id: Option<String>,
+    #[command(flatten)]
+    pub id: SessionId,
 
     /// Wait until the session has exited and print its exit record
     #[arg(long)]
@@ -546,9 +596,8 @@ palette changes or queries, DCS/APC strings, requests that make your terminal an
 position, device attributes, window reports, version and mode queries) and switches that would
 leave it reporting mouse, focus or keyboard events to your shell. --raw prints everything.")]
 pub struct LogsArgs {
-    /// Session id
-    #[arg(long, required = true)]
-    pub id: Option<String>,
+    #[command(flatten)]
+    pub id: SessionId,
 
     /// Print the last N lines
     #[arg(long, short = 'n', default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
@@ -613,9 +662,8 @@ Rows are schema v1 JSON lines (see docs/events.md). Following ends at the `exite
 session's current run (a reused id appends runs to the same stream; rows carry session_id).
 Exit 1 when there is no stream, --from is not an RFC 3339 time, or the stream is truncated.")]
 pub struct EventsArgs {
-    /// Session id
-    #[arg(long, required = true)]
-    pub id: Option<String>,
+    #[command(flatten)]
+    pub id: SessionId,
 
     /// Print the rows there are now and exit (no following)
     #[arg(long)]
@@ -642,9 +690,8 @@ start-up; for any other session (foreground, --detach) it prints the supervisor'
 screen. Trailing blank lines are left out. --follow redraws only when the text changes and ends
 when the session exits.")]
 pub struct PaneArgs {
-    /// Session id
-    #[arg(long, required = true)]
-    pub id: Option<String>,
+    #[command(flatten)]
+    pub id: SessionId,
 
     /// Print only the last N lines, 1-1000000 (for tmux, scrollback above the screen counts)
     #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -678,16 +725,16 @@ babysitter then stops the agent and exits 0 (outcome=done), instead of taking th
 a stalled one. Inside a session --id defaults to $HARNEX_ID and the repo to
 $HARNEX_SESSION_REPO_ROOT, so an agent can run plain `harnex done` when its brief says so.")]
 pub struct DoneArgs {
-    /// Session id [default: $HARNEX_ID]
-    #[arg(long)]
+    /// Session id (inside a session: the session's own)
+    #[arg(long, env = "HARNEX_ID", hide_env_values = true)]
     pub id: Option<String>,
 
     /// What was done (kept in the event, secrets masked, at most 200 characters)
     #[arg(long, short = 'm', allow_hyphen_values = true)]
     pub message: Option<String>,
 
-    /// Repository of the session [default: $HARNEX_SESSION_REPO_ROOT, else the current one]
-    #[arg(long)]
+    /// Repository of the session [default: the session's own inside one, else the current one]
+    #[arg(long, env = "HARNEX_SESSION_REPO_ROOT", hide_env_values = true)]
     pub repo: Option<PathBuf>,
 }
 
@@ -783,7 +830,7 @@ mod tests {
         let Some(Command::Run(run)) = cli.command else {
             panic!("not run")
         };
-        assert_eq!(run.cli, "codex");
+        assert_eq!(run.cli(), "codex");
         assert_eq!(run.id.as_deref(), Some("x"));
         assert_eq!(run.inbox_ttl, Some(Duration::from_secs(45)));
     }
@@ -804,7 +851,7 @@ mod tests {
         let mut full = vec!["harnex", "run"];
         full.extend_from_slice(argv);
         match Cli::try_parse_from(full).unwrap().command {
-            Some(Command::Run(run)) => run,
+            Some(Command::Run(run)) => *run,
             other => panic!("not run: {other:?}"),
         }
     }
@@ -833,6 +880,39 @@ mod tests {
         );
         assert_eq!(named(&["codex", "--tmux-name", "w"]).as_deref(), Some("w"));
         assert_eq!(named(&["--tmux=w", "codex"]).as_deref(), Some("w"));
+    }
+
+    #[test]
+    fn bare_watch_babysits_and_a_watch_word_after_the_cli_is_the_file_hook() {
+        let run = run_args(&["codex", "--watch", "--preset", "impl"]);
+        assert!(run.watch() && run.cli() == "codex" && run.watch_file().is_none());
+        // With no other word, the word after --watch is the CLI, whatever it looks like.
+        let run = run_args(&["--watch", "codex"]);
+        assert!(run.watch() && run.cli() == "codex" && run.watch_file().is_none());
+        let run = run_args(&["--watch", "./my-agent.sh", "--preset", "plan"]);
+        assert!(run.watch() && run.cli() == "./my-agent.sh");
+        for argv in [
+            &["codex", "--watch", "NOTES.md"][..],
+            &["codex", "--watch=NOTES.md"],
+            &["--watch", "NOTES.md", "codex"],
+            &["codex", "--watch-file", "NOTES.md"],
+        ] {
+            let run = run_args(argv);
+            assert!(!run.watch(), "{argv:?}");
+            assert_eq!(run.cli(), "codex", "{argv:?}");
+            assert_eq!(
+                run.watch_file(),
+                Some(PathBuf::from("NOTES.md")),
+                "{argv:?}"
+            );
+            assert!(run.check_watch_file().is_ok(), "{argv:?}");
+        }
+        // The agent's own arguments are left alone.
+        let run = run_args(&["x", "--", "--watch", "a.md"]);
+        assert!(!run.watch() && run.watch_file().is_none());
+        assert_eq!(run.agent_args, ["--watch", "a.md"]);
+        let twice = run_args(&["codex", "--watch", "a.md", "--watch-file", "b.md"]);
+        assert_eq!(twice.check_watch_file().unwrap_err().exit_code(), 2);
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub enum Error {
     /// Something the user asked for did not work out.
     #[error("{0}")]
     Failed(String),
-    /// A deadline passed. The command already printed its JSON result, if it has one.
+    /// A deadline passed (exit 124). The message, when there is one, goes to stderr; a command
+    /// with a JSON result prints that first and may leave the message empty.
     #[error("{0}")]
     Timeout(String),
     /// Exit quietly with this code: the command has printed everything it wanted to.
@@ -40,11 +41,24 @@ impl Error {
 
     /// Whether `main` should print the message on stderr.
     pub fn has_message(&self) -> bool {
-        !matches!(self, Error::Exit(_))
+        match self {
+            Error::Exit(_) => false,
+            Error::Timeout(message) => !message.is_empty(),
+            _ => true,
+        }
     }
 
     pub fn usage(msg: impl Into<String>) -> Self {
         Error::Usage(msg.into())
+    }
+
+    pub fn timeout(msg: impl Into<String>) -> Self {
+        Error::Timeout(msg.into())
+    }
+
+    /// A deadline passed and the command's JSON result already said so.
+    pub fn timed_out() -> Self {
+        Error::Timeout(String::new())
     }
 
     pub fn failed(msg: impl Into<String>) -> Self {

@@ -6,7 +6,6 @@
 //! the supervisor of one session is [`session`].
 
 pub mod adapters;
-pub mod argv;
 pub mod cli;
 pub mod client;
 pub mod commands;
@@ -34,7 +33,6 @@ pub mod terminal_filter;
 pub mod text;
 pub mod time;
 pub mod tmux;
-pub mod watch;
 pub mod watch_clock;
 pub mod wire;
 
@@ -44,7 +42,7 @@ use error::Result;
 /// Run one command; the `Ok` value is the process exit code.
 pub fn run(command: Command) -> Result<i32> {
     match command {
-        Command::Run(args) => commands::run::run(args),
+        Command::Run(args) => commands::run::run(*args),
         Command::Send(args) => commands::send::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Wait(args) => commands::wait::run(args),
@@ -67,5 +65,6 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Doctor(args) => commands::doctor::run(args.json),
         Command::Completions(args) => commands::completions::run(args.shell),
         Command::Help(args) => commands::help::run(args),
+        Command::Supervise(args) => commands::run::supervise::run(args),
     }
 }

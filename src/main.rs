@@ -4,11 +4,7 @@ use clap::{CommandFactory, Parser, error::ErrorKind};
 use harnex::cli::Cli;
 
 fn main() -> ExitCode {
-    let args = std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let args = harnex::argv::normalize(args);
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return exit(parse_error(e)),
     };

@@ -10,20 +10,19 @@ use crate::wire::events::{Done, ExternalEvent};
 use crate::wire::outputs::DoneRecorded;
 
 pub fn run(args: DoneArgs) -> Result<i32> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let id = args
-        .id
-        .clone()
-        .or_else(|| env("HARNEX_ID"))
-        .ok_or_else(|| {
-            Error::usage("harnex done: pass --id ID (inside a harnex session $HARNEX_ID names it)")
-        })?;
-    let repo = args
-        .repo
-        .clone()
-        .or_else(|| env("HARNEX_SESSION_REPO_ROOT").map(Into::into));
-    let target = crate::cli::SessionFilter { repo, cli: None };
-    let (_, entry) = super::find_live(&Some(id), &target)?;
+    // --id and --repo default to $HARNEX_ID and $HARNEX_SESSION_REPO_ROOT (clap reads them).
+    // An empty variable counts as unset.
+    let id = args.id.clone().filter(|id| !id.is_empty()).ok_or_else(|| {
+        Error::usage("harnex done: pass --id ID (inside a harnex session $HARNEX_ID names it)")
+    })?;
+    let target = crate::cli::SessionFilter {
+        repo: args
+            .repo
+            .clone()
+            .filter(|repo| !repo.as_os_str().is_empty()),
+        cli: None,
+    };
+    let (_, entry) = super::find_live(&id, &target)?;
     let answer = Client::for_entry(&entry)
         .post(
             "/events",

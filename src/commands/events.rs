@@ -79,7 +79,7 @@ fn follow_error(e: FollowError) -> Error {
 
 /// The stream of the session: live, or left behind by an ended one.
 fn locate(args: &EventsArgs) -> Result<(StateDir, PathBuf, Option<RegistryEntry>)> {
-    let (state, selector) = super::selector(&args.id, &args.target)?;
+    let (state, selector) = super::selector(&args.id.id, &args.target)?;
     let not_found = || {
         Error::failed(format!(
             "no session or event stream found for id {:?}; list sessions with `harnex status --all`",

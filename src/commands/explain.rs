@@ -19,7 +19,11 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
         repo: args.repo.clone(),
         cli: args.cli.clone(),
     };
-    let (_, entry) = super::find_live(&args.id, &target)?;
+    let id = args
+        .id
+        .as_deref()
+        .ok_or_else(|| Error::usage("harnex explain: pass --id ID or --replay FILE"))?;
+    let (_, entry) = super::find_live(id, &target)?;
     let answer = Client::for_entry(&entry)
         .get("/explain", Duration::from_secs(5))
         .map_err(|e| Error::failed(format!("cannot ask {}: {e}", entry.id)))?;

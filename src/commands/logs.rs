@@ -12,7 +12,7 @@ use crate::registry::{RegistryEntry, Resolved, SessionFile};
 use crate::terminal_filter::SafeReplay;
 
 pub fn run(args: LogsArgs) -> Result<i32> {
-    let (state, selector) = super::selector(&args.id, &args.target)?;
+    let (state, selector) = super::selector(&args.id.id, &args.target)?;
     let (path, live) = match selector.resolve(&state)? {
         Resolved::Live(entry) => {
             let path = entry

@@ -19,21 +19,18 @@ pub mod stop;
 pub mod wait;
 
 use crate::cli::SessionFilter;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::paths::StateDir;
 use crate::registry::{RegistryEntry, Selector};
 
 /// The live session named by `--id` (+ `--repo`, `--cli`).
-pub fn find_live(id: &Option<String>, target: &SessionFilter) -> Result<(StateDir, RegistryEntry)> {
+pub fn find_live(id: &str, target: &SessionFilter) -> Result<(StateDir, RegistryEntry)> {
     let (state, selector) = selector(id, target)?;
     let entry = selector.find_live(&state)?;
     Ok((state, entry))
 }
 
-pub fn selector(id: &Option<String>, target: &SessionFilter) -> Result<(StateDir, Selector)> {
-    let id = id
-        .as_deref()
-        .ok_or_else(|| Error::usage("--id is required"))?;
+pub fn selector(id: &str, target: &SessionFilter) -> Result<(StateDir, Selector)> {
     let state = StateDir::from_env()?;
     let selector = Selector::new(id, target.repo.as_deref(), target.cli.as_deref())?;
     Ok((state, selector))

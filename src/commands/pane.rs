@@ -27,7 +27,7 @@ pub fn run(args: PaneArgs) -> Result<i32> {
             "invalid argument: --interval must be more than 0 (e.g. 1s, 250ms)",
         ));
     }
-    let (_state, entry) = super::find_live(&args.id, &args.target)?;
+    let (_state, entry) = super::find_live(&args.id.id, &args.target)?;
     let source = Source::of(&entry)?;
     let text = source.capture(args.lines)?;
     print(&args, &entry, &source, &text);

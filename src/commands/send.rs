@@ -161,12 +161,12 @@ fn read_stdin() -> Result<String> {
 
 /// The API client, the session id, and its session_id (for relay decisions).
 fn connect(args: &SendArgs) -> Result<(Client, String, Option<String>)> {
-    let id = crate::paths::normalize_id(args.id.as_deref().unwrap_or_default())?;
+    let id = crate::paths::normalize_id(&args.id.id)?;
     if let (Some(port), Some(token)) = (args.port, args.token.as_deref()) {
         let host = args.host.as_deref().unwrap_or("127.0.0.1");
         return Ok((Client::new(host, port, token), id, None));
     }
-    let (_, entry) = super::find_live(&args.id, &args.target)?;
+    let (_, entry) = super::find_live(&args.id.id, &args.target)?;
     Ok((
         Client::for_entry(&entry),
         entry.id.clone(),
@@ -306,7 +306,7 @@ fn wait_for_turn(
                 out.status = Some("timeout".into());
                 out.error = Some("timeout".into());
                 print(&out);
-                return Err(Error::Exit(124));
+                return Err(Error::timed_out());
             }
             let finished = body["turn"]["completed"].as_u64().unwrap_or(0) >= turn;
             match state.as_str() {
@@ -382,7 +382,7 @@ fn delivery_timeout(
         error,
         waited_seconds: started.elapsed().as_secs_f64(),
     }));
-    Err(Error::Exit(124))
+    Err(Error::timed_out())
 }
 
 fn timeout(id: &str, message_id: Option<&str>, error: &str, started: Instant) -> Result<i32> {
@@ -395,7 +395,7 @@ fn timeout(id: &str, message_id: Option<&str>, error: &str, started: Instant) ->
         error: error.to_string(),
         waited_seconds: started.elapsed().as_secs_f64(),
     }));
-    Err(Error::Exit(124))
+    Err(Error::timed_out())
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub fn run(args: StopArgs) -> Result<i32> {
     if let Some(grace) = args.grace {
         crate::session::stop::check_grace(grace).map_err(Error::usage)?;
     }
-    let (state, selector) = super::selector(&args.id, &args.target)?;
+    let (state, selector) = super::selector(&args.id.id, &args.target)?;
     if let Some(code) = sweep_after_dead_supervisor(&state, &selector)? {
         return Ok(code);
     }
@@ -71,7 +71,7 @@ pub fn run(args: StopArgs) -> Result<i32> {
                     signal: None,
                     error: "the session API did not answer".into(),
                 }));
-                return Err(Error::Exit(124));
+                return Err(Error::timed_out());
             }
             Err(e) => return Err(Error::failed(format!("cannot stop {}: {e}", entry.id))),
         }
@@ -95,7 +95,7 @@ pub fn run(args: StopArgs) -> Result<i32> {
             signal: Some(answer["signal"].clone()),
             error: "the agent has not exited yet".into(),
         }));
-        return Err(Error::Exit(124));
+        return Err(Error::timed_out());
     }
     let record = registry::await_exit(&state, &entry, Duration::from_secs(5));
     // Returned once the supervisor let go of the id: a `run` with it right after is not refused.

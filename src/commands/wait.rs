@@ -26,7 +26,7 @@ pub fn run(args: WaitArgs) -> Result<i32> {
             STATES.join(", ")
         )));
     }
-    let (state, selector) = super::selector(&args.id, &args.target)?;
+    let (state, selector) = super::selector(&args.id.id, &args.target)?;
     let started = Instant::now();
     let within = args.timeout.unwrap_or(FOREVER);
     let entry = match selector.resolve(&state)? {
@@ -79,7 +79,7 @@ pub fn run(args: WaitArgs) -> Result<i32> {
             waited_seconds: waited,
             ..WaitOutcome::default()
         }));
-        return Err(Error::Exit(124));
+        return Err(Error::timed_out());
     }
     let reached = answer["state"].as_str().unwrap_or("unknown");
     if args.until.is_some() {
@@ -195,7 +195,7 @@ fn wait_task_complete(
                 waited_seconds: started.elapsed().as_secs_f64(),
                 ..WaitOutcome::default()
             }));
-            return Err(Error::Exit(124));
+            return Err(Error::timed_out());
         }
         if !entry.is_alive() {
             crate::crash::settle(state, entry);

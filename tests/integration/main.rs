@@ -20,6 +20,7 @@ mod retention;
 mod run;
 mod schema;
 mod send;
+mod start;
 mod stop;
 mod tmux;
 mod wait_exit;

@@ -1,5 +1,5 @@
-//! `harnex run … --watch`: the babysitter. Starts the session headless (as `--detach` would),
-//! then watches it from the foreground and prints one line per decision.
+//! `harnex run … --watch`: the babysitter. Starts the session headless (the same start as
+//! `--detach`, in this process), then watches it from the foreground and prints one line per decision.
 //!
 //! A stall is the absence of progress, as the supervisor measures it (`progress_idle_s`: the
 //! screen content with digits and spinner glyphs masked has not changed — see
@@ -10,11 +10,11 @@
 //! twice. An agent that runs `harnex done` is stopped and the watch ends with 0 (outcome
 //! `done`): a finished agent idle at its prompt is otherwise indistinguishable from a stalled one.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::plan::Plan;
 use crate::cli::RunArgs;
 use crate::client::{CallError, Client};
 use crate::error::{Error, Result};
@@ -41,7 +41,7 @@ pub struct Policy {
 pub fn policy(args: &RunArgs) -> Result<Policy> {
     let (mut stall_after, mut max_resumes) = (DEFAULT_STALL, DEFAULT_MAX_RESUMES);
     if let Some(name) = &args.preset {
-        if !args.watch {
+        if !args.watch() {
             return Err(Error::usage("harnex run: --preset requires --watch"));
         }
         let Some((_, secs, resumes)) = PRESETS.iter().find(|(n, _, _)| n == name) else {
@@ -73,25 +73,11 @@ pub fn policy(args: &RunArgs) -> Result<Policy> {
     })
 }
 
-/// Flags of ours the detached supervisor must not see.
-const WATCH_FLAGS_WITH_VALUE: [&str; 4] = [
-    "--stall-after",
-    "--max-resumes",
-    "--preset",
-    "--resume-message",
-];
-
-/// Start the session headless (our own binary with `--detach`) and watch it.
-pub fn run(args: &RunArgs) -> Result<i32> {
-    if args.detach {
-        return Err(Error::usage(
-            "--watch watches from this terminal: drop --detach (the agent runs headless anyway)",
-        ));
-    }
-    let policy = policy(args)?;
+/// Start the plan's session headless (as `--detach` does, in this process) and watch it.
+pub fn run(plan: &Plan, policy: Policy, timeout: Duration) -> Result<i32> {
     let clock = crate::watch_clock::WatchClock::from_env()?;
     let started = Instant::now();
-    let entry = start_detached()?;
+    let entry = super::detach::start(plan, timeout)?.entry;
     say(&format!(
         "started {} ({} pid {}, port {}); stall after {}, at most {} resume(s)",
         entry.id,
@@ -106,56 +92,6 @@ pub fn run(args: &RunArgs) -> Result<i32> {
 
 fn say(line: &str) {
     println!("harnex watch: {line}");
-}
-
-/// `harnex run <same args> --detach`, without the watch flags; the registry entry it made.
-fn start_detached() -> Result<RegistryEntry> {
-    let mut argv: Vec<String> = crate::argv::normalize(std::env::args().collect())
-        .into_iter()
-        .skip(1)
-        .collect();
-    let split = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
-    let agent_args = argv.split_off(split);
-    let mut ours = Vec::new();
-    let mut iter = argv.into_iter();
-    while let Some(arg) = iter.next() {
-        if arg == "--watch" {
-            continue;
-        }
-        if WATCH_FLAGS_WITH_VALUE.contains(&arg.as_str()) {
-            iter.next();
-            continue;
-        }
-        if WATCH_FLAGS_WITH_VALUE
-            .iter()
-            .any(|flag| arg.starts_with(&format!("{flag}=")))
-        {
-            continue;
-        }
-        ours.push(arg);
-    }
-    ours.insert(1.min(ours.len()), "--detach".to_string());
-    ours.extend(agent_args);
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::failed(format!("cannot find the harnex binary: {e}")))?;
-    let output = Command::new(exe)
-        .args(&ours)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| Error::failed(format!("cannot start the session: {e}")))?;
-    if !output.status.success() {
-        // The detached start already explained itself on stderr.
-        return Err(Error::Exit(output.status.code().unwrap_or(1)));
-    }
-    let line: Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| Error::failed(format!("unexpected answer from the detached start: {e}")))?;
-    let id = line["id"].as_str().unwrap_or_default().to_string();
-    let state = StateDir::from_env()?;
-    registry::live_entries(&state)
-        .into_iter()
-        .find(|e| e.id == id && Some(e.port) == line["port"].as_u64().map(|p| p as u16))
-        .ok_or_else(|| Error::failed(format!("session {id} started but is not registered")))
 }
 
 struct Watcher {
@@ -419,7 +355,7 @@ mod tests {
         let mut argv = vec!["harnex", "run", "codex"];
         argv.extend_from_slice(extra);
         match crate::cli::Cli::try_parse_from(argv).unwrap().command {
-            Some(crate::cli::Command::Run(args)) => args,
+            Some(crate::cli::Command::Run(args)) => *args,
             _ => panic!("not run"),
         }
     }
