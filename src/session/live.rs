@@ -13,13 +13,7 @@ use crate::adapters::{Dialog, Observation, Verdict};
 use super::inbox::Inbox;
 use super::state::{AgentState, Turns};
 
-/// How the agent process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChildExit {
-    /// Exit status, or 128 + signal.
-    pub code: i32,
-    pub signal: Option<i32>,
-}
+pub use crate::vocab::ChildExit;
 
 #[derive(Debug)]
 pub struct Live {
