@@ -14,11 +14,12 @@ use serde_json::{Map, Value, json};
 
 use super::Session;
 use super::delivery;
-use super::inbox::{InboxFull, Payload};
+use super::inbox::Payload;
 use super::monitor::{Inspection, MonitorMsg};
 use super::state::AgentState;
 use super::status;
 use super::stop::{self, StopRequest};
+use super::submit::{self, Outcome, Refusal};
 
 /// Longest a single long-poll request may block; clients loop for longer waits.
 const MAX_POLL: Duration = Duration::from_secs(60);
@@ -198,16 +199,16 @@ async fn get_wait(session: &Session, query: &str) -> Reply {
         .wait_for_async(Some(poll_deadline(query)), |live| {
             let state = live.visible_state();
             let reached = match until.as_str() {
-                "ready" => live.ever_ready || live.exit.is_some(),
+                "ready" => live.lifecycle.ever_ready() || live.exit().is_some(),
                 "turn" => {
                     live.turns.completed >= turn
-                        || live.exit.is_some()
+                        || live.exit().is_some()
                         || (live.turns.started >= turn && state == AgentState::Blocked)
                 }
                 // The prompt counts only once no submitted turn is still in flight.
                 // The prompt counts only once nothing is queued, being written or in flight.
-                "prompt" => live.settled_at_prompt() || live.exit.is_some(),
-                _ => Some(state) == target || live.exit.is_some(),
+                "prompt" => live.settled_at_prompt() || live.exit().is_some(),
+                _ => Some(state) == target || live.exit().is_some(),
             };
             reached.then_some(())
         });
@@ -229,7 +230,7 @@ async fn get_wait(session: &Session, query: &str) -> Reply {
     if done.is_none() {
         body["status"] = json!("timeout");
     }
-    if let Some(exit) = live.exit {
+    if let Some(exit) = live.exit() {
         body["exit_code"] = json!(exit.code);
     }
     if let Some(dialog) = &live.dialog {
@@ -434,41 +435,12 @@ fn send_keys(session: &Session, keys: &Value) -> Reply {
     }
 }
 
-/// Why text may not go into the dialog the agent is blocked on (or `None` when it may).
-fn blocked_refusal(
-    session: &Session,
-    live: &super::live::Live,
-    payload: &Payload,
-) -> Option<Reply> {
-    if live.state != AgentState::Blocked || payload.force {
-        return None;
-    }
-    let id = &session.config.id;
-    let (reason, keys, safe) = match &live.dialog {
-        Some(d) => (d.reason.as_str(), d.accept_keys.join(","), d.enter_is_safe),
-        None => ("unknown", "Enter".to_string(), false),
-    };
-    if payload.enter_only && safe {
-        return None;
-    }
-    let message = if payload.enter_only {
-        format!(
-            "Enter is not a safe answer to the {reason} dialog: it would pick the highlighted choice, which declines; accept with `harnex send --id {id} --keys {keys}`, or pass --force to press Enter anyway"
-        )
-    } else {
-        format!(
-            "the agent is blocked on a {reason} dialog and cannot take text; answer it with `harnex send --id {id} --keys {keys}`, or pass --force to type into it anyway"
-        )
-    };
-    Some(Reply::error(409, &message))
-}
-
 fn raw_inject(session: &Session, text: &str, newline: bool) -> Reply {
     let mut bytes = text.as_bytes().to_vec();
     if newline {
         bytes.push(b'\r');
     }
-    if session.shared.lock().exit.is_some() {
+    if session.shared.lock().exit().is_some() {
         return Reply::error(500, "session is not running");
     }
     match session.write(bytes.clone()) {
@@ -479,87 +451,56 @@ fn raw_inject(session: &Session, text: &str, newline: bool) -> Reply {
     }
 }
 
+/// `POST /send` in inbox mode: the core decides ([`submit::submit`]); this maps its outcome.
 fn send_via_inbox(
     session: &Arc<Session>,
     payload: Payload,
     ttl: Option<Duration>,
     wait: bool,
 ) -> Reply {
-    let now = Instant::now();
-    enum Plan {
-        Direct(String),
-        Queued(String),
-        Keys,
-    }
-    let plan = session.shared.update(|live| {
-        if live.exit.is_some() {
-            return Err(Reply::error(500, "session is not running"));
+    let id = match submit::submit(session, &payload, ttl) {
+        Err(refusal) => {
+            let code = match refusal {
+                Refusal::NotRunning => 500,
+                Refusal::Blocked(_) => 409,
+                Refusal::InboxFull => 503,
+            };
+            return Reply::error(code, &refusal.to_string());
         }
-        if let Some(refusal) = blocked_refusal(session, live, &payload) {
-            return Err(refusal);
-        }
-        // Enter alone at a dialog answers it now; it starts no turn.
-        if live.state == AgentState::Blocked && payload.enter_only {
-            return Ok(Plan::Keys);
-        }
-        let ready =
-            live.may_deliver(payload.enter_only) && live.inbox.is_empty() && live.delivering == 0;
-        if payload.force || ready {
-            live.delivering += 1;
-            return Ok(Plan::Direct(live.inbox.start_direct(payload.clone(), now)));
-        }
-        match live.inbox.enqueue(payload.clone(), ttl, now) {
-            Ok(id) => Ok(Plan::Queued(id)),
-            Err(InboxFull) => Err(Reply::error(
-                503,
-                &format!(
-                    "inbox full ({} pending messages)",
-                    super::inbox::MAX_PENDING
-                ),
-            )),
-        }
-    });
-    match plan {
-        Err(reply) => reply,
-        Ok(Plan::Keys) => send_keys(session, &json!("Enter")),
-        Ok(Plan::Queued(id)) => Reply {
-            code: 202,
-            body: json!({"ok": true, "status": "queued", "message_id": id}),
-        },
-        Ok(Plan::Direct(id)) if wait => deliver_direct(session, &id, &payload),
-        Ok(Plan::Direct(id)) => {
-            // The sender follows the message by id (`GET /messages/:id`), which carries this
-            // delivery's answer once it is done; deliveries are serialised by the delivery lock.
-            let s = Arc::clone(session);
-            let background_id = id.clone();
-            let started = std::thread::Builder::new()
-                .name("delivery".into())
-                .spawn(move || deliver_direct(&s, &background_id, &payload));
-            if started.is_err() {
-                session.shared.update(|live| {
-                    live.delivering = live.delivering.saturating_sub(1);
-                    live.inbox
-                        .finish(&id, Err("cannot start a delivery thread".into()));
-                });
-                return Reply::error(500, "cannot start a delivery thread");
-            }
-            Reply {
+        Ok(Outcome::AnswerDialog) => return send_keys(session, &json!("Enter")),
+        Ok(Outcome::Queued(id)) => {
+            return Reply {
                 code: 202,
-                body: json!({"ok": true, "status": "delivering", "message_id": id}),
-            }
+                body: json!({"ok": true, "status": "queued", "message_id": id}),
+            };
         }
+        Ok(Outcome::Direct(id)) => id,
+    };
+    if wait {
+        return deliver_direct(session, &id, &payload);
+    }
+    // The sender follows the message by id (`GET /messages/:id`), which carries this delivery's
+    // answer once it is done; deliveries are serialised by the delivery lock.
+    let s = Arc::clone(session);
+    let background_id = id.clone();
+    let started = std::thread::Builder::new()
+        .name("delivery".into())
+        .spawn(move || deliver_direct(&s, &background_id, &payload));
+    if started.is_err() {
+        submit::abandon_direct(session, &id, "cannot start a delivery thread");
+        return Reply::error(500, "cannot start a delivery thread");
+    }
+    Reply {
+        code: 202,
+        body: json!({"ok": true, "status": "delivering", "message_id": id}),
     }
 }
 
 /// Write a message now and answer with the outcome (kept with the message for `GET
 /// /messages/:id`).
 fn deliver_direct(session: &Session, id: &str, payload: &Payload) -> Reply {
-    let outcome = delivery::deliver(session, id, payload);
-    session.shared.update(|live| {
-        live.delivering = live.delivering.saturating_sub(1);
-        live.inbox
-            .finish(id, outcome.clone().map(|d| (d.turn, d.submitted)));
-        let reply = match &outcome {
+    submit::deliver_direct(session, id, payload, |live, outcome| {
+        let reply = match outcome {
             Ok(delivered) => Reply::ok(json!({
                 "ok": true,
                 "status": "delivered",
@@ -575,8 +516,8 @@ fn deliver_direct(session: &Session, id: &str, payload: &Payload) -> Reply {
             })),
             Err(error) => Reply::error(500, error),
         };
-        live.inbox.attach_reply(id, reply.body.clone());
-        reply
+        let record = reply.body.clone();
+        (reply, record)
     })
 }
 

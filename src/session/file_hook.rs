@@ -44,7 +44,7 @@ pub fn watch(session: Arc<Session>, path: PathBuf) {
     }
     let mut pending_since: Option<Instant> = None;
     loop {
-        if session.shared.lock().exit.is_some() {
+        if session.shared.lock().exit().is_some() {
             return;
         }
         // Wake for changes; while a burst is pending, also when its quiet second is over.
