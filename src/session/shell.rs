@@ -4,8 +4,8 @@
 //! Everything here touches the operating system; the decisions live in the core's modules.
 
 use std::io::Write as _;
+use std::sync::Arc;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -28,7 +28,7 @@ use crate::paths::{SessionKey, StateDir};
 struct Running {
     session: Arc<Session>,
     api: api_server::ApiServer,
-    _master: Arc<Mutex<Box<dyn portable_pty::MasterPty + Send>>>,
+    _master: Arc<pty::Master>,
     _raw: Option<terminal::RawMode>,
 }
 
@@ -166,7 +166,7 @@ fn start(
     spawn_thread("inbox", move || delivery::inbox_loop(s))?;
     let api = api_server::ApiServer::start(Arc::clone(&session), listener)?;
 
-    let master = Arc::new(Mutex::new(spawned.master));
+    let master = Arc::new(spawned.master);
     let raw = if foreground {
         let s = Arc::clone(&session);
         spawn_thread("stdin", move || terminal::forward_stdin(&s.keyboard))?;
@@ -233,10 +233,7 @@ fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
 /// SIGWINCH resizes the PTY and screen; SIGTERM/SIGINT/SIGHUP end the agent (so records get
 /// written) instead of killing the supervisor outright, each one a rung further up the stop
 /// ladder; SIGCHLD has the reaper collect adopted orphans that exited.
-fn spawn_signal_thread(
-    session: &Arc<Session>,
-    master: &Arc<Mutex<Box<dyn portable_pty::MasterPty + Send>>>,
-) -> Result<()> {
+fn spawn_signal_thread(session: &Arc<Session>, master: &Arc<pty::Master>) -> Result<()> {
     use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGWINCH};
     let mut signals =
         signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGINT, SIGHUP, SIGCHLD])
@@ -261,9 +258,7 @@ fn spawn_signal_thread(
                 if session.config.mode.has_terminal()
                     && let Some((rows, cols)) = terminal::size()
                 {
-                    if let Ok(master) = master.lock() {
-                        let _ = master.resize(pty::pty_size(rows, cols));
-                    }
+                    let _ = master.resize(rows, cols);
                     let _ = session.monitor.send(MonitorMsg::Resize { rows, cols });
                 }
                 continue;
