@@ -6,7 +6,12 @@
 //! handler, reaper of adopted orphans, registry keeper (rewrites a damaged entry), and in the
 //! foreground a stdin forwarder. The main thread starts them, waits for the agent to exit, then
 //! ends what the agent left running, writes the exit record, removes the registry entry and shuts
-//! the API down. The caller (`harnex run`) holds the session lock around all of it. Nothing here
+//! the API down. The caller (`harnex run`) holds the session lock around all of it.
+//!
+//! Two layers: the core ([`core`]: a [`Session`] built from channels, a [`clock::Clock`] and a
+//! signaller; [`submit`], [`delivery`], [`inbox`], [`stop`], [`monitor`], [`state`], and the
+//! lifecycle in [`live`]) holds the decisions and is unit-tested without a terminal; the shell
+//! (`shell.rs`) opens the PTY, starts the threads, handles signals and serves HTTP. Nothing here
 //! prints with `eprintln!` (it panics when the log's disk is full): diagnostics go through
 //! [`crate::diag`].
 

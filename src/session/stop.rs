@@ -3,11 +3,11 @@
 //! the supervisor, so it completes even if the client that asked goes away.
 //!
 //! A stop under way can be escalated: the session's [`StopTarget`] (carried by its lifecycle's
-//! `Stopping` state, behind the session's lock) only ever moves forward, and the ladder sleeps on the session's condition
-//! variable, so a stronger request (force, or a shorter grace) takes effect at once. Signals to
-//! the supervisor climb one rung each: the first terminates the agent, the next kills it.
-//! What is left of the agent's process tree once it is gone is swept by the session's end
-//! (`super::finish` → [`crate::sweep`]).
+//! `Stopping` state, behind the session's lock) only ever moves forward, and the ladder sleeps on
+//! the session's condition variable, so a stronger request (force, or a shorter grace) takes
+//! effect at once. Signals to the supervisor climb one rung each: the first terminates the
+//! agent, the next kills it. What is left of the agent's process tree once it is gone is swept
+//! by the session's end (`super::shell` → [`crate::sweep`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
