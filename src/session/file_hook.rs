@@ -70,8 +70,10 @@ pub fn watch(session: Arc<Session>, path: PathBuf) {
                 enter_only: false,
                 force: false,
             };
+            // The inbox's TTLs run on the session's clock.
+            let now = session.clock().now();
             session.shared.update(|live| {
-                let _ = live.inbox.enqueue(payload, None, Instant::now());
+                let _ = live.inbox.enqueue(payload, None, now);
             });
         }
     }

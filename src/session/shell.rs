@@ -315,11 +315,10 @@ fn finish(running: Running, exit: ChildExit) -> Result<i32> {
     }
     // Output still in the PTY arrives after the exit; give it a moment (a grandchild holding the
     // terminal open must not keep us here).
-    session
-        .shared
-        .wait_for(Some(Instant::now() + Duration::from_millis(500)), |live| {
-            live.output_closed.then_some(())
-        });
+    session.shared.wait_for(
+        Some(session.clock().now() + Duration::from_millis(500)),
+        |live| live.output_closed.then_some(()),
+    );
     ending::record_end(&session, exit);
     session.remove_registry();
     session.shared.update(|live| {
