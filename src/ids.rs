@@ -1,7 +1,5 @@
 //! Random identifiers: friendly session ids (`bold-ant`), session ids, message ids, tokens.
 
-use std::io::Read;
-
 const ADJECTIVES: [&str; 20] = [
     "bold", "calm", "brave", "bright", "clever", "eager", "fair", "fast", "gentle", "glad", "keen",
     "kind", "lively", "lucky", "proud", "quick", "quiet", "sharp", "swift", "wise",
@@ -11,14 +9,13 @@ const NOUNS: [&str; 20] = [
     "lark", "lynx", "mole", "newt", "owl", "seal", "wolf", "wren",
 ];
 
-/// `count` random bytes as lowercase hex (2 × count characters).
+/// `count` random bytes as lowercase hex (2 × count characters): names that must not collide
+/// (session and message ids, temp files). Not for secrets: should the system's random source ever
+/// fail, these fall back to the clock and pid, which is unique enough for a name. Secrets use
+/// [`token`], which fails instead.
 pub fn random_hex(count: usize) -> String {
     let mut buf = vec![0u8; count];
-    let filled = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .is_ok();
-    if !filled {
-        // /dev/urandom is always there on Linux; fall back to time and pid rather than panic.
+    if getrandom::fill(&mut buf).is_err() {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -29,6 +26,24 @@ pub fn random_hex(count: usize) -> String {
         }
     }
     crate::paths::hex(&buf)
+}
+
+/// A session's bearer token: 16 bytes from the system's random source, as hex. No fallback: a
+/// token another local user could guess would hand them the session.
+pub fn token() -> crate::error::Result<String> {
+    token_from(getrandom::fill)
+}
+
+fn token_from(
+    fill: impl FnOnce(&mut [u8]) -> Result<(), getrandom::Error>,
+) -> crate::error::Result<String> {
+    let mut buf = [0u8; 16];
+    fill(&mut buf).map_err(|e| {
+        crate::error::Error::failed(format!(
+            "cannot read the system's random source for the session token ({e}); check that /dev/urandom or the getrandom system call is available"
+        ))
+    })?;
+    Ok(crate::paths::hex(&buf))
 }
 
 /// A random `adjective-noun` id not in `taken`; `session-<8hex>` once all 400 are taken.
@@ -56,6 +71,16 @@ mod tests {
         assert_eq!(h.len(), 32);
         assert!(h.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(random_hex(16), h);
+    }
+
+    #[test]
+    fn tokens_are_random_and_a_failing_source_is_an_error() {
+        let a = token().unwrap();
+        assert_eq!(a.len(), 32);
+        assert_ne!(token().unwrap(), a);
+        let failed = token_from(|_| Err(getrandom::Error::UNSUPPORTED));
+        let message = failed.unwrap_err().to_string();
+        assert!(message.contains("random source"), "{message}");
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod terminal_filter;
 pub mod text;
 pub mod time;
 pub mod tmux;
+pub mod vocab;
 pub mod watch_clock;
 pub mod wire;
 

@@ -10,7 +10,8 @@ use serde_json::Value;
 use crate::adapters::{Adapter, ScreenView, Verdict};
 use crate::error::{Error, Result};
 use crate::session::screen::Screen;
-use crate::session::state::{AgentState, Tracker, Transition};
+use crate::session::state::{Tracker, Transition};
+use crate::vocab::AgentState;
 
 /// One recorded event: seconds since start, `o` (output) or `i` (input), data.
 #[derive(Debug, Clone)]
@@ -82,7 +83,7 @@ pub struct Step {
     pub from: AgentState,
     pub to: AgentState,
     pub verdict: Verdict,
-    pub dialog: Option<crate::adapters::Dialog>,
+    pub dialog: Option<crate::vocab::Dialog>,
 }
 
 /// The outcome of a replay.

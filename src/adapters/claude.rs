@@ -11,7 +11,8 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::dialog::{choices, selection_dialog};
-use super::{Adapter, ExitSummary, Keystroke, Observation, ScreenView, Verdict};
+use super::{Adapter, Keystroke, Observation, ScreenView, Verdict};
+use crate::vocab::ExitSummary;
 
 pub struct Claude;
 
@@ -152,8 +153,8 @@ impl Adapter for Claude {
     fn exit_usage(&self, transcript_tail: &str, cwd: &std::path::Path) -> ExitSummary {
         let parsed = self.parse_exit_summary(transcript_tail);
         let from_transcript = parsed.agent_session_id.as_deref().and_then(|session| {
-            let config = crate::telemetry::usage::claude_config_dir()?;
-            crate::telemetry::usage::claude_usage(&config, cwd, session)
+            let config = super::claude_usage::claude_config_dir()?;
+            super::claude_usage::claude_usage(&config, cwd, session)
         });
         from_transcript.unwrap_or(parsed)
     }

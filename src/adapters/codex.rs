@@ -14,7 +14,8 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::dialog::{choices, selection_dialog};
-use super::{Adapter, ExitSummary, Keystroke, Observation, ScreenView, Verdict};
+use super::{Adapter, Keystroke, Observation, ScreenView, Verdict};
+use crate::vocab::ExitSummary;
 
 pub struct Codex;
 

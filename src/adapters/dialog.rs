@@ -1,7 +1,7 @@
 //! Reading selection dialogs off the screen: which option is highlighted, which one accepts, and
 //! the keys that get from one to the other.
 
-use super::Dialog;
+use crate::vocab::Dialog;
 
 /// One option row of a selection list.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 mod claude;
+mod claude_usage;
 mod codex;
 mod dialog;
 mod generic;
@@ -17,6 +18,8 @@ mod recordings;
 pub use claude::Claude;
 pub use codex::Codex;
 pub use generic::Generic;
+// The shared vocabulary, named here too for the adapters' callers.
+pub use crate::vocab::{Dialog, ExitSummary};
 
 /// What the emulated terminal shows right now: the input to every classification.
 #[derive(Debug, Clone, Default)]
@@ -68,17 +71,6 @@ impl ScreenView {
     }
 }
 
-/// A dialog the agent is blocked on, and how to answer it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct Dialog {
-    /// `workspace-trust`, `confirmation`, `permission`, `bypass-permissions`, …
-    pub reason: String,
-    /// Keys that accept the dialog, in order (names as `harnex send --keys` takes them).
-    pub accept_keys: Vec<String>,
-    /// Whether a bare Enter is a safe answer (it is not when the default choice quits).
-    pub enter_is_safe: bool,
-}
-
 /// What one screen says about the agent, before debouncing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -127,17 +119,6 @@ impl Verdict {
 pub struct Keystroke {
     pub delay: Duration,
     pub bytes: Vec<u8>,
-}
-
-/// Values parsed from the end of a session's transcript.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct ExitSummary {
-    pub input_tokens: Option<u64>,
-    pub output_tokens: Option<u64>,
-    pub reasoning_tokens: Option<u64>,
-    pub cached_tokens: Option<u64>,
-    pub total_tokens: Option<u64>,
-    pub agent_session_id: Option<String>,
 }
 
 pub trait Adapter: Send + Sync {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::{Adapter, Claude, Codex, Observation};
 use crate::replay::{Cast, Replay, replay};
-use crate::session::state::AgentState::{self, Blocked, Busy, Prompt, Starting};
+use crate::vocab::AgentState::{self, Blocked, Busy, Prompt, Starting};
 
 fn load(name: &str) -> Cast {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

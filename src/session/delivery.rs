@@ -8,7 +8,7 @@
 //! person typing in the agent's terminal and a delivery do not mix their keystrokes.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use super::Session;
 use super::inbox::{Message, Payload};
@@ -29,10 +29,10 @@ pub struct Delivered {
 pub fn inbox_loop(session: Arc<Session>) {
     loop {
         let next: Option<Message> = session.shared.wait_dynamic(|live| {
-            if live.exit.is_some() || live.stop_requested {
+            if live.exit().is_some() || live.lifecycle.stop_requested() {
                 return Ok(None);
             }
-            let now = Instant::now();
+            let now = session.clock().now();
             live.inbox.expire(now);
             let next_enter_only = live.inbox.pending().next().map(|m| m.payload.enter_only);
             if next_enter_only.is_some_and(|enter_only| live.may_deliver(enter_only)) {
@@ -62,7 +62,7 @@ fn take_the_pty(
         .delivery_lock
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    if session.shared.lock().exit.is_some() {
+    if session.shared.lock().exit().is_some() {
         return Err("session is not running".into());
     }
     Ok((pty, session.keyboard.take_turn()))
@@ -98,7 +98,9 @@ pub fn deliver(
     }
     let submit = payload.submit || payload.enter_only;
     if submit && bytes_written > 0 {
-        std::thread::sleep(session.adapter.submit_delay(bytes_written));
+        session
+            .clock()
+            .sleep(session.adapter.submit_delay(bytes_written));
     }
     let turn = if submit {
         session.shared.update(|live| {
@@ -143,8 +145,8 @@ fn press_enter(session: &Session, turn: u64) -> Result<bool, String> {
             .map_err(|e| format!("cannot write to the agent: {e}"))?;
         taken = session
             .shared
-            .wait_for(Some(Instant::now() + TAKE_WINDOW), |live| {
-                (live.generation > generation || live.exit.is_some()).then_some(())
+            .wait_for(Some(session.clock().now() + TAKE_WINDOW), |live| {
+                (live.generation > generation || live.exit().is_some()).then_some(())
             })
             .is_some();
         if taken {
@@ -181,10 +183,10 @@ pub fn deliver_keys(session: &Session, keys: &[Vec<u8>]) -> Result<usize, String
         if i + 1 < keys.len() {
             session
                 .shared
-                .wait_for(Some(Instant::now() + KEY_EFFECT_WAIT), |live| {
-                    (live.generation > generation || live.exit.is_some()).then_some(())
+                .wait_for(Some(session.clock().now() + KEY_EFFECT_WAIT), |live| {
+                    (live.generation > generation || live.exit().is_some()).then_some(())
                 });
-            std::thread::sleep(KEY_SETTLE);
+            session.clock().sleep(KEY_SETTLE);
         }
     }
     let now = SystemTime::now();
@@ -197,11 +199,11 @@ pub fn deliver_keys(session: &Session, keys: &[Vec<u8>]) -> Result<usize, String
 
 /// Wait until the screen has not changed for `quiet` (at most `max`).
 fn wait_for_still_screen(session: &Session, quiet: Duration, max: Duration) {
-    let give_up = Instant::now() + max;
+    let give_up = session.clock().now() + max;
     session.shared.wait_dynamic(|live| {
         let still_until = live.changed_at + quiet;
-        let now = Instant::now();
-        if now >= still_until || now >= give_up || live.exit.is_some() {
+        let now = session.clock().now();
+        if now >= still_until || now >= give_up || live.exit().is_some() {
             Ok(())
         } else {
             Err(Some(still_until.min(give_up)))

@@ -20,8 +20,8 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
     let (ever_ready, stop_requested, injected_count, turns) = {
         let live = session.shared.lock();
         (
-            live.ever_ready,
-            live.stop_requested,
+            live.lifecycle.ever_ready(),
+            live.lifecycle.stop_requested(),
             live.injected_count,
             live.turns.completed,
         )

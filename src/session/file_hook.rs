@@ -29,7 +29,7 @@ pub fn watch(session: Arc<Session>, path: PathBuf) {
     };
     let mut pending_since: Option<Instant> = None;
     loop {
-        if session.shared.lock().exit.is_some() {
+        if session.shared.lock().exit().is_some() {
             return;
         }
         // Wake for changes; while a burst is pending, also when its quiet second is over.
@@ -46,8 +46,10 @@ pub fn watch(session: Arc<Session>, path: PathBuf) {
                 enter_only: false,
                 force: false,
             };
+            // The inbox's TTLs run on the session's clock.
+            let now = session.clock().now();
             session.shared.update(|live| {
-                let _ = live.inbox.enqueue(payload, None, Instant::now());
+                let _ = live.inbox.enqueue(payload, None, now);
             });
         }
     }

@@ -5,21 +5,17 @@
 //! (delivery, shutdown) on the condition variable, the API's async long-polls on a watch channel
 //! that every update bumps.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::adapters::{Dialog, Observation, Verdict};
 
+use super::clock::Clock;
 use super::inbox::Inbox;
 use super::state::{AgentState, Turns};
+use super::stop::StopTarget;
 
-/// How the agent process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChildExit {
-    /// Exit status, or 128 + signal.
-    pub code: i32,
-    pub signal: Option<i32>,
-}
+pub use crate::vocab::ChildExit;
 
 #[derive(Debug)]
 pub struct Live {
@@ -38,52 +34,142 @@ pub struct Live {
     /// Turn numbers handed out by deliveries.
     pub last_turn_assigned: u64,
     pub last_completed_at: Option<SystemTime>,
-    /// When the agent reported its task finished (`harnex done`).
+    /// When the agent reported its task finished (`harnex done`): its own claim about its task,
+    /// which says nothing about its process (it may go on, or be stopped, after it).
     pub done_at: Option<SystemTime>,
-    /// The agent has shown its prompt or a dialog at least once.
-    pub ever_ready: bool,
+    /// Where the agent process is in its life.
+    pub lifecycle: Lifecycle,
     pub bracketed_paste: bool,
     pub application_cursor: bool,
     pub title: String,
     pub inbox: Inbox,
     pub injected_count: u64,
     pub last_injected_at: Option<SystemTime>,
-    pub stop_requested: bool,
-    /// How far the stop ladder may go (`None` until a stop is requested); only moves forward.
-    pub stop: Option<super::stop::StopTarget>,
     /// Deliveries writing to the agent right now.
     pub delivering: u32,
-    pub exit: Option<ChildExit>,
-    /// The PTY reader saw end of output.
+    /// The PTY reader saw end of output: an I/O fact apart from the lifecycle, since the end of
+    /// output and the agent's exit arrive in either order.
     pub output_closed: bool,
 }
 
+/// Where the agent process is in its life; each state carries only what is known in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Started; it has not shown its prompt or a dialog yet.
+    Booting,
+    /// It has shown its prompt or a dialog at least once.
+    Ready,
+    /// A stop was asked for: `target` is how far the ladder may go (it only moves forward).
+    Stopping { target: StopTarget, was_ready: bool },
+    /// The agent process is gone.
+    Exited {
+        exit: ChildExit,
+        was_ready: bool,
+        /// It ended after a stop was asked for.
+        stopped: bool,
+    },
+}
+
+impl Lifecycle {
+    /// How the agent ended, once it did.
+    pub fn exit(self) -> Option<ChildExit> {
+        match self {
+            Lifecycle::Exited { exit, .. } => Some(exit),
+            _ => None,
+        }
+    }
+
+    /// Whether it showed its prompt or a dialog at least once (else an early end is a boot
+    /// failure).
+    pub fn ever_ready(self) -> bool {
+        match self {
+            Lifecycle::Booting => false,
+            Lifecycle::Ready => true,
+            Lifecycle::Stopping { was_ready, .. } | Lifecycle::Exited { was_ready, .. } => {
+                was_ready
+            }
+        }
+    }
+
+    pub fn stop_requested(self) -> bool {
+        matches!(
+            self,
+            Lifecycle::Stopping { .. } | Lifecycle::Exited { stopped: true, .. }
+        )
+    }
+
+    /// How far a stop under way may go (`None` before a stop, and once the agent is gone).
+    pub fn stop_target(self) -> Option<StopTarget> {
+        match self {
+            Lifecycle::Stopping { target, .. } => Some(target),
+            _ => None,
+        }
+    }
+
+    /// The agent showed its prompt or a dialog.
+    pub fn ready(self) -> Lifecycle {
+        match self {
+            Lifecycle::Booting => Lifecycle::Ready,
+            Lifecycle::Stopping { target, .. } => Lifecycle::Stopping {
+                target,
+                was_ready: true,
+            },
+            Lifecycle::Exited { exit, stopped, .. } => Lifecycle::Exited {
+                exit,
+                was_ready: true,
+                stopped,
+            },
+            Lifecycle::Ready => Lifecycle::Ready,
+        }
+    }
+
+    /// A stop with `target` (the caller decided it is stronger). Nothing once the agent is gone.
+    pub fn stopping(self, target: StopTarget) -> Lifecycle {
+        match self {
+            Lifecycle::Exited { .. } => self,
+            _ => Lifecycle::Stopping {
+                target,
+                was_ready: self.ever_ready(),
+            },
+        }
+    }
+
+    /// The agent process ended.
+    pub fn exited(self, exit: ChildExit) -> Lifecycle {
+        match self {
+            Lifecycle::Exited { .. } => self,
+            _ => Lifecycle::Exited {
+                exit,
+                was_ready: self.ever_ready(),
+                stopped: self.stop_requested(),
+            },
+        }
+    }
+}
+
 impl Live {
-    pub fn new(inbox: Inbox) -> Live {
+    pub fn new(inbox: Inbox, now: Instant) -> Live {
         Live {
             state: AgentState::Starting,
             state_since: SystemTime::now(),
             verdict: Verdict::new(Observation::Unknown, "start", None, "no output yet"),
             dialog: None,
             generation: 0,
-            changed_at: Instant::now(),
+            changed_at: now,
             progress_at: SystemTime::now(),
             turns: Turns::default(),
             pending_turn: None,
             last_turn_assigned: 0,
             last_completed_at: None,
             done_at: None,
-            ever_ready: false,
+            lifecycle: Lifecycle::Booting,
             bracketed_paste: false,
             application_cursor: false,
             title: String::new(),
             inbox,
             injected_count: 0,
             last_injected_at: None,
-            stop_requested: false,
-            stop: None,
             delivering: 0,
-            exit: None,
             output_closed: false,
         }
     }
@@ -103,9 +189,14 @@ impl Live {
             && self.delivering == 0
     }
 
+    /// How the agent ended, once it did.
+    pub fn exit(&self) -> Option<ChildExit> {
+        self.lifecycle.exit()
+    }
+
     /// The state as clients see it: `exited` once the agent is gone.
     pub fn visible_state(&self) -> AgentState {
-        if self.exit.is_some() {
+        if self.exit().is_some() {
             AgentState::Exited
         } else {
             self.state
@@ -115,18 +206,25 @@ impl Live {
 
 pub struct Shared {
     live: Mutex<Live>,
+    clock: Arc<dyn Clock>,
     changed: Condvar,
     /// Bumped with every update, for async waiters (the API's long-polls hold no thread).
     generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
-    pub fn new(live: Live) -> Shared {
+    pub fn new(live: Live, clock: Arc<dyn Clock>) -> Shared {
         Shared {
             live: Mutex::new(live),
+            clock,
             changed: Condvar::new(),
             generation: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// The clock every wait here is measured on.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
     }
 
     /// Read (or briefly modify without waking anyone).
@@ -184,12 +282,11 @@ impl Shared {
             live = match deadline {
                 None => self.changed.wait(live).unwrap_or_else(|p| p.into_inner()),
                 Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
+                    if self.clock.now() >= deadline {
                         return None;
                     }
                     self.changed
-                        .wait_timeout(live, deadline - now)
+                        .wait_timeout(live, self.clock.block_for(deadline))
                         .unwrap_or_else(|p| p.into_inner())
                         .0
                 }
@@ -208,7 +305,7 @@ impl Shared {
                 Ok(result) => return result,
                 Err(None) => live = self.changed.wait(live).unwrap_or_else(|p| p.into_inner()),
                 Err(Some(deadline)) => {
-                    let timeout = deadline.saturating_duration_since(Instant::now());
+                    let timeout = self.clock.block_for(deadline);
                     live = self
                         .changed
                         .wait_timeout(live, timeout.max(Duration::from_millis(1)))
@@ -217,5 +314,50 @@ impl Shared {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXIT: ChildExit = ChildExit {
+        code: 0,
+        signal: None,
+    };
+
+    #[test]
+    fn an_agent_that_never_got_ready_ends_as_a_boot_failure() {
+        let ended = Lifecycle::Booting.exited(EXIT);
+        assert_eq!(ended.exit(), Some(EXIT));
+        assert!(!ended.ever_ready());
+        assert!(!ended.stop_requested());
+    }
+
+    #[test]
+    fn a_stop_keeps_readiness_and_is_remembered_after_the_exit() {
+        let stopping = Lifecycle::Booting.ready().stopping(StopTarget::Terminate);
+        assert_eq!(stopping.stop_target(), Some(StopTarget::Terminate));
+        assert!(stopping.ever_ready() && stopping.stop_requested());
+        let ended = stopping.exited(EXIT);
+        assert!(ended.ever_ready() && ended.stop_requested());
+        assert_eq!(ended.stop_target(), None);
+        // Nothing moves an ended agent back.
+        assert_eq!(ended.stopping(StopTarget::Kill), ended);
+        let other = ChildExit {
+            code: 1,
+            signal: None,
+        };
+        assert_eq!(ended.exited(other).exit(), Some(EXIT));
+    }
+
+    #[test]
+    fn readiness_seen_while_stopping_or_after_the_exit_counts() {
+        let late = Lifecycle::Booting
+            .stopping(StopTarget::Kill)
+            .exited(EXIT)
+            .ready();
+        assert!(late.ever_ready());
+        assert!(late.stop_requested());
     }
 }

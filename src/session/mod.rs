@@ -6,13 +6,22 @@
 //! handler, reaper of adopted orphans, registry keeper (rewrites a damaged entry), and in the
 //! foreground a stdin forwarder. The main thread starts them, waits for the agent to exit, then
 //! ends what the agent left running, writes the exit record, removes the registry entry and shuts
-//! the API down. The caller (`harnex run`) holds the session lock around all of it. Nothing here
+//! the API down. The caller (`harnex run`) holds the session lock around all of it.
+//!
+//! Two layers: the core ([`core`]: a [`Session`] built from channels, a [`clock::Clock`] and a
+//! signaller; [`submit`], [`delivery`], [`inbox`], [`stop`], [`monitor`], [`state`], and the
+//! lifecycle in [`live`]) holds the decisions and is unit-tested without a terminal; the shell
+//! (`shell.rs`) opens the PTY, starts the threads, handles signals and serves HTTP. Nothing here
 //! prints with `eprintln!` (it panics when the log's disk is full): diagnostics go through
 //! [`crate::diag`].
 
 pub mod api;
 pub mod api_connections;
 pub mod api_server;
+pub mod clock;
+pub mod core;
+#[cfg(test)]
+mod core_tests;
 pub mod delivery;
 pub mod ending;
 pub mod file_hook;
@@ -23,29 +32,30 @@ pub mod monitor;
 pub mod progress;
 pub mod pty;
 pub mod screen;
+mod shell;
 pub mod state;
 pub mod status;
 pub mod stop;
+pub mod submit;
 pub mod terminal;
 pub mod transcript;
 
-use std::io::Write as _;
+pub use shell::run;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Sender, SyncSender};
+use std::sync::mpsc::{Sender, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
 use crate::adapters::Adapter;
-use crate::error::{Error, Result};
 use crate::events::EventLog;
 use crate::paths::{SessionKey, StateDir};
 use crate::registry::{self, RegistryEntry};
-use crate::wire::events::{Event, GitRow};
 
-use live::{ChildExit, Live, Shared};
+use live::Shared;
 use monitor::MonitorMsg;
 use pty::WriteRequest;
 
@@ -122,6 +132,8 @@ pub struct Session {
     pub child_pid: u32,
     writer: Sender<WriteRequest>,
     pub monitor: SyncSender<MonitorMsg>,
+    /// Signals the agent's process group (the stop ladder).
+    pub signal: stop::Signaller,
     /// Held for the whole of one delivery (text, pause, Enter, check).
     pub delivery_lock: Mutex<()>,
     /// The person's keystrokes (foreground and tmux): held while a delivery writes.
@@ -137,42 +149,6 @@ pub struct Session {
 }
 
 impl Session {
-    /// Write to the agent and wait until the bytes are in the PTY.
-    pub fn write(&self, bytes: Vec<u8>) -> std::io::Result<()> {
-        let (done, result) = mpsc::channel();
-        self.writer
-            .send(WriteRequest {
-                bytes,
-                done: Some(done),
-            })
-            .map_err(|_| std::io::Error::other("the agent's terminal is closed"))?;
-        result
-            .recv()
-            .map_err(|_| std::io::Error::other("the agent's terminal is closed"))?
-    }
-
-    /// Like [`Session::write`], but give up at `deadline` (`TimedOut`): the bytes stay queued, and
-    /// the caller moves on even when the agent never reads its input.
-    pub fn write_within(&self, bytes: Vec<u8>, deadline: Instant) -> std::io::Result<()> {
-        let (done, result) = mpsc::channel();
-        self.writer
-            .send(WriteRequest {
-                bytes,
-                done: Some(done),
-            })
-            .map_err(|_| std::io::Error::other("the agent's terminal is closed"))?;
-        match result.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(written) => written,
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the agent is not reading its input",
-            )),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Err(std::io::Error::other("the agent's terminal is closed"))
-            }
-        }
-    }
-
     /// Whether the registry entry on disk is this run's and readable.
     fn registry_intact(&self) -> bool {
         registry::parse_entry(&self.paths.registry)
@@ -187,11 +163,6 @@ impl Session {
             .unwrap_or_else(|p| p.into_inner());
         *removed = true;
         registry::remove_entry(&self.state_dir, &self.key(), &self.config.session_id);
-    }
-
-    /// Queue a write without waiting (terminal query replies).
-    pub fn write_async(&self, bytes: Vec<u8>) {
-        let _ = self.writer.send(WriteRequest { bytes, done: None });
     }
 
     pub fn key(&self) -> SessionKey {
@@ -263,331 +234,6 @@ impl Session {
             crate::warn!("harnex: cannot update the registry: {e}");
         }
     }
-}
-
-/// Everything the main thread holds on to while the session runs.
-struct Running {
-    session: Arc<Session>,
-    api: api_server::ApiServer,
-    _master: Arc<Mutex<Box<dyn portable_pty::MasterPty + Send>>>,
-    _raw: Option<terminal::RawMode>,
-}
-
-/// Run a session to its end. Returns the agent's exit code (128 + signal when killed).
-pub fn run(
-    config: SessionConfig,
-    adapter: Box<dyn Adapter>,
-    state_dir: StateDir,
-    listener: std::net::TcpListener,
-) -> Result<i32> {
-    let running = start(config, adapter, state_dir, listener)?;
-    let session = Arc::clone(&running.session);
-    // Wait for the agent to exit (the waiter thread fills `exit`).
-    let exit = session
-        .shared
-        .wait_for(None, |live| live.exit)
-        .unwrap_or(ChildExit {
-            code: 1,
-            signal: None,
-        });
-    finish(running, exit)
-}
-
-fn start(
-    config: SessionConfig,
-    adapter: Box<dyn Adapter>,
-    state_dir: StateDir,
-    listener: std::net::TcpListener,
-) -> Result<Running> {
-    let key = SessionKey::new(config.repo_root.clone(), &config.id);
-    let paths = SessionPaths {
-        registry: state_dir.registry_path(&key),
-        exit: state_dir.exit_path(&key),
-        output: state_dir.output_path(&key),
-        events: state_dir.events_path(&key),
-    };
-    let port = listener
-        .local_addr()
-        .map_err(|e| Error::failed(format!("cannot read the API address: {e}")))?
-        .port();
-    // Before the agent starts drawing: said later, it would land in the middle of the agent's
-    // screen (and throw off a shell's line editor, which thinks its cursor is elsewhere).
-    let host = crate::registry::url_host(&config.host.to_string());
-    crate::warn!("harnex: session {} on {host}:{port}", config.id);
-    let transcript_dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let transcript = transcript::Transcript::open(
-        &paths.output,
-        config.transcript_max,
-        Arc::clone(&transcript_dropped),
-    )
-    .map_err(|e| Error::failed(format!("cannot open {}: {e}", paths.output.display())))?;
-    let events = EventLog::open(&paths.events, &config.id, &config.session_id)?;
-
-    let foreground = config.mode.has_terminal();
-    let (cols, rows) = config.size;
-    // Orphans of the agent's tree (background jobs, daemons, `setsid` grandchildren) come to us,
-    // not to pid 1, so the end of the session can find and end them.
-    if let Err(e) = crate::sweep::become_subreaper() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "harnex: cannot adopt the agent's orphans ({e}); processes it leaves may outlive the session"
-        );
-    }
-    // From this thread, which lives as long as the session: the agent dies with it.
-    let spawned = pty::spawn(
-        &config.command,
-        &config.cwd,
-        &child_env(&config),
-        rows,
-        cols,
-    )?;
-    let child_pid = spawned.pid;
-
-    let (writer_tx, writer_rx) = mpsc::channel::<WriteRequest>();
-    let (monitor_tx, monitor_rx) = mpsc::sync_channel::<MonitorMsg>(1024);
-    let inbox = inbox::Inbox::new(config.inbox_ttl);
-
-    let session = Arc::new(Session {
-        adapter,
-        shared: Shared::new(Live::new(inbox)),
-        events,
-        state_dir,
-        paths,
-        port,
-        child_pid,
-        writer: writer_tx.clone(),
-        monitor: monitor_tx.clone(),
-        delivery_lock: Mutex::new(()),
-        keyboard: keyboard::Keyboard::new(writer_tx.clone()),
-        git_start: crate::telemetry::git::capture_start(&config.repo_root),
-        api_in_flight: std::sync::atomic::AtomicUsize::new(0),
-        transcript_dropped,
-        registry_removed: Mutex::new(false),
-        config,
-    });
-
-    session.events.emit(&Event::Started {
-        pid: child_pid,
-        cli: session.config.cli.clone(),
-        // Verbatim, except for values that look like secrets.
-        meta: session.config.meta.clone().map(|mut meta| {
-            meta.values_mut().for_each(crate::redact::redact_value);
-            meta
-        }),
-        parent: std::env::var("HARNEX_ID").ok(),
-    });
-    if let Some(git) = &session.git_start {
-        session.events.emit(&Event::Git(GitRow::start(git)));
-    }
-
-    // A real terminal answers the agent's queries in the foreground; headless, we must.
-    let stdout_is_tty = terminal::is_terminal(std::os::fd::AsFd::as_fd(&std::io::stdout()));
-    let screen = screen::Screen::new(rows, cols, !(foreground && stdout_is_tty));
-    let echo = foreground.then(std::io::stdout);
-
-    std::thread::Builder::new()
-        .name("pty-writer".into())
-        .spawn(move || pty::write_loop(spawned.writer, writer_rx))
-        .map_err(|e| Error::failed(format!("cannot start a thread: {e}")))?;
-    let reader = spawned.reader;
-    let reader_monitor = monitor_tx.clone();
-    let health = Arc::clone(session.events.health());
-    spawn_thread("pty-reader", move || {
-        pty::read_loop(reader, transcript, echo, reader_monitor, health)
-    })?;
-    let s = Arc::clone(&session);
-    spawn_thread("monitor", move || monitor::run(s, monitor_rx, screen))?;
-    let s = Arc::clone(&session);
-    spawn_thread("child-waiter", move || {
-        let exit = pty::wait_child(child_pid);
-        s.shared.update(|live| live.exit = Some(exit));
-    })?;
-    let s = Arc::clone(&session);
-    spawn_thread("inbox", move || delivery::inbox_loop(s))?;
-    let api = api_server::ApiServer::start(Arc::clone(&session), listener)?;
-
-    let master = Arc::new(Mutex::new(spawned.master));
-    let raw = if foreground {
-        let s = Arc::clone(&session);
-        spawn_thread("stdin", move || terminal::forward_stdin(&s.keyboard))?;
-        terminal::RawMode::enable_on_stdin()
-    } else {
-        None
-    };
-    spawn_signal_thread(&session, &master)?;
-
-    if let Some(path) = session.config.watch_file.clone() {
-        let s = Arc::clone(&session);
-        spawn_thread("file-hook", move || file_hook::watch(s, path))?;
-    }
-    session.refresh_registry();
-    let s = Arc::clone(&session);
-    spawn_thread("registry-keeper", move || keep_registry(&s))?;
-    if let Some(context) = &session.config.context {
-        let text = format!("[harnex session id={}] {context}", session.config.id);
-        let payload = inbox::Payload {
-            text,
-            submit: true,
-            enter_only: false,
-            force: false,
-        };
-        session.shared.update(|live| {
-            let _ = live
-                .inbox
-                .enqueue(payload, Some(Duration::MAX), Instant::now());
-        });
-    }
-    Ok(Running {
-        session,
-        api,
-        _master: master,
-        _raw: raw,
-    })
-}
-
-/// How often the supervisor checks that its registry entry is still there and readable.
-const REGISTRY_CHECK: Duration = Duration::from_secs(2);
-
-/// Rewrite the registry entry when it was damaged or deleted (clients need its port and token),
-/// until the agent exits. One small file read every couple of seconds; a plain sleep, so the
-/// agent's output does not wake this thread.
-fn keep_registry(session: &Session) {
-    loop {
-        std::thread::sleep(REGISTRY_CHECK);
-        if session.shared.lock().exit.is_some() {
-            return;
-        }
-        if !session.registry_intact() {
-            session.refresh_registry();
-        }
-    }
-}
-
-fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(f)
-        .map(|_| ())
-        .map_err(|e| Error::failed(format!("cannot start the {name} thread: {e}")))
-}
-
-/// SIGWINCH resizes the PTY and screen; SIGTERM/SIGINT/SIGHUP end the agent (so records get
-/// written) instead of killing the supervisor outright, each one a rung further up the stop
-/// ladder; SIGCHLD has the reaper collect adopted orphans that exited.
-fn spawn_signal_thread(
-    session: &Arc<Session>,
-    master: &Arc<Mutex<Box<dyn portable_pty::MasterPty + Send>>>,
-) -> Result<()> {
-    use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGWINCH};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGINT, SIGHUP, SIGCHLD])
-            .map_err(|e| Error::failed(format!("cannot install signal handlers: {e}")))?;
-    let session = Arc::clone(session);
-    let master = Arc::clone(master);
-    // Adopted orphans that exit are reaped off this thread (reaping waits for them to settle).
-    let (reap_tx, reap_rx) = mpsc::sync_channel::<()>(1);
-    let agent = session.child_pid;
-    spawn_thread("reaper", move || {
-        while reap_rx.recv().is_ok() {
-            crate::sweep::reap_adopted_zombies(agent, Duration::from_secs(1));
-        }
-    })?;
-    spawn_thread("signals", move || {
-        for signal in signals.forever() {
-            if signal == SIGCHLD {
-                let _ = reap_tx.try_send(());
-                continue;
-            }
-            if signal == SIGWINCH {
-                if session.config.mode.has_terminal()
-                    && let Some((rows, cols)) = terminal::size()
-                {
-                    if let Ok(master) = master.lock() {
-                        let _ = master.resize(pty::pty_size(rows, cols));
-                    }
-                    let _ = session.monitor.send(MonitorMsg::Resize { rows, cols });
-                }
-                continue;
-            }
-            // The first signal terminates the agent, a repeated one kills it.
-            stop::escalate_on_signal(&session);
-        }
-    })
-}
-
-/// The environment the agent gets on top of ours.
-fn child_env(config: &SessionConfig) -> Vec<(String, String)> {
-    let mut env = vec![
-        ("HARNEX_SESSION_ID".into(), config.session_id.clone()),
-        (
-            "HARNEX_SESSION_CLI".into(),
-            crate::adapters::cli_name(&config.cli),
-        ),
-        ("HARNEX_ID".into(), config.id.clone()),
-        (
-            "HARNEX_SESSION_REPO_ROOT".into(),
-            config.repo_root.display().to_string(),
-        ),
-    ];
-    if let Some(description) = &config.description {
-        env.push(("HARNEX_DESCRIPTION".into(), description.clone()));
-    }
-    if let Ok(pane) = std::env::var("TMUX_PANE")
-        && !pane.is_empty()
-    {
-        env.push(("HARNEX_SPAWNER_PANE".into(), pane));
-    }
-    // TUIs need a capable terminal type; a detached harnex may have none.
-    let term = std::env::var("TERM").unwrap_or_default();
-    if term.is_empty() || term == "dumb" {
-        env.push(("TERM".into(), "xterm-256color".into()));
-    }
-    env
-}
-
-/// After the agent exited: let the last output through, record the exit, clean up.
-fn finish(running: Running, exit: ChildExit) -> Result<i32> {
-    let session = running.session;
-    // Nothing the agent started outlives the session: its background jobs and `setsid`
-    // grandchildren (ours as their subreaper) end here, which also closes the terminal they held.
-    let swept = crate::sweep::kill_descendants(session.child_pid);
-    // Only into a detached supervisor's log: in the foreground, stderr is the person's terminal.
-    if !swept.is_empty() && session.config.mode == Mode::Headless {
-        let _ = writeln!(
-            std::io::stderr(),
-            "harnex: ended {} process(es) the agent left behind: {swept:?}",
-            swept.len()
-        );
-    }
-    // Output still in the PTY arrives after the exit; give it a moment (a grandchild holding the
-    // terminal open must not keep us here).
-    session
-        .shared
-        .wait_for(Some(Instant::now() + Duration::from_millis(500)), |live| {
-            live.output_closed.then_some(())
-        });
-    ending::record_end(&session, exit);
-    session.remove_registry();
-    session.shared.update(|live| {
-        live.inbox
-            .fail_pending("the session ended before the message was delivered")
-    });
-    // Wake long-polls so they answer with the final state, and let answers in flight reach their
-    // clients before the server and the process go.
-    session.shared.update(|_| ());
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while session
-        .api_in_flight
-        .load(std::sync::atomic::Ordering::SeqCst)
-        > 0
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    running.api.shutdown();
-    let _ = session.monitor.send(MonitorMsg::Shutdown);
-    drop(running._raw);
-    Ok(exit.code)
 }
 
 /// The last `limit` bytes of a transcript, as text.

@@ -49,7 +49,7 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
         adapter.quiet_window(),
         adapter.output_means_busy(),
         adapter.unseen_turn_grace(),
-        Instant::now(),
+        session.clock().now(),
     );
     let mut last_view = screen.view();
     let mut last_fingerprint = super::progress::fingerprint(&last_view.rows);
@@ -59,7 +59,7 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
     // Output parsed since memory was last handed back to the system.
     let mut parsed_since_trim = 0usize;
     loop {
-        let now = Instant::now();
+        let now = session.clock().now();
         let hold_end = held.map(|h| h + MAX_FRAME_HOLD);
         let deadline = match (tracker.next_deadline(now), hold_end) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -68,7 +68,7 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
         let message = match next.take() {
             Some(m) => Ok(m),
             None => match deadline {
-                Some(d) => messages.recv_timeout(d.saturating_duration_since(now)),
+                Some(d) => messages.recv_timeout(session.clock().block_for(d)),
                 None => {
                     if parsed_since_trim >= TRIM_AFTER {
                         parsed_since_trim = 0;
@@ -120,14 +120,14 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
         }
         // A half-drawn frame (synchronized update) is not what the agent means to show: wait
         // for its end, within bounds.
-        let hold_over = held.is_some_and(|h| h.elapsed() >= MAX_FRAME_HOLD);
+        let now = session.clock().now();
+        let hold_over = held.is_some_and(|h| now >= h + MAX_FRAME_HOLD);
         if (fed || held.is_some()) && screen.mid_frame() && !hold_over {
-            held.get_or_insert_with(Instant::now);
+            held.get_or_insert(now);
             continue;
         }
         let classify = fed || held.is_some();
         held = None;
-        let now = Instant::now();
         let (transitions, changed) = if classify {
             let view = screen.view();
             let changed = view.differs_from(&last_view);
@@ -145,7 +145,7 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
         } else {
             (tracker.tick(now), false)
         };
-        publish(&session, &tracker, &last_view, changed, &transitions);
+        publish(&session, &tracker, &last_view, changed, &transitions, now);
     }
 }
 
@@ -176,12 +176,13 @@ fn publish(
     view: &ScreenView,
     changed: bool,
     transitions: &[Transition],
+    at: Instant,
 ) {
     let now = SystemTime::now();
     session.shared.update(|live| {
         if changed {
             live.generation += 1;
-            live.changed_at = Instant::now();
+            live.changed_at = at;
         }
         live.verdict = tracker.verdict().clone();
         live.dialog = tracker.dialog().cloned();
@@ -200,7 +201,7 @@ fn publish(
             live.state,
             super::state::AgentState::Prompt | super::state::AgentState::Blocked
         ) {
-            live.ever_ready = true;
+            live.lifecycle = live.lifecycle.ready();
         }
         if transitions
             .iter()

@@ -3,20 +3,20 @@
 //! of the master's write side, fed by a channel) and the waiter (reaps the child).
 
 use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
-
-use portable_pty::{MasterPty, PtySize, native_pty_system};
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use nix::pty::{Winsize, openpty};
 
 use super::live::ChildExit;
 use super::monitor::MonitorMsg;
 use crate::error::{Error, Result};
 
 pub struct Spawned {
-    pub master: Box<dyn MasterPty + Send>,
+    pub master: Master,
     pub reader: Box<dyn Read + Send>,
     pub writer: Box<dyn Write + Send>,
     pub pid: u32,
@@ -28,13 +28,37 @@ pub struct Spawned {
 pub const AGENT_ENV_REMOVED: [&str; 3] =
     ["TMUX", "TMUX_PANE", crate::sweep::DETACHED_SUPERVISOR_ENV];
 
-pub fn pty_size(rows: u16, cols: u16) -> PtySize {
-    PtySize {
-        rows,
-        cols,
-        pixel_width: 0,
-        pixel_height: 0,
+fn window(rows: u16, cols: u16) -> Winsize {
+    Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
     }
+}
+
+/// The PTY's master side, kept for resizing (the reader and writer hold their own copies).
+pub struct Master(OwnedFd);
+
+impl Master {
+    /// Tell the agent its terminal has a new size (it gets SIGWINCH).
+    pub fn resize(&self, rows: u16, cols: u16) -> std::io::Result<()> {
+        let size = window(rows, cols);
+        // SAFETY: TIOCSWINSZ reads one `winsize` from the pointer, which outlives the call; the
+        // descriptor is ours and open.
+        let result = unsafe { libc::ioctl(self.0.as_raw_fd(), libc::TIOCSWINSZ as _, &size) };
+        if result == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// Programs the supervisor starts later (git, tmux) must not inherit the agent's terminal.
+fn close_on_exec(fd: &OwnedFd) -> Result<()> {
+    fcntl(fd.as_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
+        .map(|_| ())
+        .map_err(|e| Error::failed(format!("cannot set up the pseudo-terminal: {e}")))
 }
 
 /// Start `argv` on a new PTY of the given size, in `cwd`, with `env` added to ours.
@@ -50,25 +74,15 @@ pub fn spawn(
     rows: u16,
     cols: u16,
 ) -> Result<Spawned> {
-    let pair = native_pty_system()
-        .openpty(pty_size(rows, cols))
+    let pty = openpty(&window(rows, cols), None)
         .map_err(|e| Error::failed(format!("cannot open a pseudo-terminal: {e}")))?;
-    // portable-pty's spawn has no hook for PR_SET_PDEATHSIG: open the terminal's slave side by
-    // name and start the child ourselves, doing what portable-pty does before exec.
-    let tty = pair
-        .master
-        .tty_name()
-        .ok_or_else(|| Error::failed("the pseudo-terminal has no name"))?;
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY)
-        .open(&tty)
-        .map_err(|e| Error::failed(format!("cannot open {}: {e}", tty.display())))?;
+    close_on_exec(&pty.master)?;
+    close_on_exec(&pty.slave)?;
+    let slave = std::fs::File::from(pty.slave);
     let stdio = |file: &std::fs::File| {
         file.try_clone()
             .map(std::process::Stdio::from)
-            .map_err(|e| Error::failed(format!("cannot open {}: {e}", tty.display())))
+            .map_err(|e| Error::failed(format!("cannot use the pseudo-terminal: {e}")))
     };
     let mut cmd = std::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])
@@ -144,20 +158,19 @@ pub fn spawn(
     // The child holds its own copies of the slave; ours would keep the PTY open after it exits.
     drop(cmd);
     drop(slave);
-    drop(pair.slave);
     let pid = child.id();
-    let reader = pair
-        .master
-        .try_clone_reader()
-        .map_err(|e| Error::failed(format!("cannot read the pseudo-terminal: {e}")))?;
-    let writer = pair
-        .master
-        .take_writer()
-        .map_err(|e| Error::failed(format!("cannot write the pseudo-terminal: {e}")))?;
+    let copy = |what: &str| {
+        pty.master
+            .try_clone()
+            .map(std::fs::File::from)
+            .map_err(|e| Error::failed(format!("cannot {what} the pseudo-terminal: {e}")))
+    };
+    let reader = copy("read")?;
+    let writer = copy("write")?;
     Ok(Spawned {
-        master: pair.master,
-        reader,
-        writer,
+        master: Master(pty.master),
+        reader: Box::new(reader),
+        writer: Box::new(writer),
         pid,
         _child: child,
     })
@@ -287,6 +300,43 @@ pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Read the agent's output until it contains `want` (bounded by a deadline).
+    fn read_until(output: &Receiver<Vec<u8>>, seen: &mut String, want: &str) {
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !seen.contains(want) {
+            let left = give_up.saturating_duration_since(std::time::Instant::now());
+            match output.recv_timeout(left) {
+                Ok(bytes) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(_) => panic!("no {want:?} in the agent's output: {seen:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_agent_gets_a_terminal_of_our_size_and_sees_it_resized() {
+        let argv: Vec<String> = ["sh", "-c", "stty size; read line; stty size"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let mut spawned = spawn(&argv, Path::new("/"), &[], 24, 80).unwrap();
+        let (tx, output) = std::sync::mpsc::channel();
+        let mut reader = spawned.reader;
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = String::new();
+        read_until(&output, &mut seen, "24 80");
+        spawned.master.resize(30, 100).unwrap();
+        spawned.writer.write_all(b"go\r").unwrap();
+        read_until(&output, &mut seen, "30 100");
+        assert_eq!(wait_child(spawned.pid).code, 0);
+    }
 
     #[test]
     fn finds_programs_on_path() {

@@ -10,43 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::adapters::{Dialog, Observation, Verdict};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AgentState {
-    Starting,
-    Prompt,
-    Busy,
-    Blocked,
-    Unknown,
-    Exited,
-}
-
-impl AgentState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentState::Starting => "starting",
-            AgentState::Prompt => "prompt",
-            AgentState::Busy => "busy",
-            AgentState::Blocked => "blocked",
-            AgentState::Unknown => "unknown",
-            AgentState::Exited => "exited",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<AgentState> {
-        Some(match text {
-            "starting" => AgentState::Starting,
-            "prompt" => AgentState::Prompt,
-            "busy" => AgentState::Busy,
-            "blocked" => AgentState::Blocked,
-            "unknown" => AgentState::Unknown,
-            "exited" => AgentState::Exited,
-            _ => return None,
-        })
-    }
-}
+use crate::adapters::{Observation, Verdict};
+pub use crate::vocab::AgentState;
+use crate::vocab::Dialog;
 
 /// Turn counters: every submitted message gets the next turn number.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -2,12 +2,12 @@
 //! SIGHUP to the agent's process group → 2 s → SIGKILL. The ladder runs in its own thread inside
 //! the supervisor, so it completes even if the client that asked goes away.
 //!
-//! A stop under way can be escalated: the session's [`StopTarget`] (in `Live`, behind the
-//! session's lock) only ever moves forward, and the ladder sleeps on the session's condition
-//! variable, so a stronger request (force, or a shorter grace) takes effect at once. Signals to
-//! the supervisor climb one rung each: the first terminates the agent, the next kills it.
-//! What is left of the agent's process tree once it is gone is swept by the session's end
-//! (`super::finish` → [`crate::sweep`]).
+//! A stop under way can be escalated: the session's [`StopTarget`] (carried by its lifecycle's
+//! `Stopping` state, behind the session's lock) only ever moves forward, and the ladder sleeps on
+//! the session's condition variable, so a stronger request (force, or a shorter grace) takes
+//! effect at once. Signals to the supervisor climb one rung each: the first terminates the
+//! agent, the next kills it. What is left of the agent's process tree once it is gone is swept
+//! by the session's end (`super::shell` → [`crate::sweep`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +25,9 @@ const TERM_GRACE: Duration = Duration::from_secs(2);
 /// How long one exit key may wait for the agent's terminal to take it: an agent that does not
 /// read its input must not hold the ladder before SIGTERM.
 const KEY_WRITE_DEADLINE: Duration = Duration::from_secs(1);
+
+/// Sends signals to the agent's process group: [`signal_agent`] in a session, a recorder in tests.
+pub type Signaller = Box<dyn Fn(&[Signal]) + Send + Sync>;
 
 #[derive(Debug, Clone, Copy)]
 pub struct StopRequest {
@@ -96,12 +99,12 @@ pub fn check_grace(grace: Duration) -> Result<Duration, String> {
 /// Start the ladder, or move a stop under way forward when `request` is stronger. Returns the
 /// `signal` value for the reply: `already_requested` when it changed nothing.
 pub fn request_stop(session: &Arc<Session>, request: StopRequest) -> &'static str {
-    escalate(session, request.target(Instant::now()))
+    escalate(session, request.target(session.clock().now()))
 }
 
 /// A SIGTERM/SIGINT/SIGHUP to the supervisor: start a forced stop, or climb one rung.
 pub fn escalate_on_signal(session: &Arc<Session>) -> &'static str {
-    let current = session.shared.lock().stop;
+    let current = session.shared.lock().lifecycle.stop_target();
     let next = match current {
         None | Some(StopTarget::Graceful { .. }) => StopTarget::Terminate,
         Some(StopTarget::Terminate | StopTarget::Kill) => StopTarget::Kill,
@@ -116,17 +119,16 @@ fn escalate(session: &Arc<Session>, wanted: StopTarget) -> &'static str {
         Unchanged,
     }
     let outcome = session.shared.update(|live| {
-        if live.exit.is_some() {
+        if live.exit().is_some() {
             return Outcome::Unchanged;
         }
-        live.stop_requested = true;
-        match live.stop {
+        match live.lifecycle.stop_target() {
             None => {
-                live.stop = Some(wanted);
+                live.lifecycle = live.lifecycle.stopping(wanted);
                 Outcome::Start
             }
             Some(current) if wanted.stronger_than(current) => {
-                live.stop = Some(wanted);
+                live.lifecycle = live.lifecycle.stopping(wanted);
                 Outcome::Moved
             }
             Some(_) => Outcome::Unchanged,
@@ -155,11 +157,11 @@ fn ladder(session: &Session) {
     let mut terminated_at: Option<Instant> = None;
     loop {
         let step = session.shared.wait_dynamic(|live| {
-            if live.exit.is_some() {
+            if live.exit().is_some() {
                 return Ok(Step::Exited);
             }
-            let now = Instant::now();
-            match live.stop {
+            let now = session.clock().now();
+            match live.lifecycle.stop_target() {
                 None => Ok(Step::Exited),
                 Some(StopTarget::Kill) => Ok(Step::Kill),
                 Some(StopTarget::Terminate) => match terminated_at {
@@ -169,7 +171,7 @@ fn ladder(session: &Session) {
                 },
                 Some(StopTarget::Graceful { terminate_at }) if now >= terminate_at => {
                     // Record the rung reached, so a signal now climbs to SIGKILL.
-                    live.stop = Some(StopTarget::Terminate);
+                    live.lifecycle = live.lifecycle.stopping(StopTarget::Terminate);
                     Ok(Step::Terminate)
                 }
                 Some(StopTarget::Graceful { terminate_at }) => Err(Some(terminate_at)),
@@ -178,11 +180,12 @@ fn ladder(session: &Session) {
         match step {
             Step::Exited => return,
             Step::Terminate => {
-                signal_agent(session.child_pid, &[Signal::SIGHUP, Signal::SIGTERM]);
-                terminated_at = Some(Instant::now());
+                // The time before the signal: whoever sees it sent may count from there.
+                terminated_at = Some(session.clock().now());
+                (session.signal)(&[Signal::SIGHUP, Signal::SIGTERM]);
             }
             Step::Kill => {
-                signal_agent(session.child_pid, &[Signal::SIGKILL]);
+                (session.signal)(&[Signal::SIGKILL]);
                 return;
             }
         }
@@ -196,18 +199,22 @@ fn type_exit_sequence(session: &Session) {
         let Some(terminate_at) = graceful_until(session) else {
             return;
         };
-        let pause_end = (Instant::now() + key.delay).min(terminate_at);
+        let pause_end = (session.clock().now() + key.delay).min(terminate_at);
         let interrupted = session
             .shared
             .wait_for(Some(pause_end), |live| {
-                let graceful = matches!(live.stop, Some(StopTarget::Graceful { .. }));
-                (live.exit.is_some() || !graceful).then_some(())
+                let graceful = matches!(
+                    live.lifecycle.stop_target(),
+                    Some(StopTarget::Graceful { .. })
+                );
+                (live.exit().is_some() || !graceful).then_some(())
             })
             .is_some();
-        if interrupted || Instant::now() >= terminate_at {
+        let now = session.clock().now();
+        if interrupted || now >= terminate_at {
             return;
         }
-        let deadline = (Instant::now() + KEY_WRITE_DEADLINE).min(terminate_at);
+        let deadline = (now + KEY_WRITE_DEADLINE).min(terminate_at);
         if session.write_within(key.bytes, deadline).is_err() {
             // Timed out (the agent is not reading) or the terminal is gone: signals come next.
             return;
@@ -218,8 +225,8 @@ fn type_exit_sequence(session: &Session) {
 /// When the graceful part ends, while the stop is still graceful and the agent alive.
 fn graceful_until(session: &Session) -> Option<Instant> {
     let live = session.shared.lock();
-    match (live.exit, live.stop) {
-        (None, Some(StopTarget::Graceful { terminate_at })) => Some(terminate_at),
+    match live.lifecycle.stop_target() {
+        Some(StopTarget::Graceful { terminate_at }) => Some(terminate_at),
         _ => None,
     }
 }

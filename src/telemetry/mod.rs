@@ -3,9 +3,8 @@
 
 pub mod git;
 pub mod summary;
-pub mod usage;
 
-use crate::session::live::ChildExit;
+use crate::vocab::ChildExit;
 
 /// How a session ended, in order of precedence.
 pub fn classify_exit(

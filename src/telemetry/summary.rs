@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use serde_json::{Map, Value, json};
 
 use super::git::{GitEnd, GitStart};
-use crate::adapters::ExitSummary;
+use crate::vocab::ExitSummary;
 
 /// `--meta` keys copied into the summary's `meta` block.
 const META_PASSTHROUGH: [&str; 9] = [

@@ -73,7 +73,7 @@ pub fn supervise(
         mode,
         tmux: pane.clone(),
         session_id: crate::ids::random_hex(8),
-        token: crate::ids::random_hex(16),
+        token: crate::ids::token()?,
         started_at: SystemTime::now(),
         transcript_max: plan.transcript_max,
     };

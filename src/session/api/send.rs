@@ -2,15 +2,14 @@
 //! (delivered now when the agent is at its prompt, else queued). docs/api.md.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Reply, typed};
 use crate::session::Session;
 use crate::session::delivery;
-use crate::session::inbox::{InboxFull, Payload};
-use crate::session::live::Live;
-use crate::session::state::AgentState;
+use crate::session::inbox::Payload;
 use crate::session::status;
+use crate::session::submit::{self, Outcome, Refusal};
 use crate::wire::replies::{Accepted, Delivered, KeysDelivered, RawDelivered};
 use crate::wire::requests::{KeySpec, SendRequest, TTL_EXPECTED};
 
@@ -122,37 +121,12 @@ fn send_keys(session: &Session, keys: &KeySpec) -> Reply {
     }
 }
 
-/// Why text may not go into the dialog the agent is blocked on (or `None` when it may).
-fn blocked_refusal(session: &Session, live: &Live, payload: &Payload) -> Option<Reply> {
-    if live.state != AgentState::Blocked || payload.force {
-        return None;
-    }
-    let id = &session.config.id;
-    let (reason, keys, safe) = match &live.dialog {
-        Some(d) => (d.reason.as_str(), d.accept_keys.join(","), d.enter_is_safe),
-        None => ("unknown", "Enter".to_string(), false),
-    };
-    if payload.enter_only && safe {
-        return None;
-    }
-    let message = if payload.enter_only {
-        format!(
-            "Enter is not a safe answer to the {reason} dialog: it would pick the highlighted choice, which declines; accept with `harnex send --id {id} --keys {keys}`, or pass --force to press Enter anyway"
-        )
-    } else {
-        format!(
-            "the agent is blocked on a {reason} dialog and cannot take text; answer it with `harnex send --id {id} --keys {keys}`, or pass --force to type into it anyway"
-        )
-    };
-    Some(Reply::error(409, &message))
-}
-
 fn raw_inject(session: &Session, text: &str, newline: bool) -> Reply {
     let mut bytes = text.as_bytes().to_vec();
     if newline {
         bytes.push(b'\r');
     }
-    if session.shared.lock().exit.is_some() {
+    if session.shared.lock().exit().is_some() {
         return Reply::error(500, "session is not running");
     }
     let bytes_written = bytes.len();
@@ -178,81 +152,50 @@ fn accepted(status: &str, message_id: String) -> Reply {
     )
 }
 
+/// `POST /send` in inbox mode: the core decides ([`submit::submit`]); this maps its outcome.
 fn send_via_inbox(
     session: &Arc<Session>,
     payload: Payload,
     ttl: Option<Duration>,
     wait: bool,
 ) -> Reply {
-    let now = Instant::now();
-    enum Plan {
-        Direct(String),
-        Queued(String),
-        Keys,
+    let id = match submit::submit(session, &payload, ttl) {
+        Err(refusal) => {
+            let code = match refusal {
+                Refusal::NotRunning => 500,
+                Refusal::Blocked(_) => 409,
+                Refusal::InboxFull => 503,
+            };
+            return Reply::error(code, &refusal.to_string());
+        }
+        Ok(Outcome::AnswerDialog) => {
+            return send_keys(session, &KeySpec::Names("Enter".into()));
+        }
+        Ok(Outcome::Queued(id)) => return accepted("queued", id),
+        Ok(Outcome::Direct(id)) => id,
+    };
+    if wait {
+        return deliver_direct(session, &id, &payload);
     }
-    let plan = session.shared.update(|live| {
-        if live.exit.is_some() {
-            return Err(Reply::error(500, "session is not running"));
-        }
-        if let Some(refusal) = blocked_refusal(session, live, &payload) {
-            return Err(refusal);
-        }
-        // Enter alone at a dialog answers it now; it starts no turn.
-        if live.state == AgentState::Blocked && payload.enter_only {
-            return Ok(Plan::Keys);
-        }
-        let ready =
-            live.may_deliver(payload.enter_only) && live.inbox.is_empty() && live.delivering == 0;
-        if payload.force || ready {
-            live.delivering += 1;
-            return Ok(Plan::Direct(live.inbox.start_direct(payload.clone(), now)));
-        }
-        match live.inbox.enqueue(payload.clone(), ttl, now) {
-            Ok(id) => Ok(Plan::Queued(id)),
-            Err(InboxFull) => Err(Reply::error(
-                503,
-                &format!(
-                    "inbox full ({} pending messages)",
-                    crate::session::inbox::MAX_PENDING
-                ),
-            )),
-        }
-    });
-    match plan {
-        Err(reply) => reply,
-        Ok(Plan::Keys) => send_keys(session, &KeySpec::Names("Enter".into())),
-        Ok(Plan::Queued(id)) => accepted("queued", id),
-        Ok(Plan::Direct(id)) if wait => deliver_direct(session, &id, &payload),
-        Ok(Plan::Direct(id)) => {
-            // The sender follows the message by id (`GET /messages/:id`), which carries this
-            // delivery's answer once it is done; deliveries are serialised by the delivery lock.
-            let s = Arc::clone(session);
-            let background_id = id.clone();
-            let started = std::thread::Builder::new()
-                .name("delivery".into())
-                .spawn(move || deliver_direct(&s, &background_id, &payload));
-            if started.is_err() {
-                session.shared.update(|live| {
-                    live.delivering = live.delivering.saturating_sub(1);
-                    live.inbox
-                        .finish(&id, Err("cannot start a delivery thread".into()));
-                });
-                return Reply::error(500, "cannot start a delivery thread");
-            }
-            accepted("delivering", id)
-        }
+    // The sender follows the message by id (`GET /messages/:id`), which carries this delivery's
+    // answer once it is done; deliveries are serialised by the delivery lock.
+    let s = Arc::clone(session);
+    let background_id = id.clone();
+    let started = std::thread::Builder::new()
+        .name("delivery".into())
+        .spawn(move || deliver_direct(&s, &background_id, &payload));
+    if started.is_err() {
+        submit::abandon_direct(session, &id, "cannot start a delivery thread");
+        return Reply::error(500, "cannot start a delivery thread");
     }
+    accepted("delivering", id)
 }
 
 /// Write a message now and answer with the outcome (kept with the message for `GET
 /// /messages/:id`).
 fn deliver_direct(session: &Session, id: &str, payload: &Payload) -> Reply {
-    let outcome = delivery::deliver(session, id, payload);
-    session.shared.update(|live| {
-        live.delivering = live.delivering.saturating_sub(1);
-        live.inbox
-            .finish(id, outcome.clone().map(|d| (d.turn, d.submitted)));
-        let reply = match &outcome {
+    submit::deliver_direct(session, id, payload, |live, outcome| {
+        let reply = match outcome {
             Ok(delivered) => Reply::ok(&Delivered {
                 ok: true,
                 status: "delivered".into(),
@@ -268,8 +211,8 @@ fn deliver_direct(session: &Session, id: &str, payload: &Payload) -> Reply {
             }),
             Err(error) => Reply::error(500, error),
         };
-        live.inbox.attach_reply(id, reply.body.clone());
-        reply
+        let record = reply.body.clone();
+        (reply, record)
     })
 }
 

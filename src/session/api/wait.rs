@@ -51,15 +51,15 @@ pub async fn get_wait(session: &Session, query: &str) -> Reply {
         .wait_for_async(Some(poll_deadline(query)), |live| {
             let state = live.visible_state();
             let reached = match until.as_str() {
-                "ready" => live.ever_ready || live.exit.is_some(),
+                "ready" => live.lifecycle.ever_ready() || live.exit().is_some(),
                 "turn" => {
                     live.turns.completed >= turn
-                        || live.exit.is_some()
+                        || live.exit().is_some()
                         || (live.turns.started >= turn && state == AgentState::Blocked)
                 }
                 // The prompt counts only once nothing is queued, being written or in flight.
-                "prompt" => live.settled_at_prompt() || live.exit.is_some(),
-                _ => Some(state) == target || live.exit.is_some(),
+                "prompt" => live.settled_at_prompt() || live.exit().is_some(),
+                _ => Some(state) == target || live.exit().is_some(),
             };
             reached.then_some(())
         });
@@ -72,7 +72,7 @@ pub async fn get_wait(session: &Session, query: &str) -> Reply {
         waited_seconds: started.elapsed().as_secs_f64(),
         turn: status::turn_counters(&live),
         status: done.is_none().then(|| "timeout".to_string()),
-        exit_code: live.exit.map(|exit| exit.code),
+        exit_code: live.exit().map(|exit| exit.code),
         dialog: live.dialog.clone(),
     })
 }

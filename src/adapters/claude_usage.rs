@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::adapters::ExitSummary;
+use crate::vocab::ExitSummary;
 
 /// Claude's config dir: `$CLAUDE_CONFIG_DIR`, else `~/.claude`.
-pub fn claude_config_dir() -> Option<PathBuf> {
+pub(super) fn claude_config_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("CLAUDE_CONFIG_DIR").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir));
     }
@@ -18,7 +18,7 @@ pub fn claude_config_dir() -> Option<PathBuf> {
 }
 
 /// Claude names a project's folder after its cwd with every non-alphanumeric character as `-`.
-pub fn claude_project_dir_name(cwd: &Path) -> String {
+pub(super) fn claude_project_dir_name(cwd: &Path) -> String {
     cwd.to_string_lossy()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
@@ -42,7 +42,7 @@ fn find_transcript(config_dir: &Path, cwd: &Path, session: &str) -> Option<PathB
 
 /// Sum `message.usage` over the assistant rows of a Claude session (a message logged in several
 /// rows, one per content block, counts once).
-pub fn claude_usage(config_dir: &Path, cwd: &Path, session: &str) -> Option<ExitSummary> {
+pub(super) fn claude_usage(config_dir: &Path, cwd: &Path, session: &str) -> Option<ExitSummary> {
     let path = find_transcript(config_dir, cwd, session)?;
     let text = std::fs::read_to_string(path).ok()?;
     let mut by_message: HashMap<String, Value> = HashMap::new();
