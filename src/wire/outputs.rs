@@ -6,6 +6,38 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
+/// The line `run --detach` and `run --tmux` print once the session is up (Ruby-compatible), with
+/// the mode's own fields.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RunStarted {
+    pub ok: bool,
+    pub id: String,
+    pub cli: String,
+    pub pid: u32,
+    pub port: u16,
+    pub output_log_path: Option<std::path::PathBuf>,
+    /// `prompt`, or `blocked` when the agent came up at a dialog.
+    pub agent_state: String,
+    #[serde(flatten)]
+    pub mode: StartedMode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Where a started session runs.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum StartedMode {
+    /// Detached: the supervisor's own stdout and stderr go to `log`.
+    Headless { log: std::path::PathBuf },
+    /// In a tmux window.
+    Tmux {
+        window: String,
+        pane: String,
+        tmux_session: Option<String>,
+    },
+}
+
 /// A command that ran out of time, or a wait that ended without reaching its goal.
 #[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct WaitOutcome {

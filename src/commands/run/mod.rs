@@ -14,12 +14,13 @@ pub mod watch;
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cli::RunArgs;
 use crate::error::{Error, Result};
 use crate::paths::StateDir;
 use crate::registry::RegistryEntry;
+use crate::wire::outputs::{RunStarted, StartedMode};
 use plan::{Plan, PlanMode};
 
 /// How long `--detach` and `--tmux` wait for the session by default.
@@ -53,29 +54,30 @@ pub fn run(args: RunArgs) -> Result<i32> {
                 &args,
                 &started.entry,
                 &started.agent_state,
-                json!({"mode": "headless", "log": started.log}),
+                StartedMode::Headless { log: started.log },
             );
             Ok(0)
         }
         PlanMode::Tmux => {
             let window = args.tmux_window().flatten();
             let started = tmux::start(&plan, window, timeout)?;
-            let session_name = started
-                .entry
-                .extra
-                .get("tmux_session")
-                .and_then(Value::as_str);
-            let window_name = started
-                .entry
-                .extra
-                .get("tmux_window")
-                .and_then(Value::as_str);
+            let extra = |key: &str| {
+                started
+                    .entry
+                    .extra
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
             print_started(
                 &args,
                 &started.entry,
                 &started.agent_state,
-                json!({"mode": "tmux", "window": window_name.unwrap_or(&started.window),
-                    "pane": started.pane, "tmux_session": session_name}),
+                StartedMode::Tmux {
+                    window: extra("tmux_window").unwrap_or_else(|| started.window.clone()),
+                    pane: started.pane.clone(),
+                    tmux_session: extra("tmux_session"),
+                },
             );
             Ok(0)
         }
@@ -83,21 +85,16 @@ pub fn run(args: RunArgs) -> Result<i32> {
 }
 
 /// The Ruby-compatible JSON line of a started session, with the mode's own fields.
-fn print_started(args: &RunArgs, entry: &RegistryEntry, agent_state: &str, mode_fields: Value) {
-    let mut line = json!({
-        "ok": true,
-        "id": entry.id,
-        "cli": args.cli(),
-        "pid": entry.pid,
-        "port": entry.port,
-        "output_log_path": entry.output_log_path,
-        "agent_state": agent_state,
-    });
-    if let (Value::Object(line), Value::Object(extra)) = (&mut line, mode_fields) {
-        line.extend(extra);
-    }
-    if let Some(description) = &args.description {
-        line["description"] = json!(description);
-    }
-    println!("{line}");
+fn print_started(args: &RunArgs, entry: &RegistryEntry, agent_state: &str, mode: StartedMode) {
+    crate::commands::print_json(&crate::wire::to_value(&RunStarted {
+        ok: true,
+        id: entry.id.clone(),
+        cli: args.cli().to_string(),
+        pid: entry.pid,
+        port: entry.port,
+        output_log_path: entry.output_log_path.clone(),
+        agent_state: agent_state.to_string(),
+        mode,
+        description: args.description.clone(),
+    }));
 }
