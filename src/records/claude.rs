@@ -1,0 +1,1 @@
+//! Claude's records: parsing its JSONL rows into [`RecordFact`](super::RecordFact)s.

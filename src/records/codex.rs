@@ -1,0 +1,1 @@
+//! Codex's records: parsing its JSONL rows into [`RecordFact`](super::RecordFact)s.
