@@ -36,6 +36,10 @@ Files live in $HARNEX_STATE_DIR (default ~/.local/state/harnex).";
     disable_help_subcommand = true
 )]
 pub struct Cli {
+    /// Print the version (as `-V`, `--version` and `harnex version` do)
+    #[arg(short = 'v', action = clap::ArgAction::Version)]
+    pub short_version: (),
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -83,6 +87,9 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Show help for harnex or one command
     Help(HelpArgs),
+    /// Print the version
+    #[command(after_help = "Examples:\n  harnex version\n  harnex -v")]
+    Version,
     /// Internal: the supervisor of a run that `harnex run --detach`/`--tmux` planned
     #[command(hide = true)]
     Supervise(SuperviseArgs),

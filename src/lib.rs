@@ -67,6 +67,10 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Doctor(args) => commands::doctor::run(args.json),
         Command::Completions(args) => commands::completions::run(args.shell),
         Command::Help(args) => commands::help::run(args),
+        Command::Version => {
+            println!("harnex {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
         Command::Supervise(args) => commands::run::supervise::run(args),
     }
 }

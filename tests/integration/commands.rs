@@ -534,3 +534,20 @@ fn every_command_has_help() {
     );
     assert!(!world.state.exists());
 }
+
+#[test]
+fn the_version_answers_to_every_spelling_ruby_users_type() {
+    let world = World::new();
+    let runs: Vec<crate::support::Run> = [["-v"], ["-V"], ["--version"], ["version"]]
+        .iter()
+        .map(|args| world.run(args))
+        .collect();
+    for run in &runs {
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(
+            run.stdout.trim(),
+            format!("harnex {}", env!("CARGO_PKG_VERSION")),
+            "{run:?}"
+        );
+    }
+}
