@@ -93,6 +93,14 @@ fn describe(limit: Duration) -> String {
 
 /// `now + after`, without the panic `Instant + Duration` has on overflow: a deadline too far
 /// to represent is a century away instead.
+/// Serialise seconds with millisecond precision (`1.548`, not `1.5478579369999999`).
+pub fn serialize_seconds_ms<S: serde::Serializer>(
+    seconds: &f64,
+    out: S,
+) -> Result<S::Ok, S::Error> {
+    out.serialize_f64((seconds * 1000.0).round() / 1000.0)
+}
+
 pub fn deadline_after(after: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(after)
@@ -163,5 +171,19 @@ mod tests {
         assert!(far > Instant::now() + Duration::from_secs(86400));
         let near = deadline_after(Duration::from_secs(1));
         assert!(near <= Instant::now() + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn seconds_are_written_to_the_millisecond() {
+        #[derive(serde::Serialize)]
+        struct Waited {
+            #[serde(serialize_with = "serialize_seconds_ms")]
+            waited_seconds: f64,
+        }
+        let json = serde_json::to_string(&Waited {
+            waited_seconds: 1.5478579369999999,
+        })
+        .unwrap();
+        assert_eq!(json, r#"{"waited_seconds":1.548}"#);
     }
 }

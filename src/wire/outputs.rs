@@ -55,6 +55,7 @@ pub struct WaitOutcome {
     pub turn: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<Value>,
+    #[serde(serialize_with = "crate::time::serialize_seconds_ms")]
     pub waited_seconds: f64,
 }
 
@@ -70,6 +71,7 @@ pub struct SendTimeout {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<String>,
     pub error: String,
+    #[serde(serialize_with = "crate::time::serialize_seconds_ms")]
     pub waited_seconds: f64,
 }
 
@@ -81,6 +83,7 @@ pub struct TurnOutcome {
     pub message_id: Option<String>,
     pub turn: u64,
     pub submitted: Value,
+    #[serde(serialize_with = "crate::time::serialize_seconds_ms")]
     pub waited_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,

@@ -71,6 +71,7 @@ pub struct WaitReply {
     pub ok: bool,
     pub id: String,
     pub state: String,
+    #[serde(serialize_with = "crate::time::serialize_seconds_ms")]
     pub waited_seconds: f64,
     pub turn: TurnCounters,
     /// `timeout` when the condition was not reached in time.
