@@ -495,7 +495,7 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Only this session
+    /// Only this session (exit 1 when it is not live, saying when it ended if it did)
     #[arg(long)]
     pub id: Option<String>,
 

@@ -48,14 +48,23 @@ pub fn run(args: StatusArgs) -> Result<i32> {
         warn_corrupt(row);
     }
     rows.extend(damaged);
+    // Asked for one session that is not live: a failure (exit 1), with where it may be instead.
+    let missing = id.is_some() && rows.is_empty();
     if args.json {
         println!("{}", Value::Array(rows));
-        return Ok(0);
+        return Ok(if missing { 1 } else { 0 });
     }
     if rows.is_empty() {
-        let elsewhere = live.len();
-        let scope = match &args.id {
-            Some(id) => format!("no session {id:?} in {}", repo.display()),
+        let elsewhere = live
+            .iter()
+            .filter(|e| e.repo_root != repo)
+            .filter(|e| id_key.as_ref().is_none_or(|k| paths::id_key(&e.id) == *k))
+            .count();
+        let scope = match &id {
+            Some(id) => match ended_hint(&state, &repo, id) {
+                Some(ended) => ended,
+                None => format!("no session {id:?} in {}", repo.display()),
+            },
             None => format!("no sessions in {}", repo.display()),
         };
         if !args.all && elsewhere > 0 {
@@ -65,10 +74,23 @@ pub fn run(args: StatusArgs) -> Result<i32> {
         } else {
             crate::warn!("{scope}");
         }
-        return Ok(0);
+        return Ok(if missing { 1 } else { 0 });
     }
     print!("{}", table(&rows));
     Ok(0)
+}
+
+/// "session X ended …" when the id's last run in `repo` left an exit record.
+fn ended_hint(state: &StateDir, repo: &std::path::Path, id: &str) -> Option<String> {
+    let record = registry::read_exit(state, &paths::SessionKey::new(repo.to_path_buf(), id))?;
+    let code = record
+        .exit_code
+        .map_or("an unknown code".to_string(), |c| format!("code {c}"));
+    let reason = record.reason.as_deref().unwrap_or("unknown");
+    Some(format!(
+        "session {id:?} ended at {} with {code} ({reason}); see `harnex wait --id {id}` and `harnex logs --id {id}`",
+        record.exited_at
+    ))
 }
 
 /// A status row for a registry entry that could not be read.

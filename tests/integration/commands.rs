@@ -69,7 +69,7 @@ fn status_json_and_id_select_sessions_without_leaking_tokens() {
     let table = world.run(&["status", "--id", "alpha"]);
     assert_eq!(table.stdout.lines().count(), 2, "{table:?}");
     let none = world.run(&["status", "--id", "gamma"]);
-    assert_eq!(none.code, 0, "{none:?}");
+    assert_eq!(none.code, 1, "an unknown id is a failure: {none:?}");
     assert!(none.stderr.contains("gamma"), "{none:?}");
 }
 
@@ -550,4 +550,33 @@ fn the_version_answers_to_every_spelling_ruby_users_type() {
             "{run:?}"
         );
     }
+}
+
+#[test]
+fn status_of_an_unknown_or_ended_id_is_a_failure_that_says_where_it_went() {
+    let world = World::new();
+    world.detach_bash("here");
+    let unknown = world.run(&["status", "--id", "nope"]);
+    assert_eq!(unknown.code, 1, "{unknown:?}");
+    assert!(
+        unknown.stderr.contains("no session \"nope\""),
+        "{unknown:?}"
+    );
+    assert!(
+        !unknown.stderr.contains("other repos"),
+        "the live session is in this repo: {unknown:?}"
+    );
+    let json = world.run(&["status", "--id", "nope", "--json"]);
+    assert_eq!(json.code, 1, "{json:?}");
+    assert_eq!(json.stdout.trim(), "[]");
+    assert_eq!(world.run(&["stop", "--id", "here", "--wait"]).code, 0);
+    let ended = world.run(&["status", "--id", "here"]);
+    assert_eq!(ended.code, 1, "{ended:?}");
+    assert!(ended.stderr.contains("ended at"), "{ended:?}");
+    assert!(ended.stderr.contains("harnex wait --id here"), "{ended:?}");
+    assert_eq!(
+        world.run(&["status"]).code,
+        0,
+        "no id: an empty list is fine"
+    );
 }
