@@ -606,8 +606,8 @@ pub struct LogsArgs {
     #[command(flatten)]
     pub id: SessionId,
 
-    /// Print the last N lines
-    #[arg(long, short = 'n', default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Print the last N lines (0: none, e.g. with --follow to see only new output)
+    #[arg(long, short = 'n', default_value_t = 200)]
     pub lines: u64,
 
     /// Keep printing new output until the session exits
@@ -673,8 +673,12 @@ pub struct EventsArgs {
     pub id: SessionId,
 
     /// Print the rows there are now and exit (no following)
-    #[arg(long)]
+    #[arg(long, visible_alias = "no-follow")]
     pub snapshot: bool,
+
+    /// Follow until the run exits (the default; accepted as the Ruby harnex takes it)
+    #[arg(long, conflicts_with = "snapshot")]
+    pub follow: bool,
 
     /// Only rows at or after this UTC time (RFC 3339, e.g. 2026-11-21T08:00:00Z)
     #[arg(long, value_name = "TS")]

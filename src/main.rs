@@ -43,11 +43,36 @@ fn parse_error(e: clap::Error) -> i32 {
             harnex::warn!("harnex: unknown command {name:?}\nTry: harnex --help");
             2
         }
+        ErrorKind::UnknownArgument => {
+            let _ = e.print();
+            if let Some(hint) = id_hint(&e) {
+                harnex::warn!("{hint}");
+            }
+            2
+        }
         _ => {
             let _ = e.print();
             2
         }
     }
+}
+
+/// `harnex stop impl-1`: a bare word where a command wants `--id` (the Ruby harnex took it the
+/// same way) gets the line to type instead.
+fn id_hint(e: &clap::Error) -> Option<String> {
+    const TAKES_ID: [&str; 7] = ["send", "stop", "wait", "logs", "events", "pane", "explain"];
+    let word = e.get(clap::error::ContextKind::InvalidArg)?.to_string();
+    if word.starts_with('-') {
+        return None;
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = args.first().filter(|c| TAKES_ID.contains(&c.as_str()))?;
+    if args.iter().any(|a| a == "--id" || a.starts_with("--id=")) {
+        return None;
+    }
+    Some(format!(
+        "hint: the session id goes after --id: harnex {command} --id {word}"
+    ))
 }
 
 fn exit(code: i32) -> ExitCode {

@@ -96,6 +96,10 @@ impl Output {
 /// The last `n` lines of the file (all of it when shorter), leaving the position at the end.
 fn tail_lines(file: &mut std::fs::File, n: u64) -> std::io::Result<Vec<u8>> {
     let len = file.metadata()?.len();
+    if n == 0 {
+        file.seek(SeekFrom::Start(len))?;
+        return Ok(Vec::new());
+    }
     let mut start = len;
     let mut newlines = 0u64;
     let mut chunk = vec![0u8; 64 * 1024];
@@ -155,6 +159,16 @@ mod tests {
         std::fs::write(&path, content).unwrap();
         let mut file = std::fs::File::open(&path).unwrap();
         String::from_utf8(tail_lines(&mut file, n).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn zero_lines_is_nothing_and_the_position_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.log");
+        std::fs::write(&path, "a\nb\n").unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        assert!(tail_lines(&mut file, 0).unwrap().is_empty());
+        assert_eq!(file.stream_position().unwrap(), 4);
     }
 
     #[test]

@@ -73,7 +73,7 @@ fn other_malformed_options_are_usage_errors() {
         (&["run", "bash", "--host", "0.0.0.0"], "loopback"),
         (&["run", "bash", "--inbox-ttl", "soon"], "--inbox-ttl"),
         (&["wait", "--id", "x", "--until", "sleeping"], "prompt"),
-        (&["logs", "--id", "x", "--lines", "0"], "--lines"),
+        (&["logs", "--id", "x", "--lines", "many"], "--lines"),
         (
             &["send", "--id", "x", "--submit-only", "--message", "hi"],
             "--submit-only",

@@ -580,3 +580,31 @@ fn status_of_an_unknown_or_ended_id_is_a_failure_that_says_where_it_went() {
         "no id: an empty list is fine"
     );
 }
+
+#[test]
+fn a_bare_session_id_gets_the_line_with_id_to_type() {
+    let world = World::new();
+    for command in ["stop", "wait", "logs", "events", "pane"] {
+        let run = world.run(&[command, "impl-1"]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr
+                .contains(&format!("harnex {command} --id impl-1")),
+            "{run:?}"
+        );
+    }
+}
+
+#[test]
+fn ruby_spellings_of_logs_and_events_options_are_taken() {
+    let world = World::new();
+    world.detach_bash("spell");
+    let none = world.run(&["logs", "--id", "spell", "--lines", "0"]);
+    assert_eq!(none.code, 0, "{none:?}");
+    assert_eq!(none.stdout, "", "no past lines: {none:?}");
+    let snapshot = world.run(&["events", "--id", "spell", "--no-follow"]);
+    assert_eq!(snapshot.code, 0, "{snapshot:?}");
+    assert!(snapshot.stdout.contains("\"started\""), "{snapshot:?}");
+    let both = world.run(&["events", "--id", "spell", "--follow", "--no-follow"]);
+    assert_eq!(both.code, 2, "{both:?}");
+}
