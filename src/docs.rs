@@ -82,6 +82,27 @@ pub const SKILLS: [Doc; 3] = [
 /// numeric `NN_` prefix). Ambiguous prefixes or substrings name every match.
 pub fn find<'a>(docs: &'a [Doc], query: &str) -> Result<&'a Doc, Vec<&'a Doc>> {
     let query = query.trim().to_lowercase();
+    // The Ruby harnex numbers its recipes (`01_fire_and_watch`): `01`, `1` and `fire_and_watch`
+    // name the same one here, where names are unnumbered and dashed.
+    let numbered = docs
+        .iter()
+        .any(|d| d.name.starts_with(|c: char| c.is_ascii_digit()));
+    if !numbered {
+        if let Ok(n) = query.parse::<usize>() {
+            return n
+                .checked_sub(1)
+                .and_then(|i| docs.get(i))
+                .ok_or_else(Vec::new);
+        }
+        let unnumbered = match query.split_once('_') {
+            Some((n, rest)) if n.chars().all(|c| c.is_ascii_digit()) => rest,
+            _ => query.as_str(),
+        };
+        let query = unnumbered.replace('_', "-");
+        if let Some(doc) = docs.iter().find(|d| d.name == query) {
+            return Ok(doc);
+        }
+    }
     let bare = |d: &Doc| {
         d.name
             .split_once('_')
@@ -121,6 +142,16 @@ mod tests {
         );
         assert_eq!(find(&RECIPES, "fire").unwrap().name, "fire-and-watch");
         assert_eq!(find(&RECIPES, "night").unwrap().name, "overnight");
+        // As the Ruby harnex's GUIDE names them.
+        for ruby in ["01", "1", "fire_and_watch", "01_fire_and_watch"] {
+            assert_eq!(
+                find(&RECIPES, ruby).unwrap().name,
+                "fire-and-watch",
+                "{ruby}"
+            );
+        }
+        assert_eq!(find(&RECIPES, "2").unwrap().name, "chain");
+        assert!(find(&RECIPES, "9").unwrap_err().is_empty());
         assert!(find(&RECIPES, "zzz").unwrap_err().is_empty());
         assert_eq!(find(&AGENT_GUIDES, "0").unwrap_err().len(), 5);
     }

@@ -12,18 +12,21 @@ pub fn guide() -> Result<i32> {
 /// `harnex recipes` lists; `harnex recipes show NAME` (or `harnex recipes NAME`) prints one.
 pub fn recipes(words: &[String]) -> Result<i32> {
     match words {
-        [] => {
-            println!("Recipes (tested workflow patterns):");
-            list(&docs::RECIPES);
-            println!("\nShow one: harnex recipes show <name>");
-            Ok(0)
-        }
+        [] => print_recipes(),
+        [list] if list == "list" => print_recipes(),
         [show, name] if show == "show" => {
             print_one(&docs::RECIPES, name, "recipe", "harnex recipes")
         }
         [name] => print_one(&docs::RECIPES, name, "recipe", "harnex recipes"),
         _ => Err(Error::usage("usage: harnex recipes [show NAME]")),
     }
+}
+
+fn print_recipes() -> Result<i32> {
+    println!("Recipes (tested workflow patterns):");
+    list(&docs::RECIPES);
+    println!("\nShow one: harnex recipes show <name or number>");
+    Ok(0)
 }
 
 /// `harnex agents-guide` / `list` lists the topics; `show TOPIC` or `TOPIC` prints one.
