@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::registry::RegistryEntry;
 use crate::tmux;
 use crate::wire::outputs::PaneText;
+use std::io::IsTerminal;
 
 /// Clear the terminal and home the cursor before each redraw in `--follow`.
 const REDRAW: &str = "\x1b[H\x1b[2J";
@@ -122,7 +123,8 @@ fn print(args: &PaneArgs, entry: &RegistryEntry, source: &Source, text: &str) {
         });
         let _ = writeln!(out, "{line}");
     } else {
-        if args.follow {
+        // A terminal is cleared for each redraw; a pipe or file gets the frames one after another.
+        if args.follow && std::io::stdout().is_terminal() {
             let _ = write!(out, "{REDRAW}");
         }
         let _ = writeln!(out, "{text}");
