@@ -698,8 +698,9 @@ Examples:
 
 For a session started with `run --tmux` this runs `tmux capture-pane` on the pane recorded at
 start-up; for any other session (foreground, --detach) it prints the supervisor's emulated
-screen. Trailing blank lines are left out. --follow redraws only when the text changes and ends
-when the session exits.")]
+screen. Trailing blank lines are left out. --follow redraws only when the text changes (clearing
+the screen first when stdout is a terminal; into a pipe or file the frames follow each other) and
+ends when the session exits.")]
 pub struct PaneArgs {
     #[command(flatten)]
     pub id: SessionId,
