@@ -21,6 +21,12 @@ pub fn classify_exit(
         "disconnected"
     } else if exit.code == 0 {
         "success"
+    } else if exit.signal.is_some() && stop_requested {
+        // Ended by the stop ladder's signals (`stop --force`, a grace that ran out).
+        "stopped"
+    } else if exit.signal.is_some() {
+        // Ended by a signal nobody asked harnex for (its tmux window closed, `kill`).
+        "killed"
     } else {
         "failure"
     }
@@ -42,5 +48,11 @@ mod tests {
         assert_eq!(classify_exit(code(0), true, false, true), "disconnected");
         assert_eq!(classify_exit(code(0), true, true, false), "success");
         assert_eq!(classify_exit(code(143), true, true, false), "failure");
+        let signalled = ChildExit {
+            code: 129,
+            signal: Some(1),
+        };
+        assert_eq!(classify_exit(signalled, true, true, false), "stopped");
+        assert_eq!(classify_exit(signalled, true, false, false), "killed");
     }
 }

@@ -107,7 +107,8 @@ pub struct ExitRecord {
     pub started_at: String,
     pub exited_at: String,
     pub injected_count: u64,
-    /// `success`, `failure`, `boot_failure`, `timeout`, `disconnected`, `crashed`.
+    /// `success`, `failure`, `boot_failure`, `timeout`, `disconnected`, `stopped`, `killed`,
+    /// `crashed`.
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(flatten)]
