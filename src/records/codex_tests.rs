@@ -111,6 +111,49 @@ fn good_turn_completes_with_the_mock_answer_and_usage() {
 }
 
 #[test]
+fn second_turn_counts_its_request_and_the_session_so_far() {
+    let once = |n: u64| Usage {
+        input_tokens: Some(1234 * n),
+        cached_input_tokens: Some(200 * n),
+        output_tokens: Some(56 * n),
+        reasoning_tokens: Some(7 * n),
+        total_tokens: Some(1290 * n),
+    };
+    for v in VERSIONS {
+        let all = facts(&fixture(v, "two-turns"));
+        let usages: Vec<_> = all
+            .iter()
+            .filter_map(|f| match f {
+                RecordFact::Usage { turn, session, .. } => Some((turn.clone(), session.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            usages,
+            [
+                (Some(once(1)), Some(once(1))),
+                (Some(once(1)), Some(once(2)))
+            ],
+            "{v}"
+        );
+        let ends: Vec<_> = all
+            .iter()
+            .filter_map(|f| match f {
+                RecordFact::TurnEnded {
+                    outcome, answer, ..
+                } => Some((*outcome, answer.as_deref())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            ends,
+            [(TurnOutcome::Completed, Some(MOCK_ANSWER)); 2],
+            "{v}"
+        );
+    }
+}
+
+#[test]
 fn rate_limited_turn_fails_as_rate_limited_with_codex_message() {
     for v in VERSIONS {
         let all = facts(&fixture(v, "rate-limited"));
