@@ -3,11 +3,13 @@
 //!
 //! Each row is `{"timestamp", "type", "payload"}`. The rows that carry facts (checked on Codex
 //! 0.169.0 and 0.171.0, which write the same rows; see `tests/fixtures/records/README.md`):
-//! - `session_meta` (first row): `id`, `cwd`, `source` (a sub-agent's names its parent thread).
+//! - `session_meta` (first row): `id`, `cwd`, `source` (a sub-agent's names its parent thread;
+//!   its `session_id` is the parent's, so a rollout is known by `id`, never by `session_id`).
 //! - `turn_context`: the turn's `model` — kept to label the usage that follows.
 //! - `event_msg` `task_started` (`turn_id`), `token_count` (`info` null until the model
 //!   answers; then `total_token_usage` for the session, `last_token_usage` for the request),
-//!   `task_complete` (`last_agent_message`, and `error` when the model failed), `turn_aborted`.
+//!   `task_complete` (`last_agent_message`, and `error` when the model failed), `turn_aborted`,
+//!   `item_completed` with a `CollabAgentToolCall` item (`spawn_agent`: the child thread ids).
 //!
 //! Codex does not write its retries (`Reconnecting... 2/5`) to the rollout: `stream_error` rows
 //! are read if a version ever writes them, but the screen is where retries show today.
@@ -47,6 +49,7 @@ impl CodexRecords {
                 }
                 Vec::new()
             }
+            Some("event_msg") if payload["type"] == "item_completed" => spawned(&payload["item"]),
             Some("event_msg") => self.event(payload).into_iter().collect(),
             _ => Vec::new(),
         }
@@ -120,8 +123,27 @@ impl CodexRecords {
     }
 }
 
+/// The threads a `spawn_agent` call started: an `item_completed` row whose item is a
+/// `CollabAgentToolCall` names them in `receiver_thread_ids`. Each child writes its own
+/// rollout, whose `session_meta` names this thread as `parent_thread_id`.
+fn spawned(item: &Value) -> Vec<RecordFact> {
+    if item["type"] != "CollabAgentToolCall" || item["tool"] != "spawn_agent" {
+        return Vec::new();
+    }
+    let Some(ids) = item["receiver_thread_ids"].as_array() else {
+        return Vec::new();
+    };
+    ids.iter()
+        .filter_map(Value::as_str)
+        .map(|id| RecordFact::Subagent {
+            agent_session_id: Some(id.to_string()),
+            started: true,
+        })
+        .collect()
+}
+
 fn session_meta(payload: &Value) -> Option<RecordFact> {
-    let id = payload["id"].as_str().or(payload["session_id"].as_str())?;
+    let id = payload["id"].as_str()?;
     Some(RecordFact::SessionMeta {
         agent_session_id: id.to_string(),
         cwd: payload["cwd"].as_str().map(str::to_string),

@@ -243,6 +243,7 @@ fn broken_lines_yield_nothing_and_never_panic() {
         r#"{"type":"event_msg","payload":{"type":"token_count","info":{"total_token_usage":"x"}}}"#,
         r#"{"type":"event_msg","payload":{"type":"stream_error"}}"#,
         r#"{"type":"session_meta","payload":{"cwd":"/x"}}"#,
+        r#"{"type":"event_msg","payload":{"type":"item_completed","item":{"type":"CollabAgentToolCall","tool":"spawn_agent"}}}"#,
         r#"{"type":"turn_context","payload":{"model":["x"]}}"#,
         r#"{"type":"some_future_row","payload":{"type":"task_complete"}}"#,
     ] {
@@ -368,6 +369,51 @@ fn a_stream_error_row_is_a_retry_with_its_attempt() {
             },
         }]
     );
+}
+
+#[test]
+fn a_spawned_sub_agent_is_named_by_parent_and_child_alike() {
+    for v in VERSIONS {
+        let parent = facts(&fixture(v, "subagent-parent"));
+        let child = facts(&fixture(v, "subagent-child"));
+        let Some(RecordFact::SessionMeta {
+            agent_session_id: parent_id,
+            ..
+        }) = parent.first()
+        else {
+            panic!("{v}: {parent:?}")
+        };
+        let Some(RecordFact::SessionMeta {
+            agent_session_id: child_id,
+            parent_session_id,
+            ..
+        }) = child.first()
+        else {
+            panic!("{v}: {child:?}")
+        };
+        assert_ne!(parent_id, child_id, "{v}");
+        assert_eq!(parent_session_id.as_ref(), Some(parent_id), "{v}");
+        let spawned: Vec<_> = parent
+            .iter()
+            .filter(|f| matches!(f, RecordFact::Subagent { .. }))
+            .collect();
+        assert_eq!(
+            spawned,
+            [&RecordFact::Subagent {
+                agent_session_id: Some(child_id.clone()),
+                started: true,
+            }],
+            "{v}"
+        );
+        // Each file has its own one turn, completed with the mock's answer.
+        for all in [&parent, &child] {
+            assert_eq!(
+                turn_end(all),
+                (TurnOutcome::Completed, Some(MOCK_ANSWER.to_string()), None),
+                "{v}"
+            );
+        }
+    }
 }
 
 #[test]
