@@ -177,6 +177,25 @@ fn rate_limited_turn_fails_as_rate_limited_with_codex_message() {
 }
 
 #[test]
+fn overloaded_turn_fails_as_overloaded_with_its_status() {
+    for v in VERSIONS {
+        let (outcome, answer, error) = turn_end(&facts(&fixture(v, "overloaded")));
+        assert_eq!((outcome, answer), (TurnOutcome::Failed, None), "{v}");
+        let error = error.unwrap_or_else(|| panic!("{v}: no error"));
+        assert_eq!(
+            (error.kind, error.http_status),
+            (ErrorKind::Overloaded, Some(529)),
+            "{v}"
+        );
+        assert!(
+            error.message.starts_with("unexpected status 529"),
+            "{v}: {}",
+            error.message
+        );
+    }
+}
+
+#[test]
 fn cut_stream_fails_as_disconnected() {
     for v in VERSIONS {
         let all = facts(&fixture(v, "stream-cut"));
