@@ -431,3 +431,14 @@ fn an_absurd_grace_from_the_api_neither_breaks_nor_blocks_the_ladder() {
     let code = forced.json()["exit"]["exit_code"].as_i64().unwrap() as i32;
     assert!(TERMINATED.contains(&code), "{forced:?}");
 }
+
+#[test]
+fn a_forced_stop_is_recorded_as_stopped_not_as_a_failure() {
+    let world = World::new();
+    world.detach_bash("forced");
+    let stop = world.run(&["stop", "--id", "forced", "--force", "--wait"]);
+    assert_eq!(stop.code, 0, "{stop:?}");
+    let record = &stop.json()["exit"];
+    assert_eq!(record["reason"], "stopped", "{record}");
+    assert!(record["exit_code"].as_i64().unwrap() > 128, "{record}");
+}
