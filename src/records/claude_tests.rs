@@ -1,4 +1,5 @@
-//! The Claude parser over real transcripts recorded from Claude Code 2.1.328 against a mock model
+//! The Claude parser over real transcripts recorded from Claude Code 2.1.328 (and the newest,
+//! 2.1.332, for the main cases) against a mock model
 //! (`tests/fixtures/records/README.md` says how each was made), plus hand-written rows for what the
 //! recordings cannot show (sidechains, a `system`/`api_error` row, malformed lines).
 
@@ -7,6 +8,8 @@ use crate::records::{ErrorKind, RecordFact, TurnOutcome, Usage};
 
 const MOCK_ANSWER: &str = "The mock answer is forty-two.";
 const MOCK_MODEL: &str = "claude-opus-5-5";
+/// The pinned version, and the newest published one (recorded for the main cases).
+const VERSIONS: [&str; 2] = ["2.1.328", "2.1.332"];
 
 fn fixture(name: &str) -> String {
     let path = format!(
@@ -112,6 +115,37 @@ fn ok_turn_completes_with_the_mock_answer_and_usage() {
 }
 
 #[test]
+fn newest_version_ok_turn_reads_the_same() {
+    let facts = facts_of("claude-2.1.332-ok");
+    assert!(
+        matches!(facts.first(), Some(RecordFact::SessionMeta { cwd: Some(cwd), .. }) if cwd == "/tmp/harnex-rec/repo")
+    );
+    assert_eq!(
+        usages(&facts),
+        vec![&RecordFact::Usage {
+            turn: Some(mock_usage()),
+            session: Some(mock_usage()),
+            model: Some(MOCK_MODEL.into()),
+        }]
+    );
+    match only_turn_end(&facts) {
+        RecordFact::TurnEnded {
+            outcome: TurnOutcome::Completed,
+            answer,
+            turn_id,
+            error: None,
+        } => {
+            assert_eq!(answer.as_deref(), Some(MOCK_ANSWER));
+            assert_eq!(
+                turn_id.as_deref(),
+                Some("4a713d6c-131c-4258-9e3b-78e7ea87f5b3")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn a_message_written_as_several_rows_counts_once_and_its_text_is_the_answer() {
     // Thinking block and text block: two assistant rows with one message id and one usage.
     let facts = facts_of("claude-2.1.328-thinking");
@@ -141,29 +175,37 @@ fn overloaded_retries_then_fails_as_overloaded() {
 
 #[test]
 fn rate_limited_retries_then_fails_as_rate_limited() {
-    let facts = facts_of("claude-2.1.328-rate-limited");
-    assert_eq!(retries(&facts), vec![Some(1), Some(2)]);
-    assert_failed(
-        &facts,
-        ErrorKind::RateLimited,
-        Some(429),
-        "Rate limited by mock",
-    );
+    for version in VERSIONS {
+        let facts = facts_of(&format!("claude-{version}-rate-limited"));
+        assert_eq!(retries(&facts), vec![Some(1), Some(2)], "{version}");
+        assert_failed(
+            &facts,
+            ErrorKind::RateLimited,
+            Some(429),
+            "Rate limited by mock",
+        );
+    }
 }
 
 #[test]
 fn a_cut_stream_that_claude_recovers_without_streaming_completes() {
     // Three streams cut mid-answer, then Claude's non-streaming fallback got the whole answer.
-    let facts = facts_of("claude-2.1.328-stream-cut");
-    assert_eq!(retries(&facts), vec![Some(1), Some(2), Some(3)]);
-    match only_turn_end(&facts) {
-        RecordFact::TurnEnded {
-            outcome: TurnOutcome::Completed,
-            answer,
-            error: None,
-            ..
-        } => assert_eq!(answer.as_deref(), Some(MOCK_ANSWER)),
-        other => panic!("{other:?}"),
+    for version in VERSIONS {
+        let facts = facts_of(&format!("claude-{version}-stream-cut"));
+        assert_eq!(
+            retries(&facts),
+            vec![Some(1), Some(2), Some(3)],
+            "{version}"
+        );
+        match only_turn_end(&facts) {
+            RecordFact::TurnEnded {
+                outcome: TurnOutcome::Completed,
+                answer,
+                error: None,
+                ..
+            } => assert_eq!(answer.as_deref(), Some(MOCK_ANSWER)),
+            other => panic!("{other:?}"),
+        }
     }
 }
 
@@ -216,7 +258,11 @@ fn malformed_lines_give_no_facts_and_no_panic() {
         assert_eq!(parser.feed(line), vec![], "{line:?}");
     }
     // Every real line cut short: never a panic.
-    for name in ["claude-2.1.328-ok", "claude-2.1.328-overloaded"] {
+    for name in [
+        "claude-2.1.328-ok",
+        "claude-2.1.328-overloaded",
+        "claude-2.1.332-ok",
+    ] {
         let mut parser = ClaudeRecords::new();
         for line in fixture(name).lines() {
             let cut = line.char_indices().nth(line.chars().count() / 2);
