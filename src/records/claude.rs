@@ -24,14 +24,26 @@
 //!   assistant row Claude writes when it gives up (`isApiErrorMessage`, `apiErrorStatus`,
 //!   `apiError`, its text is Claude's own message; no `turn_duration` follows it); `Interrupted` on
 //!   the `[Request interrupted by user…]` user row.
-//! - `Subagent`: the first row of each sidechain (`isSidechain: true`, keyed by `agentId`).
-//!   Sidechain rows never start, end or count towards the main turn.
+//! - `Subagent`: Claude 2.1.328 writes a sub-agent's rows to a file of its own
+//!   (`<session-id>/subagents/agent-<agentId>.jsonl`, rows with `isSidechain: true`); the main
+//!   transcript shows an `Agent` tool call whose result says `agentId: <id>` (started), and later a
+//!   `<task-notification>` with that `<task-id>` and a final `<status>` (finished), first as a
+//!   `queue-operation` row, then as the prompt of a turn of its own (`origin.kind`
+//!   `task-notification`). Fed a sidechain file, the first row of each `agentId` is a start;
+//!   sidechain rows never start, end or count towards the main turn.
 
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::{ErrorKind, RecordFact, TurnError, TurnOutcome, Usage, kind_of_status};
+use super::{ErrorKind, RecordFact, TurnError, TurnOutcome, Usage};
+
+#[path = "claude_fields.rs"]
+mod fields;
+use fields::{
+    add, api_error, assistant_text, between, is_tool_result, retry_error, str_at, subtract, u32_at,
+    usage_of, user_text, word_after,
+};
 
 /// What Claude writes as the user's turn when the person pressed Esc.
 const INTERRUPT_MARKER: &str = "[Request interrupted by user";
@@ -53,6 +65,10 @@ pub struct ClaudeRecords {
     usage_by_message: HashMap<String, Usage>,
     session: Usage,
     subagents: HashSet<String>,
+    /// Sub-agents seen to finish (a task notification can be written twice: queued, then as a prompt).
+    finished_subagents: HashSet<String>,
+    /// Ids of `Agent` tool calls whose results (with the sub-agent's id) are still to come.
+    agent_calls: HashSet<String>,
 }
 
 impl ClaudeRecords {
@@ -79,6 +95,10 @@ impl ClaudeRecords {
             Some("assistant") => self.assistant(&row, &mut facts),
             Some("api-request") => self.api_request(&row, &mut facts),
             Some("system") => self.system(&row, &mut facts),
+            Some("queue-operation") => {
+                let text = str_at(&row, &["content"]).unwrap_or_default();
+                self.agent_finished(text, &mut facts);
+            }
             _ => {}
         }
         facts
@@ -109,6 +129,62 @@ impl ClaudeRecords {
         }
     }
 
+    /// Remembers the main thread's `Agent`/`Task` tool calls: their results name the sub-agent.
+    fn note_agent_launches(&mut self, message: &Value) {
+        let Some(items) = message.get("content").and_then(Value::as_array) else {
+            return;
+        };
+        for item in items {
+            let is_agent = matches!(str_at(item, &["name"]), Some("Agent" | "Task"));
+            if let (Some("tool_use"), true, Some(id)) =
+                (str_at(item, &["type"]), is_agent, str_at(item, &["id"]))
+            {
+                self.agent_calls.insert(id.to_string());
+            }
+        }
+    }
+
+    /// An `Agent` tool result: the sub-agent started (its id is in the text as `agentId: <id>`).
+    fn agent_launched(&mut self, content: &Value, facts: &mut Vec<RecordFact>) {
+        let Some(items) = content.as_array() else {
+            return;
+        };
+        for item in items {
+            let Some(call) = str_at(item, &["tool_use_id"]) else {
+                continue;
+            };
+            if !self.agent_calls.remove(call) {
+                continue;
+            }
+            let text = item.get("content").map(user_text).unwrap_or_default();
+            let id = word_after(&text, "agentId: ").unwrap_or(call).to_string();
+            if self.subagents.insert(id.clone()) {
+                facts.push(RecordFact::Subagent {
+                    agent_session_id: Some(id),
+                    started: true,
+                });
+            }
+        }
+    }
+
+    /// A `<task-notification>` naming a sub-agent (`<task-id>`) that is no longer running.
+    fn agent_finished(&mut self, text: &str, facts: &mut Vec<RecordFact>) {
+        if !text.contains("<task-notification>") {
+            return;
+        }
+        let Some(id) = between(text, "<task-id>", "</task-id>") else {
+            return;
+        };
+        let running = between(text, "<status>", "</status>") == Some("running");
+        if running || !self.subagents.contains(id) || !self.finished_subagents.insert(id.into()) {
+            return;
+        }
+        facts.push(RecordFact::Subagent {
+            agent_session_id: Some(id.to_string()),
+            started: false,
+        });
+    }
+
     fn user(&mut self, row: &Value, facts: &mut Vec<RecordFact>) {
         if row.get("isMeta").and_then(Value::as_bool) == Some(true)
             || row.get("isCompactSummary").and_then(Value::as_bool) == Some(true)
@@ -123,10 +199,15 @@ impl ClaudeRecords {
             Value::Array(items) => !items.is_empty() && !is_tool_result(content),
             _ => false,
         };
+        if is_tool_result(content) {
+            self.agent_launched(content, facts);
+        }
         if !is_prompt {
             return;
         }
-        if user_text(content).starts_with(INTERRUPT_MARKER) {
+        let text = user_text(content);
+        self.agent_finished(&text, facts);
+        if text.starts_with(INTERRUPT_MARKER) {
             self.end_turn(TurnOutcome::Interrupted, None, None, facts);
             return;
         }
@@ -152,7 +233,14 @@ impl ClaudeRecords {
         let Some(message) = row.get("message") else {
             return;
         };
-        let id = str_at(message, &["id"]).unwrap_or_default().to_string();
+        // A request's id and the message's: real message ids are unique, but a proxy or a mock
+        // may reuse one, and each request is paid for.
+        let id = format!(
+            "{}/{}",
+            str_at(row, &["requestRef"]).unwrap_or_default(),
+            str_at(message, &["id"]).unwrap_or_default()
+        );
+        self.note_agent_launches(message);
         if let Some(usage) = message.get("usage").and_then(usage_of) {
             self.record_usage(&id, usage, str_at(message, &["model"]), facts);
         }
@@ -249,162 +337,6 @@ impl ClaudeRecords {
             answer,
             error,
         });
-    }
-}
-
-fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter()
-        .try_fold(value, |v, key| v.get(key))
-        .and_then(Value::as_str)
-}
-
-fn u64_at(value: &Value, pointer: &str) -> Option<u64> {
-    value.pointer(pointer).and_then(Value::as_u64)
-}
-
-fn u32_at(value: &Value, key: &str) -> Option<u32> {
-    value
-        .get(key)
-        .and_then(Value::as_u64)
-        .and_then(|n| u32::try_from(n).ok())
-}
-
-fn is_tool_result(content: &Value) -> bool {
-    content.as_array().is_some_and(|items| {
-        items
-            .iter()
-            .any(|item| str_at(item, &["type"]) == Some("tool_result"))
-    })
-}
-
-/// A user row's text: the string itself, or its text blocks joined.
-fn user_text(content: &Value) -> String {
-    match content {
-        Value::String(text) => text.clone(),
-        _ => text_blocks(content),
-    }
-}
-
-fn assistant_text(message: &Value) -> String {
-    message.get("content").map(text_blocks).unwrap_or_default()
-}
-
-fn text_blocks(content: &Value) -> String {
-    let Some(items) = content.as_array() else {
-        return String::new();
-    };
-    let texts: Vec<&str> = items
-        .iter()
-        .filter(|item| str_at(item, &["type"]) == Some("text"))
-        .filter_map(|item| str_at(item, &["text"]))
-        .collect();
-    texts.join("\n\n")
-}
-
-/// Usage in harnex's terms (see the module docs for how cache tokens count); `None` when the
-/// row reports no token count at all.
-fn usage_of(raw: &Value) -> Option<Usage> {
-    let fresh = u64_at(raw, "/input_tokens");
-    let written = u64_at(raw, "/cache_creation_input_tokens");
-    let read = u64_at(raw, "/cache_read_input_tokens");
-    let input = match (fresh, written, read) {
-        (None, None, None) => None,
-        _ => Some(fresh.unwrap_or(0) + written.unwrap_or(0) + read.unwrap_or(0)),
-    };
-    let output = u64_at(raw, "/output_tokens");
-    let total = match (input, output) {
-        (None, None) => None,
-        _ => Some(input.unwrap_or(0) + output.unwrap_or(0)),
-    };
-    total?;
-    Some(Usage {
-        input_tokens: input,
-        cached_input_tokens: read,
-        output_tokens: output,
-        reasoning_tokens: u64_at(raw, "/output_tokens_details/thinking_tokens"),
-        total_tokens: total,
-    })
-}
-
-fn add(sum: &mut Usage, usage: &Usage) {
-    combine(sum, usage, u64::saturating_add);
-}
-
-fn subtract(sum: &mut Usage, usage: &Usage) {
-    combine(sum, usage, u64::saturating_sub);
-}
-
-fn combine(sum: &mut Usage, usage: &Usage, op: fn(u64, u64) -> u64) {
-    let pairs = [
-        (&mut sum.input_tokens, usage.input_tokens),
-        (&mut sum.cached_input_tokens, usage.cached_input_tokens),
-        (&mut sum.output_tokens, usage.output_tokens),
-        (&mut sum.reasoning_tokens, usage.reasoning_tokens),
-        (&mut sum.total_tokens, usage.total_tokens),
-    ];
-    for (total, value) in pairs {
-        if let Some(value) = value {
-            *total = Some(op(total.unwrap_or(0), value));
-        }
-    }
-}
-
-/// The error of an assistant row Claude wrote when it gave up on the model.
-fn api_error(row: &Value) -> TurnError {
-    let status = u32_at(row, "apiErrorStatus").and_then(|s| u16::try_from(s).ok());
-    let kind = match status {
-        Some(status) => kind_of_status(status),
-        None => kind_of_label(
-            str_at(row, &["apiError"])
-                .or(str_at(row, &["apiErrorType"]))
-                .or(str_at(row, &["error"])),
-        ),
-    };
-    let text = row
-        .get("message")
-        .map(assistant_text)
-        .filter(|text| !text.is_empty());
-    TurnError {
-        kind,
-        message: text.unwrap_or_else(|| "Claude reported an API error".to_string()),
-        http_status: status,
-    }
-}
-
-/// The error of a `system`/`api_error` retry row (`error.status`, `error.message`).
-fn retry_error(row: &Value) -> TurnError {
-    let error = row.get("error");
-    let status = error
-        .and_then(|e| u32_at(e, "status"))
-        .and_then(|s| u16::try_from(s).ok());
-    let message = error
-        .and_then(|e| str_at(e, &["message"]))
-        .unwrap_or("Claude is retrying its model request");
-    let kind = match status {
-        Some(status) => kind_of_status(status),
-        None => kind_of_label(Some(message)),
-    };
-    TurnError {
-        kind,
-        message: message.to_string(),
-        http_status: status,
-    }
-}
-
-/// The kind of an error Claude names without an HTTP status (`apiError`, `error`).
-fn kind_of_label(label: Option<&str>) -> ErrorKind {
-    let label = label.unwrap_or_default().to_ascii_lowercase();
-    let has = |word: &str| label.contains(word);
-    if has("connection") || has("timeout") || has("timed out") || has("stream") {
-        ErrorKind::Disconnected
-    } else if has("rate_limit") || has("rate limit") {
-        ErrorKind::RateLimited
-    } else if has("overloaded") || has("server_error") {
-        ErrorKind::Overloaded
-    } else if has("authentication") || has("permission") || has("auth") {
-        ErrorKind::Auth
-    } else {
-        ErrorKind::Other
     }
 }
 

@@ -365,3 +365,60 @@ fn a_prompt_while_a_turn_is_open_closes_it_first() {
         ]
     );
 }
+
+#[test]
+fn a_background_agent_is_a_subagent_that_starts_and_finishes() {
+    // The mock answers the prompt with an `Agent` tool call; the agent runs in the background,
+    // its task notification then starts a second turn of the main thread.
+    let facts = facts_of("claude-2.1.328-subagent");
+    let subagents: Vec<_> = facts
+        .iter()
+        .filter(|f| matches!(f, RecordFact::Subagent { .. }))
+        .collect();
+    let agent = Some("abfe70359ba2b008b".to_string());
+    assert_eq!(
+        subagents,
+        vec![
+            &RecordFact::Subagent {
+                agent_session_id: agent.clone(),
+                started: true
+            },
+            &RecordFact::Subagent {
+                agent_session_id: agent,
+                started: false
+            },
+        ]
+    );
+    let ends = turn_ends(&facts);
+    assert_eq!(ends.len(), 2, "{facts:#?}");
+    for end in ends {
+        assert!(
+            matches!(end, RecordFact::TurnEnded { outcome: TurnOutcome::Completed, answer: Some(a), .. } if a == MOCK_ANSWER)
+        );
+    }
+    // Three requests on the main thread (tool call, answer, answer to the notification), each
+    // counted once although the mock gives every message the same id.
+    match usages(&facts).last() {
+        Some(RecordFact::Usage { session, .. }) => {
+            let session = session.clone().unwrap_or_default();
+            assert_eq!(session.input_tokens, Some(3 * 157));
+            assert_eq!(session.output_tokens, Some(5 + 9 + 9));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_subagent_file_names_its_agent_and_never_ends_the_main_turn() {
+    let facts = facts_of("claude-2.1.328-subagent-agent");
+    assert_eq!(
+        facts
+            .iter()
+            .filter(|f| !matches!(f, RecordFact::SessionMeta { .. }))
+            .collect::<Vec<_>>(),
+        vec![&RecordFact::Subagent {
+            agent_session_id: Some("abfe70359ba2b008b".into()),
+            started: true
+        }]
+    );
+}
