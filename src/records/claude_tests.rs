@@ -422,3 +422,11 @@ fn a_subagent_file_names_its_agent_and_never_ends_the_main_turn() {
         }]
     );
 }
+
+#[test]
+fn a_refused_key_fails_as_auth() {
+    // 401 `authentication_error`: Claude retried it too (CLAUDE_CODE_MAX_RETRIES=2), then gave up.
+    let facts = facts_of("claude-2.1.328-auth");
+    assert_eq!(retries(&facts), vec![Some(1), Some(2)]);
+    assert_failed(&facts, ErrorKind::Auth, Some(401), "Invalid API key");
+}
