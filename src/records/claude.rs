@@ -9,7 +9,7 @@
 //!   not the `[Request interrupted by user]` marker. Its `promptId` is the turn id.
 //! - `Usage`: `assistant` rows' `message.usage`. Claude writes one row per content block (thinking,
 //!   text, tool use), each repeating the whole message's usage, so usage is kept per `message.id`
-//!   and a message counts once however many rows it has. `input_tokens` here is every prompt token
+//!   and a message counts once however many rows it has (keyed by `requestRef` and `message.id`). `input_tokens` here is every prompt token
 //!   the request paid for — Anthropic's `input_tokens` + `cache_creation_input_tokens` +
 //!   `cache_read_input_tokens` — so it means what Codex's does (input including cached);
 //!   `cached_input_tokens` is `cache_read_input_tokens`; `reasoning_tokens` is
@@ -57,11 +57,12 @@ pub struct ClaudeRecords {
     meta_sent: bool,
     /// The open turn's id (`promptId`), `Some(None)` for a turn without one.
     open_turn: Option<Option<String>>,
-    /// The last main-thread assistant message with text: (message id, its text so far).
+    /// The last main-thread assistant message with text: (request/message key, its text so far).
     answer: Option<(String, String)>,
     /// Main-thread requests since the last reply: more than one means Claude is retrying.
     requests_since_reply: u32,
-    /// Usage per assistant message id, in first-seen order (a message may span several rows).
+    /// Usage per request/message key (a message spans one row per content block, each with the
+    /// whole message's usage), so a message counts once and a changed count replaces the old.
     usage_by_message: HashMap<String, Usage>,
     session: Usage,
     subagents: HashSet<String>,
