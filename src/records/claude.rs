@@ -8,9 +8,9 @@
 //! - `TurnStarted`: a `user` row that is a prompt — not a tool result, not meta, not a sidechain,
 //!   not the `[Request interrupted by user]` marker. Its `promptId` is the turn id.
 //! - `Usage`: `assistant` rows' `message.usage`. Claude writes one row per content block (thinking,
-//!   text, tool use), each repeating the whole message's usage, so usage is kept per `message.id`
-//!   and a message counts once however many rows it has (keyed by `requestRef` and `message.id`). `input_tokens` here is every prompt token
-//!   the request paid for — Anthropic's `input_tokens` + `cache_creation_input_tokens` +
+//!   text, tool use), each repeating the whole message's usage, so usage is kept per request
+//!   (`requestRef` + `message.id`) and a message counts once however many rows it has.
+//!   `input_tokens` here is every prompt token the request paid for — Anthropic's `input_tokens` + `cache_creation_input_tokens` +
 //!   `cache_read_input_tokens` — so it means what Codex's does (input including cached);
 //!   `cached_input_tokens` is `cache_read_input_tokens`; `reasoning_tokens` is
 //!   `output_tokens_details.thinking_tokens`; `total_tokens` is input + output.
