@@ -158,7 +158,13 @@ fn report_ready(
         let agent_state = loop {
             match client.wait("ready", None, READY_POLL) {
                 Ok(body) if body["ok"] == true => {
-                    break body["state"].as_str().unwrap_or("starting").to_string();
+                    // Ready means the agent reached its prompt or a dialog. By the time the answer
+                    // is read, a `--context` message may already have made it busy: report the
+                    // state it was ready in, not what came after.
+                    break match body["state"].as_str() {
+                        Some(state @ ("blocked" | "exited")) => state.to_string(),
+                        _ => "prompt".to_string(),
+                    };
                 }
                 Ok(_) => continue,
                 // The session ended: the supervisor's main thread reports how.
