@@ -22,6 +22,7 @@ pub mod message_text;
 pub mod paths;
 pub mod ports;
 pub mod private_fs;
+pub mod program;
 pub mod records;
 pub mod redact;
 pub mod registry;

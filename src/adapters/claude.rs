@@ -123,16 +123,8 @@ impl Adapter for Claude {
         )
     }
 
-    fn quiet_window(&self) -> Duration {
-        super::TUI_QUIET_WINDOW
-    }
-
-    fn output_means_busy(&self) -> bool {
-        false
-    }
-
-    fn unseen_turn_grace(&self) -> Duration {
-        super::TUI_UNSEEN_TURN_GRACE
+    fn is_tui(&self) -> bool {
+        true
     }
 
     fn submit_delay(&self, bytes: usize) -> Duration {

@@ -141,16 +141,8 @@ impl Adapter for Codex {
         )
     }
 
-    fn quiet_window(&self) -> Duration {
-        super::TUI_QUIET_WINDOW
-    }
-
-    fn output_means_busy(&self) -> bool {
-        false
-    }
-
-    fn unseen_turn_grace(&self) -> Duration {
-        super::TUI_UNSEEN_TURN_GRACE
+    fn is_tui(&self) -> bool {
+        true
     }
 
     /// Codex merges keys that arrive within ~120 ms into a paste; Enter must come after that.

@@ -139,22 +139,37 @@ pub trait Adapter: Send + Sync {
 
     fn classify(&self, view: &ScreenView) -> Verdict;
 
+    /// Whether the agent is a full-screen TUI that repaints on its own (clocks, spinners, an
+    /// input box drawn while it works) rather than a line program that is quiet while idle. The
+    /// timing defaults below follow from it.
+    fn is_tui(&self) -> bool {
+        false
+    }
+
     /// How long the screen must stay unchanged before an unsettled prompt counts.
     fn quiet_window(&self) -> Duration {
-        Duration::from_millis(250)
+        if self.is_tui() {
+            TUI_QUIET_WINDOW
+        } else {
+            Duration::from_millis(250)
+        }
     }
 
     /// Whether a changing screen by itself means the agent is working. True for agents that
     /// print nothing while idle; false for TUIs that repaint clocks and spinners on their own.
     fn output_means_busy(&self) -> bool {
-        true
+        !self.is_tui()
     }
 
     /// How long the prompt must hold after a message was taken without any busy frame being seen
     /// (a very fast answer) before the turn counts as done. Line agents show busy whenever their
     /// screen moves, so they need none.
     fn unseen_turn_grace(&self) -> Duration {
-        Duration::ZERO
+        if self.is_tui() {
+            TUI_UNSEEN_TURN_GRACE
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// Pause between writing the text and pressing Enter, so the agent does not take the

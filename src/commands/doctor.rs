@@ -1,7 +1,7 @@
 //! `harnex doctor [--json]`: is this machine ready? The state directory is required; tmux, git
 //! and the agent CLIs are reported with their versions and whether harnex was tested with them.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -26,15 +26,7 @@ pub fn parse_version(text: &str) -> Option<String> {
 }
 
 fn version_of(program: &str, flag: &str) -> Option<String> {
-    let out = Command::new(program)
-        .arg(flag)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    crate::program::answer_of(Command::new(program).arg(flag))
 }
 
 fn state_dir_check() -> Check {

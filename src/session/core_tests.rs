@@ -160,12 +160,7 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 fn text(t: &str) -> Payload {
-    Payload {
-        text: t.into(),
-        submit: true,
-        enter_only: false,
-        force: false,
-    }
+    Payload::text(t)
 }
 
 fn trust_dialog(enter_is_safe: bool) -> Dialog {

@@ -40,12 +40,7 @@ pub fn watch(session: Arc<Session>, path: PathBuf) {
         }
         if pending_since.is_some_and(|at| at.elapsed() >= DEBOUNCE) {
             pending_since = None;
-            let payload = Payload {
-                text: hook_message(&path),
-                submit: true,
-                enter_only: false,
-                force: false,
-            };
+            let payload = Payload::text(&hook_message(&path));
             // The inbox's TTLs run on the session's clock.
             let now = session.clock().now();
             session.shared.update(|live| {

@@ -43,6 +43,18 @@ pub struct Payload {
     pub force: bool,
 }
 
+impl Payload {
+    /// Text to type and submit, queued like any message (no force).
+    pub fn text(text: &str) -> Payload {
+        Payload {
+            text: text.into(),
+            submit: true,
+            enter_only: false,
+            force: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Message {
     pub id: String,
@@ -292,12 +304,7 @@ mod tests {
     use super::*;
 
     fn text(t: &str) -> Payload {
-        Payload {
-            text: t.into(),
-            submit: true,
-            enter_only: false,
-            force: false,
-        }
+        Payload::text(t)
     }
 
     #[test]

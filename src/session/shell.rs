@@ -180,12 +180,7 @@ fn start(
     spawn_thread("registry-keeper", move || keep_registry(&s))?;
     if let Some(context) = &session.config.context {
         let text = format!("[harnex session id={}] {context}", session.config.id);
-        let payload = inbox::Payload {
-            text,
-            submit: true,
-            enter_only: false,
-            force: false,
-        };
+        let payload = inbox::Payload::text(&text);
         session.shared.update(|live| {
             let now = session.clock().now();
             let _ = live.inbox.enqueue(payload, Some(Duration::MAX), now);

@@ -2,7 +2,7 @@
 //! Outside a repository, or before its first commit, there is nothing to record.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde::Serialize;
 
@@ -22,19 +22,14 @@ pub struct GitEnd {
 }
 
 fn git(repo: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        // Reading must not take locks a running agent may need.
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    crate::program::answer_of(
+        Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(args)
+            // Reading must not take locks a running agent may need.
+            .env("GIT_OPTIONAL_LOCKS", "0"),
+    )
 }
 
 pub fn capture_start(repo: &Path) -> Option<GitStart> {
