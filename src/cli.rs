@@ -680,7 +680,7 @@ pub struct EventsArgs {
     #[arg(long, conflicts_with = "snapshot")]
     pub follow: bool,
 
-    /// Only rows at or after this UTC time (RFC 3339, e.g. 2026-11-21T08:00:00Z)
+    /// Only rows at or after this time: RFC 3339 (2026-11-21T08:00:00Z) or a duration ago (5m, 2h)
     #[arg(long, value_name = "TS")]
     pub from: Option<String>,
 

@@ -15,14 +15,7 @@ use crate::registry::{RegistryEntry, Resolved, SessionFile};
 const GONE_GRACE: Duration = Duration::from_secs(1);
 
 pub fn run(args: EventsArgs) -> Result<i32> {
-    let from = match &args.from {
-        Some(text) => Some(crate::time::parse_rfc3339(text).ok_or_else(|| {
-            Error::failed(format!(
-                "--from {text:?} is not an RFC 3339 time; use e.g. 2026-11-21T08:00:00Z"
-            ))
-        })?),
-        None => None,
-    };
+    let from = args.from.as_deref().map(parse_from).transpose()?;
     let (state, path, live) = locate(&args)?;
     let mut follower = Follower::open(&path)
         .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
@@ -102,6 +95,21 @@ fn locate(args: &EventsArgs) -> Result<(StateDir, PathBuf, Option<RegistryEntry>
             None => Err(not_found()),
         },
     }
+}
+
+/// `--from`: an RFC 3339 time, or a duration back from now (`5m`, `2h`, `1d`).
+fn parse_from(text: &str) -> Result<SystemTime> {
+    if let Some(time) = crate::time::parse_rfc3339(text) {
+        return Ok(time);
+    }
+    crate::time::parse_duration(text)
+        .ok()
+        .and_then(|ago| SystemTime::now().checked_sub(ago))
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "--from {text:?} is neither an RFC 3339 time nor a duration ago; use e.g. 2026-11-21T08:00:00Z or 5m"
+            ))
+        })
 }
 
 /// Print rows (those at or after `from`); true once the `exited` row of `current` went by.

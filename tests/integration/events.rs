@@ -313,7 +313,23 @@ fn events_refuses_a_missing_stream_and_a_bad_from() {
     );
     world.start_fake("from", &[], &[]);
     let bad = world.run(&["events", "--id", "from", "--from", "yesterday"]);
-    assert_eq!(bad.code, 1, "{bad:?}");
+    assert_eq!(bad.code, 2, "a usage error: {bad:?}");
+    let recent = world.run(&["events", "--id", "from", "--snapshot", "--from", "5m"]);
+    assert_eq!(recent.code, 0, "{recent:?}");
+    assert!(
+        recent.stdout.contains("\"type\":\"started\""),
+        "the last 5 minutes hold the start: {recent:?}"
+    );
+    let future = world.run(&[
+        "events",
+        "--id",
+        "from",
+        "--snapshot",
+        "--from",
+        "2099-01-01T00:00:00Z",
+    ]);
+    assert_eq!(future.code, 0, "{future:?}");
+    assert_eq!(future.stdout, "", "{future:?}");
     assert!(bad.stderr.contains("RFC 3339"), "{bad:?}");
     let rows = world.events();
     let second_ts = rows[1]["ts"].as_str().unwrap();
