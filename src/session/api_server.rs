@@ -173,7 +173,10 @@ async fn serve(server: Arc<Server>, listener: TcpListener) {
         }
     }
     drop(listener);
-    // Connections see the same shutdown signal; wait for them to finish their answers.
+    // Connections see the same shutdown signal. Those not answering an authenticated request
+    // (idle, or a client still trickling headers) have nothing to finish: close them now, and
+    // wait only for the answers in flight.
+    server.connections.evict_idle(usize::MAX);
     let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
     while !server.connections.is_empty() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -251,9 +254,12 @@ async fn serve_http(
         _ = connection.as_mut() => {}
         _ = &mut evicted => {}
         _ = until_true(&mut shutdown) => {
-            // Finish the request in flight (if any), then close.
+            // Finish the request in flight (if any), then close; one with none is evicted.
             connection.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection.as_mut()).await;
+            tokio::select! {
+                _ = tokio::time::timeout(SHUTDOWN_GRACE, connection.as_mut()) => {}
+                _ = &mut evicted => {}
+            }
         }
     }
 }
