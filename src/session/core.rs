@@ -52,7 +52,7 @@ pub struct CoreParts {
 
 impl Session {
     pub fn new(parts: CoreParts) -> Session {
-        let inbox = Inbox::new(parts.config.inbox_ttl);
+        let inbox = Inbox::new(parts.config.options.inbox_ttl);
         let live = Live::new(inbox, parts.clock.now());
         Session {
             shared: Shared::new(live, parts.clock),

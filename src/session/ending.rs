@@ -125,17 +125,17 @@ fn write_summary(
     usage: &crate::adapters::ExitSummary,
     git_end: Option<&git::GitEnd>,
 ) -> Option<String> {
-    let path = session.config.summary_out.as_ref()?;
+    let path = session.config.options.summary_out.as_ref()?;
     let counts = event_counts(session);
     let record = summary::build(&summary::Facts {
         id: &session.config.id,
         session_id: &session.config.session_id,
-        description: session.config.description.as_deref(),
+        description: session.config.options.description.as_deref(),
         agent: session.adapter.name(),
         repo: &session.config.repo_root,
         started_at: session.config.started_at,
         ended_at: std::time::SystemTime::now(),
-        meta: session.config.meta.as_ref(),
+        meta: session.config.options.meta.as_ref(),
         git_start: session.git_start.as_ref(),
         git_end,
         usage,

@@ -84,14 +84,10 @@ impl Mode {
     }
 }
 
-/// Everything `harnex run` decided before the session starts.
-#[derive(Debug, Clone)]
-pub struct SessionConfig {
-    pub id: String,
-    pub cli: String,
-    pub command: Vec<String>,
-    pub repo_root: PathBuf,
-    pub cwd: PathBuf,
+/// What a run asks of its session beyond the command: the plan carries it to the supervisor,
+/// and the session keeps it as it is.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SessionOptions {
     pub description: Option<String>,
     pub host: IpAddr,
     pub port: Option<u16>,
@@ -101,6 +97,18 @@ pub struct SessionConfig {
     pub summary_out: Option<PathBuf>,
     /// The file-change hook's file (absolute).
     pub watch_file: Option<PathBuf>,
+}
+
+/// Everything `harnex run` decided before the session starts.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub id: String,
+    pub cli: String,
+    pub command: Vec<String>,
+    pub repo_root: PathBuf,
+    pub cwd: PathBuf,
+    /// What the run asked for beyond its command (shared with the run's plan).
+    pub options: SessionOptions,
     /// (cols, rows)
     pub size: (u16, u16),
     pub mode: Mode,
@@ -180,7 +188,7 @@ impl Session {
             repo_root: config.repo_root.clone(),
             repo_key: crate::paths::repo_key(&config.repo_root),
             pid: self.child_pid,
-            host: config.host.to_string(),
+            host: config.options.host.to_string(),
             port: self.port,
             token: config.token.clone(),
             command: config.command.clone(),
@@ -190,7 +198,7 @@ impl Session {
             supervisor_started: registry::process_start_ticks(std::process::id()),
             adapter: Some(self.adapter.name().to_string()),
             mode: Some(config.mode.as_str().to_string()),
-            description: config.description.clone(),
+            description: config.options.description.clone(),
             output_log_path: Some(self.paths.output.clone()),
             events_log_path: Some(self.paths.events.clone()),
             extra: crate::wire::to_object(&snapshot),

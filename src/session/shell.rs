@@ -70,7 +70,7 @@ fn start(
         .port();
     // Before the agent starts drawing: said later, it would land in the middle of the agent's
     // screen (and throw off a shell's line editor, which thinks its cursor is elsewhere).
-    let host = crate::registry::url_host(&config.host.to_string());
+    let host = crate::registry::url_host(&config.options.host.to_string());
     crate::warn!("harnex: session {} on {host}:{port}", config.id);
     let transcript_dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let transcript = transcript::Transcript::open(
@@ -124,7 +124,7 @@ fn start(
         pid: child_pid,
         cli: session.config.cli.clone(),
         // Verbatim, except for values that look like secrets.
-        meta: session.config.meta.clone().map(|mut meta| {
+        meta: session.config.options.meta.clone().map(|mut meta| {
             meta.values_mut().for_each(crate::redact::redact_value);
             meta
         }),
@@ -171,14 +171,14 @@ fn start(
     };
     spawn_signal_thread(&session, &master)?;
 
-    if let Some(path) = session.config.watch_file.clone() {
+    if let Some(path) = session.config.options.watch_file.clone() {
         let s = Arc::clone(&session);
         spawn_thread("file-hook", move || file_hook::watch(s, path))?;
     }
     session.refresh_registry();
     let s = Arc::clone(&session);
     spawn_thread("registry-keeper", move || keep_registry(&s))?;
-    if let Some(context) = &session.config.context {
+    if let Some(context) = &session.config.options.context {
         let text = format!("[harnex session id={}] {context}", session.config.id);
         let payload = inbox::Payload::text(&text);
         session.shared.update(|live| {
@@ -273,7 +273,7 @@ fn child_env(config: &SessionConfig) -> Vec<(String, String)> {
             config.repo_root.display().to_string(),
         ),
     ];
-    if let Some(description) = &config.description {
+    if let Some(description) = &config.options.description {
         env.push(("HARNEX_DESCRIPTION".into(), description.clone()));
     }
     if let Ok(pane) = std::env::var("TMUX_PANE")

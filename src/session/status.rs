@@ -67,6 +67,7 @@ pub fn snapshot(session: &Session, live: &Live) -> Snapshot {
     let (log_mtime, log_idle_s) = log_activity(session);
     let meta_field = |name: &str| {
         config
+            .options
             .meta
             .as_ref()
             .and_then(|m| m.get(name))
@@ -100,11 +101,12 @@ pub fn snapshot(session: &Session, live: &Live) -> Snapshot {
             cols: config.size.0,
             rows: config.size.1,
         },
-        meta: config.meta.clone(),
-        summary_out: config.summary_out.clone(),
-        watch_path: config.watch_file.clone(),
-        watch_absolute_path: config.watch_file.clone(),
+        meta: config.options.meta.clone(),
+        summary_out: config.options.summary_out.clone(),
+        watch_path: config.options.watch_file.clone(),
+        watch_absolute_path: config.options.watch_file.clone(),
         watch_debounce_seconds: config
+            .options
             .watch_file
             .as_ref()
             .map(|_| super::file_hook::DEBOUNCE.as_secs_f64()),
@@ -131,12 +133,12 @@ pub fn status(session: &Session, live: &Live) -> Status {
         id: config.id.clone(),
         pid: session.child_pid,
         supervisor_pid: std::process::id(),
-        host: config.host.to_string(),
+        host: config.options.host.to_string(),
         port: session.port,
         mode: config.mode.as_str().to_string(),
         command: config.command.clone(),
         started_at: rfc3339(config.started_at),
-        description: config.description.clone(),
+        description: config.options.description.clone(),
         output_log_path: session.paths.output.clone(),
         events_log_path: session.paths.events.clone(),
         snapshot: snapshot(session, live),

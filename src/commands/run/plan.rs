@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::paths::{self, SessionKey, StateDir};
 use crate::registry;
 use crate::session;
+use crate::session::SessionOptions;
 use crate::session_lock::{self, Probe};
 
 /// Where the supervisor runs.
@@ -52,15 +53,8 @@ pub struct Plan {
     pub cwd: PathBuf,
     pub state_dir: PathBuf,
     pub mode: PlanMode,
-    pub description: Option<String>,
-    pub host: IpAddr,
-    pub port: Option<u16>,
-    pub context: Option<String>,
-    pub inbox_ttl: Duration,
-    pub meta: Option<Map<String, Value>>,
-    pub summary_out: Option<PathBuf>,
-    /// The file-change hook's file (absolute).
-    pub watch_file: Option<PathBuf>,
+    #[serde(flatten)]
+    pub options: SessionOptions,
     /// `--size` (cols, rows); a terminal's own size wins in foreground and tmux.
     pub size: Option<(u16, u16)>,
     pub transcript_max: Option<u64>,
@@ -112,22 +106,25 @@ impl Plan {
             .as_ref()
             .map(|p| resolve_against(&repo_root, p))
             .or_else(|| default_summary_out(&repo_root));
+        let watch_file = args.watch_file().map(|p| resolve_against(&cwd, &p));
         Ok(Plan {
             id,
             cli: args.cli().to_string(),
             command,
-            watch_file: args.watch_file().map(|p| resolve_against(&cwd, &p)),
             repo_root,
             cwd,
             state_dir: state.root().to_path_buf(),
             mode,
-            description: args.description.clone(),
-            host,
-            port: args.port,
-            context: args.context.clone(),
-            inbox_ttl,
-            meta,
-            summary_out,
+            options: SessionOptions {
+                description: args.description.clone(),
+                host,
+                port: args.port,
+                context: args.context.clone(),
+                inbox_ttl,
+                meta,
+                summary_out,
+                watch_file,
+            },
             size: args.size,
             transcript_max,
             caller_env: None,
@@ -145,7 +142,7 @@ impl Plan {
     /// Check now that `--port` is free: a supervisor in another process would only find out
     /// after we returned.
     pub fn check_port(&self) -> Result<()> {
-        if let Some(port) = self.port {
+        if let Some(port) = self.options.port {
             drop(super::supervise::bind(self).map_err(|_| {
                 Error::failed(format!(
                     "port {port} is not available; pick another --port or leave it out to get a free one"

@@ -61,14 +61,7 @@ pub fn supervise(
         command: plan.command.clone(),
         repo_root: plan.repo_root.clone(),
         cwd: plan.cwd.clone(),
-        description: plan.description.clone(),
-        host: plan.host,
-        port: plan.port,
-        context: plan.context.clone(),
-        inbox_ttl: plan.inbox_ttl,
-        meta: plan.meta.clone(),
-        summary_out: plan.summary_out.clone(),
-        watch_file: plan.watch_file.clone(),
+        options: plan.options.clone(),
         size,
         mode,
         tmux: pane.clone(),
@@ -119,14 +112,14 @@ fn claim_session(plan: &Plan) -> Result<SessionLock> {
 }
 
 pub fn bind(plan: &Plan) -> Result<TcpListener> {
-    match plan.port {
-        Some(port) => TcpListener::bind((plan.host, port)).map_err(|e| {
+    match plan.options.port {
+        Some(port) => TcpListener::bind((plan.options.host, port)).map_err(|e| {
             Error::failed(format!(
                 "port {port} is not available ({e}); pick another --port or leave it out to get a free one"
             ))
         }),
         None => crate::ports::bind_first_free(
-            plan.host,
+            plan.options.host,
             crate::ports::candidates(&plan.repo_root, &plan.id),
         )
         .map_err(|e| Error::failed(format!("no free port for the API ({e}); pass --port"))),
@@ -151,7 +144,7 @@ fn report_ready(
         .local_addr()
         .map_err(|e| Error::failed(format!("cannot read the API address: {e}")))?
         .port();
-    let client = Client::new(&plan.host.to_string(), port, &config.token);
+    let client = Client::new(&plan.options.host.to_string(), port, &config.token);
     let registry_path = plan.state().registry_path(&plan.key());
     let session_id = config.session_id.clone();
     let ready = move || {
