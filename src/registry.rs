@@ -276,6 +276,9 @@ impl Selector {
                 ),
             });
         }
+        if let Some(ended) = ended_hint(state, &home, &self.id) {
+            return Ok(Resolved::None { hint: ended });
+        }
         Ok(Resolved::None {
             hint: self.not_found_hint(&live, &home),
         })
@@ -306,6 +309,20 @@ impl Selector {
         }
         msg
     }
+}
+
+/// "session X ended at T with code C (reason); see …" when the id's last run in `repo` left an
+/// exit record: the answer a command gets for a session that is gone.
+pub fn ended_hint(state: &StateDir, repo: &Path, id: &str) -> Option<String> {
+    let record = read_exit(state, &SessionKey::new(repo.to_path_buf(), id))?;
+    let code = record
+        .exit_code
+        .map_or("an unknown code".to_string(), |c| format!("code {c}"));
+    let reason = record.reason.as_deref().unwrap_or("unknown");
+    Some(format!(
+        "session {id:?} ended at {} with {code} ({reason}); see `harnex wait --id {id}` and `harnex logs --id {id}`",
+        record.exited_at
+    ))
 }
 
 /// A per-session file that outlives the session.

@@ -61,7 +61,7 @@ pub fn run(args: StatusArgs) -> Result<i32> {
             .filter(|e| id_key.as_ref().is_none_or(|k| paths::id_key(&e.id) == *k))
             .count();
         let scope = match &id {
-            Some(id) => match ended_hint(&state, &repo, id) {
+            Some(id) => match registry::ended_hint(&state, &repo, id) {
                 Some(ended) => ended,
                 None => format!("no session {id:?} in {}", repo.display()),
             },
@@ -78,19 +78,6 @@ pub fn run(args: StatusArgs) -> Result<i32> {
     }
     print!("{}", table(&rows));
     Ok(0)
-}
-
-/// "session X ended …" when the id's last run in `repo` left an exit record.
-fn ended_hint(state: &StateDir, repo: &std::path::Path, id: &str) -> Option<String> {
-    let record = registry::read_exit(state, &paths::SessionKey::new(repo.to_path_buf(), id))?;
-    let code = record
-        .exit_code
-        .map_or("an unknown code".to_string(), |c| format!("code {c}"));
-    let reason = record.reason.as_deref().unwrap_or("unknown");
-    Some(format!(
-        "session {id:?} ended at {} with {code} ({reason}); see `harnex wait --id {id}` and `harnex logs --id {id}`",
-        record.exited_at
-    ))
 }
 
 /// A status row for a registry entry that could not be read.

@@ -57,6 +57,8 @@ pub struct Snapshot {
     pub turn: TurnCounters,
     pub last_completed_at: Option<String>,
     pub done_at: Option<String>,
+    /// A stop was asked for (the session is ending): a `run` of the same id waits for it.
+    pub stopping: bool,
     pub last_progress_at: String,
     pub progress_idle_s: f64,
     /// `meta.model`, when given.

@@ -17,6 +17,7 @@ mod guide;
 mod input;
 mod lifecycle;
 mod retention;
+mod ruby_compat;
 mod run;
 mod schema;
 mod send;

@@ -154,8 +154,47 @@ impl Plan {
 }
 
 /// The wanted id, or a generated one free in this repository; refused while a session of that
-/// id is live here.
+/// id is live here. A session of that id that is stopping (`stop` then `run` at once, as Ruby
+/// harnex users script it) is waited for, up to [`STOPPING_PATIENCE`].
 fn free_id(state: &StateDir, repo_root: &Path, wanted: Option<String>) -> Result<String> {
+    let deadline = std::time::Instant::now() + STOPPING_PATIENCE;
+    let mut said_waiting = false;
+    loop {
+        match id_check(state, repo_root, wanted.clone())? {
+            IdCheck::Free(id) => return Ok(id),
+            IdCheck::Ending(id) if std::time::Instant::now() < deadline => {
+                if !said_waiting {
+                    said_waiting = true;
+                    crate::warn!(
+                        "harnex run: session {id:?} is stopping; waiting up to {}s for it to end",
+                        STOPPING_PATIENCE.as_secs()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            IdCheck::Ending(id) => {
+                return Err(Error::failed(format!(
+                    "session {id:?} is still stopping after {}s; wait for it with `harnex wait --id {id}`, end it with `harnex stop --id {id} --force`, or pick another --id",
+                    STOPPING_PATIENCE.as_secs()
+                )));
+            }
+            IdCheck::Taken(error) => return Err(error),
+        }
+    }
+}
+
+/// How long a `run` waits for a stopping session of its id: the default stop ladder (10 s of
+/// grace, SIGTERM, 2 s, SIGKILL) with room to spare.
+pub const STOPPING_PATIENCE: Duration = Duration::from_secs(15);
+
+enum IdCheck {
+    Free(String),
+    /// A session of this id is ending: asked to stop, or past its registry entry (lock held).
+    Ending(String),
+    Taken(Error),
+}
+
+fn id_check(state: &StateDir, repo_root: &Path, wanted: Option<String>) -> Result<IdCheck> {
     let live = registry::live_entries(state);
     let id = match wanted {
         Some(id) => id,
@@ -170,19 +209,26 @@ fn free_id(state: &StateDir, repo_root: &Path, wanted: Option<String>) -> Result
     };
     let key = SessionKey::new(repo_root.to_path_buf(), &id);
     if let Some(active) = live.iter().find(|e| e.key().slug() == key.slug()) {
-        return Err(Error::failed(format!(
+        if active.extra.get("stopping") == Some(&Value::Bool(true)) {
+            return Ok(IdCheck::Ending(active.id.clone()));
+        }
+        return Ok(IdCheck::Taken(Error::failed(format!(
             "session {:?} is already active in {} (pid {}); stop it with `harnex stop --id {}` or pick another --id",
             active.id,
             repo_root.display(),
             active.pid,
             active.id
-        )));
+        ))));
     }
-    // The lock answers even when the entry is damaged or missing.
+    // The lock answers even when the entry is damaged or missing. Held with no entry: a
+    // supervisor in its last moments (its entry goes before its lock), or one starting up.
     if session_lock::probe(&session_lock::lock_path(state, &key)) == Probe::Held {
-        return Err(already_running(state, &key));
+        return Ok(match registry::parse_entry(&state.registry_path(&key)) {
+            Err(registry::EntryError::Missing) => IdCheck::Ending(id),
+            _ => IdCheck::Taken(already_running(state, &key)),
+        });
     }
-    Ok(id)
+    Ok(IdCheck::Free(id))
 }
 
 /// Another supervisor holds the session's lock.

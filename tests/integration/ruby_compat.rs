@@ -1,0 +1,144 @@
+//! The Ruby harnex user's command lines, run unchanged: each test is one line (or one script
+//! step) a Ruby harnex user writes, and asserts the result the Ruby harnex gives. Where harnex
+//! differs on purpose, the test pins the documented difference (docs/compat.md).
+
+use std::time::Duration;
+
+use crate::support::{DEADLINE, World, fake_agent_bin, wait_until};
+
+/// `harnex send --id w1 …` right after starting w1 in the background: send waits for the session
+/// to register (saying so on stderr), then delivers.
+#[test]
+fn send_waits_for_a_session_that_is_not_registered_yet() {
+    let world = World::new();
+    let send = world.spawn(&[
+        "send",
+        "--id",
+        "late",
+        "--message",
+        "hello late",
+        "--timeout",
+        "20",
+    ]);
+    wait_until("send to say it waits", DEADLINE, || {
+        send.stderr().contains("waiting up to 20s").then_some(())
+    });
+    world.start_fake("late", &[], &["--turn-ms", "100"]);
+    let run = send.finish(DEADLINE);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["status"], "delivered", "{run:?}");
+    world.wait_screen("late", "answer: hello late");
+}
+
+/// With no session at all, send gives up at --timeout: exit 124 and the JSON result.
+#[test]
+fn send_to_a_session_that_never_starts_times_out_with_124() {
+    let world = World::new();
+    let run = world.run(&[
+        "send",
+        "--id",
+        "never",
+        "--message",
+        "hi",
+        "--timeout",
+        "0.3",
+    ]);
+    assert_eq!(run.code, 124, "{run:?}");
+    let out = run.json();
+    assert_eq!(out["ok"], false);
+    assert_eq!(out["status"], "timeout");
+    assert!(
+        out["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("did not start within"),
+        "{run:?}"
+    );
+    assert!(
+        out["waited_seconds"].as_f64().unwrap_or(0.0) >= 0.3,
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("waiting up to 300ms"), "{run:?}");
+}
+
+/// `harnex stop --id w1; harnex run … --id w1` (Ruby: works; it used to say "already active"):
+/// the run waits for the stopping session to end, then starts.
+#[test]
+fn run_right_after_stop_waits_for_the_stopping_session() {
+    let world = World::new();
+    world.start_fake("w1", &["--context", "hang"], &[]);
+    // Busy with a turn it never ends: the exit keys wait, and the grace (1 s) runs out first.
+    world.wait_state("w1", "busy");
+    let stop = world.run(&["stop", "--id", "w1", "--grace", "1"]);
+    assert_eq!(stop.code, 0, "{stop:?}");
+    let agent = fake_agent_bin();
+    let run = world.run(&[
+        "run",
+        "--detach",
+        agent.to_str().expect("utf-8"),
+        "--id",
+        "w1",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("is stopping; waiting"), "{run:?}");
+    assert_eq!(run.json()["id"], "w1");
+    world.wait_state("w1", "prompt");
+}
+
+/// A session that is not stopping still refuses a second run of its id, at once.
+#[test]
+fn run_of_a_live_id_that_is_not_stopping_is_refused_at_once() {
+    let world = World::new();
+    world.start_fake("w2", &[], &[]);
+    let agent = fake_agent_bin();
+    let started = std::time::Instant::now();
+    let run = world.run(&[
+        "run",
+        "--detach",
+        agent.to_str().expect("utf-8"),
+        "--id",
+        "w2",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("already active"), "{run:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{run:?}");
+}
+
+/// `harnex run codex --context X --detach` then `harnex stop` at once: the stop lets the context
+/// finish typing before it types `/exit`, so the agent takes both and exits by itself (it used to
+/// get `…/exit` inside the context, and be killed after the grace).
+#[test]
+fn stop_right_after_a_context_waits_for_its_delivery() {
+    let world = World::new();
+    let codex = world.new_dir("bin").join("codex");
+    std::os::unix::fs::symlink(fake_agent_bin(), &codex).expect("symlink");
+    // 30 KB: the Codex adapter pauses 1.7 s between the text and Enter.
+    let context = format!("ctx-begin {} ctx-end", "filler ".repeat(30 * 1024 / 7));
+    world.detach(&[
+        codex.to_str().expect("utf-8"),
+        "--id",
+        "cx",
+        "--context",
+        &context,
+        "--",
+        "--prompt",
+        "› ",
+        "--title",
+        "repo",
+        "--turn-ms",
+        "200",
+    ]);
+    world.wait_screen("cx", "filler filler");
+    let stop = world.run(&["stop", "--id", "cx", "--grace", "8", "--wait"]);
+    assert_eq!(stop.code, 0, "{stop:?}");
+    let record = world.exit_record("cx");
+    assert_eq!(record["reason"], "success", "{record}");
+    assert_eq!(record["exit_code"], 0, "{record}");
+    let log = world.run(&["logs", "--id", "cx", "--plain"]).stdout;
+    let tail = &log[log.len().saturating_sub(300)..];
+    assert!(
+        log.contains("answer: [harnex session id=cx] ctx-begin"),
+        "{tail}"
+    );
+    assert!(!log.contains("ctx-end/exit"), "{tail}");
+}
