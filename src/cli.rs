@@ -231,8 +231,10 @@ stopped (SIGTERM, SIGKILL after 5s) and the message says so.
 the tmux server's. harnex prints one JSON line (mode \"tmux\", window, pane) once the agent is
 ready; exit codes as for --detach. If the agent dies during start-up, harnex prints its exit
 code and last lines, and the window stays open (remain-on-exit) with its last screen until you
-close it; a window whose agent got ready closes when the session ends. Put --tmux after <CLI>
-(or use --tmux=NAME / --tmux-name NAME): `--tmux codex` names the window \"codex\".
+close it; a window whose agent got ready closes when the session ends. `--tmux WORD` with no
+other <CLI> takes WORD as the CLI when it is codex, claude or a program on PATH (`run --id x
+--tmux codex`, as the Ruby harnex does); otherwise WORD names the window (also --tmux=NAME,
+--tmux-name NAME).
 --watch: the agent runs headless (as with --detach) and harnex watches it here, one line per
 decision: when the screen makes no progress for --stall-after (a ticking spinner or clock is not
 progress; an agent idle at its prompt is not progressing either) it interrupts a busy agent and
@@ -243,7 +245,7 @@ when the resumes are used up (the agent is left running for a person), 1 on erro
 )]
 pub struct RunArgs {
     /// The agent CLI: codex, claude, or any program on PATH
-    #[arg(value_name = "CLI", required_unless_present = "watch")]
+    #[arg(value_name = "CLI", required_unless_present_any = ["watch", "tmux"])]
     pub cli_arg: Option<String>,
 
     /// Arguments passed to the agent (after `--`)
@@ -342,14 +344,25 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The agent CLI. `--watch WORD` with no other word names it (`run --watch codex`).
+    /// The agent CLI. `--watch WORD` or `--tmux WORD` with no other word names it
+    /// (`run --watch codex`, `run --id x --tmux codex`, as the Ruby harnex takes them).
     pub fn cli(&self) -> &str {
         match (&self.cli_arg, &self.watch_arg) {
             (Some(cli), _) => cli,
             (None, Some(Some(word))) => word,
-            // clap requires <CLI> unless --watch is there, and a bare --watch is no word.
-            (None, _) => "",
+            _ => self.tmux_word_as_cli().unwrap_or(""),
         }
+    }
+
+    /// `--tmux WORD` with no <CLI>: WORD is the CLI when it names a known agent or a program
+    /// on PATH (else it stays the window name, and the missing <CLI> is reported).
+    fn tmux_word_as_cli(&self) -> Option<&str> {
+        if self.cli_arg.is_some() || matches!(self.watch_arg, Some(Some(_))) {
+            return None;
+        }
+        let word = self.tmux.as_ref()?.as_deref()?;
+        let known = matches!(crate::adapters::cli_name(word).as_str(), "codex" | "claude");
+        (known || crate::session::pty::find_program(word).is_some()).then_some(word)
     }
 
     /// Whether to babysit: `--watch` as a flag, not the legacy file-hook form.
@@ -384,6 +397,7 @@ impl RunArgs {
     pub fn tmux_window(&self) -> Option<Option<String>> {
         match (&self.tmux_name, &self.tmux) {
             (Some(name), _) => Some(Some(name.clone())),
+            (None, Some(_)) if self.tmux_word_as_cli().is_some() => Some(None),
             (None, Some(name)) => Some(name.clone()),
             (None, None) => None,
         }
@@ -925,6 +939,22 @@ mod tests {
         assert_eq!(run.agent_args, ["--watch", "a.md"]);
         let twice = run_args(&["codex", "--watch", "a.md", "--watch-file", "b.md"]);
         assert_eq!(twice.check_watch_file().unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn a_tmux_word_is_the_cli_when_no_other_names_it() {
+        let run = run_args(&["--id", "x", "--tmux", "codex"]);
+        assert_eq!(run.cli(), "codex");
+        assert_eq!(run.tmux_window(), Some(None));
+        let run = run_args(&["--tmux", "sh", "--id", "x"]);
+        assert_eq!(run.cli(), "sh");
+        // With a CLI, the word is the window's name; a word that is no program is one too.
+        let run = run_args(&["--tmux", "codex", "claude"]);
+        assert_eq!(run.cli(), "claude");
+        assert_eq!(run.tmux_window(), Some(Some("codex".into())));
+        let run = run_args(&["--tmux", "no-such-program-xyz"]);
+        assert_eq!(run.cli(), "");
+        assert_eq!(run.tmux_window(), Some(Some("no-such-program-xyz".into())));
     }
 
     #[test]

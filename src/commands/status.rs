@@ -54,6 +54,14 @@ pub fn run(args: StatusArgs) -> Result<i32> {
         println!("{}", Value::Array(rows));
         return Ok(if missing { 1 } else { 0 });
     }
+    if rows.is_empty() && !missing {
+        // Ruby's wording, on stdout, exit 0: an empty list is an answer, not an error.
+        if args.all {
+            println!("No active harnex sessions.");
+        } else {
+            println!("No active harnex sessions for {}.", repo.display());
+        }
+    }
     if rows.is_empty() {
         let elsewhere = live
             .iter()
@@ -71,7 +79,7 @@ pub fn run(args: StatusArgs) -> Result<i32> {
             crate::warn!(
                 "{scope}; {elsewhere} live session(s) in other repos: use `harnex status --all`"
             );
-        } else {
+        } else if missing {
             crate::warn!("{scope}");
         }
         return Ok(if missing { 1 } else { 0 });
@@ -121,7 +129,16 @@ fn session_status(entry: &RegistryEntry) -> Value {
         }
     };
     if let Some(map) = status.as_object_mut() {
-        map.remove("token");
+        // As the Ruby harnex's registry rows have them: scripts call the API with the token
+        // (it is the user's own: the registry file is 0600, and so is what they redirect to).
+        let registered = crate::wire::status::RegistryFields {
+            token: entry.token.clone(),
+            cwd: entry.cwd.clone(),
+            registry_path: entry.file.clone(),
+        };
+        if let Value::Object(fields) = serde_json::json!(registered) {
+            map.extend(fields);
+        }
         for key in ["log_mtime", "log_idle_s"] {
             map.entry(key).or_insert(Value::Null);
         }
@@ -176,6 +193,8 @@ fn table(rows: &[Value]) -> String {
                 .unwrap_or(0)
         })
         .collect();
+    // Ruby's dashed rule under the header.
+    cells.insert(1, widths.iter().map(|w| "-".repeat(*w)).collect());
     let mut out = String::new();
     for row in &cells {
         let line: Vec<String> = row
@@ -254,6 +273,10 @@ mod tests {
                 "ID", "CLI", "PID", "PORT", "AGE", "IDLE", "STATE", "REPO", "DESC"
             ]
         );
+        let rule = lines.next().unwrap();
+        // As wide as each column: "PORT" under 43001, "AGE" under its value.
+        assert!(rule.starts_with("--  ----  ---  -----  "), "{rule}");
+        assert!(rule.chars().all(|c| c == '-' || c == ' '), "{rule}");
         let row = lines.next().unwrap();
         assert!(row.contains(" - "), "{row}");
         assert!(row.contains("prompt"));

@@ -148,5 +148,6 @@ pub fn status(session: &Session, live: &Live) -> Status {
             title: live.title.clone(),
             dialog: live.dialog.clone(),
         }),
+        registered: None,
     }
 }

@@ -36,6 +36,18 @@ pub struct Status {
     /// What only the live session knows (not stored in the registry entry).
     #[serde(flatten)]
     pub live: Option<LiveView>,
+    /// Only in `harnex status --json` (never from the API): the registry entry's own fields.
+    #[serde(flatten)]
+    pub registered: Option<RegistryFields>,
+}
+
+/// What `harnex status --json` adds from the registry entry, as the Ruby harnex's rows have it:
+/// scripts call the API with `token` (the user's own; the registry file is 0600).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RegistryFields {
+    pub token: String,
+    pub cwd: Option<PathBuf>,
+    pub registry_path: Option<PathBuf>,
 }
 
 /// The part of the status the registry entry stores too (refreshed after each delivery).

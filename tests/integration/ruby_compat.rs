@@ -142,3 +142,111 @@ fn stop_right_after_a_context_waits_for_its_delivery() {
     );
     assert!(!log.contains("ctx-end/exit"), "{tail}");
 }
+
+/// After a session ended, `stop`, `pane`, `explain` and `send` say it ended, when and with which
+/// code, and point at `harnex wait` / `harnex logs` (they used to say "no session found").
+#[test]
+fn commands_on_an_ended_session_say_it_ended() {
+    let world = World::new();
+    world.start_fake("gone", &[], &[]);
+    let stop = world.run(&["stop", "--id", "gone", "--wait"]);
+    assert_eq!(stop.code, 0, "{stop:?}");
+    for args in [
+        &["stop", "--id", "gone"][..],
+        &["pane", "--id", "gone"],
+        &["explain", "--id", "gone"],
+    ] {
+        let run = world.run(args);
+        assert_eq!(run.code, 1, "{args:?}: {run:?}");
+        assert!(run.stderr.contains("ended at"), "{args:?}: {run:?}");
+        assert!(run.stderr.contains("with code 0"), "{args:?}: {run:?}");
+        assert!(
+            run.stderr.contains("harnex wait --id gone")
+                && run.stderr.contains("harnex logs --id gone"),
+            "{args:?}: {run:?}"
+        );
+    }
+    // send waits for a new run of the id (Ruby does), and says at once that the last one ended.
+    let send = world.run(&[
+        "send",
+        "--id",
+        "gone",
+        "--message",
+        "hi",
+        "--timeout",
+        "0.2",
+    ]);
+    assert_eq!(send.code, 124, "{send:?}");
+    assert!(send.stderr.contains("ended at"), "{send:?}");
+}
+
+/// `harnex run --id tx --tmux bash` (Ruby: `--tmux WORD` with no other CLI is the CLI when it is
+/// an agent or a program on PATH): bash runs in a window named after the id.
+#[test]
+fn a_tmux_word_that_is_a_program_is_the_cli() {
+    let world = World::new();
+    let run = world.run(&[
+        "run",
+        "--id",
+        "tx",
+        "--tmux",
+        "bash",
+        "--timeout",
+        "20",
+        "--",
+        "--norc",
+        "--noprofile",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let line = run.json();
+    assert_eq!(line["cli"], "bash", "{run:?}");
+    assert_eq!(line["mode"], "tmux", "{run:?}");
+    assert_eq!(line["window"], "tx", "{run:?}");
+    let stop = world.run(&["stop", "--id", "tx", "--wait"]);
+    assert_eq!(stop.code, 0, "{stop:?}");
+    // A word that is no program names the window, and the missing CLI is a usage error.
+    let bad = world.run(&["run", "--id", "ty", "--tmux", "no-such-agent-xyz"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("names the window"), "{bad:?}");
+}
+
+/// `harnex status --json` keeps the Ruby registry fields scripts use: `cwd`, `registry_path` and
+/// `token` (with which they call the API).
+#[test]
+fn status_json_has_cwd_registry_path_and_a_working_token() {
+    let world = World::new();
+    world.start_fake("st", &[], &[]);
+    let run = world.run(&["status", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let row = run.json()[0].clone();
+    assert_eq!(row["cwd"], world.repo.to_str().expect("utf-8"), "{row}");
+    let registry = row["registry_path"].as_str().expect("registry_path");
+    assert!(std::path::Path::new(registry).is_file(), "{row}");
+    let token = row["token"].as_str().expect("token");
+    let port = row["port"].as_u64().expect("port");
+    let (code, _) = crate::support::http("GET", port, "/status", Some(token), b"");
+    assert_eq!(code, 200);
+}
+
+/// `harnex status` prints Ruby's table (a dashed rule under the header) and, with no sessions,
+/// "No active harnex sessions" on stdout with exit 0.
+#[test]
+fn status_table_has_the_ruby_rule_and_an_empty_list_is_no_error() {
+    let world = World::new();
+    let empty = world.run(&["status"]);
+    assert_eq!(empty.code, 0, "{empty:?}");
+    assert!(
+        empty.stdout.starts_with("No active harnex sessions for "),
+        "{empty:?}"
+    );
+    let all = world.run(&["status", "--all"]);
+    assert_eq!(all.stdout.trim(), "No active harnex sessions.", "{all:?}");
+    world.start_fake("tb", &[], &[]);
+    let table = world.run(&["status"]);
+    assert_eq!(table.code, 0, "{table:?}");
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert!(lines[0].starts_with("ID "), "{table:?}");
+    assert!(lines[1].starts_with("-- "), "{table:?}");
+    assert!(lines[1].chars().all(|c| c == '-' || c == ' '), "{table:?}");
+    assert!(lines[2].starts_with("tb "), "{table:?}");
+}

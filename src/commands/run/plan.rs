@@ -81,6 +81,11 @@ impl Plan {
             None => env_ttl()?,
         };
         if args.cli().trim().is_empty() {
+            if let Some(Some(word)) = &args.tmux {
+                return Err(Error::usage(format!(
+                    "no <CLI>: {word:?} is not codex, claude or a program on PATH, so `--tmux {word}` names the window; give the agent too, e.g. `harnex run codex --tmux {word}`"
+                )));
+            }
             return Err(Error::usage(
                 "<CLI> must not be empty: try `harnex run bash`",
             ));
