@@ -250,3 +250,23 @@ fn status_table_has_the_ruby_rule_and_an_empty_list_is_no_error() {
     assert!(lines[1].chars().all(|c| c == '-' || c == ' '), "{table:?}");
     assert!(lines[2].starts_with("tb "), "{table:?}");
 }
+
+/// `curl --data-binary 'text' …/send` (a plain-text body): typed and submitted, so the next one
+/// is a message of its own (it used to be typed without Enter, and the next appended to it).
+#[test]
+fn a_plain_text_post_send_is_submitted() {
+    let world = World::new();
+    world.start_fake("plain", &[], &["--turn-ms", "100"]);
+    let (code, body) = world.call("plain", "POST", "/send", b"first plain\n");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["status"], "delivered", "{body}");
+    assert_eq!(body["submitted"], true, "{body}");
+    world.wait_screen("plain", "answer: first plain");
+    world.wait_state("plain", "prompt");
+    let (code, body) = world.call("plain", "POST", "/send", b"second plain");
+    assert_eq!(code, 200, "{body}");
+    let screen = world.wait_screen("plain", "answer: second plain");
+    assert!(!screen.contains("first plainsecond"), "{screen}");
+    let (code, body) = world.call("plain", "POST", "/send", b"  \n");
+    assert_eq!(code, 400, "{body}");
+}
