@@ -188,8 +188,10 @@ Examples:
   harnex doctor
   harnex doctor --json
 
-Exit 1 when a required check fails (the state directory); tmux, git and the agent CLIs are
-reported with their versions and whether harnex was tested with them.")]
+Exit 1 when the state directory is not usable, or an agent CLI is older than the oldest
+version harnex takes (codex >= 0.128.0, claude >= 2.0.0); tmux, git and the agent CLIs are
+reported with their versions and whether harnex was tested with them. --json has the Ruby
+harnex's shape: {ok, checks: [{name, required, ok, found, error, …}]}.")]
 pub struct DoctorArgs {
     /// Print JSON
     #[arg(long)]
@@ -341,6 +343,15 @@ pub struct RunArgs {
     /// Same as `--tmux NAME`
     #[arg(long, value_name = "NAME", conflicts_with_all = ["detach", "watch"])]
     pub tmux_name: Option<String>,
+
+    /// Stop the agent once it finished its first task (the --context): exit sequence, then
+    /// signals as `harnex stop` does. Needs --context
+    #[arg(long)]
+    pub auto_stop: bool,
+
+    /// Accepted for the Ruby harnex's Codex fallback; harnex always runs agents under a PTY
+    #[arg(long, hide = true)]
+    pub legacy_pty: bool,
 }
 
 impl RunArgs {

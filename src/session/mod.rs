@@ -97,6 +97,9 @@ pub struct SessionOptions {
     pub summary_out: Option<PathBuf>,
     /// The file-change hook's file (absolute).
     pub watch_file: Option<PathBuf>,
+    /// `run --auto-stop`: stop the agent once it finished its first task (the `--context`).
+    #[serde(default)]
+    pub auto_stop: bool,
 }
 
 /// Everything `harnex run` decided before the session starts.

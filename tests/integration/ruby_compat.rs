@@ -270,3 +270,118 @@ fn a_plain_text_post_send_is_submitted() {
     let (code, body) = world.call("plain", "POST", "/send", b"  \n");
     assert_eq!(code, 400, "{body}");
 }
+
+/// A `codex` on PATH that prints `version` for `--version`.
+fn codex_reporting(world: &World, dir: &str, version: &str) -> std::path::PathBuf {
+    let bin = world.new_dir(dir);
+    let path = bin.join("codex");
+    std::fs::write(&path, format!("#!/bin/sh\necho 'codex-cli {version}'\n")).expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    bin
+}
+
+/// `harnex doctor --json` in the Ruby head's shape: `{ok, checks:[{name, required, ok, found,
+/// error}]}`, exit 1 when an agent CLI is older than the oldest version harnex takes.
+#[test]
+fn doctor_json_has_the_ruby_shape_and_fails_on_a_too_old_codex() {
+    let world = World::new();
+    let path_with = |bin: &std::path::Path| {
+        format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    };
+    let old = codex_reporting(&world, "old", "0.100.0");
+    let run = crate::support::Run::from(
+        world
+            .cmd()
+            .args(["doctor", "--json"])
+            .env("PATH", path_with(&old))
+            .output()
+            .expect("doctor"),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["ok"], false, "{report}");
+    let codex = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "codex")
+        .expect("a codex row")
+        .clone();
+    assert_eq!(codex["required"], ">= 0.128.0", "{codex}");
+    assert_eq!(codex["ok"], false, "{codex}");
+    assert_eq!(codex["found"], "0.100.0", "{codex}");
+    assert!(
+        codex["error"].as_str().unwrap_or("").contains("older"),
+        "{codex}"
+    );
+
+    let new = codex_reporting(&world, "new", "0.169.0");
+    let run = crate::support::Run::from(
+        world
+            .cmd()
+            .args(["doctor", "--json"])
+            .env("PATH", path_with(&new))
+            .output()
+            .expect("doctor"),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["ok"], true, "{report}");
+    for check in report["checks"].as_array().expect("checks") {
+        for key in ["name", "required", "ok"] {
+            assert!(!check[key].is_null(), "{key} in {check}");
+        }
+    }
+}
+
+/// `harnex run … --context X --auto-stop` (Ruby head): the agent is stopped once it finished that
+/// first task, and the session ends by itself with success.
+#[test]
+fn auto_stop_stops_the_agent_after_its_first_task() {
+    let world = World::new();
+    world.start_fake(
+        "auto",
+        &["--context", "the only task", "--auto-stop"],
+        &["--turn-ms", "300"],
+    );
+    let wait = world.run(&["wait", "--id", "auto", "--timeout", "20"]);
+    assert_eq!(wait.code, 0, "{wait:?}");
+    let record = wait.json();
+    assert_eq!(record["reason"], "success", "{record}");
+    assert_eq!(record["turns"], 1, "{record}");
+    let log = world.run(&["logs", "--id", "auto", "--plain"]);
+    assert!(log.stdout.contains("answer: "), "{log:?}");
+}
+
+/// `--auto-stop` without `--context` is the Ruby usage error (exit 2); `--legacy-pty` is
+/// accepted (harnex always runs agents under a PTY).
+#[test]
+fn auto_stop_needs_a_context_and_legacy_pty_is_accepted() {
+    let world = World::new();
+    let agent = fake_agent_bin();
+    let agent = agent.to_str().expect("utf-8");
+    let run = world.run(&["run", "--detach", agent, "--id", "a1", "--auto-stop"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("--auto-stop requires --context"),
+        "{run:?}"
+    );
+    let legacy = world.run(&["run", "--detach", agent, "--id", "a2", "--legacy-pty"]);
+    assert_eq!(legacy.code, 0, "{legacy:?}");
+}
+
+/// `harnex run … --host 0.0.0.0` (Ruby binds it): refused on purpose, saying why and what to use.
+#[test]
+fn a_non_loopback_host_is_refused_with_the_reason() {
+    let world = World::new();
+    let run = world.run(&["run", "--detach", "bash", "--id", "h1", "--host", "0.0.0.0"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("loopback only"), "{run:?}");
+    assert!(run.stderr.contains("type into the agent"), "{run:?}");
+    assert!(run.stderr.contains("ssh"), "{run:?}");
+}

@@ -115,6 +115,7 @@ mod tests {
                 meta: Some(serde_json::from_str(r#"{"issue":"12"}"#).unwrap()),
                 summary_out: Some("/repo/koder/DISPATCH.jsonl".into()),
                 watch_file: Some("/repo/NOTES.md".into()),
+                auto_stop: true,
             },
             size: Some((100, 30)),
             transcript_max: Some(1 << 20),

@@ -72,6 +72,11 @@ impl Plan {
         state: &StateDir,
         mode: PlanMode,
     ) -> Result<Plan> {
+        if args.auto_stop && args.context.is_none() {
+            return Err(Error::usage(
+                "--auto-stop requires --context: it stops the agent once it finished that first task",
+            ));
+        }
         let wanted_id = args.id.as_deref().map(paths::normalize_id).transpose()?;
         let meta = args.meta.as_deref().map(parse_meta).transpose()?;
         let host = parse_host(args.host.as_deref())?;
@@ -129,6 +134,7 @@ impl Plan {
                 meta,
                 summary_out,
                 watch_file,
+                auto_stop: args.auto_stop,
             },
             size: args.size,
             transcript_max,
@@ -280,7 +286,7 @@ pub fn parse_host(host: Option<&str>) -> Result<IpAddr> {
     };
     if !addr.is_loopback() {
         return Err(Error::usage(format!(
-            "--host {addr} is not a loopback address: harnex serves its API on loopback only (127.0.0.1 or ::1)"
+            "--host {addr} (or HARNEX_HOST) is not a loopback address: harnex serves its API on loopback only (127.0.0.1 or ::1), because whoever reaches that port can type into the agent, which runs with your rights; to drive a session from another machine, run harnex there over ssh (`ssh HOST harnex send --id ID …`) or forward the port (`ssh -L PORT:127.0.0.1:PORT HOST`)"
         )));
     }
     Ok(addr)
@@ -327,7 +333,9 @@ mod tests {
         assert!(parse_host(Some("127.0.0.1")).is_ok());
         assert!(parse_host(Some("::1")).is_ok());
         assert!(parse_host(Some("localhost")).is_ok());
-        assert!(parse_host(Some("0.0.0.0")).is_err());
+        let refused = parse_host(Some("0.0.0.0")).unwrap_err().to_string();
+        assert!(refused.contains("loopback only"), "{refused}");
+        assert!(refused.contains("ssh"), "what to do instead: {refused}");
         assert!(parse_host(Some("example.com")).is_err());
     }
 
