@@ -241,7 +241,10 @@ other <CLI> takes WORD as the CLI when it is codex, claude or a program on PATH 
 decision: when the screen makes no progress for --stall-after (a ticking spinner or clock is not
 progress; an agent idle at its prompt is not progressing either) it interrupts a busy agent and
 sends --resume-message, at most --max-resumes times. Exit 0 when the agent exits by itself, 2
-when the resumes are used up (the agent is left running for a person), 1 on errors.",
+when the resumes are used up (the agent is left running for a person), 1 on errors, 130 on
+Ctrl-C and 143 on SIGTERM (the watch ends with its summary; the agent is left running, and
+harnex says how to stop it).
+--auto-stop (with --context): stop the agent once it finished that first task.",
     // <CLI> is required but for `run --watch CLI`, where --watch's word names it.
     override_usage = "harnex run [OPTIONS] <CLI> [-- <AGENT_ARGS>...]"
 )]

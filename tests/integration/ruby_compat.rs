@@ -385,3 +385,36 @@ fn a_non_loopback_host_is_refused_with_the_reason() {
     assert!(run.stderr.contains("type into the agent"), "{run:?}");
     assert!(run.stderr.contains("ssh"), "{run:?}");
 }
+
+/// Ctrl-C (or SIGTERM) on `harnex run … --watch`: the watch prints its summary, says the agent is
+/// still running and how to stop it, and exits 128 + the signal (130, 143). The agent runs on.
+#[test]
+fn interrupting_a_watch_prints_the_summary_and_leaves_the_agent_running() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let world = World::new();
+    let agent = fake_agent_bin();
+    for (id, signal, code) in [("wi", Signal::SIGINT, 130), ("wt", Signal::SIGTERM, 143)] {
+        let watch = world.spawn(&[
+            "run",
+            agent.to_str().expect("utf-8"),
+            "--id",
+            id,
+            "--watch",
+            "--stall-after",
+            "1h",
+        ]);
+        watch.wait_stdout("harnex watch: started");
+        kill(Pid::from_raw(watch.pid() as i32), signal).expect("signal the watcher");
+        let run = watch.finish(DEADLINE);
+        assert_eq!(run.code, code, "{run:?}");
+        assert!(run.stdout.contains("outcome=interrupted"), "{run:?}");
+        assert!(run.stdout.contains("is still running"), "{run:?}");
+        assert!(
+            run.stdout.contains(&format!("harnex stop --id {id}")),
+            "{run:?}"
+        );
+        let status = world.run(&["status", "--id", id]);
+        assert_eq!(status.code, 0, "the agent runs on: {status:?}");
+    }
+}
