@@ -659,7 +659,7 @@ pub struct LogsArgs {
 Examples:
   harnex explain --id impl-1
   harnex explain --id impl-1 --json
-  harnex explain --replay session.cast --cli codex    # how harnex reads a recording
+  harnex explain --replay session.cast               # how harnex reads a recording
 
 Shows the adapter's verdict (which rule matched, on which screen row, with what text), the
 debounced state, the turn counters and the screen. --replay feeds an asciicast v2 recording
@@ -682,6 +682,7 @@ pub struct ExplainArgs {
     pub repo: Option<PathBuf>,
 
     /// With --id: only match a session running this CLI. With --replay: the adapter to use
+    /// (default: the recording's agent, from its command or title, or generic)
     #[arg(long)]
     pub cli: Option<String>,
 }

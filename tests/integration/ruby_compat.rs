@@ -418,3 +418,33 @@ fn interrupting_a_watch_prints_the_summary_and_leaves_the_agent_running() {
         assert_eq!(status.code, 0, "the agent runs on: {status:?}");
     }
 }
+
+/// `harnex explain --replay FILE` without `--cli` reads a Codex or Claude recording with that
+/// agent's adapter (from the recording's command or title), not the generic one.
+#[test]
+fn explain_replay_picks_the_adapter_from_the_recording() {
+    let world = World::new();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/agents");
+    for (file, adapter) in [
+        ("codex-0.169.0-turn-120x40.cast", "codex"),
+        ("claude-2.1.328-turn-120x40.cast", "claude"),
+    ] {
+        let path = fixtures.join(file);
+        let run = world.run(&[
+            "explain",
+            "--replay",
+            path.to_str().expect("utf-8"),
+            "--json",
+        ]);
+        assert_eq!(run.code, 0, "{run:?}");
+        let report = run.json();
+        assert_eq!(report["adapter"], adapter, "{file}");
+        assert!(
+            !report["turns_completed"]
+                .as_array()
+                .expect("turns")
+                .is_empty(),
+            "{file}: the agent's adapter sees its turn: {report}"
+        );
+    }
+}
