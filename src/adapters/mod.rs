@@ -132,6 +132,12 @@ pub trait Adapter: Send + Sync {
         argv
     }
 
+    /// Flags to add that depend on the installed program (asked once, at `run`): e.g. Codex's
+    /// `--no-daemon` where that Codex has it. Empty by default.
+    fn probed_args(&self, _program: &str, _args: &[String]) -> Vec<String> {
+        Vec::new()
+    }
+
     /// A working directory named in the agent's own args (e.g. Codex `-C DIR`).
     fn repo_dir(&self, _args: &[String]) -> Option<PathBuf> {
         None

@@ -448,3 +448,61 @@ fn explain_replay_picks_the_adapter_from_the_recording() {
         );
     }
 }
+
+/// A `codex` stand-in: `--help` lists `--no-daemon` when `supports` is true; otherwise it is the
+/// fake agent, with the flags the codex adapter adds stripped.
+fn codex_shim(world: &World, dir: &str, supports: bool) -> std::path::PathBuf {
+    let bin = world.new_dir(dir);
+    let help = if supports {
+        "      --no-alt-screen\n      --no-daemon\n          Run without the shared background server"
+    } else {
+        "      --no-alt-screen"
+    };
+    let fake = fake_agent_bin();
+    let script = format!(
+        r#"#!/bin/sh
+if [ "$1" = "--help" ]; then printf '%s\n' 'Options:' '{help}'; exit 0; fi
+for arg in "$@"; do
+  shift
+  case "$arg" in
+    --dangerously-bypass-approvals-and-sandbox|--no-alt-screen|--no-daemon) ;;
+    *) set -- "$@" "$arg" ;;
+  esac
+done
+exec '{}' --prompt '› ' --title repo "$@"
+"#,
+        fake.display()
+    );
+    let path = bin.join("codex");
+    std::fs::write(&path, script).expect("write shim");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+/// `harnex run codex` adds `--no-daemon` when the installed Codex has it (so its background
+/// app-server does not outlive the session), and not when it does not, or was given already.
+#[test]
+fn codex_gets_no_daemon_when_it_supports_it() {
+    let world = World::new();
+    let cases = [
+        ("new", true, &[][..]),
+        ("old", false, &[][..]),
+        ("given", true, &["--", "--no-daemon"][..]),
+    ];
+    for (id, supports, extra) in cases {
+        let codex = codex_shim(&world, id, supports);
+        let mut args = vec![codex.to_str().expect("utf-8"), "--id", id];
+        args.extend_from_slice(extra);
+        world.detach(&args);
+        let command: Vec<String> = world.entry(id)["command"]
+            .as_array()
+            .expect("command")
+            .iter()
+            .map(|a| a.as_str().unwrap_or("").to_string())
+            .collect();
+        let count = command.iter().filter(|a| *a == "--no-daemon").count();
+        let expected = usize::from(supports);
+        assert_eq!(count, expected, "{id}: {command:?}");
+    }
+}

@@ -95,13 +95,15 @@ impl Plan {
                 "<CLI> must not be empty: try `harnex run bash`",
             ));
         }
-        let command = adapter.command(args.cli(), &args.agent_args);
+        let mut command = adapter.command(args.cli(), &args.agent_args);
         if session::pty::find_program(&command[0]).is_none() {
             return Err(Error::failed(format!(
                 "{:?} was not found on PATH; install it or pass the full path to the program",
                 command[0]
             )));
         }
+        let probed = adapter.probed_args(&command[0], &args.agent_args);
+        command.splice(1..1, probed);
         let cwd = std::env::current_dir()
             .map_err(|e| Error::failed(format!("cannot read the current directory: {e}")))?;
         let work_dir = adapter
