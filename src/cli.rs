@@ -93,6 +93,9 @@ pub enum Command {
     /// Internal: the supervisor of a run that `harnex run --detach`/`--tmux` planned
     #[command(hide = true)]
     Supervise(SuperviseArgs),
+    /// Internal: the ids of the live sessions, one per line (for shell completion)
+    #[command(name = "__ids", hide = true)]
+    LiveIds,
 }
 
 /// `harnex supervise`: the one way into a supervisor in a process of its own.

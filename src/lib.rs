@@ -67,6 +67,7 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Prune(args) => commands::prune::run(args),
         Command::Doctor(args) => commands::doctor::run(args.json),
         Command::Completions(args) => commands::completions::run(args.shell),
+        Command::LiveIds => commands::completions::live_ids(),
         Command::Help(args) => commands::help::run(args),
         Command::Version => {
             println!("harnex {}", env!("CARGO_PKG_VERSION"));

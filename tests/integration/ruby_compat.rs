@@ -506,3 +506,46 @@ fn codex_gets_no_daemon_when_it_supports_it() {
         assert_eq!(count, expected, "{id}: {command:?}");
     }
 }
+
+/// Bash completion offers live session ids after `--id` (it used to offer file names) and none
+/// of the hidden flags.
+#[test]
+fn bash_completion_offers_live_ids_and_no_hidden_flags() {
+    let world = World::new();
+    world.start_fake("live-one", &[], &[]);
+    let script = world.run(&["completions", "bash"]);
+    assert_eq!(script.code, 0, "{script:?}");
+    let file = world.root.path().join("harnex.bash");
+    std::fs::write(&file, &script.stdout).expect("write script");
+    let bin_dir = crate::support::harnex_bin()
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let complete = |words: &str, cur: &str, prev: &str| {
+        let code = format!(
+            "source '{}'; COMP_WORDS=({words} '{cur}'); COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); _harnex harnex '{cur}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            file.display()
+        );
+        let run = std::process::Command::new("bash")
+            .args(["-c", &code])
+            .current_dir(&world.repo)
+            .env("HARNEX_STATE_DIR", &world.state)
+            .env("HOME", &world.home)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin_dir.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .output()
+            .expect("bash");
+        String::from_utf8_lossy(&run.stdout).into_owned()
+    };
+    let ids = complete("harnex send --id", "", "--id");
+    assert_eq!(ids.trim(), "live-one", "{ids}");
+    let flags = complete("harnex run", "--", "run");
+    assert!(flags.contains("--auto-stop"), "{flags}");
+    assert!(!flags.contains("--legacy-pty"), "{flags}");
+}
