@@ -142,7 +142,8 @@ Examples:
   harnex skills install --local dispatch
 
 Installs SKILL.md files for harnex-dispatch, harnex-chain and harnex-buddy (or the NAMEs given)
-and records what it created, so `harnex skills uninstall` removes exactly that.")]
+and records what it created, so `harnex skills uninstall` removes exactly that. A SKILL.md you
+edited (it differs from what harnex installed) is kept, and harnex says so; --force replaces it.")]
     Install(SkillsArgs),
     /// Remove exactly what `harnex skills install` put there
     Uninstall(SkillsArgs),
@@ -153,6 +154,11 @@ pub struct SkillsArgs {
     /// Install into this repository's .claude/ and .codex/ instead of your home
     #[arg(long)]
     pub local: bool,
+
+    /// Replace (install) or remove (uninstall) a SKILL.md that differs from what harnex
+    /// installed; without it, one you edited is kept
+    #[arg(long)]
+    pub force: bool,
 
     /// Skills to install or remove (default: all)
     #[arg(value_name = "NAME")]

@@ -59,10 +59,10 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Recipes(args) => commands::docs::recipes(&args.words),
         Command::AgentsGuide(args) => commands::docs::agents_guide(&args.words),
         Command::Skills(cli::SkillsCommand::Install(args)) => {
-            commands::skills::install(args.local, &args.names)
+            commands::skills::install(args.local, &args.names, args.force)
         }
         Command::Skills(cli::SkillsCommand::Uninstall(args)) => {
-            commands::skills::uninstall(args.local, &args.names)
+            commands::skills::uninstall(args.local, &args.names, args.force)
         }
         Command::Prune(args) => commands::prune::run(args),
         Command::Doctor(args) => commands::doctor::run(args.json),

@@ -549,3 +549,22 @@ fn bash_completion_offers_live_ids_and_no_hidden_flags() {
     assert!(flags.contains("--auto-stop"), "{flags}");
     assert!(!flags.contains("--legacy-pty"), "{flags}");
 }
+
+/// `harnex skills install` after the user edited a SKILL.md keeps their file and says so;
+/// `--force` replaces it.
+#[test]
+fn skills_install_keeps_an_edited_skill_unless_forced() {
+    let world = World::new();
+    let first = world.run(&["skills", "install"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let file = world.home.join(".claude/skills/harnex-dispatch/SKILL.md");
+    std::fs::write(&file, "my edits").expect("edit");
+    let again = world.run(&["skills", "install"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stdout.contains("kept "), "{again:?}");
+    assert!(again.stdout.contains("--force"), "{again:?}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "my edits");
+    let forced = world.run(&["skills", "install", "--force"]);
+    assert_eq!(forced.code, 0, "{forced:?}");
+    assert_ne!(std::fs::read_to_string(&file).expect("read"), "my edits");
+}
