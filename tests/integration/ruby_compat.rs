@@ -568,3 +568,36 @@ fn skills_install_keeps_an_edited_skill_unless_forced() {
     assert_eq!(forced.code, 0, "{forced:?}");
     assert_ne!(std::fs::read_to_string(&file).expect("read"), "my edits");
 }
+
+/// The crate is ready for crates.io: `cargo package` takes every guide, recipe and skill the
+/// binary embeds (`include_str!`), so `cargo install harnex` builds.
+#[test]
+fn the_package_carries_every_embedded_document() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["package", "--list", "--allow-dirty", "--offline"])
+        .current_dir(root)
+        .output()
+        .expect("cargo package --list");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let listed: Vec<&str> = listed.lines().collect();
+    let mut embedded = Vec::new();
+    for file in ["src/docs.rs"] {
+        let text = std::fs::read_to_string(root.join(file)).expect("read");
+        for part in text.split("include_str!(\"../").skip(1) {
+            embedded.push(part.split('"').next().expect("path").to_string());
+        }
+    }
+    assert!(embedded.len() >= 13, "{embedded:?}");
+    for path in &embedded {
+        assert!(listed.contains(&path.as_str()), "{path} is not packaged");
+    }
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    assert!(!manifest.contains("publish = false"));
+}
