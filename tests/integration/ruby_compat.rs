@@ -601,3 +601,54 @@ fn the_package_carries_every_embedded_document() {
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
     assert!(!manifest.contains("publish = false"));
 }
+
+/// Command lines from the Ruby gem's guides and scripts that already ran unchanged: kept here so
+/// they keep running.
+#[test]
+fn ruby_guide_command_lines_run_unchanged() {
+    let world = World::new();
+    for args in [&["-v"][..], &["version"], &["--version"]] {
+        let run = world.run(args);
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        assert!(run.stdout.starts_with("harnex "), "{args:?}: {run:?}");
+    }
+    let list = world.run(&["recipes", "list"]);
+    assert_eq!(list.code, 0, "{list:?}");
+    let show: Vec<String> = ["01", "1", "fire_and_watch"]
+        .iter()
+        .map(|name| {
+            let run = world.run(&["recipes", "show", name]);
+            assert_eq!(run.code, 0, "{name}: {run:?}");
+            run.stdout
+        })
+        .collect();
+    assert!(
+        show.iter().all(|s| s == &show[0]),
+        "the three names show one recipe"
+    );
+
+    world.start_fake("impl-1", &[], &[]);
+    let bare = world.run(&["stop", "impl-1"]);
+    assert_eq!(bare.code, 2, "{bare:?}");
+    assert!(bare.stderr.contains("harnex stop --id impl-1"), "{bare:?}");
+    let events = world.run(&["events", "--id", "impl-1", "--no-follow", "--from", "5m"]);
+    assert_eq!(events.code, 0, "{events:?}");
+    assert!(events.stdout.contains("\"type\":\"started\""), "{events:?}");
+    let logs = world.run(&["logs", "--id", "impl-1", "--lines", "0"]);
+    assert_eq!(logs.code, 0, "{logs:?}");
+    assert!(logs.stdout.is_empty(), "{logs:?}");
+    let unknown = world.run(&["status", "--id", "nope"]);
+    assert_eq!(unknown.code, 1, "{unknown:?}");
+    let sent = world.run(&[
+        "send",
+        "--id",
+        "impl-1",
+        "--message",
+        "hi",
+        "--wait-for-idle",
+    ]);
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let waited = sent.json()["waited_seconds"].to_string();
+    let decimals = waited.split('.').nth(1).map_or(0, str::len);
+    assert!(decimals <= 3, "milliseconds: {waited}");
+}
