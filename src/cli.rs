@@ -441,6 +441,9 @@ other control characters (ESC, C0, DEL, C1) are removed before it is typed, so i
 press keys nor end the bracketed paste it is wrapped in; use --keys for keys. An empty or
 whitespace-only message (from --message, words or stdin) is a usage error (exit 2).
 
+A session that is not registered yet (just started in the background) is waited for until
+--timeout, as the Ruby harnex does; harnex says so on stderr, and exits 124 if it never comes.
+
 Without --force the message waits in the session's inbox until the agent is at its prompt.
 --no-wait: return immediately after queueing (HTTP 202), fire-and-forget.
 --wait-for-idle: after delivery, wait until the agent has worked on this message and is back
@@ -586,7 +589,8 @@ Examples:
   harnex stop --id demo --wait
   harnex stop --id demo --force
 
-Stop types the agent's exit sequence (/exit for Codex and Claude, C-d for shells). If the agent
+Stop types the agent's exit sequence (/exit for Codex and Claude, C-d for shells), after any
+message being typed (say a --context right after `run`) is done. If the agent
 has not exited after the grace period (default 10s, at most 24h), the supervisor sends SIGTERM
 (and SIGHUP) to the agent's process group, then SIGKILL 2s later. The session always leaves an
 exit record.
