@@ -341,6 +341,12 @@ impl ClaudeRecords {
     }
 }
 
+/// The text of a transcript `user` row (a prompt): its string, or its text blocks joined. For
+/// readers that show the prompt of a turn [`ClaudeRecords`] saw start on that row.
+pub fn user_row_text(row: &Value) -> Option<String> {
+    row.pointer("/message/content").map(user_text)
+}
+
 #[cfg(test)]
 #[path = "claude_tests.rs"]
 mod tests;
