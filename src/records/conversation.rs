@@ -23,6 +23,7 @@
 //! Pure: lines in, turns out. Texts are kept as the agent wrote them; [`Turn::redacted`] masks
 //! secrets for output.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -76,7 +77,7 @@ impl RecordKind {
 }
 
 /// One turn of the conversation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Turn {
     /// 1 for the first turn in the records, and so on.
     pub n: u64,
@@ -88,12 +89,15 @@ pub struct Turn {
     pub answer: Option<String>,
     /// How the turn ended; `null` while it is in progress.
     pub outcome: Option<TurnOutcome>,
+    /// Why a failed turn failed, in the agent's own words.
     pub error: Option<TurnError>,
     /// Tokens the turn used (what the session total grew by during it).
     pub usage: Option<Usage>,
+    /// The model of the turn's last request.
     pub model: Option<String>,
-    /// When the agent wrote the turn's start and end (RFC 3339, as the records have it).
+    /// When the agent wrote the turn's start (RFC 3339, as the records have it).
     pub started_at: Option<String>,
+    /// When the agent wrote the turn's end; `null` while it is in progress.
     pub ended_at: Option<String>,
     /// The tools the agent called during the turn, in order.
     pub tools: Vec<String>,

@@ -10,10 +10,11 @@ pub mod claude;
 pub mod codex;
 pub mod conversation;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// How a turn ended, as the agent's records tell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TurnOutcome {
     /// The model answered and the agent finished the turn.
@@ -27,7 +28,7 @@ pub enum TurnOutcome {
 }
 
 /// Why a turn failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// 429: too many requests, or a quota.
@@ -42,17 +43,17 @@ pub enum ErrorKind {
 }
 
 /// A failed turn's error: its kind, and the agent's own words.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TurnError {
     pub kind: ErrorKind,
     pub message: String,
     /// The HTTP status the agent reported, where it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
 }
 
 /// Tokens, as the agent counts them. Fields the agent does not report stay `None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Usage {
     pub input_tokens: Option<u64>,
     pub cached_input_tokens: Option<u64>,

@@ -7,6 +7,7 @@ mod api;
 mod api_hardening;
 mod bad_input;
 mod commands;
+mod conversation;
 mod crash;
 mod disk_full;
 mod docs_commands;
