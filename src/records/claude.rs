@@ -6,7 +6,9 @@
 //! - `SessionMeta`: the first row carrying both `sessionId` and `cwd` (the first `user` or
 //!   `attachment` row; the `mode`/`permission-mode` rows before it have no `cwd`).
 //! - `TurnStarted`: a `user` row that is a prompt — not a tool result, not meta, not a sidechain,
-//!   not the `[Request interrupted by user]` marker. Its `promptId` is the turn id.
+//!   not the `[Request interrupted by user]` marker, not a command Claude ran without the model
+//!   (`<command-name>`, `<local-command-stdout>`, `<bash-input>` rows without `turnOrigin`).
+//!   Its `promptId` is the turn id.
 //! - `Usage`: `assistant` rows' `message.usage`. Claude writes one row per content block (thinking,
 //!   text, tool use), each repeating the whole message's usage, so usage is kept per request
 //!   (`requestRef` + `message.id`) and a message counts once however many rows it has.
@@ -47,6 +49,26 @@ use fields::{
 
 /// What Claude writes as the user's turn when the person pressed Esc.
 const INTERRUPT_MARKER: &str = "[Request interrupted by user";
+
+/// How Claude writes a command it ran itself (a `/model`, a `!ls`) and its output, as user rows.
+const LOCAL_COMMAND_MARKERS: [&str; 7] = [
+    "<command-name>",
+    "<command-message>",
+    "<local-command-stdout>",
+    "<local-command-stderr>",
+    "<bash-input>",
+    "<bash-stdout>",
+    "<bash-stderr>",
+];
+
+/// A user row for a command Claude ran without the model (`/model`, `/cost`, `!ls`): no turn.
+/// Claude 2.1.328 marks the row that starts a model turn with `turnOrigin` — a slash command
+/// that expands into a prompt (`/review`, a custom command), or a shell command's output it
+/// passes on — and leaves it off the rows of local commands.
+fn is_local_command(row: &Value, text: &str) -> bool {
+    let text = text.trim_start();
+    LOCAL_COMMAND_MARKERS.iter().any(|m| text.starts_with(m)) && row.get("turnOrigin").is_none()
+}
 
 /// The query source of the main conversation's model requests (`api-request` rows).
 const MAIN_QUERY_SOURCE: &str = "repl_main_thread";
@@ -208,6 +230,9 @@ impl ClaudeRecords {
         }
         let text = user_text(content);
         self.agent_finished(&text, facts);
+        if is_local_command(row, &text) {
+            return;
+        }
         if text.starts_with(INTERRUPT_MARKER) {
             self.end_turn(TurnOutcome::Interrupted, None, None, facts);
             return;

@@ -8,8 +8,8 @@
 //!   `user_message` (older versions), else the `response_item` message with role `user` — but
 //!   not the context Codex injects as user messages (`<environment_context>`, `<turn_aborted>`,
 //!   `<subagent_notification>`, `# AGENTS.md instructions …`). Claude: the text of the `user` row
-//!   the parser saw start the turn (prompts only: tool results, meta rows and sidechain rows
-//!   never start one).
+//!   the parser saw start the turn (prompts only: tool results, meta rows, sidechain rows and
+//!   commands Claude ran without the model never start one); a slash command shows as typed.
 //! - who started the turn (`from`): `user`, or what else did (Claude `origin.kind` such as
 //!   `task-notification`, Codex `turn_trigger`).
 //! - the tools called: Codex `response_item` `function_call` / `custom_tool_call` /
@@ -331,7 +331,7 @@ impl ConversationReader {
             return;
         };
         if started_here {
-            open.turn.prompt = user_row_text(row);
+            open.turn.prompt = user_row_text(row).map(|text| slash_command(&text).unwrap_or(text));
             open.turn.from = row["origin"]["kind"]
                 .as_str()
                 .map(|kind| if kind == "human" { "user" } else { kind })
@@ -403,6 +403,25 @@ fn is_injected_context(text: &str) -> bool {
         .unwrap_or(0);
     let tag = &rest[..tag_len];
     !tag.is_empty() && rest[tag_len..].starts_with('>') && text.ends_with(&format!("</{tag}>"))
+}
+
+/// A Claude slash command as typed (`/greet some args`), from the row Claude writes for it
+/// (`<command-message>greet</command-message>\n<command-name>/greet</command-name>` and
+/// `<command-args>`).
+fn slash_command(text: &str) -> Option<String> {
+    let inner = |tag: &str| {
+        let open = format!("<{tag}>");
+        let start = text.find(&open)? + open.len();
+        let len = text[start..].find(&format!("</{tag}>"))?;
+        Some(text[start..start + len].trim())
+    };
+    let name = inner("command-name").filter(|name| !name.is_empty())?;
+    Some(
+        match inner("command-args").filter(|args| !args.is_empty()) {
+            Some(args) => format!("{name} {args}"),
+            None => name.to_string(),
+        },
+    )
 }
 
 /// The name of the tool a Codex `response_item` calls, if it is a call.

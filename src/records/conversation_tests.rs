@@ -305,3 +305,41 @@ fn older_codex_user_message_events_give_the_prompt_even_before_the_turn_starts()
         (Some("t1"), Some("t4"))
     );
 }
+
+#[test]
+fn claude_commands_run_without_the_model_are_no_turns() {
+    // `/model sonnet` (local: its rows carry no `turnOrigin`), then `!echo hi-from-bash`, whose
+    // output Claude passed on to the model as a turn (that failed: the key was not approved).
+    let text = fixture("claude-2.1.328-local-commands");
+    let mut parser = ClaudeRecords::new();
+    let starts = text
+        .lines()
+        .flat_map(|line| parser.feed(line))
+        .filter(|fact| matches!(fact, RecordFact::TurnStarted { .. }))
+        .count();
+    assert_eq!(starts, 1);
+    let turns = claude("2.1.328", "local-commands");
+    assert_eq!(turns.len(), 1, "{turns:#?}");
+    let prompt = turns[0].prompt.as_deref().unwrap_or_default();
+    assert!(prompt.starts_with("<bash-stdout>hi-from-bash"), "{prompt}");
+    assert_eq!(turns[0].outcome, Some(TurnOutcome::Failed));
+    assert_eq!(
+        turns[0].error.as_ref().map(|e| e.kind),
+        Some(ErrorKind::Auth)
+    );
+}
+
+#[test]
+fn claude_slash_command_that_prompts_the_model_is_a_turn_shown_as_typed() {
+    let turns = claude("2.1.328", "slash-command");
+    assert_eq!(turns.len(), 1, "{turns:#?}");
+    assert_eq!(turns[0].prompt.as_deref(), Some("/greet"));
+    assert_eq!(turns[0].from.as_deref(), Some("user"));
+    assert_eq!(turns[0].outcome, Some(TurnOutcome::Failed));
+    assert_eq!(
+        slash_command("<command-name>/model</command-name>\n<command-args>sonnet</command-args>")
+            .as_deref(),
+        Some("/model sonnet")
+    );
+    assert_eq!(slash_command("plain text"), None);
+}
