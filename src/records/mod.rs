@@ -106,6 +106,33 @@ pub enum RecordFact {
     },
 }
 
+impl Usage {
+    /// What this session total adds to an `earlier` one (a turn's share of the session).
+    pub fn since(&self, earlier: &Usage) -> Usage {
+        let less =
+            |now: Option<u64>, then: Option<u64>| now.map(|n| n.saturating_sub(then.unwrap_or(0)));
+        Usage {
+            input_tokens: less(self.input_tokens, earlier.input_tokens),
+            cached_input_tokens: less(self.cached_input_tokens, earlier.cached_input_tokens),
+            output_tokens: less(self.output_tokens, earlier.output_tokens),
+            reasoning_tokens: less(self.reasoning_tokens, earlier.reasoning_tokens),
+            total_tokens: less(self.total_tokens, earlier.total_tokens),
+        }
+    }
+
+    /// The same counts as the exit `usage` row's fields.
+    pub fn exit_summary(&self, agent_session_id: Option<String>) -> crate::vocab::ExitSummary {
+        crate::vocab::ExitSummary {
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            reasoning_tokens: self.reasoning_tokens,
+            cached_tokens: self.cached_input_tokens,
+            total_tokens: self.total_tokens,
+            agent_session_id,
+        }
+    }
+}
+
 /// The kind of an HTTP status an agent reported.
 pub fn kind_of_status(status: u16) -> ErrorKind {
     match status {
