@@ -16,6 +16,7 @@ use crate::records::conversation::{ConversationReader, RecordKind, Turn};
 use crate::records::{ErrorKind, TurnOutcome};
 use crate::registry::{ExitRecord, Resolved, SessionFile};
 use crate::wire::outputs::Conversation;
+use crate::wire::turns::{RecordsState, RecordsStatus};
 
 /// The longest record line read. Rows with a turn's facts are small; the longest are Claude's
 /// attachments and request snapshots (tens of KiB) and tool results with whole files in them.
@@ -135,45 +136,41 @@ fn read_exit(path: &Path) -> Result<ExitRecord> {
     })
 }
 
-/// The record file named by a registry entry's or exit record's `records`
-/// (`{state, source, path, why}`), or why there is none.
+/// The record file named by a registry entry's or exit record's `records`, or why there is none.
 fn locate(id: &str, cli: &str, records: Option<&Value>) -> Result<Records> {
     let cli_name = crate::adapters::cli_name(cli);
-    let Some(records) = records.filter(|r| r.is_object()) else {
+    let status = records.and_then(|r| serde_json::from_value::<RecordsStatus>(r.clone()).ok());
+    let Some(status) = status else {
         let why = match RecordKind::from_cli(&cli_name) {
             Some(_) => "its session recorded no record file (started by an older harnex?)".into(),
             None => format!("{cli_name:?} keeps no records harnex reads; codex and claude do"),
         };
         return Err(no_records(id, "unavailable", &why));
     };
-    let state = records["state"].as_str().unwrap_or("unavailable");
-    let Some(path) = records["path"].as_str().filter(|p| !p.is_empty()) else {
-        let why = records["why"].as_str().map_or_else(
-            || match state {
-                "waiting" => {
-                    "the agent has not written them yet; try again after its first turn".to_string()
-                }
-                _ => "no record file was found".to_string(),
-            },
-            str::to_string,
-        );
+    let state = match status.state {
+        RecordsState::Following => "following",
+        RecordsState::Waiting => "waiting",
+        RecordsState::Unavailable => "unavailable",
+    };
+    let Some(path) = status.path.filter(|p| !p.as_os_str().is_empty()) else {
+        let why = status.why.unwrap_or_else(|| match status.state {
+            RecordsState::Waiting => {
+                "the agent has not written them yet; try again after its first turn".into()
+            }
+            _ => "no record file was found".into(),
+        });
         return Err(no_records(id, state, &why));
     };
-    let kind = records["source"]
-        .as_str()
+    let kind = status
+        .source
+        .as_deref()
         .and_then(RecordKind::from_source)
         .or_else(|| RecordKind::from_cli(&cli_name))
         .ok_or_else(|| {
-            no_records(
-                id,
-                "unavailable",
-                &format!("records of an unknown kind ({})", records["source"]),
-            )
+            let source = status.source.as_deref().unwrap_or("none");
+            no_records(id, state, &format!("records of an unknown kind ({source})"))
         })?;
-    Ok(Records {
-        path: PathBuf::from(path),
-        kind,
-    })
+    Ok(Records { path, kind })
 }
 
 fn no_records(id: &str, state: &str, why: &str) -> Error {

@@ -362,7 +362,7 @@ fn close(mut open: OpenTurn, session: &Usage) -> Turn {
         open.turn.prompt = Some(prompts.join("\n\n"));
     }
     open.turn.usage = if open.saw_session {
-        Some(since(session, &open.session_before))
+        Some(session.since(&open.session_before))
     } else {
         open.requests
     };
@@ -446,19 +446,6 @@ fn add(sum: &mut Usage, more: &Usage) {
         if let Some(value) = value {
             *total = Some(total.unwrap_or(0).saturating_add(value));
         }
-    }
-}
-
-/// What the session total `now` adds to the `earlier` one.
-fn since(now: &Usage, earlier: &Usage) -> Usage {
-    let less =
-        |now: Option<u64>, then: Option<u64>| now.map(|n| n.saturating_sub(then.unwrap_or(0)));
-    Usage {
-        input_tokens: less(now.input_tokens, earlier.input_tokens),
-        cached_input_tokens: less(now.cached_input_tokens, earlier.cached_input_tokens),
-        output_tokens: less(now.output_tokens, earlier.output_tokens),
-        reasoning_tokens: less(now.reasoning_tokens, earlier.reasoning_tokens),
-        total_tokens: less(now.total_tokens, earlier.total_tokens),
     }
 }
 
