@@ -9,7 +9,8 @@
 //!   not the context Codex injects as user messages (`<environment_context>`, `<turn_aborted>`,
 //!   `<subagent_notification>`, `# AGENTS.md instructions …`). Claude: the text of the `user` row
 //!   the parser saw start the turn (prompts only: tool results, meta rows, sidechain rows and
-//!   commands Claude ran without the model never start one); a slash command shows as typed.
+//!   the output of a command Claude ran itself never start one); a slash or shell command
+//!   (`/model sonnet`, `!ls`) shows as typed.
 //! - who started the turn (`from`): `user`, or what else did (Claude `origin.kind` such as
 //!   `task-notification`, Codex `turn_trigger`).
 //! - the tools called: Codex `response_item` `function_call` / `custom_tool_call` /
@@ -331,7 +332,7 @@ impl ConversationReader {
             return;
         };
         if started_here {
-            open.turn.prompt = user_row_text(row).map(|text| slash_command(&text).unwrap_or(text));
+            open.turn.prompt = user_row_text(row).map(|text| typed_command(&text).unwrap_or(text));
             open.turn.from = row["origin"]["kind"]
                 .as_str()
                 .map(|kind| if kind == "human" { "user" } else { kind })
@@ -405,16 +406,19 @@ fn is_injected_context(text: &str) -> bool {
     !tag.is_empty() && rest[tag_len..].starts_with('>') && text.ends_with(&format!("</{tag}>"))
 }
 
-/// A Claude slash command as typed (`/greet some args`), from the row Claude writes for it
-/// (`<command-message>greet</command-message>\n<command-name>/greet</command-name>` and
-/// `<command-args>`).
-fn slash_command(text: &str) -> Option<String> {
+/// A command Claude ran as the user typed it — a slash command (`/greet some args`, from
+/// `<command-name>/greet</command-name>` and `<command-args>`) or a shell command (`!ls`, from
+/// `<bash-input>ls</bash-input>`) — rather than the tags Claude writes it in.
+fn typed_command(text: &str) -> Option<String> {
     let inner = |tag: &str| {
         let open = format!("<{tag}>");
         let start = text.find(&open)? + open.len();
         let len = text[start..].find(&format!("</{tag}>"))?;
         Some(text[start..start + len].trim())
     };
+    if text.trim_start().starts_with("<bash-input>") {
+        return inner("bash-input").map(|command| format!("!{command}"));
+    }
     let name = inner("command-name").filter(|name| !name.is_empty())?;
     Some(
         match inner("command-args").filter(|args| !args.is_empty()) {

@@ -307,25 +307,52 @@ fn older_codex_user_message_events_give_the_prompt_even_before_the_turn_starts()
 }
 
 #[test]
-fn claude_commands_run_without_the_model_are_no_turns() {
+fn claude_commands_run_without_the_model_are_turns_of_their_own() {
     // `/model sonnet` (local: its rows carry no `turnOrigin`), then `!echo hi-from-bash`, whose
-    // output Claude passed on to the model as a turn (that failed: the key was not approved).
+    // output Claude passed on to the model (that failed: the key was not approved).
     let text = fixture("claude-2.1.328-local-commands");
     let mut parser = ClaudeRecords::new();
-    let starts = text
-        .lines()
-        .flat_map(|line| parser.feed(line))
-        .filter(|fact| matches!(fact, RecordFact::TurnStarted { .. }))
-        .count();
-    assert_eq!(starts, 1);
+    let facts: Vec<RecordFact> = text.lines().flat_map(|line| parser.feed(line)).collect();
+    let kinds: Vec<&str> = facts
+        .iter()
+        .filter_map(|fact| match fact {
+            RecordFact::TurnStarted { .. } => Some("start"),
+            RecordFact::TurnEnded { .. } => Some("end"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, ["start", "end", "start", "end"], "{facts:#?}");
     let turns = claude("2.1.328", "local-commands");
-    assert_eq!(turns.len(), 1, "{turns:#?}");
-    let prompt = turns[0].prompt.as_deref().unwrap_or_default();
-    assert!(prompt.starts_with("<bash-stdout>hi-from-bash"), "{prompt}");
-    assert_eq!(turns[0].outcome, Some(TurnOutcome::Failed));
+    assert_eq!(turns.len(), 2, "{turns:#?}");
+    assert_eq!(turns[0].prompt.as_deref(), Some("/model sonnet"));
+    assert_eq!(turns[0].outcome, Some(TurnOutcome::Completed));
     assert_eq!(
-        turns[0].error.as_ref().map(|e| e.kind),
+        turns[0].answer.as_deref(),
+        Some("Set model to `Sonnet 5.5` and saved as your default for new sessions")
+    );
+    assert_eq!(turns[1].prompt.as_deref(), Some("!echo hi-from-bash"));
+    assert_eq!(turns[1].outcome, Some(TurnOutcome::Failed));
+    assert_eq!(
+        turns[1].error.as_ref().map(|e| e.kind),
         Some(ErrorKind::Auth)
+    );
+}
+
+#[test]
+fn a_local_command_run_during_a_model_turn_adds_nothing_to_it() {
+    let main = fixture("claude-2.1.328-ok");
+    let lines: Vec<&str> = main.lines().collect();
+    let answer_at = lines
+        .iter()
+        .position(|l| l.contains("\"type\":\"assistant\""))
+        .expect("an assistant row");
+    let command = r#"{"type":"user","promptId":"p2","timestamp":"t","message":{"role":"user","content":"<command-name>/cost</command-name>"}}"#;
+    let output = r#"{"type":"user","promptId":"p2","timestamp":"t","message":{"role":"user","content":"<local-command-stdout>$0.00</local-command-stdout>"}}"#;
+    let mut with_command = lines.clone();
+    with_command.splice(answer_at..answer_at, [command, output]);
+    assert_eq!(
+        read_turns(RecordKind::ClaudeTranscript, with_command),
+        read_turns(RecordKind::ClaudeTranscript, lines)
     );
 }
 
@@ -337,9 +364,13 @@ fn claude_slash_command_that_prompts_the_model_is_a_turn_shown_as_typed() {
     assert_eq!(turns[0].from.as_deref(), Some("user"));
     assert_eq!(turns[0].outcome, Some(TurnOutcome::Failed));
     assert_eq!(
-        slash_command("<command-name>/model</command-name>\n<command-args>sonnet</command-args>")
+        typed_command("<command-name>/model</command-name>\n<command-args>sonnet</command-args>")
             .as_deref(),
         Some("/model sonnet")
     );
-    assert_eq!(slash_command("plain text"), None);
+    assert_eq!(
+        typed_command("<bash-input>ls -l</bash-input>").as_deref(),
+        Some("!ls -l")
+    );
+    assert_eq!(typed_command("plain text"), None);
 }
