@@ -178,6 +178,10 @@ pub struct Resume {
     pub max_resumes: u64,
     pub interrupted: bool,
     pub idle_s: f64,
+    /// What was resumed: `stall` (no progress) or `failed_turn` (the agent's last turn failed at
+    /// the model). Absent in rows of older watchers: a stall.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -16,6 +16,7 @@ mod files;
 mod guide;
 mod input;
 mod lifecycle;
+mod records;
 mod retention;
 mod run;
 mod schema;
