@@ -57,6 +57,7 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
             .transcript_dropped
             .load(std::sync::atomic::Ordering::SeqCst),
         events_log_path: session.paths.events.clone(),
+        attribution: session.config.options.attribution.clone(),
     };
     let record = ExitRecord {
         ok: true,
