@@ -52,14 +52,29 @@ pub struct Attribution {
 
 impl Attribution {
     /// The attribution of a run started with `own` tags in the environment `env` (a lookup, so
-    /// tests need not touch the process environment); `state` finds the parent's registry entry
-    /// when the environment does not name the root.
+    /// tests need not touch the process environment). What the environment does not say (a
+    /// parent started by an older harnex, or a variable cleared on the way) comes from the
+    /// parent's registry entry in `state`.
     pub fn resolve(
         env: &dyn Fn(&str) -> Option<String>,
         own: &[(String, String)],
         state: &StateDir,
     ) -> Result<Attribution> {
-        let mut tags = inherited_tags(env(TAGS_VAR))?;
+        let parent = env_id("HARNEX_ID", env);
+        let parent_session_id = parent
+            .as_ref()
+            .and_then(|_| env("HARNEX_SESSION_ID"))
+            .filter(|s| is_session_id(s));
+        let root_env = parent.as_ref().and_then(|_| env_id(ROOT_ID_VAR, env));
+        let tags_env = env(TAGS_VAR).filter(|t| !t.trim().is_empty());
+        let entry = match (&parent_session_id, &root_env, &tags_env) {
+            (Some(run), None, _) | (Some(run), _, None) => parent_entry(state, run),
+            _ => None,
+        };
+        let mut tags = match &tags_env {
+            Some(text) => inherited_tags(text)?,
+            None => entry.as_ref().map(|e| e.tags.clone()).unwrap_or_default(),
+        };
         for (key, value) in own {
             tags.insert(key.clone(), value.clone());
         }
@@ -70,16 +85,18 @@ impl Attribution {
                 tags.len()
             )));
         }
-        let Some(parent) = env_id("HARNEX_ID", env) else {
+        let Some(parent) = parent else {
             return Ok(Attribution {
                 tags,
                 ..Attribution::default()
             });
         };
-        let parent_session_id = env("HARNEX_SESSION_ID").filter(|s| is_session_id(s));
-        let (root, root_session_id) = match env_id(ROOT_ID_VAR, env) {
-            Some(root) => (root, env(ROOT_SESSION_ID_VAR).filter(|s| is_session_id(s))),
-            None => root_from_registry(state, &parent, parent_session_id.as_deref()),
+        let entry_root = entry.and_then(|e| Some((e.root?, e.root_session_id)));
+        let (root, root_session_id) = match (root_env, entry_root) {
+            (Some(root), _) => (root, env(ROOT_SESSION_ID_VAR).filter(|s| is_session_id(s))),
+            (None, Some(from_entry)) => from_entry,
+            // The parent is the top of its chain.
+            (None, None) => (parent.clone(), parent_session_id.clone()),
         };
         Ok(Attribution {
             parent: Some(parent),
@@ -151,17 +168,14 @@ fn check_tag(key: &str, value: &str) -> std::result::Result<(), String> {
 
 /// The parent's tags from `HARNEX_TAGS` (a JSON object of strings), each held to the same rules
 /// as `--tag`: a bad value is a usage error that names the variable.
-fn inherited_tags(text: Option<String>) -> Result<Tags> {
-    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
-        return Ok(Tags::new());
-    };
+fn inherited_tags(text: &str) -> Result<Tags> {
     let refuse = |why: String| {
         Error::usage(format!(
             "{TAGS_VAR} (the tags a harnex session passes to the sessions it starts) {why}; \
              unset it or set it to a JSON object such as {{\"team\":\"infra\"}}"
         ))
     };
-    let tags: Tags = serde_json::from_str(&text)
+    let tags: Tags = serde_json::from_str(text)
         .map_err(|e| refuse(format!("is not a JSON object of strings ({e})")))?;
     for (key, value) in &tags {
         check_tag(key, value).map_err(|why| refuse(format!("holds a bad tag: {why}")))?;
@@ -187,29 +201,18 @@ fn is_session_id(text: &str) -> bool {
     text.len() == 16 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// The root of a parent whose environment did not say (started by an older harnex, or the
-/// variable was cleared): its registry entry's `root`, else the parent itself.
-fn root_from_registry(
-    state: &StateDir,
-    parent: &str,
-    parent_session_id: Option<&str>,
-) -> (String, Option<String>) {
-    let entry = parent_session_id.and_then(|run| {
-        crate::registry::live_entries(state)
-            .into_iter()
-            .find(|e| e.session_id == run)
-    });
-    let text = |key: &str| {
-        entry
-            .as_ref()
-            .and_then(|e| e.extra.get(key))
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    };
-    match text("root") {
-        Some(root) => (root, text("root_session_id")),
-        None => (parent.to_string(), parent_session_id.map(str::to_string)),
-    }
+/// The attribution the live session of run `run` (the parent) has in its registry entry; its
+/// tags held to the `--tag` rules (one that breaks them is left out).
+fn parent_entry(state: &StateDir, run: &str) -> Option<Attribution> {
+    let entry = crate::registry::live_entries(state)
+        .into_iter()
+        .find(|e| e.session_id == run)?;
+    let mut found: Attribution =
+        serde_json::from_value(serde_json::Value::Object(entry.extra)).ok()?;
+    found
+        .tags
+        .retain(|key, value| check_tag(key, value).is_ok());
+    Some(found)
 }
 
 #[cfg(test)]

@@ -141,6 +141,8 @@ fn harnex_id_in_the_environment_is_the_parent_and_tags_are_stamped_before_the_fi
             "child",
             "--tag",
             "a=2",
+            "--tag",
+            "key=sk-abcdefghijklmnop1234",
             "--context",
             "echo context-ran",
             "--",
@@ -163,7 +165,12 @@ fn harnex_id_in_the_environment_is_the_parent_and_tags_are_stamped_before_the_fi
         attribution(&rows[0]),
         json!({"parent": "planner", "parent_session_id": "0123456789abcdef",
             "root": "planner", "root_session_id": "0123456789abcdef",
-            "tags": {"a": "2", "b": "x"}})
+            "tags": {"a": "2", "b": "x", "key": "sk-[redacted]"}})
+    );
+    // The log masks a secret-looking value, as it does in --meta; the 0600 entry keeps it.
+    assert_eq!(
+        world.entry("child")["tags"]["key"],
+        "sk-abcdefghijklmnop1234"
     );
     let send = rows
         .iter()
@@ -171,7 +178,8 @@ fn harnex_id_in_the_environment_is_the_parent_and_tags_are_stamped_before_the_fi
         .expect("the context was sent");
     assert!(send["seq"].as_u64() > rows[0]["seq"].as_u64(), "{rows:?}");
 
-    // A parent that did not pass its root (an older harnex): the root comes from its entry.
+    // A parent that did not pass its root and tags (an older harnex, a cleared variable): they
+    // come from its registry entry.
     let child = world.entry("child");
     let grand = world.run_env(
         &[
@@ -198,7 +206,8 @@ fn harnex_id_in_the_environment_is_the_parent_and_tags_are_stamped_before_the_fi
     assert_eq!(
         attribution(&world.entry("grand")),
         json!({"parent": "child", "parent_session_id": child["session_id"],
-            "root": "planner", "root_session_id": "0123456789abcdef", "tags": {}})
+            "root": "planner", "root_session_id": "0123456789abcdef",
+            "tags": {"a": "2", "b": "x", "key": "sk-abcdefghijklmnop1234"}})
     );
 
     // An id that harnex would refuse is no parent.
