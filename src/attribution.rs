@@ -114,19 +114,19 @@ impl Attribution {
             Some(root) => (root.clone(), self.root_session_id.clone()),
             None => (id.to_string(), Some(session_id.to_string())),
         };
-        let mut env = vec![
+        // Each always set (the run id empty when unknown), so an outer chain's value never
+        // leaks through to the agent.
+        vec![
             (ROOT_ID_VAR.to_string(), root),
+            (
+                ROOT_SESSION_ID_VAR.to_string(),
+                root_session_id.unwrap_or_default(),
+            ),
             (
                 TAGS_VAR.to_string(),
                 serde_json::to_string(&self.tags).unwrap_or_else(|_| "{}".into()),
             ),
-        ];
-        // Always set (empty when unknown), so an outer chain's value never leaks through.
-        env.push((
-            ROOT_SESSION_ID_VAR.to_string(),
-            root_session_id.unwrap_or_default(),
-        ));
-        env
+        ]
     }
 }
 
