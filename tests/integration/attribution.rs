@@ -270,3 +270,46 @@ fn bad_tags_are_usage_errors_and_start_nothing() {
     let both = world.run(&["status", "--tree", "--id", "t"]);
     assert_eq!(both.code, 2, "{both:?}");
 }
+
+#[test]
+fn a_tmux_session_gets_its_attribution_from_the_caller_and_hands_it_to_its_agent() {
+    let world = World::new();
+    // The supervisor runs under the tmux server, whose environment is not the caller's.
+    let run = world.run_env(
+        &[
+            "run",
+            "bash",
+            "--id",
+            "win",
+            "--tmux",
+            "--timeout",
+            "20",
+            "--tag",
+            "k=v",
+            "--",
+            "--norc",
+            "--noprofile",
+        ],
+        &[
+            ("HARNEX_ID", "planner"),
+            ("HARNEX_SESSION_ID", "0123456789abcdef"),
+            ("HARNEX_ROOT_ID", "lead"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        attribution(&world.entry("win")),
+        json!({"parent": "planner", "parent_session_id": "0123456789abcdef", "root": "lead",
+            "root_session_id": null, "tags": {"k": "v"}})
+    );
+    // What its agent passes on to the sessions it starts.
+    let sent = world.run(&[
+        "send",
+        "--id",
+        "win",
+        "--message",
+        "echo \"T=$HARNEX_TAGS R=$HARNEX_ROOT_ID S=[$HARNEX_ROOT_SESSION_ID]\"",
+    ]);
+    assert_eq!(sent.code, 0, "{sent:?}");
+    world.wait_screen("win", r#"T={"k":"v"} R=lead S=[]"#);
+}
