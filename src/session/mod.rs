@@ -99,6 +99,9 @@ pub struct SessionOptions {
     pub summary_out: Option<PathBuf>,
     /// The file-change hook's file (absolute).
     pub watch_file: Option<PathBuf>,
+    /// Parent, root and tags (resolved by `harnex run` from its environment and `--tag`).
+    #[serde(default)]
+    pub attribution: crate::attribution::Attribution,
 }
 
 /// Everything `harnex run` decided before the session starts.

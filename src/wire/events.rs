@@ -34,8 +34,19 @@ pub enum Event {
         cli: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         meta: Option<Map<String, Value>>,
+        /// The id of the harnex session this one was started from.
         #[serde(skip_serializing_if = "Option::is_none")]
         parent: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        parent_session_id: Option<String>,
+        /// The id of the session at the top of the chain (absent at the top).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        root: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        root_session_id: Option<String>,
+        /// Inherited and `--tag` tags (absent when there are none).
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        tags: crate::attribution::Tags,
     },
     /// HEAD at the start and what changed by the end.
     Git(GitRow),

@@ -5,6 +5,7 @@ mod support;
 
 mod api;
 mod api_hardening;
+mod attribution;
 mod bad_input;
 mod commands;
 mod crash;
