@@ -5,6 +5,7 @@ mod support;
 
 mod api;
 mod api_hardening;
+mod attribution;
 mod bad_input;
 mod commands;
 mod conversation;
@@ -17,6 +18,7 @@ mod files;
 mod guide;
 mod input;
 mod lifecycle;
+mod records;
 mod retention;
 mod run;
 mod schema;
