@@ -66,6 +66,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Capture the current tmux pane (or the emulated screen of a session outside tmux)
     Pane(PaneArgs),
+    /// Who said what, turn by turn, from the agent's own records (also after it ended)
+    Conversation(ConversationArgs),
     /// Print the getting-started guide
     #[command(after_help = "Examples:\n  harnex guide\n  harnex guide | less")]
     Guide,
@@ -364,6 +366,11 @@ pub struct RunArgs {
     /// Accepted for the Ruby harnex's Codex fallback; harnex always runs agents under a PTY
     #[arg(long, hide = true)]
     pub legacy_pty: bool,
+
+    /// Tag the session (repeatable): KEY is 1-64 of A-Z a-z 0-9 _ . -, VALUE at most 256 bytes.
+    /// Sessions started from inside it inherit its tags; their own --tag overrides a key
+    #[arg(long, value_name = "KEY=VALUE", value_parser = crate::attribution::parse_tag)]
+    pub tag: Vec<(String, String)>,
 }
 
 impl RunArgs {
@@ -529,7 +536,8 @@ pub struct SendArgs {
 Examples:
   harnex status
   harnex status --json
-  harnex status --all")]
+  harnex status --all
+  harnex status --tree --all               # who started whom, across repositories")]
 pub struct StatusArgs {
     /// Print JSON (an array of session objects)
     #[arg(long)]
@@ -546,6 +554,11 @@ pub struct StatusArgs {
     /// Sessions of every repository
     #[arg(long, conflicts_with = "repo")]
     pub all: bool,
+
+    /// Who started whom: each session under the one it was started from (id, cli, state,
+    /// tags); with --json, the sessions at the top, each with a `children` array
+    #[arg(long, conflicts_with = "id")]
+    pub tree: bool,
 }
 
 #[derive(Debug, Args)]
@@ -765,6 +778,45 @@ pub struct PaneArgs {
 
     #[command(flatten)]
     pub target: SessionFilter,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex conversation --id impl-1
+  harnex conversation --id impl-1 --turn 2 --json
+  harnex conversation --file ~/.codex/sessions/2026/12/03/rollout-….jsonl --cli codex
+
+Reads the agent's own records (Codex's rollout, Claude Code's transcript) of a live session, or
+of the session's last run after it ended, and prints each turn: its outcome and tokens, the
+prompt (`you:`) and the agent's final answer, the error of a failed turn and the tools called.
+A turn still running shows as in progress. Secrets in the texts are masked. --json prints one
+object {ok, id, source, path, turns}. Exit 1 when the session has no records (a generic CLI, or
+records unavailable: the message says why) or has no turn N.")]
+pub struct ConversationArgs {
+    /// Session id
+    #[arg(long, value_name = "ID", required_unless_present = "file")]
+    pub id: Option<String>,
+
+    /// Read this record file instead of a session's (with --cli codex|claude)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["id", "repo"], requires = "cli")]
+    pub file: Option<PathBuf>,
+
+    /// With --id: only match a session running this CLI. With --file: whose file it is, codex or claude
+    #[arg(long)]
+    pub cli: Option<String>,
+
+    /// Repository of the session (default: the current one)
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// Only turn N (1 is the first turn in the records)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub turn: Option<u64>,
+
+    /// Print one JSON object
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

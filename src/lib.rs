@@ -6,6 +6,7 @@
 //! the supervisor of one session is [`session`].
 
 pub mod adapters;
+pub mod attribution;
 pub mod cli;
 pub mod client;
 pub mod commands;
@@ -23,6 +24,7 @@ pub mod paths;
 pub mod ports;
 pub mod private_fs;
 pub mod program;
+pub mod record_files;
 pub mod records;
 pub mod redact;
 pub mod registry;
@@ -55,6 +57,7 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Events(args) => commands::events::run(args),
         Command::Explain(args) => commands::explain::run(args),
         Command::Pane(args) => commands::pane::run(args),
+        Command::Conversation(args) => commands::conversation::run(args),
         Command::Guide => commands::docs::guide(),
         Command::Recipes(args) => commands::docs::recipes(&args.words),
         Command::AgentsGuide(args) => commands::docs::agents_guide(&args.words),

@@ -330,6 +330,7 @@ pub fn ended_hint(state: &StateDir, repo: &Path, id: &str) -> Option<String> {
 pub enum SessionFile {
     Transcript,
     Events,
+    Exit,
 }
 
 impl SessionFile {
@@ -337,6 +338,7 @@ impl SessionFile {
         match self {
             SessionFile::Transcript => state.output_path(key),
             SessionFile::Events => state.events_path(key),
+            SessionFile::Exit => state.exit_path(key),
         }
     }
 
@@ -344,6 +346,7 @@ impl SessionFile {
         match self {
             SessionFile::Transcript => ("output", "log"),
             SessionFile::Events => ("events", "jsonl"),
+            SessionFile::Exit => ("exits", "json"),
         }
     }
 }

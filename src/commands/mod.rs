@@ -2,6 +2,7 @@
 //! stderr carries messages for people.
 
 pub mod completions;
+pub mod conversation;
 pub mod docs;
 pub mod doctor;
 pub mod done;
@@ -15,6 +16,7 @@ pub mod run;
 pub mod send;
 pub mod skills;
 pub mod status;
+pub mod status_tree;
 pub mod stop;
 pub mod wait;
 

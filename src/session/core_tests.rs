@@ -51,6 +51,7 @@ fn harness(adapter: Box<dyn Adapter>) -> Harness {
             summary_out: None,
             watch_file: None,
             auto_stop: false,
+            attribution: Default::default(),
         },
         size: (80, 24),
         mode: Mode::Headless,
@@ -59,6 +60,7 @@ fn harness(adapter: Box<dyn Adapter>) -> Harness {
         token: "t".into(),
         started_at: SystemTime::now(),
         transcript_max: None,
+        records: crate::record_files::RecordsPlan::unavailable("a test session"),
     };
     let paths = SessionPaths {
         registry: root.join("registry.json"),

@@ -1,7 +1,8 @@
 //! The supervisor: one process per session owns the agent's PTY, the screen and state machine,
 //! the inbox, the HTTP API, the transcript and the event log.
 //!
-//! Threads: PTY reader, monitor (screen + state), PTY writer, child waiter, inbox delivery, API
+//! Threads: PTY reader, monitor (screen + state), PTY writer, child waiter, inbox delivery, the
+//! record follower (the agent's own records: [`record_feed`]), API
 //! (a single-threaded async runtime, plus a bounded pool for handlers that block), signal
 //! handler, reaper of adopted orphans, registry keeper (rewrites a damaged entry), and in the
 //! foreground a stdin forwarder. The main thread starts them, waits for the agent to exit, then
@@ -31,6 +32,7 @@ pub mod live;
 pub mod monitor;
 pub mod progress;
 pub mod pty;
+pub mod record_feed;
 pub mod screen;
 mod shell;
 pub mod state;
@@ -39,6 +41,7 @@ pub mod stop;
 pub mod submit;
 pub mod terminal;
 pub mod transcript;
+pub mod turn_ledger;
 
 pub use shell::run;
 
@@ -100,6 +103,9 @@ pub struct SessionOptions {
     /// `run --auto-stop`: stop the agent once it finished its first task (the `--context`).
     #[serde(default)]
     pub auto_stop: bool,
+    /// Parent, root and tags (resolved by `harnex run` from its environment and `--tag`).
+    #[serde(default)]
+    pub attribution: crate::attribution::Attribution,
 }
 
 /// Everything `harnex run` decided before the session starts.
@@ -122,6 +128,8 @@ pub struct SessionConfig {
     pub started_at: SystemTime,
     /// The transcript's cap per run (`None`: no cap), see [`transcript`].
     pub transcript_max: Option<u64>,
+    /// How to find the agent's own records.
+    pub records: crate::record_files::RecordsPlan,
 }
 
 pub struct SessionPaths {

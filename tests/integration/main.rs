@@ -5,8 +5,10 @@ mod support;
 
 mod api;
 mod api_hardening;
+mod attribution;
 mod bad_input;
 mod commands;
+mod conversation;
 mod crash;
 mod disk_full;
 mod docs_commands;
@@ -16,6 +18,7 @@ mod files;
 mod guide;
 mod input;
 mod lifecycle;
+mod records;
 mod retention;
 mod ruby_compat;
 mod run;
