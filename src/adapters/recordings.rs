@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{Adapter, Claude, Codex, Observation};
+use super::{Adapter, Claude, Codex, Observation, Retry};
 use crate::replay::{Cast, Replay, replay};
 use crate::vocab::AgentState::{self, Blocked, Busy, Prompt, Starting};
 
@@ -161,4 +161,95 @@ fn claude_bypass_dialog_is_its_own_reason() {
             "bypass-permissions:Enter"
         ]
     );
+}
+
+/// Every retry the adapter reads while replaying a recording of a failing turn, in order
+/// (repeats folded), checking that each is a busy verdict.
+fn retries_seen(cast: &Cast, adapter: &dyn Adapter) -> Vec<Retry> {
+    let times: Vec<f64> = cast.events.iter().map(|e| e.time + 1e-4).collect();
+    let mut seen: Vec<Retry> = Vec::new();
+    for (time, view) in crate::replay::screens_at(cast, &times) {
+        let verdict = adapter.classify(&view);
+        let Some(retry) = verdict.retry else { continue };
+        assert_eq!(
+            verdict.observation,
+            Observation::Busy,
+            "at {time}: {verdict:?}"
+        );
+        if seen.last() != Some(&retry) {
+            seen.push(retry);
+        }
+    }
+    seen
+}
+
+/// A turn the model failed: prompt, busy through every retry, then prompt once the agent gave
+/// up; the retries count up to the agent's maximum, and none is read after the turn.
+fn assert_failed_turn(name: &str, adapter: &dyn Adapter, max: u32) -> Vec<Retry> {
+    let (cast, result) = run(name, adapter);
+    assert_eq!(
+        states_before_exit(&cast, &result),
+        [Starting, Prompt, Busy, Prompt],
+        "{:#?}",
+        result.steps
+    );
+    let retries = retries_seen(&cast, adapter);
+    let attempts: Vec<u32> = retries.iter().map(|r| r.attempt).collect();
+    assert!(
+        attempts.windows(2).all(|w| w[0] <= w[1]),
+        "attempts count up: {retries:?}"
+    );
+    assert_eq!(
+        retries.last().map(|r| (r.attempt, r.max)),
+        Some((max, Some(max))),
+        "{retries:?}"
+    );
+    let given_up = time_of(&result, Prompt, 1);
+    let after = crate::replay::screens_at(&cast, &[given_up + 0.1]);
+    assert_eq!(adapter.classify(&after[0].1).retry, None);
+    retries
+}
+
+#[test]
+fn codex_retrying_a_429_is_busy_with_its_attempt() {
+    let retries = assert_failed_turn("codex-0.169.0-rate-limited-120x40.cast", &Codex, 5);
+    assert_eq!(retries.len(), 5, "1/5 … 5/5: {retries:?}");
+}
+
+#[test]
+fn codex_reconnecting_after_a_529_is_busy_with_its_attempt() {
+    let retries = assert_failed_turn("codex-0.169.0-overloaded-120x40.cast", &Codex, 5);
+    assert_eq!(retries.first().map(|r| r.attempt), Some(1));
+}
+
+#[test]
+fn codex_reconnecting_after_a_cut_stream_is_busy_with_its_attempt() {
+    assert_failed_turn("codex-0.169.0-stream-cut-120x40.cast", &Codex, 5);
+}
+
+#[test]
+fn claude_retrying_a_429_is_busy_with_its_attempt() {
+    let retries = assert_failed_turn("claude-2.1.328-rate-limited-120x40.cast", &Claude, 2);
+    assert_eq!(retries.first().map(|r| r.attempt), Some(1));
+}
+
+#[test]
+fn claude_retrying_a_529_is_busy_with_its_attempt() {
+    let retries = assert_failed_turn("claude-2.1.328-overloaded-120x40.cast", &Claude, 4);
+    assert_eq!(retries.len(), 4, "1/4 … 4/4: {retries:?}");
+}
+
+#[test]
+fn claude_retrying_a_dropped_connection_is_busy_with_its_attempt() {
+    assert_failed_turn("claude-2.1.328-stream-cut-120x40.cast", &Claude, 2);
+}
+
+#[test]
+fn a_turn_that_succeeds_shows_no_retry() {
+    for (name, adapter) in [
+        ("codex-0.169.0-turn-120x40.cast", &Codex as &dyn Adapter),
+        ("claude-2.1.328-turn-120x40.cast", &Claude),
+    ] {
+        assert_eq!(retries_seen(&load(name), adapter), [], "{name}");
+    }
 }
