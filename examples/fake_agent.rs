@@ -27,6 +27,7 @@ flags:
   --codex-summary           print a Codex-style token usage/resume summary on /exit
   --turn-ms N               length of a task turn in ms (default 1500)
   --echo-prompt-while-busy  keep drawing the prompt line below the spinner while busy
+  --session-id ID           ignored: harnex's claude adapter adds it
   --dangerously-bypass-approvals-and-sandbox, --no-alt-screen
                             ignored: harnex's codex adapter adds them, so the fake agent
                             can stand in for codex (run through a symlink named `codex`)
@@ -118,7 +119,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String>
         };
         let takes_value = matches!(
             flag.as_str(),
-            "--boot-ms" | "--exit-at-start" | "--title" | "--prompt" | "--turn-ms"
+            "--boot-ms" | "--exit-at-start" | "--title" | "--prompt" | "--turn-ms" | "--session-id"
         );
         let value = if takes_value {
             match inline {
@@ -145,6 +146,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String>
             "--turn-ms" => cfg.turn_ms = number(&flag, &value)?,
             "--echo-prompt-while-busy" => cfg.echo_prompt_while_busy = true,
             "--dangerously-bypass-approvals-and-sandbox" | "--no-alt-screen" => {}
+            "--session-id" => {}
             _ => return Err(format!("unknown flag: {arg}")),
         }
     }

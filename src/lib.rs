@@ -23,6 +23,7 @@ pub mod paths;
 pub mod ports;
 pub mod private_fs;
 pub mod program;
+pub mod record_files;
 pub mod records;
 pub mod redact;
 pub mod registry;

@@ -58,6 +58,7 @@ fn harness(adapter: Box<dyn Adapter>) -> Harness {
         token: "t".into(),
         started_at: SystemTime::now(),
         transcript_max: None,
+        records: crate::record_files::RecordsPlan::unavailable("a test session"),
     };
     let paths = SessionPaths {
         registry: root.join("registry.json"),

@@ -31,6 +31,7 @@ pub mod live;
 pub mod monitor;
 pub mod progress;
 pub mod pty;
+pub mod record_feed;
 pub mod screen;
 mod shell;
 pub mod state;
@@ -39,6 +40,7 @@ pub mod stop;
 pub mod submit;
 pub mod terminal;
 pub mod transcript;
+pub mod turn_ledger;
 
 pub use shell::run;
 
@@ -119,6 +121,8 @@ pub struct SessionConfig {
     pub started_at: SystemTime,
     /// The transcript's cap per run (`None`: no cap), see [`transcript`].
     pub transcript_max: Option<u64>,
+    /// How to find the agent's own records.
+    pub records: crate::record_files::RecordsPlan,
 }
 
 pub struct SessionPaths {

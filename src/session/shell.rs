@@ -15,7 +15,7 @@ use super::monitor::MonitorMsg;
 use super::pty::WriteRequest;
 use super::{
     Mode, Session, SessionConfig, SessionPaths, api_server, delivery, ending, file_hook, inbox,
-    monitor, pty, screen, stop, terminal, transcript,
+    monitor, pty, record_feed, screen, stop, terminal, transcript,
 };
 use crate::adapters::Adapter;
 use crate::error::{Error, Result};
@@ -91,6 +91,11 @@ fn start(
             "harnex: cannot adopt the agent's orphans ({e}); processes it leaves may outlive the session"
         );
     }
+    // Watching for the agent's records starts before the agent does, so no write is missed.
+    let (records_finder, records_problem) = match record_feed::Finder::prepare(&config.records) {
+        Ok(finder) => (finder, None),
+        Err(why) => (None, Some(why)),
+    };
     // From this thread, which lives as long as the session: the agent dies with it.
     let spawned = pty::spawn(
         &config.command,
@@ -159,6 +164,19 @@ fn start(
     })?;
     let s = Arc::clone(&session);
     spawn_thread("inbox", move || delivery::inbox_loop(s))?;
+    match (records_finder, records_problem) {
+        (Some(finder), _) => {
+            let s = Arc::clone(&session);
+            spawn_thread("records", move || record_feed::run(s, finder))?;
+        }
+        (None, Some(why)) => {
+            session.shared.update(|live| {
+                let _ = live.ledger.unavailable(why);
+                live.records_done = true;
+            });
+        }
+        (None, None) => session.shared.update(|live| live.records_done = true),
+    }
     let api = api_server::ApiServer::start(Arc::clone(&session), listener)?;
 
     let master = Arc::new(spawned.master);

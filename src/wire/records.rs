@@ -164,4 +164,8 @@ pub struct SessionEnd {
     pub output_log_path: PathBuf,
     pub transcript_dropped_bytes: u64,
     pub events_log_path: PathBuf,
+    /// Where the agent's own records came from (or why there were none).
+    pub records: crate::wire::turns::RecordsStatus,
+    /// How the last turn ended.
+    pub last_turn: Option<crate::wire::turns::TurnEnd>,
 }

@@ -119,6 +119,10 @@ mod tests {
             size: Some((100, 30)),
             transcript_max: Some(1 << 20),
             caller_env: Some(vec![("KEY".into(), "value with = and \u{e9}".into())]),
+            records: crate::record_files::RecordsPlan::ClaudeTranscript {
+                projects_dir: "/home/u/.claude/projects".into(),
+                agent_session_id: "0b7c3f4e-1d2a-4b5c-8d9e-0f1a2b3c4d5e".into(),
+            },
         }
     }
 

@@ -62,6 +62,9 @@ pub struct Plan {
     /// own): loaded first thing, so the agent gets what the caller has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_env: Option<Vec<(OsString, OsString)>>,
+    /// How the session finds the agent's own records (decided with the command: Claude gets
+    /// the session id harnex picks).
+    pub records: crate::record_files::RecordsPlan,
 }
 
 impl Plan {
@@ -85,7 +88,10 @@ impl Plan {
                 "<CLI> must not be empty: try `harnex run bash`",
             ));
         }
-        let command = adapter.command(args.cli(), &args.agent_args);
+        let mut command = adapter.command(args.cli(), &args.agent_args);
+        let cwd_now = std::env::current_dir().unwrap_or_default();
+        let records =
+            adapter.records_plan(&mut command, &|name| std::env::var(name).ok(), &cwd_now);
         if session::pty::find_program(&command[0]).is_none() {
             return Err(Error::failed(format!(
                 "{:?} was not found on PATH; install it or pass the full path to the program",
@@ -128,6 +134,7 @@ impl Plan {
             size: args.size,
             transcript_max,
             caller_env: None,
+            records,
         })
     }
 
