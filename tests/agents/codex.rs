@@ -287,13 +287,14 @@ fn codex_that_loses_its_model_connection_is_classified_disconnected() {
     assert_eq!(exited["reason"], "disconnected");
 }
 
-/// Codex gives up after one request retry and one stream retry, so a failing turn ends in
-/// about a second (by default a 529 is retried 30 times over ~25 s).
+/// Codex gives up after one request retry and two stream retries, so a failing turn ends in a
+/// few seconds (by default a 529 is sent 30 times over ~25 s). A 429 is retried as a stream
+/// retry: `reconnecting 1/2`, `2/2` show for about 2 s (`retry-after: 1`).
 fn limit_codex_retries(world: &World) {
     let config = world.root.path().join("codex-home/config.toml");
     let text = std::fs::read_to_string(&config).expect("config").replace(
         "[model_providers.mock]\n",
-        "[model_providers.mock]\nrequest_max_retries = 1\nstream_max_retries = 1\n",
+        "[model_providers.mock]\nrequest_max_retries = 1\nstream_max_retries = 2\n",
     );
     std::fs::write(&config, text).expect("write config");
 }

@@ -350,6 +350,38 @@ pub fn send_turn(world: &World, env: &[(String, String)], id: &str, message: &st
     }
 }
 
+/// As [`send_turn`], and while the turn runs, what `harnex explain` says of it: every retry
+/// the verdict carried (`{attempt, max}`), with the state it was reported in.
+pub fn send_turn_watching_retries(
+    world: &World,
+    env: &[(String, String)],
+    id: &str,
+    message: &str,
+) -> (TurnResult, Vec<(String, Value)>) {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let sender = s.spawn(|| {
+            let turn = send_turn(world, env, id, message);
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            turn
+        });
+        let mut seen: Vec<(String, Value)> = Vec::new();
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let explained = harnex(world, env, &["explain", "--id", id, "--json"]);
+            if explained.code == 0 {
+                let answer = explained.json();
+                let retry = &answer["verdict"]["retry"];
+                if retry.is_object() && seen.last().map(|(_, r)| r) != Some(retry) {
+                    let state = answer["state"].as_str().unwrap_or("?").to_string();
+                    seen.push((state, retry.clone()));
+                }
+            }
+        }
+        eprintln!("RETRIES {id} {message:?}: {seen:?}");
+        (sender.join().expect("send thread"), seen)
+    })
+}
+
 /// The mock's usage of one answered request, as harnex reports it (input counts the cached
 /// tokens too; Claude reports no reasoning tokens).
 pub fn mock_turn_usage(with_reasoning: bool) -> Value {
@@ -448,8 +480,18 @@ pub fn five_turn_outcomes(
     );
     assert_eq!(status[0]["last_turn"]["outcome"], "completed", "{status}");
 
-    let limited = send_turn(world, env, id, "Say it again [fail=429]");
+    let (limited, retries) = send_turn_watching_retries(world, env, id, "Say it again [fail=429]");
     assert_failed(&limited, "rate_limited", Some(429));
+    // While the agent retried, its screen said so and the session stayed busy.
+    assert!(!retries.is_empty(), "no retry seen while the agent retried");
+    for (state, retry) in &retries {
+        assert_eq!(state, "busy", "{retries:?}");
+        assert!(
+            retry["attempt"].as_u64().is_some_and(|a| a >= 1),
+            "{retries:?}"
+        );
+        assert!(retry["max"].as_u64().is_some_and(|m| m >= 1), "{retries:?}");
+    }
     let overloaded = send_turn(world, env, id, "Once more [fail=529]");
     assert_failed(&overloaded, "overloaded", Some(529));
     let cut = send_turn(world, env, id, "And again [cut-stream]");
