@@ -6,6 +6,7 @@
 //! the supervisor of one session is [`session`].
 
 pub mod adapters;
+pub mod attribution;
 pub mod cli;
 pub mod client;
 pub mod commands;

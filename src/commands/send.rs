@@ -335,6 +335,8 @@ fn wait_for_turn(
                     Ok(0)
                 }
                 "blocked" => {
+                    // The turn stopped to ask for something: it needs an answer, not a wait.
+                    out.outcome = Some(crate::records::TurnOutcome::NeedsInput);
                     out.dialog = Some(body["dialog"].clone());
                     out.error = Some(
                         "the agent is blocked on a dialog; answer it with `harnex send --keys` or `--submit-only`".into(),

@@ -96,6 +96,7 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
         events_log_path: session.paths.events.clone(),
         records,
         last_turn,
+        attribution: session.config.options.attribution.clone(),
     };
     let record = ExitRecord {
         ok: true,

@@ -125,6 +125,7 @@ fn start(
         config,
     }));
 
+    let attribution = session.config.options.attribution.clone();
     session.events.emit(&Event::Started {
         pid: child_pid,
         cli: session.config.cli.clone(),
@@ -133,7 +134,15 @@ fn start(
             meta.values_mut().for_each(crate::redact::redact_value);
             meta
         }),
-        parent: std::env::var("HARNEX_ID").ok(),
+        parent: attribution.parent,
+        parent_session_id: attribution.parent_session_id,
+        root: attribution.root,
+        root_session_id: attribution.root_session_id,
+        tags: attribution
+            .tags
+            .into_iter()
+            .map(|(key, value)| (key, crate::redact::redact(&value)))
+            .collect(),
     });
     if let Some(git) = &session.git_start {
         session.events.emit(&Event::Git(GitRow::start(git)));
@@ -291,6 +300,12 @@ fn child_env(config: &SessionConfig) -> Vec<(String, String)> {
             config.repo_root.display().to_string(),
         ),
     ];
+    env.extend(
+        config
+            .options
+            .attribution
+            .child_env(&config.id, &config.session_id),
+    );
     if let Some(description) = &config.options.description {
         env.push(("HARNEX_DESCRIPTION".into(), description.clone()));
     }

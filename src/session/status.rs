@@ -102,6 +102,7 @@ pub fn snapshot(session: &Session, live: &Live) -> Snapshot {
             rows: config.size.1,
         },
         meta: config.options.meta.clone(),
+        attribution: config.options.attribution.clone(),
         summary_out: config.options.summary_out.clone(),
         watch_path: config.options.watch_file.clone(),
         watch_absolute_path: config.options.watch_file.clone(),

@@ -34,8 +34,19 @@ pub enum Event {
         cli: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         meta: Option<Map<String, Value>>,
+        /// The id of the harnex session this one was started from.
         #[serde(skip_serializing_if = "Option::is_none")]
         parent: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        parent_session_id: Option<String>,
+        /// The id of the session at the top of the chain (absent at the top).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        root: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        root_session_id: Option<String>,
+        /// Inherited and `--tag` tags (absent when there are none).
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        tags: crate::attribution::Tags,
     },
     /// HEAD at the start and what changed by the end.
     Git(GitRow),
@@ -178,6 +189,10 @@ pub struct Resume {
     pub max_resumes: u64,
     pub interrupted: bool,
     pub idle_s: f64,
+    /// What was resumed: `stall` (no progress) or `failed_turn` (the agent's last turn failed at
+    /// the model). Absent in rows of older watchers: a stall.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -65,6 +65,9 @@ pub struct Snapshot {
     pub effort: Value,
     pub size: Size,
     pub meta: Option<Map<String, Value>>,
+    /// `parent`, `parent_session_id`, `root`, `root_session_id`, `tags`.
+    #[serde(flatten)]
+    pub attribution: crate::attribution::Attribution,
     pub summary_out: Option<PathBuf>,
     pub watch_path: Option<PathBuf>,
     pub watch_absolute_path: Option<PathBuf>,

@@ -12,6 +12,7 @@ mod support;
 
 mod claude;
 mod codex;
+mod latency;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -115,6 +115,13 @@ mod tests {
                 meta: Some(serde_json::from_str(r#"{"issue":"12"}"#).unwrap()),
                 summary_out: Some("/repo/koder/DISPATCH.jsonl".into()),
                 watch_file: Some("/repo/NOTES.md".into()),
+                attribution: crate::attribution::Attribution {
+                    parent: Some("planner".into()),
+                    parent_session_id: Some("0123456789abcdef".into()),
+                    root: Some("lead".into()),
+                    root_session_id: None,
+                    tags: [("team".to_string(), "infra".to_string())].into(),
+                },
             },
             size: Some((100, 30)),
             transcript_max: Some(1 << 20),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::adapters::Adapter;
+use crate::attribution::Attribution;
 use crate::cli::RunArgs;
 use crate::error::{Error, Result};
 use crate::paths::{self, SessionKey, StateDir};
@@ -113,6 +114,7 @@ impl Plan {
             .map(|p| resolve_against(&repo_root, p))
             .or_else(|| default_summary_out(&repo_root));
         let watch_file = args.watch_file().map(|p| resolve_against(&cwd, &p));
+        let attribution = Attribution::resolve(&|var| std::env::var(var).ok(), &args.tag, state)?;
         Ok(Plan {
             id,
             cli: args.cli().to_string(),
@@ -130,6 +132,7 @@ impl Plan {
                 meta,
                 summary_out,
                 watch_file,
+                attribution,
             },
             size: args.size,
             transcript_max,
