@@ -66,6 +66,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Capture the current tmux pane (or the emulated screen of a session outside tmux)
     Pane(PaneArgs),
+    /// Who said what, turn by turn, from the agent's own records (also after it ended)
+    Conversation(ConversationArgs),
     /// Print the getting-started guide
     #[command(after_help = "Examples:\n  harnex guide\n  harnex guide | less")]
     Guide,
@@ -734,6 +736,45 @@ pub struct PaneArgs {
 
     #[command(flatten)]
     pub target: SessionFilter,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex conversation --id impl-1
+  harnex conversation --id impl-1 --turn 2 --json
+  harnex conversation --file ~/.codex/sessions/2026/12/03/rollout-….jsonl --cli codex
+
+Reads the agent's own records (Codex's rollout, Claude Code's transcript) of a live session, or
+of the session's last run after it ended, and prints each turn: its outcome and tokens, the
+prompt (`you:`) and the agent's final answer, the error of a failed turn and the tools called.
+A turn still running shows as in progress. Secrets in the texts are masked. --json prints one
+object {ok, id, source, path, turns}. Exit 1 when the session has no records (a generic CLI, or
+records unavailable: the message says why) or has no turn N.")]
+pub struct ConversationArgs {
+    /// Session id
+    #[arg(long, value_name = "ID", required_unless_present = "file")]
+    pub id: Option<String>,
+
+    /// Read this record file instead of a session's (with --cli codex|claude)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["id", "repo"], requires = "cli")]
+    pub file: Option<PathBuf>,
+
+    /// With --id: only match a session running this CLI. With --file: whose file it is, codex or claude
+    #[arg(long)]
+    pub cli: Option<String>,
+
+    /// Repository of the session (default: the current one)
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// Only turn N (1 is the first turn in the records)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub turn: Option<u64>,
+
+    /// Print one JSON object
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

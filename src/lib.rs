@@ -57,6 +57,7 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Events(args) => commands::events::run(args),
         Command::Explain(args) => commands::explain::run(args),
         Command::Pane(args) => commands::pane::run(args),
+        Command::Conversation(args) => commands::conversation::run(args),
         Command::Guide => commands::docs::guide(),
         Command::Recipes(args) => commands::docs::recipes(&args.words),
         Command::AgentsGuide(args) => commands::docs::agents_guide(&args.words),

@@ -313,6 +313,7 @@ impl Selector {
 pub enum SessionFile {
     Transcript,
     Events,
+    Exit,
 }
 
 impl SessionFile {
@@ -320,6 +321,7 @@ impl SessionFile {
         match self {
             SessionFile::Transcript => state.output_path(key),
             SessionFile::Events => state.events_path(key),
+            SessionFile::Exit => state.exit_path(key),
         }
     }
 
@@ -327,6 +329,7 @@ impl SessionFile {
         match self {
             SessionFile::Transcript => ("output", "log"),
             SessionFile::Events => ("events", "jsonl"),
+            SessionFile::Exit => ("exits", "json"),
         }
     }
 }

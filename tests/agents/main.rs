@@ -12,6 +12,7 @@ mod support;
 
 mod claude;
 mod codex;
+mod conversation;
 mod latency;
 
 use std::path::{Path, PathBuf};

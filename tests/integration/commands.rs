@@ -584,7 +584,7 @@ fn status_of_an_unknown_or_ended_id_is_a_failure_that_says_where_it_went() {
 #[test]
 fn a_bare_session_id_gets_the_line_with_id_to_type() {
     let world = World::new();
-    for command in ["stop", "wait", "logs", "events", "pane"] {
+    for command in ["stop", "wait", "logs", "events", "pane", "conversation"] {
         let run = world.run(&[command, "impl-1"]);
         assert_eq!(run.code, 2, "{run:?}");
         assert!(

@@ -8,6 +8,7 @@ mod api_hardening;
 mod attribution;
 mod bad_input;
 mod commands;
+mod conversation;
 mod crash;
 mod disk_full;
 mod docs_commands;
