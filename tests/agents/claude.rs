@@ -175,6 +175,8 @@ fn claude_turns_report_outcome_error_answer_and_usage_from_the_transcript() {
 
     let stopped = harnex(&world, &env, &["stop", "--id", "out", "--wait"]);
     assert_eq!(stopped.code, 0, "{stopped:?}");
+    // The records tell the conversation after the session ended too.
+    crate::assert_conversation(&world, &env, "out", false);
     let path = stopped.json()["exit"]["records"]["path"]
         .as_str()
         .unwrap_or("")

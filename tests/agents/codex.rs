@@ -334,6 +334,8 @@ fn codex_turns_report_outcome_error_answer_and_usage_from_the_rollout() {
 
     let stopped = harnex(&world, &env, &["stop", "--id", "out", "--wait"]);
     assert_eq!(stopped.code, 0, "{stopped:?}");
+    // The records tell the conversation after the session ended too.
+    crate::assert_conversation(&world, &env, "out", true);
     let exit = &stopped.json()["exit"];
     assert!(
         exit["records"]["path"]

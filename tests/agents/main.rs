@@ -436,6 +436,48 @@ pub fn assert_failed(turn: &TurnResult, kind: &str, status: Option<u16>) {
     );
 }
 
+/// The prompts [`five_turn_outcomes`] sends, and how each turn ends.
+pub const FIVE_TURNS: [(&str, &str, &str); 5] = [
+    ("Say the answer", "completed", "-"),
+    ("Say it again [fail=429]", "failed", "rate_limited"),
+    ("Once more [fail=529]", "failed", "overloaded"),
+    ("And again [cut-stream]", "failed", "disconnected"),
+    ("Say the answer once more", "completed", "-"),
+];
+
+/// `harnex conversation --id ID --json` tells the five turns from the agent's records: who
+/// said what and how each ended, with the answer and usage of the good ones.
+pub fn assert_conversation(
+    world: &World,
+    env: &[(String, String)],
+    id: &str,
+    with_reasoning: bool,
+) {
+    let shown = harnex(world, env, &["conversation", "--id", id, "--json"]);
+    assert_eq!(shown.code, 0, "{shown:?}");
+    let conversation = shown.json();
+    let turns = conversation["turns"].as_array().expect("turns");
+    assert_eq!(turns.len(), FIVE_TURNS.len(), "{conversation:#}");
+    for (turn, (prompt, outcome, kind)) in turns.iter().zip(FIVE_TURNS) {
+        assert!(
+            turn["prompt"].as_str().is_some_and(|p| p.contains(prompt)),
+            "{prompt}: {turn:#}"
+        );
+        assert_eq!(turn["outcome"], outcome, "{turn:#}");
+        assert_eq!(
+            turn["error"]["kind"].as_str().unwrap_or("-"),
+            kind,
+            "{turn:#}"
+        );
+        if outcome == "completed" {
+            assert_eq!(turn["answer"], mock_model::ANSWER, "{turn:#}");
+            assert_usage(&turn["usage"], 1, with_reasoning, prompt);
+        } else {
+            assert!(turn["answer"].as_str().unwrap_or("").is_empty(), "{turn:#}");
+        }
+    }
+}
+
 /// Five turns on a live agent against the mock: a good one, a 429 until the agent gives up, a
 /// 529, a stream cut in the middle of the answer, and a good one again. Each is reported with
 /// its outcome, error kind, answer and usage while the agent runs; the events hold exactly one
@@ -448,7 +490,7 @@ pub fn five_turn_outcomes(
     with_reasoning: bool,
 ) {
     use mock_model::ANSWER;
-    let good = send_turn(world, env, id, "Say the answer");
+    let good = send_turn(world, env, id, FIVE_TURNS[0].0);
     assert_eq!(good.code, 0, "{}", good.json);
     assert_eq!(good.json["outcome"], "completed", "{}", good.json);
     assert_eq!(good.json["answer"], ANSWER, "{}", good.json);
@@ -482,7 +524,7 @@ pub fn five_turn_outcomes(
     );
     assert_eq!(status[0]["last_turn"]["outcome"], "completed", "{status}");
 
-    let (limited, retries) = send_turn_watching_retries(world, env, id, "Say it again [fail=429]");
+    let (limited, retries) = send_turn_watching_retries(world, env, id, FIVE_TURNS[1].0);
     assert_failed(&limited, "rate_limited", Some(429));
     // While the agent retried, its screen said so and the session stayed busy.
     assert!(!retries.is_empty(), "no retry seen while the agent retried");
@@ -494,9 +536,9 @@ pub fn five_turn_outcomes(
         );
         assert!(retry["max"].as_u64().is_some_and(|m| m >= 1), "{retries:?}");
     }
-    let overloaded = send_turn(world, env, id, "Once more [fail=529]");
+    let overloaded = send_turn(world, env, id, FIVE_TURNS[2].0);
     assert_failed(&overloaded, "overloaded", Some(529));
-    let cut = send_turn(world, env, id, "And again [cut-stream]");
+    let cut = send_turn(world, env, id, FIVE_TURNS[3].0);
     assert_failed(&cut, "disconnected", None);
     for turn in [&limited, &overloaded, &cut] {
         assert!(
@@ -520,7 +562,7 @@ pub fn five_turn_outcomes(
         "{status}"
     );
 
-    let again = send_turn(world, env, id, "Say the answer once more");
+    let again = send_turn(world, env, id, FIVE_TURNS[4].0);
     assert_eq!(again.code, 0, "{}", again.json);
     assert_eq!(again.json["outcome"], "completed", "{}", again.json);
     assert_eq!(again.json["answer"], ANSWER, "{}", again.json);
@@ -532,12 +574,23 @@ pub fn five_turn_outcomes(
         "after turn 5",
     );
 
-    // One turn-end row per turn, in order, each from its source with its key.
-    let ends: Vec<Value> = world
-        .events()
-        .into_iter()
-        .filter(|r| r["type"] == "task_complete")
-        .collect();
+    // One turn-end row per turn, in order, each from its source with its key. The row is
+    // written just after the waiter is answered, so the last one may still be on its way.
+    let task_completes = || -> Vec<Value> {
+        world
+            .events()
+            .into_iter()
+            .filter(|r| r["type"] == "task_complete")
+            .collect()
+    };
+    let ends = support::wait_until(
+        "a task_complete row per turn",
+        std::time::Duration::from_secs(2),
+        || {
+            let ends = task_completes();
+            (ends.len() >= FIVE_TURNS.len()).then_some(ends)
+        },
+    );
     let outcomes: Vec<(&str, &str)> = ends
         .iter()
         .map(|r| {
@@ -547,17 +600,17 @@ pub fn five_turn_outcomes(
             )
         })
         .collect();
-    assert_eq!(
-        outcomes,
-        [
-            ("completed", "-"),
-            ("failed", "rate_limited"),
-            ("failed", "overloaded"),
-            ("failed", "disconnected"),
-            ("completed", "-"),
-        ],
-        "{ends:#?}"
-    );
+    let expected: Vec<(&str, &str)> = FIVE_TURNS.iter().map(|(_, o, k)| (*o, *k)).collect();
+    let brief: Vec<String> = ends
+        .iter()
+        .map(|r| {
+            format!(
+                "turn {} {} {} source={} key={} ts={}",
+                r["turn"], r["outcome"], r["error"], r["source"], r["key"], r["ts"]
+            )
+        })
+        .collect();
+    assert_eq!(outcomes, expected, "{brief:#?}");
     let keys: std::collections::HashSet<&str> =
         ends.iter().filter_map(|r| r["key"].as_str()).collect();
     assert_eq!(keys.len(), 5, "one key per turn: {ends:#?}");
