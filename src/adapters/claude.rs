@@ -11,7 +11,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::dialog::{choices, selection_dialog};
-use super::{Adapter, Keystroke, Observation, ScreenView, Verdict};
+use super::{Adapter, Keystroke, Observation, Retry, ScreenView, Verdict};
 use crate::vocab::ExitSummary;
 
 pub struct Claude;
@@ -131,6 +131,15 @@ impl Adapter for Claude {
         }
         for (i, row) in view.rows_bottom_up() {
             if row.contains("esc to interrupt") {
+                if let Some((at, retry)) = retrying(view) {
+                    return Verdict::new(
+                        Observation::Busy,
+                        "claude.retrying",
+                        Some(at),
+                        view.rows[at].trim(),
+                    )
+                    .retrying(retry);
+                }
                 return Verdict::new(
                     Observation::Busy,
                     "claude.esc-to-interrupt",
@@ -233,6 +242,30 @@ impl Adapter for Claude {
     }
 }
 
+/// The status line above the input box (`✶ Meandering…`, `✻ API error · retrying in 1s ·
+/// attempt 1/10`): the lowest row that starts with a spinner glyph.
+static STATUS_LINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*[·✢✳✶✻✽*] \S").expect("valid status regex"));
+/// `retrying in 2s · attempt 2/10`, `retrying… · attempt 1/2`.
+static RETRY_ATTEMPT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"retrying\b[^·]*·\s*attempt (?P<attempt>\d+)/(?P<max>\d+)")
+        .expect("valid retry regex")
+});
+
+/// Claude is retrying its model request when its live status line (the lowest one; older
+/// turns' lines sit above it) says so. Returns the row and the attempt.
+fn retrying(view: &ScreenView) -> Option<(usize, Retry)> {
+    let (row, text) = view
+        .rows_bottom_up()
+        .find(|(_, r)| STATUS_LINE.is_match(r))?;
+    let caps = RETRY_ATTEMPT.captures(text)?;
+    let retry = Retry {
+        attempt: caps["attempt"].parse().ok()?,
+        max: caps["max"].parse().ok(),
+    };
+    Some((row, retry))
+}
+
 static API_FAILURE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"API Error:|Unable to connect to API|Connection error").expect("valid regex")
 });
@@ -260,6 +293,45 @@ mod tests {
         assert!(Claude.gave_up_on_model("✻ Worked for 3s\n❯ next\n⎿ API Error: Connection error."));
         assert!(!Claude.gave_up_on_model("⎿ API Error: 500\n● ok\n✻ Cooked for 4s · done"));
         assert!(!Claude.gave_up_on_model("❯ hi\n← for agents"));
+    }
+
+    fn busy_view(rows: &[&str]) -> ScreenView {
+        let mut rows: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+        rows.push("❯ ".into());
+        rows.push("  ⏵⏵ bypass permissions on · esc to interrupt".into());
+        ScreenView {
+            cursor: (rows.len() as u16 - 2, 2),
+            rows,
+            ..ScreenView::default()
+        }
+    }
+
+    #[test]
+    fn the_live_status_line_while_retrying_carries_the_attempt() {
+        let verdict = Claude.classify(&busy_view(&[
+            "❯ Say the answer",
+            "✻ 429 Rate limit reached · retrying in 2s · attempt 2/10",
+        ]));
+        assert_eq!(verdict.observation, Observation::Busy);
+        assert_eq!(verdict.rule, "claude.retrying");
+        assert_eq!(
+            verdict.retry,
+            Some(Retry {
+                attempt: 2,
+                max: Some(10)
+            })
+        );
+        let waiting = Claude.classify(&busy_view(&["✻ API error · retrying… · attempt 1/2"]));
+        assert_eq!(waiting.retry.map(|r| r.attempt), Some(1));
+        // An older turn's line above the live one does not count.
+        let working = Claude.classify(&busy_view(&[
+            "✻ API error · retrying in 1s · attempt 1/2",
+            "● API Error: 529 Overloaded.",
+            "❯ again",
+            "✶ Meandering…",
+        ]));
+        assert_eq!(working.rule, "claude.esc-to-interrupt");
+        assert_eq!(working.retry, None);
     }
 
     #[test]

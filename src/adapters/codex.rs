@@ -14,7 +14,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::dialog::{choices, selection_dialog};
-use super::{Adapter, Keystroke, Observation, ScreenView, Verdict};
+use super::{Adapter, Keystroke, Observation, Retry, ScreenView, Verdict};
 use crate::vocab::ExitSummary;
 
 pub struct Codex;
@@ -152,6 +152,15 @@ impl Adapter for Codex {
         }
         for (i, row) in view.rows_bottom_up() {
             if row.contains("esc to interrupt") {
+                if let Some(retry) = reconnecting(row) {
+                    return Verdict::new(
+                        Observation::Busy,
+                        "codex.reconnecting",
+                        Some(i),
+                        row.trim(),
+                    )
+                    .retrying(retry);
+                }
                 return Verdict::new(Observation::Busy, "codex.working-line", Some(i), row.trim());
             }
         }
@@ -219,6 +228,21 @@ impl Adapter for Codex {
             &["worked for "],
         )
     }
+}
+
+/// The working line while Codex retries its model request: `• Reconnecting... 2/5 (…` (a broken
+/// stream, a 5xx) or `• Server is busy, reconnecting 2/5 (…` (a 429).
+static RECONNECTING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\breconnecting(?:\.\.\.|…)?\s+(?P<attempt>\d+)/(?P<max>\d+)")
+        .expect("valid reconnecting regex")
+});
+
+fn reconnecting(row: &str) -> Option<Retry> {
+    let caps = RECONNECTING.captures(row)?;
+    Some(Retry {
+        attempt: caps["attempt"].parse().ok()?,
+        max: caps["max"].parse().ok(),
+    })
 }
 
 static TOKEN_LINE: LazyLock<Regex> = LazyLock::new(|| {
@@ -290,6 +314,27 @@ mod tests {
         ));
         assert!(!Codex.gave_up_on_model("■ stream disconnected before completion\nWorked for 9s"));
         assert!(!Codex.gave_up_on_model("Worked for 1s"));
+    }
+
+    #[test]
+    fn the_working_line_while_reconnecting_carries_the_attempt() {
+        let retry = |attempt, max| {
+            Some(Retry {
+                attempt,
+                max: Some(max),
+            })
+        };
+        assert_eq!(
+            reconnecting("• Server is busy, reconnecting 2/5 (1s • esc to interrupt)"),
+            retry(2, 5)
+        );
+        assert_eq!(
+            reconnecting("◦ Reconnecting... 4/5 (13s • esc to interrupt)"),
+            retry(4, 5)
+        );
+        assert_eq!(reconnecting("• Reconnecting… 1/1 (0s"), retry(1, 1));
+        assert_eq!(reconnecting("• Working (3s • esc to interrupt)"), None);
+        assert_eq!(reconnecting("› fix the reconnecting logic"), None);
     }
 
     #[test]

@@ -95,6 +95,18 @@ pub struct Verdict {
     pub evidence: String,
     /// Positive idle evidence: a prompt verdict that needs no quiet period.
     pub settled: bool,
+    /// The agent shows it is retrying its model request (the observation stays busy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
+}
+
+/// A model request the agent is retrying, as its screen counts it (`Reconnecting... 2/5`,
+/// `retrying in 2s · attempt 2/10`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Retry {
+    pub attempt: u32,
+    /// The most attempts the agent will make, where it says.
+    pub max: Option<u32>,
 }
 
 impl Verdict {
@@ -105,7 +117,13 @@ impl Verdict {
             row,
             evidence: evidence.to_string(),
             settled: false,
+            retry: None,
         }
+    }
+
+    pub fn retrying(mut self, retry: Retry) -> Self {
+        self.retry = Some(retry);
+        self
     }
 
     pub fn settled(mut self) -> Self {

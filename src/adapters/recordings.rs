@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{Adapter, Claude, Codex, Observation};
+use super::{Adapter, Claude, Codex, Observation, Retry};
 use crate::replay::{Cast, Replay, replay};
 use crate::vocab::AgentState::{self, Blocked, Busy, Prompt, Starting};
 
@@ -161,4 +161,130 @@ fn claude_bypass_dialog_is_its_own_reason() {
             "bypass-permissions:Enter"
         ]
     );
+}
+
+/// Every retry the adapter reads while replaying a recording of a failing turn, in order
+/// (repeats folded), checking that each is a busy verdict.
+fn retries_seen(cast: &Cast, adapter: &dyn Adapter) -> Vec<Retry> {
+    let times: Vec<f64> = cast.events.iter().map(|e| e.time + 1e-4).collect();
+    let mut seen: Vec<Retry> = Vec::new();
+    for (time, view) in crate::replay::screens_at(cast, &times) {
+        let verdict = adapter.classify(&view);
+        let Some(retry) = verdict.retry else { continue };
+        assert_eq!(
+            verdict.observation,
+            Observation::Busy,
+            "at {time}: {verdict:?}"
+        );
+        if seen.last() != Some(&retry) {
+            seen.push(retry);
+        }
+    }
+    seen
+}
+
+/// A turn the model failed: prompt, busy through every retry, then prompt once the agent gave
+/// up; the retries count up to the agent's maximum, and none is read after the turn.
+fn assert_failed_turn(name: &str, adapter: &dyn Adapter, max: u32) -> Vec<Retry> {
+    let retries = assert_failed_turn_seen(name, adapter);
+    assert_eq!(
+        retries.last().map(|r| (r.attempt, r.max)),
+        Some((max, Some(max))),
+        "{name}: {retries:?}"
+    );
+    retries
+}
+
+/// As [`assert_failed_turn`], for a turn whose last retries go by faster than the screen is
+/// redrawn (a stream cut at once): some retry is read, whichever.
+fn assert_failed_turn_seen(name: &str, adapter: &dyn Adapter) -> Vec<Retry> {
+    let (cast, result) = run(name, adapter);
+    assert_eq!(
+        states_before_exit(&cast, &result),
+        [Starting, Prompt, Busy, Prompt],
+        "{:#?}",
+        result.steps
+    );
+    let retries = retries_seen(&cast, adapter);
+    let attempts: Vec<u32> = retries.iter().map(|r| r.attempt).collect();
+    assert!(
+        attempts.windows(2).all(|w| w[0] <= w[1]),
+        "attempts count up: {retries:?}"
+    );
+    assert!(!retries.is_empty(), "{name}: no retry read");
+    let given_up = time_of(&result, Prompt, 1);
+    let after = crate::replay::screens_at(&cast, &[given_up + 0.1]);
+    assert_eq!(adapter.classify(&after[0].1).retry, None);
+    retries
+}
+
+/// The pinned versions and the newest published on 2026-12-03 draw the same retry lines.
+const CODEX_VERSIONS: [&str; 2] = ["0.169.0", "0.171.0"];
+const CLAUDE_VERSIONS: [&str; 2] = ["2.1.328", "2.1.332"];
+
+#[test]
+fn codex_retrying_a_429_is_busy_with_its_attempt() {
+    for version in CODEX_VERSIONS {
+        let name = format!("codex-{version}-rate-limited-120x40.cast");
+        let retries = assert_failed_turn(&name, &Codex, 5);
+        assert_eq!(retries.len(), 5, "{name}: 1/5 … 5/5: {retries:?}");
+    }
+}
+
+#[test]
+fn codex_reconnecting_after_a_529_is_busy_with_its_attempt() {
+    for version in CODEX_VERSIONS {
+        let name = format!("codex-{version}-overloaded-120x40.cast");
+        let retries = assert_failed_turn(&name, &Codex, 5);
+        assert_eq!(retries.first().map(|r| r.attempt), Some(1), "{name}");
+    }
+}
+
+#[test]
+fn codex_reconnecting_after_a_cut_stream_is_busy_with_its_attempt() {
+    for version in CODEX_VERSIONS {
+        let name = format!("codex-{version}-stream-cut-120x40.cast");
+        let retries = assert_failed_turn_seen(&name, &Codex);
+        assert!(
+            retries.iter().all(|r| r.max == Some(5)),
+            "{name}: {retries:?}"
+        );
+    }
+}
+
+#[test]
+fn claude_retrying_a_429_is_busy_with_its_attempt() {
+    for version in CLAUDE_VERSIONS {
+        let name = format!("claude-{version}-rate-limited-120x40.cast");
+        let retries = assert_failed_turn(&name, &Claude, 2);
+        assert_eq!(retries.first().map(|r| r.attempt), Some(1), "{name}");
+    }
+}
+
+#[test]
+fn claude_retrying_a_529_is_busy_with_its_attempt() {
+    for version in CLAUDE_VERSIONS {
+        let name = format!("claude-{version}-overloaded-120x40.cast");
+        let retries = assert_failed_turn(&name, &Claude, 4);
+        let attempts: Vec<u32> = retries.iter().map(|r| r.attempt).collect();
+        assert_eq!(attempts, [1, 2, 3, 4], "{name}: {retries:?}");
+    }
+}
+
+#[test]
+fn claude_retrying_a_dropped_connection_is_busy_with_its_attempt() {
+    for version in CLAUDE_VERSIONS {
+        let name = format!("claude-{version}-stream-cut-120x40.cast");
+        assert_failed_turn(&name, &Claude, 2);
+    }
+}
+
+#[test]
+fn a_turn_that_succeeds_shows_no_retry() {
+    for (name, adapter) in [
+        ("codex-0.169.0-turn-120x40.cast", &Codex as &dyn Adapter),
+        ("claude-2.1.328-turn-120x40.cast", &Claude),
+    ] {
+        assert_eq!(retries_seen(&load(name), adapter), [], "{name}");
+    }
 }

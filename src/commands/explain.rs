@@ -61,6 +61,14 @@ fn describe(answer: &Value) -> String {
             ""
         },
     ));
+    if let Some(attempt) = verdict["retry"]["attempt"].as_u64() {
+        let max = verdict["retry"]["max"]
+            .as_u64()
+            .map_or(String::new(), |m| format!(" of {m}"));
+        out.push_str(&format!(
+            "retrying its model request: attempt {attempt}{max}\n"
+        ));
+    }
     if let Some(dialog) = answer["dialog"].as_object() {
         out.push_str(&format!(
             "dialog {}: accept with keys {}{}\n",
@@ -155,4 +163,27 @@ fn explain_replay(path: &std::path::Path, cli: Option<&str>, as_json: bool) -> R
         println!("{time:>8.3}s  turn {turn} complete");
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retrying_verdict_is_described_with_its_attempt() {
+        let answer = serde_json::json!({"id": "cx", "adapter": "codex", "state": "busy",
+            "verdict": {"rule": "codex.reconnecting", "observation": {"kind": "busy"},
+                        "evidence": "• Reconnecting... 2/5", "retry": {"attempt": 2, "max": 5}}});
+        let text = describe(&answer);
+        assert!(
+            text.contains("retrying its model request: attempt 2 of 5"),
+            "{text}"
+        );
+        let mut plain = answer.clone();
+        plain["verdict"]
+            .as_object_mut()
+            .expect("object")
+            .remove("retry");
+        assert!(!describe(&plain).contains("retrying"));
+    }
 }

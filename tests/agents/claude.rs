@@ -144,3 +144,48 @@ fn claude_dialogs_are_blocked_and_answered_with_keys() {
     let stopped = harnex(&world, &env, &["stop", "--id", "dlg", "--wait"]);
     assert_eq!(stopped.code, 0, "{stopped:?}");
 }
+
+#[test]
+#[ignore = "needs the real agent CLIs (bash .ci/install-agents.sh): cargo nextest run --run-ignored all"]
+fn claude_turns_report_outcome_error_answer_and_usage_from_the_transcript() {
+    let agents =
+        Agents::require("claude_turns_report_outcome_error_answer_and_usage_from_the_transcript");
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockModel::start().expect("mock model");
+    let mut env = claude_env(&world, &agents, &mock, true);
+    // Two retries, so a failing turn ends in seconds rather than minutes of back-off.
+    env.push(("CLAUDE_CODE_MAX_RETRIES".into(), "2".into()));
+    let run = harnex(
+        &world,
+        &env,
+        &[
+            "run",
+            "claude",
+            "--id",
+            "out",
+            "--detach",
+            "--timeout",
+            "60",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+
+    crate::five_turn_outcomes(&world, &env, &mock, "out", false);
+
+    let stopped = harnex(&world, &env, &["stop", "--id", "out", "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    // The records tell the conversation after the session ended too.
+    crate::assert_conversation(&world, &env, "out", false);
+    let path = stopped.json()["exit"]["records"]["path"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        path.contains(&format!(
+            "{}",
+            world.root.path().join("claude-config/projects").display()
+        )),
+        "the transcript in this session's config dir: {path}"
+    );
+}

@@ -286,3 +286,105 @@ fn codex_that_loses_its_model_connection_is_classified_disconnected() {
     let exited = world.events().pop().unwrap();
     assert_eq!(exited["reason"], "disconnected");
 }
+
+/// Codex gives up after one request retry and two stream retries, so a failing turn ends in a
+/// few seconds (by default a 529 is sent 30 times over ~25 s). A 429 is retried as a stream
+/// retry: `reconnecting 1/2`, `2/2` show for about 2 s (`retry-after: 1`).
+fn limit_codex_retries(world: &World) {
+    let config = world.root.path().join("codex-home/config.toml");
+    let text = std::fs::read_to_string(&config).expect("config").replace(
+        "[model_providers.mock]\n",
+        "[model_providers.mock]\nrequest_max_retries = 1\nstream_max_retries = 2\n",
+    );
+    std::fs::write(&config, text).expect("write config");
+}
+
+fn start_codex(world: &World, env: &[(String, String)], id: &str) {
+    let run = harnex(
+        world,
+        env,
+        &[
+            "run",
+            "codex",
+            "--id",
+            id,
+            "--detach",
+            "--timeout",
+            "60",
+            "--",
+            "--no-daemon",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
+#[test]
+#[ignore = "needs the real agent CLIs (bash .ci/install-agents.sh): cargo nextest run --run-ignored all"]
+fn codex_turns_report_outcome_error_answer_and_usage_from_the_rollout() {
+    let agents =
+        Agents::require("codex_turns_report_outcome_error_answer_and_usage_from_the_rollout");
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockModel::start().expect("mock model");
+    let env = codex_env(&world, &agents, &mock, true);
+    limit_codex_retries(&world);
+    start_codex(&world, &env, "out");
+
+    crate::five_turn_outcomes(&world, &env, &mock, "out", true);
+
+    let stopped = harnex(&world, &env, &["stop", "--id", "out", "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    // The records tell the conversation after the session ended too.
+    crate::assert_conversation(&world, &env, "out", true);
+    let exit = &stopped.json()["exit"];
+    assert!(
+        exit["records"]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with(".jsonl")),
+        "{exit}"
+    );
+}
+
+#[test]
+#[ignore = "needs the real agent CLIs (bash .ci/install-agents.sh): cargo nextest run --run-ignored all"]
+fn two_codex_sessions_started_at_once_in_one_repo_each_bind_their_own_rollout() {
+    let agents = Agents::require(
+        "two_codex_sessions_started_at_once_in_one_repo_each_bind_their_own_rollout",
+    );
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockModel::start().expect("mock model");
+    let env = codex_env(&world, &agents, &mock, true);
+    std::thread::scope(|s| {
+        for id in ["twin-a", "twin-b"] {
+            let (world, env) = (&world, &env);
+            s.spawn(move || start_codex(world, env, id));
+        }
+    });
+    let mut paths = Vec::new();
+    for id in ["twin-a", "twin-b"] {
+        let turn = crate::send_turn(&world, &env, id, &format!("Task for {id}"));
+        assert_eq!(turn.code, 0, "{}", turn.json);
+        assert_eq!(turn.json["answer"], mock_model::ANSWER, "{}", turn.json);
+        let status = harnex(&world, &env, &["status", "--id", id, "--json"]).json();
+        let path = status[0]["records"]["path"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} has no rollout: {status}"))
+            .to_string();
+        paths.push((id, path));
+    }
+    assert_ne!(paths[0].1, paths[1].1, "each binds its own rollout");
+    for (id, path) in &paths {
+        let text = std::fs::read_to_string(path).expect("rollout");
+        assert!(text.contains(&format!("Task for {id}")), "{id}: {path}");
+        let other = if *id == "twin-a" { "twin-b" } else { "twin-a" };
+        assert!(
+            !text.contains(&format!("Task for {other}")),
+            "{id} bound {other}'s rollout: {path}"
+        );
+    }
+    for id in ["twin-a", "twin-b"] {
+        let stopped = harnex(&world, &env, &["stop", "--id", id, "--wait"]);
+        assert_eq!(stopped.code, 0, "{stopped:?}");
+    }
+}

@@ -3,7 +3,8 @@
 //!
 //! The CLIs come from `.ci/install-agents.sh` (npm). The tests are `#[ignore]`d, so `cargo nextest
 //! run` reports them as skipped; `cargo nextest run --run-ignored all` (as `.ci/run` does) runs
-//! them, and there a missing CLI fails the test.
+//! them, and there a missing CLI fails the test. `HARNEX_AGENT_ALLOW_ANY_VERSION=1` runs them
+//! on whatever versions `HARNEX_AGENT_BIN_DIR` holds (to try a new release).
 
 mod mock_model;
 #[path = "../integration/support/mod.rs"]
@@ -49,15 +50,19 @@ impl Agents {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
         };
         let codex = version("codex")?;
+        let claude = version("claude")?;
+        // Trying a newer release against the same checks: HARNEX_AGENT_ALLOW_ANY_VERSION=1.
+        if std::env::var_os("HARNEX_AGENT_ALLOW_ANY_VERSION").is_some_and(|v| v == "1") {
+            return Ok(Agents { bin_dir: dir });
+        }
         if codex != format!("codex-cli {CODEX_VERSION}") {
             return Err(format!(
-                "codex reports {codex:?}, tests are pinned to {CODEX_VERSION}"
+                "codex reports {codex:?}, tests are pinned to {CODEX_VERSION} (set HARNEX_AGENT_ALLOW_ANY_VERSION=1 to run them on another version)"
             ));
         }
-        let claude = version("claude")?;
         if !claude.starts_with(CLAUDE_VERSION) {
             return Err(format!(
-                "claude reports {claude:?}, tests are pinned to {CLAUDE_VERSION}"
+                "claude reports {claude:?}, tests are pinned to {CLAUDE_VERSION} (set HARNEX_AGENT_ALLOW_ANY_VERSION=1 to run them on another version)"
             ));
         }
         Ok(Agents { bin_dir: dir })
@@ -306,5 +311,330 @@ pub fn three_turns(
         3,
         "{}",
         world.screen(id)
+    );
+}
+
+/// What one `send --wait-for-idle` of a turn that the mock answers or fails returned.
+pub struct TurnResult {
+    pub code: i32,
+    pub json: Value,
+    pub took: std::time::Duration,
+}
+
+/// Send `message` and wait for the turn to end (the mock's markers decide how it ends).
+pub fn send_turn(world: &World, env: &[(String, String)], id: &str, message: &str) -> TurnResult {
+    let started = std::time::Instant::now();
+    let sent = harnex(
+        world,
+        env,
+        &[
+            "send",
+            "--id",
+            id,
+            "--message",
+            message,
+            "--wait-for-idle",
+            "--timeout",
+            "60",
+        ],
+    );
+    let took = started.elapsed();
+    eprintln!(
+        "TURN {id} {message:?}: exit {} after {took:.1?}: {}",
+        sent.code,
+        sent.stdout.trim()
+    );
+    let json = sent.json();
+    TurnResult {
+        code: sent.code,
+        json,
+        took,
+    }
+}
+
+/// As [`send_turn`], and while the turn runs, what `harnex explain` says of it: every retry
+/// the verdict carried (`{attempt, max}`), with the state it was reported in.
+pub fn send_turn_watching_retries(
+    world: &World,
+    env: &[(String, String)],
+    id: &str,
+    message: &str,
+) -> (TurnResult, Vec<(String, Value)>) {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let sender = s.spawn(|| {
+            let turn = send_turn(world, env, id, message);
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            turn
+        });
+        let mut seen: Vec<(String, Value)> = Vec::new();
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let explained = harnex(world, env, &["explain", "--id", id, "--json"]);
+            if explained.code == 0 {
+                let answer = explained.json();
+                let retry = &answer["verdict"]["retry"];
+                if retry.is_object() && seen.last().map(|(_, r)| r) != Some(retry) {
+                    let state = answer["state"].as_str().unwrap_or("?").to_string();
+                    seen.push((state, retry.clone()));
+                }
+            }
+        }
+        eprintln!("RETRIES {id} {message:?}: {seen:?}");
+        (sender.join().expect("send thread"), seen)
+    })
+}
+
+/// The mock's usage of one answered request, as harnex reports it (input counts the cached
+/// tokens too; Claude reports no reasoning tokens).
+pub fn mock_turn_usage(with_reasoning: bool) -> Value {
+    use mock_model::*;
+    serde_json::json!({
+        "input_tokens": USAGE_INPUT_TOKENS,
+        "cached_input_tokens": USAGE_CACHED_TOKENS,
+        "output_tokens": USAGE_OUTPUT_TOKENS,
+        "reasoning_tokens": if with_reasoning { Value::from(USAGE_REASONING_TOKENS) } else { Value::Null },
+        "total_tokens": USAGE_INPUT_TOKENS + USAGE_OUTPUT_TOKENS,
+    })
+}
+
+/// `usage` as harnex reported it, `times` answered requests of the mock; reasoning tokens that
+/// the agent reports as 0 count as not reported.
+pub fn assert_usage(usage: &Value, times: u64, with_reasoning: bool, context: &str) {
+    let expected = mock_turn_usage(with_reasoning);
+    for field in [
+        "input_tokens",
+        "cached_input_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "total_tokens",
+    ] {
+        let want = expected[field].as_u64().map(|n| n * times);
+        let got = usage[field].as_u64().filter(|n| with_reasoning || *n > 0);
+        assert_eq!(got, want, "usage.{field} ({context}): {usage}");
+    }
+}
+
+/// A failed turn: exit 1, outcome `failed`, the error of `kind` with the agent's message (and
+/// `http_status` where one was sent), no answer.
+pub fn assert_failed(turn: &TurnResult, kind: &str, status: Option<u16>) {
+    let json = &turn.json;
+    assert_eq!(turn.code, 1, "a failed turn exits 1: {json}");
+    assert_eq!(json["outcome"], "failed", "{json}");
+    assert_eq!(json["error"]["kind"], kind, "{json}");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "the agent's own message: {json}"
+    );
+    if let Some(status) = status {
+        assert_eq!(json["error"]["http_status"], status, "{json}");
+    }
+    assert!(
+        json["answer"].as_str().unwrap_or("").is_empty(),
+        "no answer from a failed turn: {json}"
+    );
+}
+
+/// The prompts [`five_turn_outcomes`] sends, and how each turn ends.
+pub const FIVE_TURNS: [(&str, &str, &str); 5] = [
+    ("Say the answer", "completed", "-"),
+    ("Say it again [fail=429]", "failed", "rate_limited"),
+    ("Once more [fail=529]", "failed", "overloaded"),
+    ("And again [cut-stream]", "failed", "disconnected"),
+    ("Say the answer once more", "completed", "-"),
+];
+
+/// `harnex conversation --id ID --json` tells the five turns from the agent's records: who
+/// said what and how each ended, with the answer and usage of the good ones.
+pub fn assert_conversation(
+    world: &World,
+    env: &[(String, String)],
+    id: &str,
+    with_reasoning: bool,
+) {
+    let shown = harnex(world, env, &["conversation", "--id", id, "--json"]);
+    assert_eq!(shown.code, 0, "{shown:?}");
+    let conversation = shown.json();
+    let turns = conversation["turns"].as_array().expect("turns");
+    assert_eq!(turns.len(), FIVE_TURNS.len(), "{conversation:#}");
+    for (turn, (prompt, outcome, kind)) in turns.iter().zip(FIVE_TURNS) {
+        assert!(
+            turn["prompt"].as_str().is_some_and(|p| p.contains(prompt)),
+            "{prompt}: {turn:#}"
+        );
+        assert_eq!(turn["outcome"], outcome, "{turn:#}");
+        assert_eq!(
+            turn["error"]["kind"].as_str().unwrap_or("-"),
+            kind,
+            "{turn:#}"
+        );
+        if outcome == "completed" {
+            assert_eq!(turn["answer"], mock_model::ANSWER, "{turn:#}");
+            assert_usage(&turn["usage"], 1, with_reasoning, prompt);
+        } else {
+            assert!(turn["answer"].as_str().unwrap_or("").is_empty(), "{turn:#}");
+        }
+    }
+}
+
+/// Five turns on a live agent against the mock: a good one, a 429 until the agent gives up, a
+/// 529, a stream cut in the middle of the answer, and a good one again. Each is reported with
+/// its outcome, error kind, answer and usage while the agent runs; the events hold exactly one
+/// turn-end row per turn; status names the record file it follows.
+pub fn five_turn_outcomes(
+    world: &World,
+    env: &[(String, String)],
+    mock: &mock_model::MockModel,
+    id: &str,
+    with_reasoning: bool,
+) {
+    use mock_model::ANSWER;
+    let good = send_turn(world, env, id, FIVE_TURNS[0].0);
+    assert_eq!(good.code, 0, "{}", good.json);
+    assert_eq!(good.json["outcome"], "completed", "{}", good.json);
+    assert_eq!(good.json["answer"], ANSWER, "{}", good.json);
+    assert_usage(&good.json["usage"]["turn"], 1, with_reasoning, "turn 1");
+    assert_usage(
+        &good.json["usage"]["session"],
+        1,
+        with_reasoning,
+        "after turn 1",
+    );
+    let model = mock
+        .requests()
+        .iter()
+        .rev()
+        .find(|r| r.kind == mock_model::RequestKind::Main)
+        .map(|r| r.model.clone())
+        .expect("a main request");
+    assert_eq!(good.json["usage"]["model"], model.as_str(), "{}", good.json);
+    assert_eq!(good.json["source"], "record", "{}", good.json);
+
+    let status = harnex(world, env, &["status", "--id", id, "--json"]).json();
+    let records = &status[0]["records"];
+    assert_eq!(records["state"], "following", "{status}");
+    let path = records["path"].as_str().expect("records.path");
+    assert!(std::path::Path::new(path).is_file(), "{status}");
+    assert_usage(
+        &status[0]["usage"],
+        1,
+        with_reasoning,
+        "status after turn 1",
+    );
+    assert_eq!(status[0]["last_turn"]["outcome"], "completed", "{status}");
+
+    let (limited, retries) = send_turn_watching_retries(world, env, id, FIVE_TURNS[1].0);
+    assert_failed(&limited, "rate_limited", Some(429));
+    // While the agent retried, its screen said so and the session stayed busy.
+    assert!(!retries.is_empty(), "no retry seen while the agent retried");
+    for (state, retry) in &retries {
+        assert_eq!(state, "busy", "{retries:?}");
+        assert!(
+            retry["attempt"].as_u64().is_some_and(|a| a >= 1),
+            "{retries:?}"
+        );
+        assert!(retry["max"].as_u64().is_some_and(|m| m >= 1), "{retries:?}");
+    }
+    let overloaded = send_turn(world, env, id, FIVE_TURNS[2].0);
+    assert_failed(&overloaded, "overloaded", Some(529));
+    let cut = send_turn(world, env, id, FIVE_TURNS[3].0);
+    assert_failed(&cut, "disconnected", None);
+    for turn in [&limited, &overloaded, &cut] {
+        assert!(
+            turn.took < std::time::Duration::from_secs(30),
+            "gave up in {:?}",
+            turn.took
+        );
+        // No request was answered: the turn cost nothing, the session's totals stand.
+        let usage = &turn.json["usage"];
+        assert_eq!(
+            usage["turn"]["total_tokens"].as_u64().unwrap_or(0),
+            0,
+            "{usage}"
+        );
+        assert_usage(&usage["session"], 1, with_reasoning, "after a failed turn");
+    }
+    let status = harnex(world, env, &["status", "--id", id, "--json"]).json();
+    assert_eq!(status[0]["last_turn"]["outcome"], "failed", "{status}");
+    assert_eq!(
+        status[0]["last_turn"]["error"]["kind"], "disconnected",
+        "{status}"
+    );
+
+    let again = send_turn(world, env, id, FIVE_TURNS[4].0);
+    assert_eq!(again.code, 0, "{}", again.json);
+    assert_eq!(again.json["outcome"], "completed", "{}", again.json);
+    assert_eq!(again.json["answer"], ANSWER, "{}", again.json);
+    assert_usage(&again.json["usage"]["turn"], 1, with_reasoning, "turn 5");
+    assert_usage(
+        &again.json["usage"]["session"],
+        2,
+        with_reasoning,
+        "after turn 5",
+    );
+
+    // One turn-end row per turn, in order, each from its source with its key. The row is
+    // written just after the waiter is answered, so the last one may still be on its way.
+    let task_completes = || -> Vec<Value> {
+        world
+            .events()
+            .into_iter()
+            .filter(|r| r["type"] == "task_complete")
+            .collect()
+    };
+    let ends = support::wait_until(
+        "a task_complete row per turn",
+        std::time::Duration::from_secs(2),
+        || {
+            let ends = task_completes();
+            (ends.len() >= FIVE_TURNS.len()).then_some(ends)
+        },
+    );
+    let outcomes: Vec<(&str, &str)> = ends
+        .iter()
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap_or("?"),
+                r["error"]["kind"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    let expected: Vec<(&str, &str)> = FIVE_TURNS.iter().map(|(_, o, k)| (*o, *k)).collect();
+    let brief: Vec<String> = ends
+        .iter()
+        .map(|r| {
+            format!(
+                "turn {} {} {} source={} key={} ts={}",
+                r["turn"], r["outcome"], r["error"], r["source"], r["key"], r["ts"]
+            )
+        })
+        .collect();
+    assert_eq!(outcomes, expected, "{brief:#?}");
+    let keys: std::collections::HashSet<&str> =
+        ends.iter().filter_map(|r| r["key"].as_str()).collect();
+    assert_eq!(keys.len(), 5, "one key per turn: {ends:#?}");
+    assert_eq!(ends[0]["answer"], ANSWER);
+    // A usage row from the records after each answered request, while the agent runs, with
+    // the session's totals so far.
+    let usage_rows: Vec<Value> = world
+        .events()
+        .into_iter()
+        .filter(|r| r["type"] == "usage" && r["source"] == "record")
+        .collect();
+    assert_eq!(usage_rows.len(), 2, "{usage_rows:#?}");
+    let last = usage_rows.last().expect("a usage row");
+    assert_usage(
+        &last["request"],
+        1,
+        with_reasoning,
+        "last usage row's request",
+    );
+    let per_turn = mock_model::USAGE_INPUT_TOKENS + mock_model::USAGE_OUTPUT_TOKENS;
+    assert_eq!(last["total_tokens"], 2 * per_turn, "{last}");
+    assert_eq!(
+        last["output_tokens"],
+        2 * mock_model::USAGE_OUTPUT_TOKENS,
+        "{last}"
     );
 }

@@ -19,6 +19,12 @@
 //!   and silent for N milliseconds, then the answer is streamed.
 //! * `[stall-once]`: the first main request carrying it sends only the first event and then hangs
 //!   until the client disconnects or the server is dropped; later requests with it answer normally.
+//! * `[fail=429]`: every attempt is answered `429 Too Many Requests` with `retry-after: 1` and the
+//!   API's JSON error body (`rate_limit_exceeded` / `rate_limit_error`).
+//! * `[fail=529]`: every attempt is answered `529` with an Anthropic-style `overloaded_error` body
+//!   (Codex gets the same status and body). Any other `[fail=NNN]` answers that status.
+//! * `[cut-stream]`: a streamed answer sends its first events and half of the text, then the
+//!   connection is closed; a non-streaming request (Claude's fallback) is closed unanswered.
 //!
 //! Main vs side requests: a model request is *main* when its JSON body has a non-empty `tools`
 //! array (the agent loop always sends its tools; Claude Code's title/topic/summary calls and
@@ -583,6 +589,77 @@ fn parse_delay(prompt: &str) -> u64 {
     0
 }
 
+/// How a main request is to be answered, from the markers in its prompt.
+#[derive(Debug, Default)]
+struct Plan {
+    delay: u64,
+    stall: bool,
+    failure: Option<Failure>,
+}
+
+/// A way the mock fails like the real services do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// `[fail=NNN]`: every attempt gets this HTTP status and an error body.
+    Status(u16),
+    /// `[cut-stream]`: the connection closes in the middle of the answer.
+    CutStream,
+}
+
+fn parse_failure(prompt: &str) -> Option<Failure> {
+    if prompt.contains("[cut-stream]") {
+        return Some(Failure::CutStream);
+    }
+    let after = &prompt[prompt.find("[fail=")? + 6..];
+    let status = after[..after.find(']')?].trim().parse().ok()?;
+    Some(Failure::Status(status))
+}
+
+/// The first half of `text` (on a char boundary): what a cut stream got out.
+fn half(text: &str) -> &str {
+    let mut end = text.len() / 2;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// An error answer as the real API sends it: OpenAI's shape for Codex, Anthropic's for Claude;
+/// 429 carries `retry-after: 1`.
+fn write_failure(w: &mut TcpStream, api: &str, status: u16) -> io::Result<()> {
+    let (reason, kind, message) = match status {
+        429 => (
+            "Too Many Requests",
+            if api == "codex" {
+                "rate_limit_exceeded"
+            } else {
+                "rate_limit_error"
+            },
+            "Rate limit reached for mock-model. Please try again in 1s.",
+        ),
+        529 => ("Overloaded", "overloaded_error", "Overloaded"),
+        _ => ("Mock Failure", "api_error", "mock model failure"),
+    };
+    let body = if api == "codex" && status == 429 {
+        json!({"error": {"message": message, "type": "requests", "param": null, "code": kind}})
+    } else {
+        json!({"type": "error", "error": {"type": kind, "message": message}})
+    };
+    let body = serde_json::to_vec(&body).unwrap();
+    let retry_after = if status == 429 {
+        "retry-after: 1\r\n"
+    } else {
+        ""
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{retry_after}request-id: req_mock\r\nx-request-id: req_mock\r\n\r\n",
+        body.len()
+    );
+    w.write_all(head.as_bytes())?;
+    w.write_all(&body)?;
+    w.flush()
+}
+
 /// Sleeps up to `ms`, returning early (false) if the server shuts down.
 fn sleep_unless_shutdown(sh: &Shared, ms: u64) -> bool {
     let end = Instant::now() + Duration::from_millis(ms);
@@ -708,18 +785,21 @@ fn handle(
         });
         records.len() - 1
     };
-    let (delay, stall_now) = if kind == RequestKind::Main {
+    let plan = if kind == RequestKind::Main {
         {
             // Count and record under one lock so prompts().len() == request_count() is never torn.
             let mut p = sh.prompts.lock().unwrap();
             p.push(prompt.clone());
             sh.main_count.fetch_add(1, Ordering::SeqCst);
         }
-        let stall_now =
-            prompt.contains("[stall-once]") && !sh.stall_used.swap(true, Ordering::SeqCst);
-        (parse_delay(&prompt), stall_now)
+        let stall = prompt.contains("[stall-once]") && !sh.stall_used.swap(true, Ordering::SeqCst);
+        Plan {
+            delay: parse_delay(&prompt),
+            stall,
+            failure: parse_failure(&prompt),
+        }
     } else {
-        (0, false)
+        Plan::default()
     };
     let n = sh.next_id.fetch_add(1, Ordering::SeqCst);
 
@@ -730,12 +810,16 @@ fn handle(
         }
         result
     };
+    // Only main requests carry a plan with a failure, and they are all model requests.
+    if let Some(Failure::Status(status)) = plan.failure {
+        return answered(write_failure(w, api, status));
+    }
     match api {
         "codex" => answered(answer_codex(
-            w, conn, sh, n, &model, stream, delay, stall_now, kind, &body,
+            w, conn, sh, n, &model, stream, &plan, kind, &body,
         )),
         "claude" => answered(answer_claude(
-            w, conn, sh, n, &model, stream, delay, stall_now, kind, &body,
+            w, conn, sh, n, &model, stream, &plan, kind, &body,
         )),
         "count" => {
             let approx = (req.body.len() / 4).max(1);
@@ -757,8 +841,7 @@ fn answer_codex(
     n: u64,
     model: &str,
     stream: bool,
-    delay: u64,
-    stall_now: bool,
+    plan: &Plan,
     kind: RequestKind,
     body: &Value,
 ) -> io::Result<()> {
@@ -773,8 +856,12 @@ fn answer_codex(
         "type": "message", "role": "assistant", "id": msg_id, "status": "completed",
         "content": [{"type": "output_text", "text": text, "annotations": []}],
     });
+    let cut = plan.failure == Some(Failure::CutStream);
     if !stream {
-        if !sleep_unless_shutdown(sh, delay) {
+        if cut {
+            return Err(io::Error::other("cut before the answer"));
+        }
+        if !sleep_unless_shutdown(sh, plan.delay) {
             return Ok(());
         }
         return write_json(
@@ -789,11 +876,11 @@ fn answer_codex(
         "response.created",
         &json!({"type": "response.created", "response": {"id": resp_id, "object": "response", "model": model, "status": "in_progress", "output": []}}),
     )?;
-    if stall_now {
+    if plan.stall {
         stall(sh, conn);
         return Err(io::Error::other("stalled request ended"));
     }
-    if !sleep_unless_shutdown(sh, delay) {
+    if !sleep_unless_shutdown(sh, plan.delay) {
         return Ok(());
     }
     sse.event(
@@ -801,6 +888,13 @@ fn answer_codex(
         &json!({"type": "response.output_item.added", "output_index": 0,
                 "item": {"type": "message", "role": "assistant", "id": msg_id, "status": "in_progress", "content": []}}),
     )?;
+    if cut {
+        sse.event(
+            "response.output_text.delta",
+            &json!({"type": "response.output_text.delta", "item_id": msg_id, "output_index": 0, "content_index": 0, "delta": half(&text)}),
+        )?;
+        return Err(io::Error::other("stream cut"));
+    }
     sse.event(
         "response.output_text.delta",
         &json!({"type": "response.output_text.delta", "item_id": msg_id, "output_index": 0, "content_index": 0, "delta": text}),
@@ -893,8 +987,7 @@ fn answer_claude(
     n: u64,
     model: &str,
     stream: bool,
-    delay: u64,
-    stall_now: bool,
+    plan: &Plan,
     kind: RequestKind,
     body: &Value,
 ) -> io::Result<()> {
@@ -904,8 +997,12 @@ fn answer_claude(
     } else {
         side_text(body)
     };
+    let cut = plan.failure == Some(Failure::CutStream);
     if !stream {
-        if !sleep_unless_shutdown(sh, delay) {
+        if cut {
+            return Err(io::Error::other("cut before the answer"));
+        }
+        if !sleep_unless_shutdown(sh, plan.delay) {
             return Ok(());
         }
         return write_json(
@@ -922,17 +1019,24 @@ fn answer_claude(
         &json!({"type": "message_start", "message": {"id": msg_id, "type": "message", "role": "assistant", "model": model,
                 "content": [], "stop_reason": null, "stop_sequence": null, "usage": usage_claude(1)}}),
     )?;
-    if stall_now {
+    if plan.stall {
         stall(sh, conn);
         return Err(io::Error::other("stalled request ended"));
     }
-    if !sleep_unless_shutdown(sh, delay) {
+    if !sleep_unless_shutdown(sh, plan.delay) {
         return Ok(());
     }
     sse.event(
         "content_block_start",
         &json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
     )?;
+    if cut {
+        sse.event(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": half(&text)}}),
+        )?;
+        return Err(io::Error::other("stream cut"));
+    }
     sse.event(
         "content_block_delta",
         &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}),
@@ -1345,6 +1449,126 @@ mod tests {
                 .any(|(k, _)| k == "MOCK_API_KEY")
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn fail_markers_answer_every_attempt_with_the_status_and_the_apis_error_body() {
+        let m = MockModel::start().unwrap();
+        let t0 = Instant::now();
+        for attempt in 0..2 {
+            let mut s = send(
+                m.port(),
+                "POST",
+                "/v1/responses",
+                &codex_body("go [fail=429]"),
+            );
+            let (head, body, _) = read_response(&mut s, t0);
+            assert!(
+                head.starts_with("HTTP/1.1 429 "),
+                "attempt {attempt}: {head}"
+            );
+            assert!(head.to_lowercase().contains("retry-after: 1\r\n"), "{head}");
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+        }
+        let mut s = send(
+            m.port(),
+            "POST",
+            "/v1/messages?beta=true",
+            &claude_body("go [fail=429]", true, true),
+        );
+        let (head, body, _) = read_response(&mut s, t0);
+        assert!(head.starts_with("HTTP/1.1 429 "), "{head}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"]["type"], "rate_limit_error");
+        for (path, text) in [
+            ("/v1/messages", claude_body("go [fail=529]", true, true)),
+            ("/v1/responses", codex_body("go [fail=529]")),
+        ] {
+            let mut s = send(m.port(), "POST", path, &text);
+            let (head, body, _) = read_response(&mut s, t0);
+            assert!(head.starts_with("HTTP/1.1 529 Overloaded"), "{head}");
+            assert!(!head.to_lowercase().contains("retry-after"), "{head}");
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["error"]["type"], "overloaded_error");
+        }
+        // Side requests (no tools) are never failed: the agents' helpers keep working.
+        let mut s = send(
+            m.port(),
+            "POST",
+            "/v1/messages",
+            &claude_body("title [fail=529]", false, false),
+        );
+        let (head, _, _) = read_response(&mut s, t0);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(m.request_count(), 5);
+        // The server notes an answer as sent just after its last byte, which the client may
+        // already have read.
+        let end = Instant::now() + Duration::from_secs(3);
+        while !m.requests().iter().all(|r| r.answered_at.is_some()) {
+            assert!(Instant::now() < end, "error answers count as answered");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Everything the server sends on one connection until it closes it.
+    fn read_until_closed(s: &mut TcpStream) -> String {
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        String::from_utf8_lossy(&all).into_owned()
+    }
+
+    #[test]
+    fn cut_stream_sends_half_the_answer_then_closes_the_connection() {
+        let m = MockModel::start().unwrap();
+        let mut s = send(
+            m.port(),
+            "POST",
+            "/v1/responses",
+            &codex_body("go [cut-stream]"),
+        );
+        let got = read_until_closed(&mut s);
+        assert!(got.contains("response.output_text.delta"), "{got}");
+        assert!(got.contains(half(ANSWER)) && !got.contains(ANSWER), "{got}");
+        assert!(!got.contains("response.completed"), "{got}");
+        assert!(!got.ends_with("0\r\n\r\n"), "no chunked terminator: {got}");
+
+        let mut s = send(
+            m.port(),
+            "POST",
+            "/v1/messages",
+            &claude_body("go [cut-stream]", true, true),
+        );
+        let got = read_until_closed(&mut s);
+        assert!(got.contains("content_block_delta"), "{got}");
+        assert!(
+            !got.contains(ANSWER) && !got.contains("message_stop"),
+            "{got}"
+        );
+        // Claude's non-streaming fallback is cut too: closed without an answer.
+        let mut s = send(
+            m.port(),
+            "POST",
+            "/v1/messages",
+            &claude_body("go [cut-stream]", false, true),
+        );
+        assert_eq!(read_until_closed(&mut s), "");
+        assert_eq!(m.request_count(), 3);
+        assert!(
+            m.requests().iter().all(|r| r.answered_at.is_none()),
+            "a cut answer is not an answer"
+        );
+    }
+
+    #[test]
+    fn failure_markers_parse() {
+        assert_eq!(parse_failure("x [fail=429] y"), Some(Failure::Status(429)));
+        assert_eq!(parse_failure("[fail=529]"), Some(Failure::Status(529)));
+        assert_eq!(parse_failure("a [cut-stream]"), Some(Failure::CutStream));
+        assert_eq!(parse_failure("[fail=x]"), None);
+        assert_eq!(parse_failure("plain"), None);
+        assert_eq!(half("abcd"), "ab");
+        assert_eq!(half("aé"), "a");
     }
 
     #[test]
