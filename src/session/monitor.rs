@@ -195,7 +195,11 @@ fn publish(
         }
         live.verdict = tracker.verdict().clone();
         live.dialog = tracker.dialog().cloned();
-        live.turns = tracker.turns();
+        // `completed` is the ledger's, raised only once its rows are written (below).
+        live.turns = super::state::Turns {
+            completed: live.turns.completed,
+            ..tracker.turns()
+        };
         live.pending_turn = tracker.pending_turn();
         live.bracketed_paste = view.bracketed_paste;
         live.application_cursor = view.application_cursor;
@@ -221,7 +225,6 @@ fn publish(
             }
         }
         decided.extend(live.ledger.tick(at));
-        live.turns.completed = live.ledger.completed();
         decided
     });
     for transition in transitions {

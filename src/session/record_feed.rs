@@ -64,11 +64,7 @@ pub fn run(session: Arc<Session>, finder: Finder) {
 }
 
 fn unavailable(session: &Session, why: String) {
-    let outs = session.shared.update(|live| {
-        let outs = live.ledger.unavailable(why);
-        live.turns.completed = live.turns.completed.max(live.ledger.completed());
-        outs
-    });
+    let outs = session.shared.update(|live| live.ledger.unavailable(why));
     apply(session, outs);
 }
 
@@ -216,14 +212,28 @@ fn feed(session: &Session, facts: Vec<RecordFact>) {
         for fact in facts {
             outs.extend(live.ledger.fact(fact, Source::Record, assigned));
         }
-        live.turns.completed = live.turns.completed.max(live.ledger.completed());
         outs
     });
     apply(session, outs);
 }
 
 /// Write the rows the ledger decided on; tell the screen tracker about turns the records ended.
+/// Only then are the decided turns counted as completed: whoever waits for a turn finds its
+/// `task_complete` row written when it wakes.
 pub fn apply(session: &Session, outs: Vec<LedgerOut>) {
+    emit(session, outs);
+    let behind = {
+        let live = session.shared.lock();
+        live.ledger.completed() > live.turns.completed
+    };
+    if behind {
+        session.shared.update(|live| {
+            live.turns.completed = live.turns.completed.max(live.ledger.completed());
+        });
+    }
+}
+
+fn emit(session: &Session, outs: Vec<LedgerOut>) {
     for out in outs {
         match out {
             LedgerOut::Emit(event) => {

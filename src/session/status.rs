@@ -61,6 +61,26 @@ fn log_activity(session: &Session) -> (Option<String>, Option<u64>) {
     }
 }
 
+/// The retry the screen shows while the agent is busy (it counts attempts against a maximum),
+/// with the error the records give; else the one the records report (Codex writes no retries to
+/// its records; Claude's transcript shows only that it re-sent its request).
+fn retrying(live: &Live) -> Option<crate::wire::turns::Retrying> {
+    let from_records = live.ledger.retrying();
+    let on_screen = live
+        .verdict
+        .retry
+        .filter(|_| live.state == super::state::AgentState::Busy);
+    match on_screen {
+        Some(on_screen) => Some(crate::wire::turns::Retrying {
+            attempt: Some(on_screen.attempt),
+            max: on_screen.max,
+            error: from_records.and_then(|r| r.error.clone()),
+            source: crate::wire::turns::Source::Screen,
+        }),
+        None => from_records.cloned(),
+    }
+}
+
 /// What the registry entry stores of the status.
 pub fn snapshot(session: &Session, live: &Live) -> Snapshot {
     let config = &session.config;
@@ -116,7 +136,7 @@ pub fn snapshot(session: &Session, live: &Live) -> Snapshot {
         usage: live.ledger.session_usage().cloned(),
         agent_model: live.ledger.model().map(str::to_string),
         last_turn: live.ledger.last().cloned(),
-        retrying: live.ledger.retrying().cloned(),
+        retrying: retrying(live),
         health: session.events.health().counts(),
         tmux: config.tmux.as_ref().map(|pane| TmuxPane {
             tmux_target: pane.target.clone(),
