@@ -26,6 +26,7 @@ pub mod program;
 pub mod records;
 pub mod redact;
 pub mod registry;
+pub mod rendered_log;
 pub mod replay;
 pub mod session;
 pub mod session_lock;

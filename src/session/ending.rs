@@ -57,6 +57,10 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
             .transcript_dropped
             .load(std::sync::atomic::Ordering::SeqCst),
         events_log_path: session.paths.events.clone(),
+        size: crate::wire::status::Size {
+            cols: session.config.size.0,
+            rows: session.config.size.1,
+        },
     };
     let record = ExitRecord {
         ok: true,

@@ -164,4 +164,6 @@ pub struct SessionEnd {
     pub output_log_path: PathBuf,
     pub transcript_dropped_bytes: u64,
     pub events_log_path: PathBuf,
+    /// The terminal size the agent ran with, so `logs --plain` can render its transcript.
+    pub size: crate::wire::status::Size,
 }

@@ -16,6 +16,7 @@ mod files;
 mod guide;
 mod input;
 mod lifecycle;
+mod rendered_logs;
 mod retention;
 mod run;
 mod schema;
