@@ -144,3 +144,34 @@ fn claude_dialogs_are_blocked_and_answered_with_keys() {
     let stopped = harnex(&world, &env, &["stop", "--id", "dlg", "--wait"]);
     assert_eq!(stopped.code, 0, "{stopped:?}");
 }
+
+#[test]
+#[ignore = "needs the real agent CLIs (bash .ci/install-agents.sh): cargo nextest run --run-ignored all"]
+fn claude_s_long_answer_reads_as_lines_in_logs_plain() {
+    let agents = Agents::require("claude_s_long_answer_reads_as_lines_in_logs_plain");
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockModel::start().expect("mock model");
+    let env = claude_env(&world, &agents, &mock, true);
+    let run = harnex(
+        &world,
+        &env,
+        &[
+            "run",
+            "claude",
+            "--id",
+            "cl-long",
+            "--detach",
+            "--timeout",
+            "60",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let seen = crate::long_answer_lines(&world, &env, "cl-long");
+    // Claude Code draws only the lines that fit its full-screen viewport (the earlier ones never
+    // reach the terminal, so the transcript cannot hold them): the answer's last lines, in order.
+    let last = crate::LONG_ANSWER_LINES;
+    assert!(seen.len() >= 10, "{seen:?}");
+    let first = last + 1 - seen.len() as u64;
+    assert_eq!(seen, (first..=last).collect::<Vec<_>>());
+}

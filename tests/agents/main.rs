@@ -287,3 +287,67 @@ pub fn three_turns(
         world.screen(id)
     );
 }
+
+/// Lines of the answer to a long question (more lines than the screen has rows) as
+/// `logs --plain` shows them, live and after the session ended: each at most once, the last one
+/// among the last 20 rows (the fire-and-watch fallback). Returns the line numbers seen, in the
+/// order seen, after the end.
+pub fn long_answer_lines(world: &World, env: &[(String, String)], id: &str) -> Vec<u64> {
+    let sent = harnex(
+        world,
+        env,
+        &[
+            "send",
+            "--id",
+            id,
+            "--message",
+            &format!("Write a long answer [lines={LONG_ANSWER_LINES}]"),
+            "--wait-for-idle",
+            "--timeout",
+            "90",
+        ],
+    );
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let check = |when: &str| {
+        let logs = harnex(
+            world,
+            env,
+            &["logs", "--id", id, "--plain", "--lines", "100000"],
+        );
+        assert_eq!(logs.code, 0, "{logs:?}");
+        let mut seen = Vec::new();
+        for row in logs.stdout.lines() {
+            let line = row.trim();
+            if let Some(k) = line
+                .strip_prefix("Line ")
+                .and_then(|rest| rest.strip_suffix(" of the long answer."))
+                .and_then(|k| k.parse::<u64>().ok())
+            {
+                assert!(
+                    !seen.contains(&k),
+                    "{when}: line {k} twice in\n{}",
+                    logs.stdout
+                );
+                seen.push(k);
+            }
+        }
+        let tail = harnex(
+            world,
+            env,
+            &["logs", "--id", id, "--plain", "--lines", "20"],
+        );
+        assert!(
+            tail.stdout
+                .contains(&format!("Line {LONG_ANSWER_LINES} of the long answer.")),
+            "{when}: {tail:?}"
+        );
+        seen
+    };
+    check("live");
+    let stopped = harnex(world, env, &["stop", "--id", id, "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    check("after exit")
+}
+
+/// Lines in the answer [`long_answer_lines`] asks for.
+pub const LONG_ANSWER_LINES: u64 = 80;

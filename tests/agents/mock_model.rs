@@ -19,6 +19,8 @@
 //!   and silent for N milliseconds, then the answer is streamed.
 //! * `[stall-once]`: the first main request carrying it sends only the first event and then hangs
 //!   until the client disconnects or the server is dropped; later requests with it answer normally.
+//! * `[lines=N]`: the answer is [`ANSWER`] followed by N numbered lines ([`long_answer`]), more
+//!   than a screen holds.
 //!
 //! Main vs side requests: a model request is *main* when its JSON body has a non-empty `tools`
 //! array (the agent loop always sends its tools; Claude Code's title/topic/summary calls and
@@ -570,10 +572,24 @@ fn last_user_text_claude(body: &Value) -> String {
     String::new()
 }
 
+/// The main answer: [`ANSWER`], then `lines` lines `Line K of the long answer.`
+pub fn long_answer(lines: u64) -> String {
+    let mut text = ANSWER.to_string();
+    for k in 1..=lines {
+        text.push_str(&format!("\n\nLine {k} of the long answer."));
+    }
+    text
+}
+
 fn parse_delay(prompt: &str) -> u64 {
+    parse_marker(prompt, "[delay=")
+}
+
+/// The number in the first `[name=N]` marker of `prompt` (`marker` is `[name=`), else 0.
+fn parse_marker(prompt: &str, marker: &str) -> u64 {
     let mut rest = prompt;
-    while let Some(i) = rest.find("[delay=") {
-        let after = &rest[i + 7..];
+    while let Some(i) = rest.find(marker) {
+        let after = &rest[i + marker.len()..];
         let end = after.find(']').unwrap_or(0);
         if let Ok(ms) = after[..end].trim().parse::<u64>() {
             return ms;
@@ -708,6 +724,7 @@ fn handle(
         });
         records.len() - 1
     };
+    let answer = long_answer(parse_marker(&prompt, "[lines="));
     let (delay, stall_now) = if kind == RequestKind::Main {
         {
             // Count and record under one lock so prompts().len() == request_count() is never torn.
@@ -732,10 +749,10 @@ fn handle(
     };
     match api {
         "codex" => answered(answer_codex(
-            w, conn, sh, n, &model, stream, delay, stall_now, kind, &body,
+            w, conn, sh, n, &model, stream, delay, stall_now, kind, &body, &answer,
         )),
         "claude" => answered(answer_claude(
-            w, conn, sh, n, &model, stream, delay, stall_now, kind, &body,
+            w, conn, sh, n, &model, stream, delay, stall_now, kind, &body, &answer,
         )),
         "count" => {
             let approx = (req.body.len() / 4).max(1);
@@ -761,13 +778,14 @@ fn answer_codex(
     stall_now: bool,
     kind: RequestKind,
     body: &Value,
+    answer: &str,
 ) -> io::Result<()> {
     let resp_id = format!("resp_mock_{n}");
     let msg_id = format!("msg_mock_{n}");
     // Side requests with a JSON schema (Codex's thread-title request) get a value matching it.
     let text = match body.pointer("/text/format/schema") {
         Some(schema) if kind == RequestKind::Side => value_for_schema(schema).to_string(),
-        _ => ANSWER.to_string(),
+        _ => answer.to_string(),
     };
     let done_item = json!({
         "type": "message", "role": "assistant", "id": msg_id, "status": "completed",
@@ -897,10 +915,11 @@ fn answer_claude(
     stall_now: bool,
     kind: RequestKind,
     body: &Value,
+    answer: &str,
 ) -> io::Result<()> {
     let msg_id = format!("msg_mock_{n}");
     let text = if kind == RequestKind::Main {
-        ANSWER.to_string()
+        answer.to_string()
     } else {
         side_text(body)
     };
