@@ -158,3 +158,11 @@ fn rows_printed_from_the_screen_are_not_printed_again_when_they_scroll_off() {
     log.flush_screen(&mut |r| out.push(r.to_string()));
     assert_eq!(out, ["one", "two", "three", "four", "five"]);
 }
+
+#[test]
+fn no_control_character_reaches_the_reader_s_terminal() {
+    // U+009B is CSI to some terminals, and U+0085 a newline: the emulator keeps C1 controls out
+    // of its cells, so the rows carry none.
+    let rows = render("a\u{9b}31mb\u{85}c\r\n".as_bytes(), (20, 5), 2);
+    assert_eq!(rows, ["a31mbc"]);
+}
