@@ -593,14 +593,14 @@ Examples:
   harnex logs --id demo --follow
   harnex logs --id demo --plain --lines 20   # the last 20 rows a person would have read
   harnex logs --id demo --plain | grep 'tests pass'
-  harnex logs --id demo --raw          # the transcript byte for byte
+  harnex logs --id demo --raw                # the transcript byte for byte
 
 Works after the session exited: transcripts are kept.
 
 --plain renders the transcript through a terminal emulator of the session's size: rows come out
 as they scroll off the screen, as a full-screen agent wipes or leaves its screen, and at the end
 (with --follow, also when the output pauses) the screen's rows with content. A row equal to the
-one before, or a redrawn row already printed within the last screenful, is printed once.
+one before, or a redrawn row among the last two screenfuls printed, is printed once.
 --lines then counts rendered rows.
 
 The transcript holds what the agent wrote to its terminal, and replaying it makes your terminal

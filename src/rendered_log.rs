@@ -11,7 +11,7 @@
 //! - at the end (or, while following, when the output pauses): the screen's rows with content.
 //!
 //! Repaints are collapsed: a row equal to the one before it is not repeated (a spinner line, a
-//! blank gap), and a frame's row that was already printed within the last screenful is not
+//! blank gap), and a frame's row that is among the last two screenfuls of rows printed is not
 //! printed again (a redrawn input box or status line).
 //!
 //! Owned by one thread (the `logs` command); not shared.
@@ -165,7 +165,7 @@ impl RenderedLog {
         }
     }
 
-    /// Print the screen's rows with content that the last screenful did not already show;
+    /// Print the screen's rows with content that are not among the rows printed lately;
     /// returns the rows printed.
     fn frame(&mut self, out: &mut impl FnMut(&str)) -> Vec<String> {
         let screen = self.parser.screen();
