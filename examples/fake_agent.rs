@@ -8,6 +8,9 @@
 //!
 //! Run with `--help` for the flags and the commands understood at the prompt.
 
+#[path = "support/fake_agent_rollout.rs"]
+mod rollout;
+
 use std::collections::VecDeque;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +30,9 @@ flags:
   --codex-summary           print a Codex-style token usage/resume summary on /exit
   --turn-ms N               length of a task turn in ms (default 1500)
   --echo-prompt-while-busy  keep drawing the prompt line below the spinner while busy
+  --session-id ID           ignored: harnex's claude adapter adds it
+  --codex-rollout           write a Codex-style rollout under $CODEX_HOME/sessions (from the
+                            first turn on; \"[fail=429]\" in a task makes its turn fail there)
   --dangerously-bypass-approvals-and-sandbox, --no-alt-screen
                             ignored: harnex's codex adapter adds them, so the fake agent
                             can stand in for codex (run through a symlink named `codex`)
@@ -75,6 +81,7 @@ struct Config {
     codex_summary: bool,
     turn_ms: u64,
     echo_prompt_while_busy: bool,
+    codex_rollout: bool,
 }
 
 impl Default for Config {
@@ -90,6 +97,7 @@ impl Default for Config {
             codex_summary: false,
             turn_ms: 1500,
             echo_prompt_while_busy: false,
+            codex_rollout: false,
         }
     }
 }
@@ -118,7 +126,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String>
         };
         let takes_value = matches!(
             flag.as_str(),
-            "--boot-ms" | "--exit-at-start" | "--title" | "--prompt" | "--turn-ms"
+            "--boot-ms" | "--exit-at-start" | "--title" | "--prompt" | "--turn-ms" | "--session-id"
         );
         let value = if takes_value {
             match inline {
@@ -144,7 +152,9 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String>
             "--codex-summary" => cfg.codex_summary = true,
             "--turn-ms" => cfg.turn_ms = number(&flag, &value)?,
             "--echo-prompt-while-busy" => cfg.echo_prompt_while_busy = true,
+            "--codex-rollout" => cfg.codex_rollout = true,
             "--dangerously-bypass-approvals-and-sandbox" | "--no-alt-screen" => {}
+            "--session-id" | "--no-daemon" => {}
             _ => return Err(format!("unknown flag: {arg}")),
         }
     }
@@ -533,6 +543,7 @@ struct App {
     fresh: bool,
     stalled: bool,
     eof: bool,
+    rollout: Option<rollout::Rollout>,
 }
 
 impl App {
@@ -546,6 +557,7 @@ impl App {
             fresh: true,
             stalled: false,
             eof: false,
+            rollout: None,
         }
     }
 
@@ -846,6 +858,10 @@ impl App {
     /// A busy turn with a spinner; `ms == None` runs until interrupted.
     fn turn(&mut self, ms: Option<u64>, line: &str) {
         let start = Instant::now();
+        if self.cfg.codex_rollout && self.rollout.is_none() {
+            self.rollout = rollout::Rollout::create();
+        }
+        let turn_id = self.rollout.as_mut().map(|r| r.started());
         let deadline = ms.map(|ms| start + Duration::from_millis(ms));
         let mut next_tick = start + TICK;
         self.draw_busy(start, true);
@@ -877,8 +893,16 @@ impl App {
         s.push_str(&self.idle_title());
         self.out(&s);
         self.fresh = true;
+        let answer = format!("answer: {}", line.trim());
+        if let (Some(rollout), Some(turn_id)) = (self.rollout.as_mut(), turn_id.as_deref()) {
+            if done {
+                rollout.finished(turn_id, line, &answer);
+            } else {
+                rollout.aborted(turn_id);
+            }
+        }
         if done {
-            self.say(&format!("answer: {}", line.trim()));
+            self.say(&answer);
         } else {
             self.say("interrupted");
         }

@@ -339,6 +339,11 @@ pub struct RunArgs {
     /// Same as `--tmux NAME`
     #[arg(long, value_name = "NAME", conflicts_with_all = ["detach", "watch"])]
     pub tmux_name: Option<String>,
+
+    /// Tag the session (repeatable): KEY is 1-64 of A-Z a-z 0-9 _ . -, VALUE at most 256 bytes.
+    /// Sessions started from inside it inherit its tags; their own --tag overrides a key
+    #[arg(long, value_name = "KEY=VALUE", value_parser = crate::attribution::parse_tag)]
+    pub tag: Vec<(String, String)>,
 }
 
 impl RunArgs {
@@ -489,7 +494,8 @@ pub struct SendArgs {
 Examples:
   harnex status
   harnex status --json
-  harnex status --all")]
+  harnex status --all
+  harnex status --tree --all               # who started whom, across repositories")]
 pub struct StatusArgs {
     /// Print JSON (an array of session objects)
     #[arg(long)]
@@ -506,6 +512,11 @@ pub struct StatusArgs {
     /// Sessions of every repository
     #[arg(long, conflicts_with = "repo")]
     pub all: bool,
+
+    /// Who started whom: each session under the one it was started from (id, cli, state,
+    /// tags); with --json, the sessions at the top, each with a `children` array
+    #[arg(long, conflicts_with = "id")]
+    pub tree: bool,
 }
 
 #[derive(Debug, Args)]

@@ -141,6 +141,8 @@ fn crash_record(state: &StateDir, entry: &RegistryEntry, last_state: &Value) -> 
         // What of the run still runs (an agent that ignored the hangup, its background jobs,
         // `setsid` children) belongs to a session that is over: end it once, here.
         swept_pids: crate::sweep::sweep_session_processes(&entry.session_id),
+        // As the entry last said (an entry written before attribution existed has none).
+        attribution: serde_json::from_value(Value::Object(entry.extra.clone())).unwrap_or_default(),
     });
     ExitRecord {
         ok: true,

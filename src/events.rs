@@ -289,6 +289,10 @@ mod tests {
             cli: "x".into(),
             meta: None,
             parent: None,
+            parent_session_id: None,
+            root: None,
+            root_session_id: None,
+            tags: Default::default(),
         }
     }
 

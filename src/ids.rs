@@ -28,6 +28,35 @@ pub fn random_hex(count: usize) -> String {
     crate::paths::hex(&buf)
 }
 
+/// A random UUID (version 4) in its usual text form, for an agent that takes its session id
+/// from harnex (Claude's `--session-id`).
+pub fn uuid_v4() -> String {
+    let hex = random_hex(16);
+    let mut bytes: Vec<char> = hex.chars().collect();
+    bytes[12] = '4';
+    // The variant: 8, 9, a or b.
+    let variant = bytes[16].to_digit(16).unwrap_or(0) & 0x3 | 0x8;
+    bytes[16] = std::char::from_digit(variant, 16).unwrap_or('8');
+    let hex: String = bytes.into_iter().collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Whether `text` is a UUID in its usual text form (and so safe as a file name).
+pub fn is_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.chars().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
 /// A session's bearer token: 16 bytes from the system's random source, as hex. No fallback: a
 /// token another local user could guess would hand them the session.
 pub fn token() -> crate::error::Result<String> {
@@ -64,6 +93,15 @@ pub fn generate_id(taken: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuids_have_the_usual_form() {
+        let id = uuid_v4();
+        assert!(is_uuid(&id), "{id}");
+        assert_eq!(&id[14..15], "4");
+        assert!("89ab".contains(&id[19..20]), "{id}");
+        assert!(!is_uuid("../../etc/passwd-0000-0000-0000-00000"));
+    }
 
     #[test]
     fn random_hex_has_the_asked_length() {

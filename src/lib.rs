@@ -6,6 +6,7 @@
 //! the supervisor of one session is [`session`].
 
 pub mod adapters;
+pub mod attribution;
 pub mod cli;
 pub mod client;
 pub mod commands;
@@ -23,6 +24,7 @@ pub mod paths;
 pub mod ports;
 pub mod private_fs;
 pub mod program;
+pub mod record_files;
 pub mod records;
 pub mod redact;
 pub mod registry;

@@ -93,6 +93,13 @@ fn self_and_ancestors(table: &HashMap<u32, Proc>) -> HashSet<u32> {
     protected
 }
 
+/// `root` and every process below it.
+pub fn process_tree(root: u32) -> Vec<u32> {
+    let mut pids: Vec<u32> = subtree(root, &process_table()).into_iter().collect();
+    pids.sort_unstable();
+    pids
+}
+
 /// `pid` and everything under it, by parent links.
 fn subtree(root: u32, table: &[Proc]) -> HashSet<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();

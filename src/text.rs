@@ -33,6 +33,18 @@ pub fn strip_ansi(text: &str) -> String {
         .collect()
 }
 
+/// `text` cut to at most `max` bytes, at a character boundary.
+pub fn truncate_bytes(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

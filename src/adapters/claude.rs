@@ -66,6 +66,65 @@ impl Adapter for Claude {
         argv
     }
 
+    /// Claude takes its session id on the command line, so harnex picks it and knows the
+    /// transcript's name before the spawn; a run that names its own session keeps it.
+    fn records_plan(
+        &self,
+        argv: &mut Vec<String>,
+        env: &dyn Fn(&str) -> Option<String>,
+        _cwd: &std::path::Path,
+    ) -> crate::record_files::RecordsPlan {
+        use crate::record_files::{RecordsPlan, agent_home};
+        let projects_dir = agent_home(env, "CLAUDE_CONFIG_DIR", ".claude").join("projects");
+        let value_of = |flags: &[&str]| {
+            argv.iter().enumerate().find_map(|(i, arg)| {
+                flags.iter().find_map(|flag| {
+                    if arg == flag {
+                        argv.get(i + 1).filter(|v| !v.starts_with('-')).cloned()
+                    } else {
+                        arg.strip_prefix(&format!("{flag}=")).map(str::to_string)
+                    }
+                })
+            })
+        };
+        let has = |flags: &[&str]| {
+            argv.iter().any(|a| {
+                flags
+                    .iter()
+                    .any(|f| a == f || a.starts_with(&format!("{f}=")))
+            })
+        };
+        if has(&["--continue", "-c", "--fork-session"]) {
+            return RecordsPlan::unavailable(
+                "started with --continue or --fork-session: Claude picks the transcript itself",
+            );
+        }
+        let named = value_of(&["--session-id", "--resume", "-r"]);
+        if named.is_none() && has(&["--resume", "-r"]) {
+            return RecordsPlan::unavailable(
+                "started with --resume and no session id: Claude picks the transcript itself",
+            );
+        }
+        let agent_session_id = match named {
+            Some(id) if crate::ids::is_uuid(&id) => id,
+            Some(_) => {
+                return RecordsPlan::unavailable(
+                    "the session named on the command line is not a session id (a UUID)",
+                );
+            }
+            None => {
+                let id = crate::ids::uuid_v4();
+                argv.push("--session-id".into());
+                argv.push(id.clone());
+                id
+            }
+        };
+        RecordsPlan::ClaudeTranscript {
+            projects_dir,
+            agent_session_id,
+        }
+    }
+
     fn classify(&self, view: &ScreenView) -> Verdict {
         if let Some(verdict) = dialog(view) {
             return verdict;

@@ -92,6 +92,18 @@ impl Adapter for Codex {
         argv
     }
 
+    fn records_plan(
+        &self,
+        _argv: &mut Vec<String>,
+        env: &dyn Fn(&str) -> Option<String>,
+        _cwd: &std::path::Path,
+    ) -> crate::record_files::RecordsPlan {
+        let home = crate::record_files::agent_home(env, "CODEX_HOME", ".codex");
+        crate::record_files::RecordsPlan::CodexRollout {
+            sessions_dir: home.join("sessions"),
+        }
+    }
+
     /// `-C DIR`, `-CDIR`, `--cd DIR`, `--cd=DIR`.
     fn repo_dir(&self, args: &[String]) -> Option<PathBuf> {
         let mut iter = args.iter();
@@ -124,8 +136,16 @@ impl Adapter for Codex {
         // Codex titles the window with the folder (or thread) name once it is idle. A spinner
         // there without a Working row, or the bare `? for shortcuts` footer, is start-up
         // loading (a trust dialog may still replace the screen): wait for quiet.
-        let loading_footer = view.rows.iter().any(|r| r.trim() == "? for shortcuts");
-        let idle = !view.title.is_empty() && !title_spinner(view) && !loading_footer;
+        let loading_footer = view.rows.iter().find(|r| r.trim() == "? for shortcuts");
+        // Codex draws its composer with the bare footer while it starts, before it knows whether
+        // to show the trust dialog instead (its idle footer names more keys): not a prompt yet,
+        // however long it holds.
+        if let Some(footer) = loading_footer
+            && view.title.is_empty()
+        {
+            return Verdict::new(Observation::Unknown, "codex.starting", None, footer.trim());
+        }
+        let idle = !view.title.is_empty() && !title_spinner(view) && loading_footer.is_none();
         if let Some(verdict) = super::input_line_verdict(view, '›', "codex.input-line", idle) {
             return verdict;
         }

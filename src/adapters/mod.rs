@@ -132,6 +132,21 @@ pub trait Adapter: Send + Sync {
         argv
     }
 
+    /// How the session will find the agent's own records (turn outcomes, answers, usage). An
+    /// adapter may add to `argv` what makes the record file known before the spawn. `env` reads
+    /// the caller's environment.
+    fn records_plan(
+        &self,
+        _argv: &mut Vec<String>,
+        _env: &dyn Fn(&str) -> Option<String>,
+        _cwd: &std::path::Path,
+    ) -> crate::record_files::RecordsPlan {
+        crate::record_files::RecordsPlan::unavailable(format!(
+            "the {} adapter reads the screen only",
+            self.name()
+        ))
+    }
+
     /// A working directory named in the agent's own args (e.g. Codex `-C DIR`).
     fn repo_dir(&self, _args: &[String]) -> Option<PathBuf> {
         None

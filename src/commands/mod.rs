@@ -15,6 +15,7 @@ pub mod run;
 pub mod send;
 pub mod skills;
 pub mod status;
+pub mod status_tree;
 pub mod stop;
 pub mod wait;
 

@@ -11,9 +11,10 @@ use super::print_json;
 use crate::cli::SendArgs;
 use crate::client::{CallError, Client};
 use crate::error::{Error, Result};
-use crate::wire::outputs::{SendTimeout, TurnOutcome};
+use crate::wire::outputs::{SendError, SendTimeout, TurnOutcome};
 use crate::wire::requests::{KeySpec, SendRequest};
 use crate::wire::to_value;
+use crate::wire::turns::TurnFacts;
 
 pub fn run(args: SendArgs) -> Result<i32> {
     let started = Instant::now();
@@ -296,6 +297,10 @@ fn wait_for_turn(
         error: None,
         dialog: None,
         exit_code: None,
+        outcome: None,
+        answer: None,
+        usage: None,
+        source: None,
     };
     let print = |out: &TurnOutcome| print_json(&to_value(out));
     match result {
@@ -309,6 +314,20 @@ fn wait_for_turn(
                 return Err(Error::timed_out());
             }
             let finished = body["turn"]["completed"].as_u64().unwrap_or(0) >= turn;
+            let end: Option<TurnFacts> = serde_json::from_value(body.clone()).ok();
+            if let Some(end) = end {
+                out.outcome = Some(end.outcome);
+                out.answer = end.answer;
+                out.usage = end.usage;
+                out.source = Some(end.source);
+                if end.outcome == crate::records::TurnOutcome::Failed {
+                    out.error = end.error.map(SendError::Turn).or_else(|| {
+                        Some("the agent's turn failed (its records give no reason)".into())
+                    });
+                    print(&out);
+                    return Err(Error::Exit(1));
+                }
+            }
             match state.as_str() {
                 _ if finished && state == "prompt" => {
                     out.ok = true;

@@ -51,6 +51,11 @@ pub fn run(args: StatusArgs) -> Result<i32> {
     // Asked for one session that is not live: a failure (exit 1), with where it may be instead.
     let missing = id.is_some() && rows.is_empty();
     if args.json {
+        let rows = if args.tree {
+            super::status_tree::nest(rows)
+        } else {
+            rows
+        };
         println!("{}", Value::Array(rows));
         return Ok(if missing { 1 } else { 0 });
     }
@@ -76,7 +81,11 @@ pub fn run(args: StatusArgs) -> Result<i32> {
         }
         return Ok(if missing { 1 } else { 0 });
     }
-    print!("{}", table(&rows));
+    if args.tree {
+        print!("{}", super::status_tree::render(&rows));
+    } else {
+        print!("{}", table(&rows));
+    }
     Ok(0)
 }
 

@@ -12,6 +12,7 @@ use crate::paths::SessionKey;
 use crate::registry::{self, Resolved};
 use crate::wire::outputs::WaitOutcome;
 use crate::wire::to_value;
+use crate::wire::turns::TurnFacts;
 
 const STATES: [&str; 5] = ["prompt", "busy", "blocked", "unknown", "task_complete"];
 /// Without --timeout, wait (practically) forever.
@@ -170,16 +171,22 @@ fn wait_task_complete(
                 None => !first,
             };
             if row.kind() == "task_complete" && counts {
+                let end: Option<TurnFacts> = serde_json::from_value(value.clone()).ok();
+                let failed = end
+                    .as_ref()
+                    .is_some_and(|e| e.outcome == crate::records::TurnOutcome::Failed);
                 print_json(&to_value(&WaitOutcome {
-                    ok: true,
+                    ok: !failed,
                     id: entry.id.clone(),
                     event: Some("task_complete".into()),
                     turn: Some(value["turn"].clone()),
                     seq: Some(value["seq"].clone()),
                     waited_seconds: started.elapsed().as_secs_f64(),
+                    end,
                     ..WaitOutcome::default()
                 }));
-                return Ok(0);
+                // A turn that failed at the model is not a finished task.
+                return Ok(if failed { 1 } else { 0 });
             }
             if row.kind() == "exited" {
                 print_json(&ended(&entry.id, "exited", started));

@@ -9,10 +9,11 @@
 pub mod claude;
 pub mod codex;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// How a turn ended, as the agent's records tell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TurnOutcome {
     /// The model answered and the agent finished the turn.
@@ -26,7 +27,7 @@ pub enum TurnOutcome {
 }
 
 /// Why a turn failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// 429: too many requests, or a quota.
@@ -41,17 +42,17 @@ pub enum ErrorKind {
 }
 
 /// A failed turn's error: its kind, and the agent's own words.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TurnError {
     pub kind: ErrorKind,
     pub message: String,
     /// The HTTP status the agent reported, where it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
 }
 
 /// Tokens, as the agent counts them. Fields the agent does not report stay `None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Usage {
     pub input_tokens: Option<u64>,
     pub cached_input_tokens: Option<u64>,
@@ -102,6 +103,33 @@ pub enum RecordFact {
         agent_session_id: Option<String>,
         started: bool,
     },
+}
+
+impl Usage {
+    /// What this session total adds to an `earlier` one (a turn's share of the session).
+    pub fn since(&self, earlier: &Usage) -> Usage {
+        let less =
+            |now: Option<u64>, then: Option<u64>| now.map(|n| n.saturating_sub(then.unwrap_or(0)));
+        Usage {
+            input_tokens: less(self.input_tokens, earlier.input_tokens),
+            cached_input_tokens: less(self.cached_input_tokens, earlier.cached_input_tokens),
+            output_tokens: less(self.output_tokens, earlier.output_tokens),
+            reasoning_tokens: less(self.reasoning_tokens, earlier.reasoning_tokens),
+            total_tokens: less(self.total_tokens, earlier.total_tokens),
+        }
+    }
+
+    /// The same counts as the exit `usage` row's fields.
+    pub fn exit_summary(&self, agent_session_id: Option<String>) -> crate::vocab::ExitSummary {
+        crate::vocab::ExitSummary {
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            reasoning_tokens: self.reasoning_tokens,
+            cached_tokens: self.cached_input_tokens,
+            total_tokens: self.total_tokens,
+            agent_session_id,
+        }
+    }
 }
 
 /// The kind of an HTTP status an agent reported.

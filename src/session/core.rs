@@ -28,6 +28,32 @@ use crate::paths::StateDir;
 /// with `TimedOut` ("the agent is not reading its input"); the bytes stay queued.
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(30);
 
+/// Where the records stand before the agent starts.
+fn records_status(plan: &crate::record_files::RecordsPlan) -> crate::wire::turns::RecordsStatus {
+    use crate::wire::turns::{RecordsState, RecordsStatus};
+    match plan {
+        crate::record_files::RecordsPlan::Unavailable { why } => RecordsStatus {
+            state: RecordsState::Unavailable,
+            source: None,
+            path: None,
+            why: Some(why.clone()),
+            agent_session_id: None,
+        },
+        _ => RecordsStatus {
+            state: RecordsState::Waiting,
+            source: plan.source().map(str::to_string),
+            path: None,
+            why: Some("the agent writes its records at its first prompt".into()),
+            agent_session_id: match plan {
+                crate::record_files::RecordsPlan::ClaudeTranscript {
+                    agent_session_id, ..
+                } => Some(agent_session_id.clone()),
+                _ => None,
+            },
+        },
+    }
+}
+
 /// What a session is built from.
 pub struct CoreParts {
     pub config: SessionConfig,
@@ -53,7 +79,11 @@ pub struct CoreParts {
 impl Session {
     pub fn new(parts: CoreParts) -> Session {
         let inbox = Inbox::new(parts.config.options.inbox_ttl);
-        let live = Live::new(inbox, parts.clock.now());
+        let live = Live::new(
+            inbox,
+            parts.clock.now(),
+            records_status(&parts.config.records),
+        );
         Session {
             shared: Shared::new(live, parts.clock),
             adapter: parts.adapter,

@@ -50,6 +50,7 @@ fn harness(adapter: Box<dyn Adapter>) -> Harness {
             meta: None,
             summary_out: None,
             watch_file: None,
+            attribution: Default::default(),
         },
         size: (80, 24),
         mode: Mode::Headless,
@@ -58,6 +59,7 @@ fn harness(adapter: Box<dyn Adapter>) -> Harness {
         token: "t".into(),
         started_at: SystemTime::now(),
         transcript_max: None,
+        records: crate::record_files::RecordsPlan::unavailable("a test session"),
     };
     let paths = SessionPaths {
         registry: root.join("registry.json"),

@@ -10,13 +10,22 @@ use super::Session;
 use super::live::ChildExit;
 use crate::registry::{self, ExitRecord};
 use crate::telemetry::{self, git, summary};
-use crate::wire::events::{Event, GitRow};
+use crate::wire::events::{Event, GitRow, UsageRow};
 use crate::wire::records::SessionEnd;
+use crate::wire::turns::{RecordsState, Source, TurnOutcome};
 
 /// How much of the transcript's end adapters read for exit lines.
 const TAIL_BYTES: u64 = 16 * 1024;
 
+/// How long the end of a session waits for the record follower to read the agent's last rows.
+const RECORDS_DRAIN: Duration = Duration::from_secs(2);
+
 pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
+    session
+        .shared
+        .wait_for(Some(Instant::now() + RECORDS_DRAIN), |live| {
+            live.records_done.then_some(())
+        });
     let (ever_ready, stop_requested, injected_count, turns) = {
         let live = session.shared.lock();
         (
@@ -26,14 +35,42 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
             live.turns.completed,
         )
     };
+    let (records, last_turn, record_usage) = {
+        let live = session.shared.lock();
+        let ledger = &live.ledger;
+        (
+            ledger.records().clone(),
+            ledger.last().cloned(),
+            ledger.session_usage().cloned(),
+        )
+    };
     let tail = super::transcript_tail(&session.paths.output, TAIL_BYTES);
-    let usage = session.adapter.exit_usage(&tail, &session.config.cwd);
-    let gave_up = session
-        .adapter
-        .gave_up_on_model(&crate::text::strip_ansi(&tail));
+    // The agent's records, where they exist, say what the screen's last lines can only suggest.
+    let (usage, usage_source) = match &record_usage {
+        Some(tokens) => (
+            tokens.exit_summary(records.agent_session_id.clone()),
+            Source::Record,
+        ),
+        None => (
+            session.adapter.exit_usage(&tail, &session.config.cwd),
+            Source::Screen,
+        ),
+    };
+    let gave_up = match (&records.state, &last_turn) {
+        (RecordsState::Unavailable, _) | (_, None) => session
+            .adapter
+            .gave_up_on_model(&crate::text::strip_ansi(&tail)),
+        (_, Some(last)) => last.facts.outcome == TurnOutcome::Failed,
+    };
     let reason = telemetry::classify_exit(exit, ever_ready, stop_requested, gave_up);
 
-    session.events.emit(&Event::Usage(usage.clone()));
+    session.events.emit(&Event::Usage(UsageRow {
+        totals: usage.clone(),
+        request: None,
+        model: None,
+        source: Some(usage_source),
+        key: Some("usage:exit".into()),
+    }));
     let git_end = session
         .git_start
         .as_ref()
@@ -57,6 +94,9 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
             .transcript_dropped
             .load(std::sync::atomic::Ordering::SeqCst),
         events_log_path: session.paths.events.clone(),
+        records,
+        last_turn,
+        attribution: session.config.options.attribution.clone(),
         size: crate::wire::status::Size {
             cols: session.config.size.0,
             rows: session.config.size.1,

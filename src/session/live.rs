@@ -50,6 +50,10 @@ pub struct Live {
     /// The PTY reader saw end of output: an I/O fact apart from the lifecycle, since the end of
     /// output and the agent's exit arrive in either order.
     pub output_closed: bool,
+    /// How turns ended, merged from the screen and the agent's records.
+    pub ledger: super::turn_ledger::Ledger,
+    /// The record follower read the agent's last rows (or has none to read).
+    pub records_done: bool,
 }
 
 /// Where the agent process is in its life; each state carries only what is known in it.
@@ -148,7 +152,7 @@ impl Lifecycle {
 }
 
 impl Live {
-    pub fn new(inbox: Inbox, now: Instant) -> Live {
+    pub fn new(inbox: Inbox, now: Instant, records: crate::wire::turns::RecordsStatus) -> Live {
         Live {
             state: AgentState::Starting,
             state_since: SystemTime::now(),
@@ -171,6 +175,8 @@ impl Live {
             last_injected_at: None,
             delivering: 0,
             output_closed: false,
+            ledger: super::turn_ledger::Ledger::new(records),
+            records_done: false,
         }
     }
 

@@ -31,6 +31,7 @@ pub mod live;
 pub mod monitor;
 pub mod progress;
 pub mod pty;
+pub mod record_feed;
 pub mod screen;
 mod shell;
 pub mod state;
@@ -39,6 +40,7 @@ pub mod stop;
 pub mod submit;
 pub mod terminal;
 pub mod transcript;
+pub mod turn_ledger;
 
 pub use shell::run;
 
@@ -97,6 +99,9 @@ pub struct SessionOptions {
     pub summary_out: Option<PathBuf>,
     /// The file-change hook's file (absolute).
     pub watch_file: Option<PathBuf>,
+    /// Parent, root and tags (resolved by `harnex run` from its environment and `--tag`).
+    #[serde(default)]
+    pub attribution: crate::attribution::Attribution,
 }
 
 /// Everything `harnex run` decided before the session starts.
@@ -119,6 +124,8 @@ pub struct SessionConfig {
     pub started_at: SystemTime,
     /// The transcript's cap per run (`None`: no cap), see [`transcript`].
     pub transcript_max: Option<u64>,
+    /// How to find the agent's own records.
+    pub records: crate::record_files::RecordsPlan,
 }
 
 pub struct SessionPaths {

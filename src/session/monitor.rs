@@ -26,6 +26,8 @@ pub enum MonitorMsg {
     /// The Enter of this turn is about to be written.
     Submitted(u64),
     SubmitFailed(u64),
+    /// The agent's records say this turn is over.
+    RecordTurnEnded(u64),
     /// Answer with the current screen and verdict.
     Inspect(Sender<Inspection>),
     Shutdown,
@@ -61,10 +63,11 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
     loop {
         let now = session.clock().now();
         let hold_end = held.map(|h| h + MAX_FRAME_HOLD);
-        let deadline = match (tracker.next_deadline(now), hold_end) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let record_due = session.shared.lock().ledger.next_deadline();
+        let deadline = [tracker.next_deadline(now), hold_end, record_due]
+            .into_iter()
+            .flatten()
+            .min();
         let message = match next.take() {
             Some(m) => Ok(m),
             None => match deadline {
@@ -105,6 +108,12 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
             }
             Ok(MonitorMsg::Submitted(turn)) => tracker.submitted(turn),
             Ok(MonitorMsg::SubmitFailed(turn)) => tracker.submit_failed(turn),
+            Ok(MonitorMsg::RecordTurnEnded(turn)) => {
+                let transitions = tracker.complete(turn);
+                let now = session.clock().now();
+                publish(&session, &tracker, &last_view, false, &transitions, now);
+                continue;
+            }
             Ok(MonitorMsg::Inspect(reply)) => {
                 let _ = reply.send(Inspection {
                     view: screen.view(),
@@ -179,7 +188,7 @@ fn publish(
     at: Instant,
 ) {
     let now = SystemTime::now();
-    session.shared.update(|live| {
+    let decided = session.shared.update(|live| {
         if changed {
             live.generation += 1;
             live.changed_at = at;
@@ -203,12 +212,17 @@ fn publish(
         ) {
             live.lifecycle = live.lifecycle.ready();
         }
-        if transitions
-            .iter()
-            .any(|t| matches!(t, Transition::TurnCompleted(_)))
-        {
-            live.last_completed_at = Some(now);
+        // A turn the screen saw end is over once the ledger decided how it ended (at once
+        // without records; with them, when its record is read or overdue).
+        let mut decided = Vec::new();
+        for transition in transitions {
+            if let Transition::TurnCompleted(turn) = transition {
+                decided.extend(live.ledger.screen_completed(*turn, at));
+            }
         }
+        decided.extend(live.ledger.tick(at));
+        live.turns.completed = live.ledger.completed();
+        decided
     });
     for transition in transitions {
         match transition {
@@ -220,9 +234,8 @@ fn publish(
             Transition::TurnStarted(turn) => {
                 session.events.emit(&Event::TurnStarted { turn: *turn })
             }
-            Transition::TurnCompleted(turn) => {
-                session.events.emit(&Event::TaskComplete { turn: *turn })
-            }
+            Transition::TurnCompleted(_) => {}
         }
     }
+    super::record_feed::apply(session, decided);
 }

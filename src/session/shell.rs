@@ -15,7 +15,7 @@ use super::monitor::MonitorMsg;
 use super::pty::WriteRequest;
 use super::{
     Mode, Session, SessionConfig, SessionPaths, api_server, delivery, ending, file_hook, inbox,
-    monitor, pty, screen, stop, terminal, transcript,
+    monitor, pty, record_feed, screen, stop, terminal, transcript,
 };
 use crate::adapters::Adapter;
 use crate::error::{Error, Result};
@@ -91,6 +91,11 @@ fn start(
             "harnex: cannot adopt the agent's orphans ({e}); processes it leaves may outlive the session"
         );
     }
+    // Watching for the agent's records starts before the agent does, so no write is missed.
+    let (records_finder, records_problem) = match record_feed::Finder::prepare(&config.records) {
+        Ok(finder) => (finder, None),
+        Err(why) => (None, Some(why)),
+    };
     // From this thread, which lives as long as the session: the agent dies with it.
     let spawned = pty::spawn(
         &config.command,
@@ -120,6 +125,7 @@ fn start(
         config,
     }));
 
+    let attribution = session.config.options.attribution.clone();
     session.events.emit(&Event::Started {
         pid: child_pid,
         cli: session.config.cli.clone(),
@@ -128,7 +134,15 @@ fn start(
             meta.values_mut().for_each(crate::redact::redact_value);
             meta
         }),
-        parent: std::env::var("HARNEX_ID").ok(),
+        parent: attribution.parent,
+        parent_session_id: attribution.parent_session_id,
+        root: attribution.root,
+        root_session_id: attribution.root_session_id,
+        tags: attribution
+            .tags
+            .into_iter()
+            .map(|(key, value)| (key, crate::redact::redact(&value)))
+            .collect(),
     });
     if let Some(git) = &session.git_start {
         session.events.emit(&Event::Git(GitRow::start(git)));
@@ -159,6 +173,19 @@ fn start(
     })?;
     let s = Arc::clone(&session);
     spawn_thread("inbox", move || delivery::inbox_loop(s))?;
+    match (records_finder, records_problem) {
+        (Some(finder), _) => {
+            let s = Arc::clone(&session);
+            spawn_thread("records", move || record_feed::run(s, finder))?;
+        }
+        (None, Some(why)) => {
+            session.shared.update(|live| {
+                let _ = live.ledger.unavailable(why);
+                live.records_done = true;
+            });
+        }
+        (None, None) => session.shared.update(|live| live.records_done = true),
+    }
     let api = api_server::ApiServer::start(Arc::clone(&session), listener)?;
 
     let master = Arc::new(spawned.master);
@@ -273,6 +300,12 @@ fn child_env(config: &SessionConfig) -> Vec<(String, String)> {
             config.repo_root.display().to_string(),
         ),
     ];
+    env.extend(
+        config
+            .options
+            .attribution
+            .child_env(&config.id, &config.session_id),
+    );
     if let Some(description) = &config.options.description {
         env.push(("HARNEX_DESCRIPTION".into(), description.clone()));
     }

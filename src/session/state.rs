@@ -133,6 +133,26 @@ impl Tracker {
         });
     }
 
+    /// The agent's records say `turn` is over: it is, whatever the screen shows (no grace period
+    /// for a fast answer, no wait for a spinner to stop).
+    pub fn complete(&mut self, turn: u64) -> Vec<Transition> {
+        let mut out = Vec::new();
+        if turn <= self.turns.completed {
+            return out;
+        }
+        if turn > self.turns.started {
+            self.turns.started = turn;
+            out.push(Transition::TurnStarted(turn));
+        }
+        self.turns.submitted = self.turns.submitted.max(turn);
+        self.turns.completed = turn;
+        out.push(Transition::TurnCompleted(turn));
+        if self.pending.is_some_and(|p| p.turn <= turn) {
+            self.pending = None;
+        }
+        out
+    }
+
     /// The agent never took the Enter of `turn`: nothing to wait for.
     pub fn submit_failed(&mut self, turn: u64) {
         if self.pending.is_some_and(|p| p.turn == turn) {
@@ -367,6 +387,21 @@ mod tests {
         assert_eq!(tracker.pending_turn(), Some(3));
         tracker.submit_failed(3);
         assert_eq!(tracker.pending_turn(), None);
+    }
+
+    #[test]
+    fn the_records_end_a_turn_the_screen_still_shows_busy() {
+        let t0 = Instant::now();
+        let mut tracker = Tracker::new(QUIET, false, Duration::from_secs(3), t0);
+        tracker.observe(prompt().settled(), true, t0);
+        tracker.submitted(1);
+        let out = tracker.complete(1);
+        assert_eq!(
+            out,
+            vec![Transition::TurnStarted(1), Transition::TurnCompleted(1)]
+        );
+        assert_eq!(tracker.pending_turn(), None);
+        assert!(tracker.complete(1).is_empty(), "a turn ends once");
     }
 
     #[test]

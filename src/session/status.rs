@@ -102,6 +102,7 @@ pub fn snapshot(session: &Session, live: &Live) -> Snapshot {
             rows: config.size.1,
         },
         meta: config.options.meta.clone(),
+        attribution: config.options.attribution.clone(),
         summary_out: config.options.summary_out.clone(),
         watch_path: config.options.watch_file.clone(),
         watch_absolute_path: config.options.watch_file.clone(),
@@ -110,6 +111,11 @@ pub fn snapshot(session: &Session, live: &Live) -> Snapshot {
             .watch_file
             .as_ref()
             .map(|_| super::file_hook::DEBOUNCE.as_secs_f64()),
+        records: live.ledger.records().clone(),
+        usage: live.ledger.session_usage().cloned(),
+        agent_model: live.ledger.model().map(str::to_string),
+        last_turn: live.ledger.last().cloned(),
+        retrying: live.ledger.retrying().cloned(),
         health: session.events.health().counts(),
         tmux: config.tmux.as_ref().map(|pane| TmuxPane {
             tmux_target: pane.target.clone(),

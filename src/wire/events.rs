@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::adapters::ExitSummary;
+use crate::wire::turns::{Source, TurnFacts, Usage};
 
 /// The fields every row carries besides its type's (written by [`crate::events::row_line`]).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -33,8 +34,19 @@ pub enum Event {
         cli: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         meta: Option<Map<String, Value>>,
+        /// The id of the harnex session this one was started from.
         #[serde(skip_serializing_if = "Option::is_none")]
         parent: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        parent_session_id: Option<String>,
+        /// The id of the session at the top of the chain (absent at the top).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        root: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        root_session_id: Option<String>,
+        /// Inherited and `--tag` tags (absent when there are none).
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        tags: crate::attribution::Tags,
     },
     /// HEAD at the start and what changed by the end.
     Git(GitRow),
@@ -55,16 +67,29 @@ pub enum Event {
     },
     /// A submitted message was seen being worked on.
     TurnStarted { turn: u64 },
-    /// The agent came back to its prompt after working on the turn.
-    TaskComplete { turn: u64 },
+    /// A turn harnex started ended: once per turn, with how it ended (from the agent's records
+    /// where they exist, else from the screen).
+    TaskComplete {
+        turn: u64,
+        #[serde(flatten)]
+        end: Option<Box<TurnFacts>>,
+    },
     /// Written by the `--watch` babysitter: no progress for the stall period.
     LogIdle(LogIdle),
     /// Written by the `--watch` babysitter: it resumed the stalled agent.
     Resume(Resume),
     /// Written by `harnex done`: the session's task is finished.
     Done(Done),
-    /// Token usage at the end of the session.
-    Usage(ExitSummary),
+    /// Token usage: the session's totals so far, written as the agent's records count them
+    /// (after each model request) and once more at the end of the session.
+    Usage(UsageRow),
+    /// A sub-agent the agent started itself started or finished.
+    Subagent {
+        agent_session_id: Option<String>,
+        started: bool,
+        source: Source,
+        key: String,
+    },
     /// The dispatch summary record was appended (or there was nowhere to append it).
     Summary { path: Option<String>, exit: String },
     /// The agent exited; always the last row of a run.
@@ -77,6 +102,23 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         last_state: Option<Option<String>>,
     },
+}
+
+/// A `usage` row: the session's totals, and on live rows the request that added to them.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct UsageRow {
+    #[serde(flatten)]
+    pub totals: ExitSummary,
+    /// The model request (or, for Claude, the message) that added to the totals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<Usage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// `usage:N` for the Nth live row, `usage:exit` for the row at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// `git` at `phase: start` (sha, branch) or `phase: end` (sha and the counts).
@@ -147,6 +189,10 @@ pub struct Resume {
     pub max_resumes: u64,
     pub interrupted: bool,
     pub idle_s: f64,
+    /// What was resumed: `stall` (no progress) or `failed_turn` (the agent's last turn failed at
+    /// the model). Absent in rows of older watchers: a stall.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

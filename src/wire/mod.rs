@@ -21,6 +21,7 @@ pub mod replies;
 pub mod requests;
 pub mod schema;
 pub mod status;
+pub mod turns;
 
 use serde::Serialize;
 use serde_json::{Map, Value};

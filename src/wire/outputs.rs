@@ -57,6 +57,10 @@ pub struct WaitOutcome {
     pub seq: Option<Value>,
     #[serde(serialize_with = "crate::time::serialize_seconds_ms")]
     pub waited_seconds: f64,
+    /// `wait --until task_complete`: how the turn ended (`outcome`, `error`, `answer`, `usage`,
+    /// `source`, `key`), as the `task_complete` row says.
+    #[serde(flatten)]
+    pub end: Option<crate::wire::turns::TurnFacts>,
 }
 
 /// `harnex send` that ran out of time.
@@ -89,12 +93,45 @@ pub struct TurnOutcome {
     pub state: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// harnex's own failure as text (`timeout`, a dialog, the agent exited), or the agent's
+    /// turn error (`{kind, message, http_status}`) when the outcome is `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<SendError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dialog: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<Value>,
+    /// How the turn ended: `completed`, `failed`, `interrupted`, `needs_input`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<crate::records::TurnOutcome>,
+    /// The agent's final message of the turn (secrets masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::wire::turns::TurnUsage>,
+    /// Where the outcome is known from: `record`, `hook` or `screen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::wire::turns::Source>,
+}
+
+/// An error in a command's answer: harnex's own (text) or the agent's failed turn.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SendError {
+    Text(String),
+    Turn(crate::records::TurnError),
+}
+
+impl From<&str> for SendError {
+    fn from(text: &str) -> SendError {
+        SendError::Text(text.to_string())
+    }
+}
+
+impl From<String> for SendError {
+    fn from(text: String) -> SendError {
+        SendError::Text(text)
+    }
 }
 
 /// `harnex stop` that did not see the end it asked for.

@@ -147,6 +147,9 @@ pub struct CrashEnd {
     pub events_log_path: PathBuf,
     /// Processes still carrying the run's session id, ended when the crash was recorded.
     pub swept_pids: Vec<u32>,
+    /// `parent`, `parent_session_id`, `root`, `root_session_id`, `tags`, as the entry said.
+    #[serde(flatten)]
+    pub attribution: crate::attribution::Attribution,
 }
 
 /// What the exit record of a session that ended under its supervisor adds to the common fields
@@ -164,6 +167,13 @@ pub struct SessionEnd {
     pub output_log_path: PathBuf,
     pub transcript_dropped_bytes: u64,
     pub events_log_path: PathBuf,
+    /// Where the agent's own records came from (or why there were none).
+    pub records: crate::wire::turns::RecordsStatus,
+    /// How the last turn ended.
+    pub last_turn: Option<crate::wire::turns::TurnEnd>,
+    /// `parent`, `parent_session_id`, `root`, `root_session_id`, `tags`, as in the status.
+    #[serde(flatten)]
+    pub attribution: crate::attribution::Attribution,
     /// The terminal size the agent ran with, so `logs --plain` can render its transcript.
     pub size: crate::wire::status::Size,
 }

@@ -81,6 +81,10 @@ pub struct WaitReply {
     pub exit_code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub dialog: Option<Dialog>,
+    /// With `until=turn`: how the turn ended (`outcome`, `error`, `answer`, `usage`, `source`,
+    /// `key`), once it did.
+    #[serde(flatten, default)]
+    pub end: Option<crate::wire::turns::TurnFacts>,
 }
 
 /// A (row, col) position, zero-based.

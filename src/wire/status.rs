@@ -65,10 +65,23 @@ pub struct Snapshot {
     pub effort: Value,
     pub size: Size,
     pub meta: Option<Map<String, Value>>,
+    /// `parent`, `parent_session_id`, `root`, `root_session_id`, `tags`.
+    #[serde(flatten)]
+    pub attribution: crate::attribution::Attribution,
     pub summary_out: Option<PathBuf>,
     pub watch_path: Option<PathBuf>,
     pub watch_absolute_path: Option<PathBuf>,
     pub watch_debounce_seconds: Option<f64>,
+    /// Where the agent's own records come from, or why there are none.
+    pub records: crate::wire::turns::RecordsStatus,
+    /// Tokens so far, as the agent's records count them (null without records).
+    pub usage: Option<crate::wire::turns::Usage>,
+    /// The model the records name (null without records).
+    pub agent_model: Option<String>,
+    /// How the last turn ended.
+    pub last_turn: Option<crate::wire::turns::TurnEnd>,
+    /// The agent is retrying its model request (null when it is not).
+    pub retrying: Option<crate::wire::turns::Retrying>,
     #[serde(flatten)]
     pub health: WriteCounts,
     #[serde(flatten)]

@@ -264,7 +264,12 @@ fn codex_that_loses_its_model_connection_is_classified_disconnected() {
             "60",
         ],
     );
-    assert_eq!(sent.code, 0, "{sent:?}");
+    // The turn failed at the model: the rollout says so, and `send` exits 1 with the reason.
+    assert_eq!(sent.code, 1, "{sent:?}");
+    let answer = sent.json();
+    assert_eq!(answer["outcome"], "failed", "{sent:?}");
+    assert_eq!(answer["error"]["kind"], "disconnected", "{sent:?}");
+    assert_eq!(answer["source"], "record", "{sent:?}");
     assert!(
         world.screen("dc").contains("disconnected"),
         "{}",

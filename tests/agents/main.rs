@@ -11,6 +11,7 @@ mod support;
 
 mod claude;
 mod codex;
+mod latency;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -165,7 +166,9 @@ pub fn report_latency(world: &World, mock: &mock_model::MockModel, agent: &str) 
 }
 
 /// The rows of a real agent's session: `started → send → state/turn rows → usage → summary →
-/// exited`, non-null token counts, and `success`.
+/// exited`, every turn's `task_complete` from the agent's records (outcome `completed`, the mock's
+/// answer, its token counts), `usage` rows while it works and one at the end with non-null
+/// token counts, and `success`. Returns the end's `usage` row.
 pub fn assert_full_event_sequence(world: &World) -> Value {
     let rows = world.events();
     let types: Vec<&str> = rows
@@ -179,14 +182,31 @@ pub fn assert_full_event_sequence(world: &World) -> Value {
             .position(|t| *t == kind)
             .unwrap_or_else(|| panic!("no {kind}: {types:?}"))
     };
+    let last = |kind: &str| types.iter().rposition(|t| *t == kind).unwrap();
     assert!(at("started") < at("send"));
     assert!(at("send") < at("turn_started"));
     assert!(at("turn_started") < at("task_complete"));
-    assert!(at("task_complete") < at("usage"));
-    assert!(at("usage") < at("summary"));
+    assert!(
+        at("usage") < at("task_complete"),
+        "usage rows while the agent works: {types:?}"
+    );
+    assert!(last("task_complete") < last("usage"));
+    assert!(last("usage") < at("summary"));
     assert_eq!(types.last(), Some(&"exited"), "{types:?}");
     assert!(types.contains(&"state"));
-    let usage = rows[at("usage")].clone();
+    for done in rows.iter().filter(|r| r["type"] == "task_complete") {
+        assert_eq!(done["outcome"], "completed", "{done}");
+        assert_eq!(done["source"], "record", "{done}");
+        assert_eq!(done["answer"], mock_model::ANSWER, "{done}");
+        assert_eq!(
+            done["usage"]["turn"]["output_tokens"],
+            mock_model::USAGE_OUTPUT_TOKENS,
+            "{done}"
+        );
+    }
+    let usage = rows[last("usage")].clone();
+    assert_eq!(usage["key"], "usage:exit", "{usage}");
+    assert_eq!(usage["source"], "record", "{usage}");
     for field in ["input_tokens", "output_tokens", "total_tokens"] {
         assert!(
             usage[field].as_u64().is_some_and(|n| n > 0),

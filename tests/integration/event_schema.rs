@@ -77,6 +77,12 @@ fn kind_of(root: &Value, property: &Value) -> String {
             .collect::<Vec<_>>()
             .join(" or ");
     }
+    // An enum whose values carry their own docs: one of several strings.
+    if let Some(options) = property["oneOf"].as_array() {
+        let mut kinds: Vec<String> = options.iter().map(|o| kind_of(root, o)).collect();
+        kinds.dedup();
+        return kinds.join(" or ");
+    }
     if property.get("const").is_some() {
         return "string".into();
     }

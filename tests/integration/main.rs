@@ -5,6 +5,7 @@ mod support;
 
 mod api;
 mod api_hardening;
+mod attribution;
 mod bad_input;
 mod commands;
 mod crash;
@@ -16,6 +17,7 @@ mod files;
 mod guide;
 mod input;
 mod lifecycle;
+mod records;
 mod rendered_logs;
 mod retention;
 mod run;

@@ -115,10 +115,21 @@ mod tests {
                 meta: Some(serde_json::from_str(r#"{"issue":"12"}"#).unwrap()),
                 summary_out: Some("/repo/koder/DISPATCH.jsonl".into()),
                 watch_file: Some("/repo/NOTES.md".into()),
+                attribution: crate::attribution::Attribution {
+                    parent: Some("planner".into()),
+                    parent_session_id: Some("0123456789abcdef".into()),
+                    root: Some("lead".into()),
+                    root_session_id: None,
+                    tags: [("team".to_string(), "infra".to_string())].into(),
+                },
             },
             size: Some((100, 30)),
             transcript_max: Some(1 << 20),
             caller_env: Some(vec![("KEY".into(), "value with = and \u{e9}".into())]),
+            records: crate::record_files::RecordsPlan::ClaudeTranscript {
+                projects_dir: "/home/u/.claude/projects".into(),
+                agent_session_id: "0b7c3f4e-1d2a-4b5c-8d9e-0f1a2b3c4d5e".into(),
+            },
         }
     }
 

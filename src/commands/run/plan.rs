@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::adapters::Adapter;
+use crate::attribution::Attribution;
 use crate::cli::RunArgs;
 use crate::error::{Error, Result};
 use crate::paths::{self, SessionKey, StateDir};
@@ -62,6 +63,9 @@ pub struct Plan {
     /// own): loaded first thing, so the agent gets what the caller has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_env: Option<Vec<(OsString, OsString)>>,
+    /// How the session finds the agent's own records (decided with the command: Claude gets
+    /// the session id harnex picks).
+    pub records: crate::record_files::RecordsPlan,
 }
 
 impl Plan {
@@ -85,7 +89,10 @@ impl Plan {
                 "<CLI> must not be empty: try `harnex run bash`",
             ));
         }
-        let command = adapter.command(args.cli(), &args.agent_args);
+        let mut command = adapter.command(args.cli(), &args.agent_args);
+        let cwd_now = std::env::current_dir().unwrap_or_default();
+        let records =
+            adapter.records_plan(&mut command, &|name| std::env::var(name).ok(), &cwd_now);
         if session::pty::find_program(&command[0]).is_none() {
             return Err(Error::failed(format!(
                 "{:?} was not found on PATH; install it or pass the full path to the program",
@@ -107,6 +114,7 @@ impl Plan {
             .map(|p| resolve_against(&repo_root, p))
             .or_else(|| default_summary_out(&repo_root));
         let watch_file = args.watch_file().map(|p| resolve_against(&cwd, &p));
+        let attribution = Attribution::resolve(&|var| std::env::var(var).ok(), &args.tag, state)?;
         Ok(Plan {
             id,
             cli: args.cli().to_string(),
@@ -124,10 +132,12 @@ impl Plan {
                 meta,
                 summary_out,
                 watch_file,
+                attribution,
             },
             size: args.size,
             transcript_max,
             caller_env: None,
+            records,
         })
     }
 

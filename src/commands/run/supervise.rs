@@ -69,6 +69,7 @@ pub fn supervise(
         token: crate::ids::token()?,
         started_at: SystemTime::now(),
         transcript_max: plan.transcript_max,
+        records: plan.records.clone(),
     };
     let session_id = config.session_id.clone();
     if let Some(reporter) = &reporter {

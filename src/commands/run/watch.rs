@@ -7,7 +7,8 @@
 //! resumes are left it interrupts a busy agent (the adapter's interrupt keys), sends the resume
 //! message with force and records `resume`; otherwise it escalates (exit 2) and leaves the agent
 //! running for a person. The stall clock restarts at each resume, so one stall is never resumed
-//! twice. An agent that runs `harnex done` is stopped and the watch ends with 0 (outcome
+//! twice. A turn the agent's records say failed at the model is a stall too, resumed at once with
+//! what failed in the message. An agent that runs `harnex done` is stopped and the watch ends with 0 (outcome
 //! `done`): a finished agent idle at its prompt is otherwise indistinguishable from a stalled one.
 
 use std::time::{Duration, Instant};
@@ -103,6 +104,8 @@ struct Watcher {
     stalls: u32,
     resumes: u32,
     resumed_at: Option<Instant>,
+    /// The key of the last failed turn handled (each is resumed once).
+    failure_seen: Option<String>,
     api_errors: u32,
     last_state: String,
     clock: crate::watch_clock::WatchClock,
@@ -127,6 +130,7 @@ impl Watcher {
             stalls: 0,
             resumes: 0,
             resumed_at: None,
+            failure_seen: None,
             api_errors: 0,
             last_state: "starting".into(),
             clock,
@@ -165,6 +169,9 @@ impl Watcher {
             if status["done_at"].is_string() {
                 self.stop_finished_agent();
                 break Outcome::Done;
+            }
+            if let Some(outcome) = self.check_failed_turn(&status)? {
+                break outcome;
             }
             if let Some(outcome) = self.check_stall(&status)? {
                 break outcome;
@@ -251,6 +258,68 @@ impl Watcher {
             return Ok(Some(Outcome::Escalated));
         }
         let interrupted = state == "busy" && self.interrupt();
+        self.resume(
+            interrupted,
+            idle,
+            "stall",
+            self.policy.resume_message.clone(),
+        )?;
+        say(&format!(
+            "{} {state} with no progress for {idle_text}: {}resume {}/{}",
+            self.entry.id,
+            if interrupted { "interrupted, " } else { "" },
+            self.resumes,
+            self.policy.max_resumes
+        ));
+        Ok(None)
+    }
+
+    /// The agent's last turn failed at the model (its records say so): a stall to resume at
+    /// once, with a message that says what failed; each failed turn once.
+    fn check_failed_turn(&mut self, status: &Value) -> Result<Option<Outcome>> {
+        let last = &status["last_turn"];
+        let key = last["key"].as_str().unwrap_or_default();
+        if last["outcome"] != "failed" || self.failure_seen.as_deref() == Some(key) {
+            return Ok(None);
+        }
+        self.failure_seen = Some(key.to_string());
+        let what = format!(
+            "{}: {}",
+            last["error"]["kind"].as_str().unwrap_or("other"),
+            last["error"]["message"]
+                .as_str()
+                .unwrap_or("the agent gave no reason")
+        );
+        let turn = last["turn"]
+            .as_u64()
+            .map_or_else(|| "its last turn".to_string(), |n| format!("turn {n}"));
+        if self.resumes >= self.policy.max_resumes {
+            say(&format!(
+                "{} failed {turn} ({what}): max resumes reached, escalating (the agent is left running)",
+                self.entry.id
+            ));
+            return Ok(Some(Outcome::Escalated));
+        }
+        let message = format!(
+            "{} (your last turn failed: {what})",
+            self.policy.resume_message
+        );
+        self.resume(false, Duration::ZERO, "failed_turn", message)?;
+        say(&format!(
+            "{} failed {turn} ({what}): resume {}/{}",
+            self.entry.id, self.resumes, self.policy.max_resumes
+        ));
+        Ok(None)
+    }
+
+    /// Record a resume and send the message with force.
+    fn resume(
+        &mut self,
+        interrupted: bool,
+        idle: Duration,
+        reason: &str,
+        message: String,
+    ) -> Result<()> {
         self.resumes += 1;
         // Recorded before the message goes out: a resume that ends the agent still shows up.
         self.record(ExternalEvent::Resume(Resume {
@@ -258,11 +327,12 @@ impl Watcher {
             max_resumes: self.policy.max_resumes.into(),
             interrupted,
             idle_s: idle.as_secs_f64(),
+            reason: Some(reason.to_string()),
         }));
         let sent = self.client.post(
             "/send",
             &SendRequest {
-                text: Some(self.policy.resume_message.clone()),
+                text: Some(message),
                 force: Some(Some(true)),
                 submit: Some(Some(true)),
                 ..SendRequest::default()
@@ -276,14 +346,7 @@ impl Watcher {
             )));
         }
         self.resumed_at = Some(Instant::now());
-        say(&format!(
-            "{} {state} with no progress for {idle_text}: {}resume {}/{}",
-            self.entry.id,
-            if interrupted { "interrupted, " } else { "" },
-            self.resumes,
-            self.policy.max_resumes
-        ));
-        Ok(None)
+        Ok(())
     }
 
     /// The agent said it is done: stop it (its exit sequence, then the stop ladder) and wait.

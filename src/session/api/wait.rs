@@ -9,6 +9,9 @@ use crate::session::state::AgentState;
 use crate::session::status;
 use crate::wire::replies::{MessageReply, WaitReply};
 
+/// How long a turn the records ended waits for the screen to leave `busy` before the answer.
+const SCREEN_CATCH_UP: Duration = Duration::from_secs(2);
+
 /// Longest a single long-poll request may block; clients loop for longer waits.
 const MAX_POLL: Duration = Duration::from_secs(60);
 
@@ -64,6 +67,18 @@ pub async fn get_wait(session: &Session, query: &str) -> Reply {
             reached.then_some(())
         });
     let done = wait.await;
+    // The records can end a turn a moment before the screen stops showing work: give the screen
+    // that moment, so the answer says where the agent is now (its prompt), not a frame behind.
+    if until == "turn" && done.is_some() {
+        let settle = (Instant::now() + SCREEN_CATCH_UP).min(poll_deadline(query));
+        // Still busy after it: the answer says so (the turn is over either way).
+        let _ = session
+            .shared
+            .wait_for_async(Some(settle), |live| {
+                (live.visible_state() != AgentState::Busy).then_some(())
+            })
+            .await;
+    }
     let live = session.shared.lock();
     Reply::ok(&WaitReply {
         ok: done.is_some(),
@@ -74,6 +89,9 @@ pub async fn get_wait(session: &Session, query: &str) -> Reply {
         status: done.is_none().then(|| "timeout".to_string()),
         exit_code: live.exit().map(|exit| exit.code),
         dialog: live.dialog.clone(),
+        end: (until == "turn")
+            .then(|| live.ledger.result(turn).map(|r| r.facts.clone()))
+            .flatten(),
     })
 }
 

@@ -99,6 +99,9 @@ impl World {
             .env_remove("HARNEX_SESSION_ID")
             .env_remove("HARNEX_SESSION_CLI")
             .env_remove("HARNEX_ID")
+            .env_remove("HARNEX_ROOT_ID")
+            .env_remove("HARNEX_ROOT_SESSION_ID")
+            .env_remove("HARNEX_TAGS")
             .env_remove("HARNEX_HOST")
             .env_remove("HARNEX_INBOX_TTL")
             .stdin(Stdio::null());

@@ -1,0 +1,244 @@
+//! The record follower thread: finds this session's record file (see [`crate::record_files`]),
+//! follows it with a byte cursor as the agent appends to it, parses each whole line into facts
+//! and hands them to the turn ledger. It sleeps in inotify between writes, so an idle session
+//! costs nothing; it ends after reading the agent's last rows once the agent exited.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::Session;
+use super::monitor::MonitorMsg;
+use super::turn_ledger::LedgerOut;
+use crate::follow::{Appended, FileWatch, Tail, Wake};
+use crate::record_files::{RecordsPlan, TreeWake, TreeWatch};
+use crate::records::RecordFact;
+use crate::records::claude::ClaudeRecords;
+use crate::records::codex::CodexRecords;
+use crate::wire::events::Event;
+use crate::wire::turns::Source;
+
+/// The longest line kept while waiting for its newline (a record row beyond this is dropped).
+const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// Set up before the agent starts, so not even its first write can be missed.
+pub struct Finder {
+    plan: RecordsPlan,
+    watch: TreeWatch,
+}
+
+impl Finder {
+    /// `Err(why)` when records cannot be watched (the session goes on with the screen alone).
+    pub fn prepare(plan: &RecordsPlan) -> Result<Option<Finder>, String> {
+        let watch = match plan {
+            RecordsPlan::Unavailable { .. } => return Ok(None),
+            RecordsPlan::CodexRollout { sessions_dir } => {
+                TreeWatch::new(sessions_dir, 4, &crate::record_files::newest_only)
+            }
+            RecordsPlan::ClaudeTranscript { projects_dir, .. } => {
+                TreeWatch::new(projects_dir, 2, &|_, _| Vec::new())
+            }
+        }
+        .map_err(|e| format!("cannot watch for the agent's records: {e}"))?;
+        Ok(Some(Finder {
+            plan: plan.clone(),
+            watch,
+        }))
+    }
+}
+
+/// Find the record file, then follow it until the agent exits.
+pub fn run(session: Arc<Session>, finder: Finder) {
+    let Finder { plan, watch } = finder;
+    let found = find(&session, &plan, watch.until_exit_of(session.child_pid));
+    match found {
+        Ok(path) => {
+            session
+                .shared
+                .update(|live| live.ledger.following(path.clone()));
+            session.refresh_registry();
+            follow(&session, &plan, &path);
+        }
+        Err(why) => unavailable(&session, why),
+    }
+    session.shared.update(|live| live.records_done = true);
+}
+
+fn unavailable(session: &Session, why: String) {
+    let outs = session.shared.update(|live| {
+        let outs = live.ledger.unavailable(why);
+        live.turns.completed = live.turns.completed.max(live.ledger.completed());
+        outs
+    });
+    apply(session, outs);
+}
+
+/// Wait until the agent's record file exists; `Err` when the agent exits first.
+fn find(session: &Session, plan: &RecordsPlan, mut watch: TreeWatch) -> Result<PathBuf, String> {
+    loop {
+        if let Some(path) = look(session, plan) {
+            return Ok(path);
+        }
+        if watch.wait() == TreeWake::OwnerExited {
+            return look(session, plan)
+                .ok_or_else(|| "the agent exited before it wrote its records".to_string());
+        }
+    }
+}
+
+/// The record file, if it is there now.
+fn look(session: &Session, plan: &RecordsPlan) -> Option<PathBuf> {
+    match plan {
+        RecordsPlan::CodexRollout { sessions_dir } => {
+            crate::record_files::rollouts_held_open(session.child_pid, sessions_dir)
+                .into_iter()
+                .find(|path| is_top_level_rollout(path, &session.config.cwd))
+        }
+        RecordsPlan::ClaudeTranscript {
+            projects_dir,
+            agent_session_id,
+        } => {
+            let name = format!("{agent_session_id}.jsonl");
+            let slug = crate::record_files::claude_project_slug(&session.config.cwd);
+            let expected = projects_dir.join(slug).join(&name);
+            if expected.is_file() {
+                return Some(expected);
+            }
+            // Another spelling of the folder (a long path Claude shortened): the name is ours.
+            std::fs::read_dir(projects_dir)
+                .ok()?
+                .flatten()
+                .map(|dir| dir.path().join(&name))
+                .find(|path| path.is_file())
+        }
+        RecordsPlan::Unavailable { .. } => None,
+    }
+}
+
+/// The rollout's first line says it is a top-level thread (not a sub-agent's) working in `cwd`.
+fn is_top_level_rollout(path: &Path, cwd: &Path) -> bool {
+    let Ok(file) = crate::private_fs::open_read(path) else {
+        return false;
+    };
+    let mut first = String::new();
+    let read = std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(std::io::Read::take(file, MAX_LINE as u64)),
+        &mut first,
+    );
+    if read.is_err() || !first.ends_with('\n') {
+        return false;
+    }
+    CodexRecords::new().feed(&first).iter().any(|fact| {
+        matches!(fact, RecordFact::SessionMeta { cwd: Some(dir), parent_session_id: None, .. }
+            if same_dir(Path::new(dir), cwd))
+    })
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
+enum Parser {
+    Codex(CodexRecords),
+    Claude(Box<ClaudeRecords>),
+}
+
+impl Parser {
+    fn feed(&mut self, line: &str) -> Vec<RecordFact> {
+        match self {
+            Parser::Codex(p) => p.feed(line),
+            Parser::Claude(p) => p.feed(line),
+        }
+    }
+}
+
+/// Read the file as it grows; after the agent exits, read what is left once and stop.
+fn follow(session: &Session, plan: &RecordsPlan, path: &Path) {
+    let mut parser = match plan {
+        RecordsPlan::ClaudeTranscript { .. } => Parser::Claude(Box::default()),
+        _ => Parser::Codex(CodexRecords::new()),
+    };
+    let mut tail = match Tail::open(path) {
+        Ok(tail) => tail,
+        Err(e) => return unavailable(session, format!("cannot read {}: {e}", path.display())),
+    };
+    let mut watch = FileWatch::new_or_polling(path).until_exit_of(session.child_pid);
+    let mut partial: Vec<u8> = Vec::new();
+    let mut agent_gone = false;
+    loop {
+        match tail.read_appended() {
+            Ok(Appended::Bytes(bytes)) => {
+                partial.extend_from_slice(&bytes);
+                let facts = whole_lines(&mut partial, &mut parser);
+                if !facts.is_empty() {
+                    feed(session, facts);
+                }
+            }
+            // Not something an agent does to its records; follow on from the new end.
+            Ok(Appended::Truncated) => {
+                partial.clear();
+                let _ = tail.skip_to_end();
+            }
+            Err(e) => {
+                crate::warn!("harnex: cannot read {}: {e}", path.display());
+                return;
+            }
+        }
+        if agent_gone {
+            return;
+        }
+        if watch.wait(None) == Wake::OwnerExited {
+            agent_gone = true;
+        }
+    }
+}
+
+/// The facts in every whole line of `buffer`, leaving a partial last line in it.
+fn whole_lines(buffer: &mut Vec<u8>, parser: &mut Parser) -> Vec<RecordFact> {
+    let Some(last_newline) = buffer.iter().rposition(|b| *b == b'\n') else {
+        if buffer.len() > MAX_LINE {
+            buffer.clear();
+        }
+        return Vec::new();
+    };
+    let rest = buffer.split_off(last_newline + 1);
+    let lines = std::mem::replace(buffer, rest);
+    String::from_utf8_lossy(&lines)
+        .lines()
+        .flat_map(|line| parser.feed(line))
+        .collect()
+}
+
+/// Hand facts to the ledger and carry out what it decides.
+fn feed(session: &Session, facts: Vec<RecordFact>) {
+    let outs = session.shared.update(|live| {
+        let assigned = live.last_turn_assigned;
+        let mut outs = Vec::new();
+        for fact in facts {
+            outs.extend(live.ledger.fact(fact, Source::Record, assigned));
+        }
+        live.turns.completed = live.turns.completed.max(live.ledger.completed());
+        outs
+    });
+    apply(session, outs);
+}
+
+/// Write the rows the ledger decided on; tell the screen tracker about turns the records ended.
+pub fn apply(session: &Session, outs: Vec<LedgerOut>) {
+    for out in outs {
+        match out {
+            LedgerOut::Emit(event) => {
+                let event = *event;
+                if matches!(event, Event::TaskComplete { .. }) {
+                    let now = std::time::SystemTime::now();
+                    session
+                        .shared
+                        .update(|live| live.last_completed_at = Some(now));
+                }
+                session.events.emit(&event);
+            }
+            LedgerOut::CompleteTurn(turn) => {
+                let _ = session.monitor.send(MonitorMsg::RecordTurnEnded(turn));
+            }
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! The turn ledger: merges what the screen says about turns with what the agent's records say,
+//! and decides, once per turn, how it ended. Pure logic, held in the live state and fed by the
+//! monitor (screen) and the record follower (records, hooks).
+//!
+//! The screen is fast but cannot tell a failed turn from a finished one; the records can. So when
+//! records are expected, a turn the screen saw end waits (at most [`RECORD_LAG`]) for the record
+//! of its end, and a turn the records saw end is over at once — the screen's grace period for
+//! very fast answers is not needed. Each fact has a key; the same fact from a second source only
+//! fills in what the first lacked.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::records::{RecordFact, TurnError, TurnOutcome, Usage};
+use crate::wire::events::{Event, UsageRow};
+use crate::wire::turns::{
+    RecordsState, RecordsStatus, Retrying, Source, TurnEnd, TurnFacts, TurnUsage,
+};
+
+/// How long a turn the screen saw end waits for the record of its end before the screen's word
+/// stands (records unreadable, or an agent that wrote none).
+pub const RECORD_LAG: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The longest answer kept with a turn (the record file has it whole).
+const ANSWER_MAX: usize = 64 * 1024;
+
+/// How many turn ends the ledger remembers for `wait` and `status`.
+const KEEP_RESULTS: usize = 64;
+
+/// What the ledger asks of the session.
+#[derive(Debug, Clone)]
+pub enum LedgerOut {
+    Emit(Box<Event>),
+    /// The records say turn `n` is over: the screen tracker stops waiting for it.
+    CompleteTurn(u64),
+}
+
+#[derive(Debug, Clone)]
+struct OpenTurn {
+    turn: Option<u64>,
+    agent_turn_id: Option<String>,
+    usage_at_start: Usage,
+}
+
+#[derive(Debug)]
+pub struct Ledger {
+    records: RecordsStatus,
+    session_usage: Option<Usage>,
+    model: Option<String>,
+    open: Option<OpenTurn>,
+    /// The highest harnex turn a record turn was bound to.
+    last_bound: u64,
+    /// Turns the screen saw end, waiting for their record since then.
+    held: BTreeMap<u64, Instant>,
+    /// Turns the records saw end, waiting for the screen tracker to close them (so the
+    /// `turn_started` row always precedes the `task_complete` row).
+    record_ends: BTreeMap<u64, TurnEnd>,
+    results: VecDeque<TurnEnd>,
+    /// The highest harnex turn whose end is decided.
+    completed: u64,
+    retrying: Option<Retrying>,
+    usage_rows: u64,
+    keys: HashSet<String>,
+    unnumbered: u64,
+}
+
+impl Ledger {
+    pub fn new(records: RecordsStatus) -> Ledger {
+        Ledger {
+            records,
+            session_usage: None,
+            model: None,
+            open: None,
+            last_bound: 0,
+            held: BTreeMap::new(),
+            record_ends: BTreeMap::new(),
+            results: VecDeque::new(),
+            completed: 0,
+            retrying: None,
+            usage_rows: 0,
+            keys: HashSet::new(),
+            unnumbered: 0,
+        }
+    }
+
+    pub fn records(&self) -> &RecordsStatus {
+        &self.records
+    }
+
+    /// The record file was found.
+    pub fn following(&mut self, path: PathBuf) {
+        self.records.state = RecordsState::Following;
+        self.records.path = Some(path);
+        self.records.why = None;
+    }
+
+    /// Records cannot be had after all: the screen alone decides from now on.
+    pub fn unavailable(&mut self, why: String) -> Vec<LedgerOut> {
+        self.records.state = RecordsState::Unavailable;
+        self.records.why = Some(why);
+        let held: Vec<u64> = self.held.keys().copied().collect();
+        self.held.clear();
+        held.into_iter()
+            .flat_map(|turn| self.finish_from_screen(turn))
+            .collect()
+    }
+
+    /// Tokens so far, as the records count them.
+    pub fn session_usage(&self) -> Option<&Usage> {
+        self.session_usage.as_ref()
+    }
+
+    pub fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    pub fn retrying(&self) -> Option<&Retrying> {
+        self.retrying.as_ref()
+    }
+
+    /// The highest harnex turn whose end is decided.
+    pub fn completed(&self) -> u64 {
+        self.completed
+    }
+
+    /// How turn `n` ended, if it did (and is still remembered).
+    pub fn result(&self, turn: u64) -> Option<&TurnEnd> {
+        self.results.iter().rev().find(|r| r.turn == Some(turn))
+    }
+
+    /// The last turn that ended.
+    pub fn last(&self) -> Option<&TurnEnd> {
+        self.results.back()
+    }
+
+    fn expects_records(&self) -> bool {
+        self.records.state != RecordsState::Unavailable
+    }
+
+    /// The screen saw turn `turn` end.
+    pub fn screen_completed(&mut self, turn: u64, now: Instant) -> Vec<LedgerOut> {
+        if turn <= self.completed && self.result(turn).is_some() {
+            return Vec::new();
+        }
+        if let Some(end) = self.record_ends.remove(&turn) {
+            return self.finish(end);
+        }
+        if self.expects_records() {
+            self.held.entry(turn).or_insert(now);
+            return Vec::new();
+        }
+        self.finish_from_screen(turn)
+    }
+
+    /// When a held turn's wait for its record runs out.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.held.values().min().map(|since| *since + RECORD_LAG)
+    }
+
+    /// Time passed: held turns whose record is overdue end on the screen's word.
+    pub fn tick(&mut self, now: Instant) -> Vec<LedgerOut> {
+        let overdue: Vec<u64> = self
+            .held
+            .iter()
+            .filter(|(_, since)| now >= **since + RECORD_LAG)
+            .map(|(turn, _)| *turn)
+            .collect();
+        let mut out = Vec::new();
+        for turn in overdue {
+            self.held.remove(&turn);
+            out.extend(self.finish_from_screen(turn));
+        }
+        out
+    }
+
+    fn finish_from_screen(&mut self, turn: u64) -> Vec<LedgerOut> {
+        let end = TurnEnd {
+            turn: Some(turn),
+            facts: TurnFacts {
+                outcome: TurnOutcome::Completed,
+                error: None,
+                answer: None,
+                usage: self.usage_now(None),
+                source: Source::Screen,
+                key: format!("turn-end:{turn}"),
+                agent_turn_id: None,
+            },
+        };
+        self.finish(end)
+    }
+
+    /// A fact from the agent's records (or hooks). `assigned`: the highest turn number harnex
+    /// handed to a delivery so far.
+    pub fn fact(&mut self, fact: RecordFact, source: Source, assigned: u64) -> Vec<LedgerOut> {
+        match fact {
+            RecordFact::SessionMeta {
+                agent_session_id, ..
+            } => {
+                self.records
+                    .agent_session_id
+                    .get_or_insert(agent_session_id);
+                Vec::new()
+            }
+            RecordFact::TurnStarted { turn_id } => {
+                self.retrying = None;
+                let turn = self.bind(assigned);
+                self.open = Some(OpenTurn {
+                    turn,
+                    agent_turn_id: turn_id,
+                    usage_at_start: self.session_usage.clone().unwrap_or_default(),
+                });
+                Vec::new()
+            }
+            RecordFact::Retrying {
+                attempt,
+                max,
+                error,
+            } => {
+                self.retrying = Some(Retrying {
+                    attempt,
+                    max,
+                    error: Some(error),
+                    source,
+                });
+                Vec::new()
+            }
+            RecordFact::Usage {
+                turn,
+                session,
+                model,
+            } => self.usage(turn, session, model, source),
+            RecordFact::TurnEnded {
+                turn_id,
+                outcome,
+                answer,
+                error,
+            } => self.turn_ended(turn_id, outcome, answer, error, source, assigned),
+            RecordFact::Subagent {
+                agent_session_id,
+                started,
+            } => {
+                let key = format!(
+                    "subagent:{}:{}",
+                    agent_session_id.as_deref().unwrap_or("?"),
+                    if started { "start" } else { "end" }
+                );
+                if !self.keys.insert(key.clone()) {
+                    return Vec::new();
+                }
+                vec![LedgerOut::Emit(Box::new(Event::Subagent {
+                    agent_session_id,
+                    started,
+                    source,
+                    key,
+                }))]
+            }
+        }
+    }
+
+    /// The harnex turn a record turn that starts now belongs to: the newest delivery not bound
+    /// yet, or none (a person typed it, or the agent started it itself).
+    fn bind(&mut self, assigned: u64) -> Option<u64> {
+        if assigned > self.last_bound {
+            self.last_bound = assigned;
+            Some(assigned)
+        } else {
+            None
+        }
+    }
+
+    fn usage(
+        &mut self,
+        request: Option<Usage>,
+        session: Option<Usage>,
+        model: Option<String>,
+        source: Source,
+    ) -> Vec<LedgerOut> {
+        self.retrying = None;
+        if model.is_some() {
+            self.model = model;
+        }
+        let total = match (session, &request) {
+            (Some(session), _) => session,
+            (None, Some(request)) => {
+                let mut sum = self.session_usage.clone().unwrap_or_default();
+                sum = add(&sum, request);
+                sum
+            }
+            (None, None) => return Vec::new(),
+        };
+        if self.session_usage.as_ref() == Some(&total) {
+            return Vec::new();
+        }
+        self.session_usage = Some(total.clone());
+        self.usage_rows += 1;
+        vec![LedgerOut::Emit(Box::new(Event::Usage(UsageRow {
+            totals: total.exit_summary(self.records.agent_session_id.clone()),
+            request,
+            model: self.model.clone(),
+            source: Some(source),
+            key: Some(format!("usage:{}", self.usage_rows)),
+        })))]
+    }
+
+    fn usage_now(&self, open: Option<&OpenTurn>) -> Option<TurnUsage> {
+        let session = self.session_usage.clone()?;
+        Some(TurnUsage {
+            turn: open.map(|o| session.since(&o.usage_at_start)),
+            session: Some(session),
+            model: self.model.clone(),
+        })
+    }
+
+    fn turn_ended(
+        &mut self,
+        turn_id: Option<String>,
+        outcome: TurnOutcome,
+        answer: Option<String>,
+        error: Option<TurnError>,
+        source: Source,
+        assigned: u64,
+    ) -> Vec<LedgerOut> {
+        self.retrying = None;
+        let open = match self.open.take() {
+            Some(open) => open,
+            // The end of a turn whose start was not seen (records found mid-turn).
+            None => OpenTurn {
+                turn: self.bind(assigned),
+                agent_turn_id: turn_id.clone(),
+                usage_at_start: self.session_usage.clone().unwrap_or_default(),
+            },
+        };
+        let agent_turn_id = turn_id.or(open.agent_turn_id.clone());
+        let key = match (&agent_turn_id, open.turn) {
+            (Some(id), _) => format!("turn-end:{id}"),
+            (None, Some(turn)) => format!("turn-end:{turn}"),
+            (None, None) => {
+                self.unnumbered += 1;
+                format!("turn-end:agent-{}", self.unnumbered)
+            }
+        };
+        let end = TurnEnd {
+            turn: open.turn,
+            facts: TurnFacts {
+                outcome,
+                error,
+                answer: answer
+                    .map(|a| crate::text::truncate_bytes(&crate::redact::redact(&a), ANSWER_MAX)),
+                usage: self.usage_now(Some(&open)),
+                source,
+                key,
+                agent_turn_id,
+            },
+        };
+        if !self.keys.insert(end.facts.key.clone()) {
+            self.fill_in(end.facts);
+            return Vec::new();
+        }
+        // The screen's word stood when this record came late: the record is the truth for
+        // `wait` and `status` (the row already written stays).
+        if let Some(turn) = open.turn
+            && let Some(first) = self.results.iter_mut().rev().find(|r| r.turn == Some(turn))
+        {
+            let key = std::mem::take(&mut first.facts.key);
+            first.facts = TurnFacts { key, ..end.facts };
+            return Vec::new();
+        }
+        let Some(turn) = open.turn else {
+            // A turn harnex did not start: remembered for status, no `task_complete` row.
+            self.remember(end);
+            return Vec::new();
+        };
+        if self.held.remove(&turn).is_some() {
+            return self.finish(end);
+        }
+        self.record_ends.insert(turn, end);
+        vec![LedgerOut::CompleteTurn(turn)]
+    }
+
+    /// A second source's word on a turn already recorded: keep the first, add what it lacked.
+    fn fill_in(&mut self, later: TurnFacts) {
+        if let Some(first) = self
+            .results
+            .iter_mut()
+            .rev()
+            .find(|r| r.facts.key == later.key)
+        {
+            let first = &mut first.facts;
+            first.answer = first.answer.take().or(later.answer);
+            first.usage = first.usage.take().or(later.usage);
+            first.error = first.error.take().or(later.error);
+            first.agent_turn_id = first.agent_turn_id.take().or(later.agent_turn_id);
+        }
+    }
+
+    fn remember(&mut self, end: TurnEnd) {
+        if self.results.len() == KEEP_RESULTS {
+            self.results.pop_front();
+        }
+        self.results.push_back(end);
+    }
+
+    fn finish(&mut self, end: TurnEnd) -> Vec<LedgerOut> {
+        let Some(turn) = end.turn else {
+            self.remember(end);
+            return Vec::new();
+        };
+        if self.result(turn).is_some() {
+            return Vec::new();
+        }
+        self.keys.insert(end.facts.key.clone());
+        self.completed = self.completed.max(turn);
+        let row = Event::TaskComplete {
+            turn,
+            end: Some(Box::new(end.facts.clone())),
+        };
+        self.remember(end);
+        vec![LedgerOut::Emit(Box::new(row))]
+    }
+}
+
+fn add(a: &Usage, b: &Usage) -> Usage {
+    let sum = |x: Option<u64>, y: Option<u64>| match (x, y) {
+        (None, None) => None,
+        (x, y) => Some(x.unwrap_or(0).saturating_add(y.unwrap_or(0))),
+    };
+    Usage {
+        input_tokens: sum(a.input_tokens, b.input_tokens),
+        cached_input_tokens: sum(a.cached_input_tokens, b.cached_input_tokens),
+        output_tokens: sum(a.output_tokens, b.output_tokens),
+        reasoning_tokens: sum(a.reasoning_tokens, b.reasoning_tokens),
+        total_tokens: sum(a.total_tokens, b.total_tokens),
+    }
+}
+
+#[cfg(test)]
+#[path = "turn_ledger_tests.rs"]
+mod tests;

@@ -1,0 +1,264 @@
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::records::{ErrorKind, RecordFact, TurnError, TurnOutcome, Usage};
+use crate::wire::events::Event;
+use crate::wire::turns::{RecordsState, RecordsStatus, Source};
+
+fn status(state: RecordsState) -> RecordsStatus {
+    RecordsStatus {
+        state,
+        source: Some("codex-rollout".into()),
+        path: None,
+        why: None,
+        agent_session_id: None,
+    }
+}
+
+fn task_completes(outs: &[LedgerOut]) -> Vec<(u64, TurnOutcome, Source)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            LedgerOut::Emit(event) => match event.as_ref() {
+                Event::TaskComplete { turn, end } => {
+                    let end = end.as_ref().expect("a task_complete row says how it ended");
+                    Some((*turn, end.outcome, end.source))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+fn usage(input: u64, output: u64) -> Usage {
+    Usage {
+        input_tokens: Some(input),
+        output_tokens: Some(output),
+        total_tokens: Some(input + output),
+        ..Usage::default()
+    }
+}
+
+fn ended(outcome: TurnOutcome, answer: Option<&str>, error: Option<TurnError>) -> RecordFact {
+    RecordFact::TurnEnded {
+        turn_id: Some("t1".into()),
+        outcome,
+        answer: answer.map(str::to_string),
+        error,
+    }
+}
+
+#[test]
+fn without_records_the_screen_ends_a_turn_at_once() {
+    let mut ledger = Ledger::new(status(RecordsState::Unavailable));
+    let outs = ledger.screen_completed(1, Instant::now());
+    assert_eq!(
+        task_completes(&outs),
+        vec![(1, TurnOutcome::Completed, Source::Screen)]
+    );
+    assert_eq!(ledger.completed(), 1);
+}
+
+#[test]
+fn a_failed_turn_the_screen_saw_end_is_reported_failed_from_its_record() {
+    let mut ledger = Ledger::new(status(RecordsState::Following));
+    let t0 = Instant::now();
+    assert!(
+        ledger
+            .fact(
+                RecordFact::TurnStarted {
+                    turn_id: Some("t1".into())
+                },
+                Source::Record,
+                1
+            )
+            .is_empty()
+    );
+    // The screen is back at the prompt first: the turn waits for its record.
+    assert!(ledger.screen_completed(1, t0).is_empty());
+    assert_eq!(ledger.completed(), 0, "not decided before the record");
+    assert_eq!(ledger.next_deadline(), Some(t0 + RECORD_LAG));
+    let error = TurnError {
+        kind: ErrorKind::RateLimited,
+        message: "exceeded retry limit, last status: 429".into(),
+        http_status: Some(429),
+    };
+    let outs = ledger.fact(
+        ended(TurnOutcome::Failed, None, Some(error.clone())),
+        Source::Record,
+        1,
+    );
+    assert_eq!(
+        task_completes(&outs),
+        vec![(1, TurnOutcome::Failed, Source::Record)]
+    );
+    let result = ledger.result(1).unwrap();
+    assert_eq!(result.facts.error.as_ref(), Some(&error));
+    assert_eq!(ledger.next_deadline(), None);
+}
+
+#[test]
+fn a_turn_the_records_end_first_is_closed_through_the_screen_tracker_with_its_answer_and_usage() {
+    let mut ledger = Ledger::new(status(RecordsState::Following));
+    ledger.fact(
+        RecordFact::Usage {
+            turn: Some(usage(10, 1)),
+            session: Some(usage(10, 1)),
+            model: None,
+        },
+        Source::Record,
+        0,
+    );
+    ledger.fact(
+        RecordFact::TurnStarted {
+            turn_id: Some("t1".into()),
+        },
+        Source::Record,
+        1,
+    );
+    let outs = ledger.fact(
+        RecordFact::Usage {
+            turn: Some(usage(100, 5)),
+            session: Some(usage(110, 6)),
+            model: Some("mock-model".into()),
+        },
+        Source::Record,
+        1,
+    );
+    assert!(
+        matches!(outs.as_slice(), [LedgerOut::Emit(e)] if matches!(e.as_ref(), Event::Usage(_)))
+    );
+    let outs = ledger.fact(
+        ended(TurnOutcome::Completed, Some("all done"), None),
+        Source::Record,
+        1,
+    );
+    assert!(matches!(outs.as_slice(), [LedgerOut::CompleteTurn(1)]));
+    // The tracker closes the turn; only then the row, with the record's facts.
+    let outs = ledger.screen_completed(1, Instant::now());
+    assert_eq!(
+        task_completes(&outs),
+        vec![(1, TurnOutcome::Completed, Source::Record)]
+    );
+    let facts = &ledger.result(1).unwrap().facts;
+    assert_eq!(facts.answer.as_deref(), Some("all done"));
+    let usage_of_turn = facts.usage.as_ref().unwrap();
+    assert_eq!(
+        usage_of_turn.turn,
+        Some(usage(100, 5)),
+        "the session's growth during the turn"
+    );
+    assert_eq!(usage_of_turn.session, Some(usage(110, 6)));
+    assert_eq!(usage_of_turn.model.as_deref(), Some("mock-model"));
+}
+
+#[test]
+fn an_overdue_record_lets_the_screen_decide_and_a_late_record_still_corrects_status() {
+    let mut ledger = Ledger::new(status(RecordsState::Following));
+    let t0 = Instant::now();
+    ledger.screen_completed(1, t0);
+    assert!(
+        ledger
+            .tick(t0 + RECORD_LAG - Duration::from_millis(1))
+            .is_empty()
+    );
+    let outs = ledger.tick(t0 + RECORD_LAG);
+    assert_eq!(
+        task_completes(&outs),
+        vec![(1, TurnOutcome::Completed, Source::Screen)]
+    );
+    let error = TurnError {
+        kind: ErrorKind::Overloaded,
+        message: "529".into(),
+        http_status: Some(529),
+    };
+    let outs = ledger.fact(
+        ended(TurnOutcome::Failed, None, Some(error)),
+        Source::Record,
+        1,
+    );
+    assert!(task_completes(&outs).is_empty(), "one row per turn");
+    assert_eq!(ledger.result(1).unwrap().facts.outcome, TurnOutcome::Failed);
+}
+
+#[test]
+fn the_same_turn_end_from_a_hook_and_the_record_is_recorded_once_and_filled_in() {
+    let mut ledger = Ledger::new(status(RecordsState::Following));
+    ledger.fact(
+        RecordFact::TurnStarted {
+            turn_id: Some("t1".into()),
+        },
+        Source::Hook,
+        1,
+    );
+    let outs = ledger.fact(ended(TurnOutcome::Completed, None, None), Source::Hook, 1);
+    assert!(matches!(outs.as_slice(), [LedgerOut::CompleteTurn(1)]));
+    let outs = ledger.screen_completed(1, Instant::now());
+    assert_eq!(task_completes(&outs).len(), 1);
+    // The record of the same turn adds the answer; no second row.
+    let outs = ledger.fact(
+        ended(TurnOutcome::Completed, Some("hello"), None),
+        Source::Record,
+        1,
+    );
+    assert!(outs.is_empty());
+    let facts = &ledger.result(1).unwrap().facts;
+    assert_eq!(facts.source, Source::Hook, "the first source is kept");
+    assert_eq!(facts.answer.as_deref(), Some("hello"));
+}
+
+#[test]
+fn a_turn_harnex_did_not_start_is_remembered_without_a_task_complete_row() {
+    let mut ledger = Ledger::new(status(RecordsState::Following));
+    ledger.fact(RecordFact::TurnStarted { turn_id: None }, Source::Record, 0);
+    let outs = ledger.fact(
+        RecordFact::TurnEnded {
+            turn_id: None,
+            outcome: TurnOutcome::Completed,
+            answer: Some("typed by a person".into()),
+            error: None,
+        },
+        Source::Record,
+        0,
+    );
+    assert!(outs.is_empty());
+    assert_eq!(ledger.last().unwrap().turn, None);
+    assert_eq!(ledger.completed(), 0);
+}
+
+#[test]
+fn records_that_become_unavailable_release_held_turns() {
+    let mut ledger = Ledger::new(status(RecordsState::Waiting));
+    ledger.screen_completed(1, Instant::now());
+    let outs = ledger.unavailable("the agent exited before it wrote its records".into());
+    assert_eq!(
+        task_completes(&outs),
+        vec![(1, TurnOutcome::Completed, Source::Screen)]
+    );
+}
+
+#[test]
+fn answers_are_masked_and_bounded() {
+    let mut ledger = Ledger::new(status(RecordsState::Following));
+    ledger.fact(
+        RecordFact::TurnStarted {
+            turn_id: Some("t1".into()),
+        },
+        Source::Record,
+        1,
+    );
+    let long = format!(
+        "key sk-ant-api03-{} {}",
+        "a".repeat(40),
+        "x".repeat(100_000)
+    );
+    ledger.fact(
+        ended(TurnOutcome::Completed, Some(&long), None),
+        Source::Record,
+        1,
+    );
+    ledger.screen_completed(1, Instant::now());
+    let answer = ledger.result(1).unwrap().facts.answer.clone().unwrap();
+    assert!(!answer.contains("sk-ant-api03-aaaa"), "{}", &answer[..60]);
+    assert!(answer.len() <= 64 * 1024);
+}
