@@ -176,3 +176,25 @@ fn a_fifty_thousand_line_transcript_keeps_only_the_last_rows() {
         ["row 49999", "row 50000", "$"]
     );
 }
+
+#[test]
+fn pane_lines_counts_rows_with_content() {
+    let world = World::new();
+    world.detach_bash("gaps");
+    // A mostly blank screen between two rows, as Claude Code keeps above its input box.
+    let sent = world.run(&[
+        "send",
+        "--id",
+        "gaps",
+        "--message",
+        "printf 'top\\n\\n\\n\\n\\n\\n\\nbottom\\n'",
+        "--wait-for-idle",
+    ]);
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let pane = world.run(&["pane", "--id", "gaps", "--lines", "3"]);
+    assert_eq!(pane.code, 0, "{pane:?}");
+    let rows: Vec<&str> = pane.stdout.lines().collect();
+    assert_eq!(rows.len(), 3, "{pane:?}");
+    assert_eq!(&rows[..2], ["top", "bottom"], "{pane:?}");
+    assert!(!rows[2].trim().is_empty(), "the prompt: {pane:?}");
+}
