@@ -2,7 +2,7 @@
 //! recordings played into a session read as rows, `--lines` counts rendered rows, the size the
 //! session ran with is used after it ended, and `--follow` streams new rows.
 
-use crate::support::{DEADLINE, World};
+use crate::support::{DEADLINE, World, wait_until};
 use std::path::{Path, PathBuf};
 
 const ANSWER: &str = "The mock agent finished the task.";
@@ -197,4 +197,52 @@ fn pane_lines_counts_rows_with_content() {
     assert_eq!(rows.len(), 3, "{pane:?}");
     assert_eq!(&rows[..2], ["top", "bottom"], "{pane:?}");
     assert!(!rows[2].trim().is_empty(), "the prompt: {pane:?}");
+}
+
+#[test]
+fn a_resized_tmux_session_is_rendered_at_its_new_size() {
+    let world = World::new();
+    let run = world.run(&[
+        "run",
+        "bash",
+        "--id",
+        "rs",
+        "--tmux",
+        "--timeout",
+        "20",
+        "--",
+        "--norc",
+        "--noprofile",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let pane = run.json()["pane"].as_str().expect("pane id").to_string();
+    let resized = std::process::Command::new("tmux")
+        .env("TMUX_TMPDIR", &world.tmux_tmpdir)
+        .args(["resize-window", "-t", &pane, "-x", "100", "-y", "30"])
+        .status()
+        .expect("tmux");
+    assert!(resized.success());
+    wait_until("the registry to say 100x30", DEADLINE, || {
+        (world.entry("rs")["size"] == serde_json::json!({"cols": 100, "rows": 30})).then_some(())
+    });
+    let sent = world.run(&[
+        "send",
+        "--id",
+        "rs",
+        "--message",
+        "printf 'x%.0s' $(seq 150); echo",
+        "--wait-for-idle",
+    ]);
+    assert_eq!(sent.code, 0, "{sent:?}");
+    stop(&world, "rs");
+    assert_eq!(
+        world.exit_record("rs")["size"],
+        serde_json::json!({"cols": 100, "rows": 30})
+    );
+    let rows = plain(&world, "rs", &[]);
+    let at = rows
+        .iter()
+        .position(|r| *r == "x".repeat(100))
+        .unwrap_or_else(|| panic!("no row of 100 x: {rows:#?}"));
+    assert_eq!(rows[at + 1], "x".repeat(50), "{rows:#?}");
 }
