@@ -609,10 +609,10 @@ Examples:
 Works after the session exited: transcripts are kept.
 
 --plain renders the transcript through a terminal emulator of the session's size: rows come out
-as they scroll off the screen, as a full-screen agent wipes or leaves its screen, and at the end
-(with --follow, also when the output pauses) the screen's rows with content. A row equal to the
-one before, or a redrawn row among the last two screenfuls printed, is printed once.
---lines then counts rendered rows.
+as they scroll off the screen, as a full-screen agent moves them up and off its screen or wipes
+or leaves it, and at the end (with --follow, also when the output pauses) the screen's rows with
+content. A row equal to the one before is printed once, and a frame drawn again prints only the
+rows the last one did not have. --lines then counts rendered rows.
 
 The transcript holds what the agent wrote to its terminal, and replaying it makes your terminal
 act on it. So by default harnex passes only what draws (text, colours, cursor movement, titles,

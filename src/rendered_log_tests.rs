@@ -166,3 +166,29 @@ fn no_control_character_reaches_the_reader_s_terminal() {
     let rows = render("a\u{9b}31mb\u{85}c\r\n".as_bytes(), (20, 5), 2);
     assert_eq!(rows, ["a31mbc"]);
 }
+
+#[test]
+fn claude_s_earlier_turns_that_moved_up_its_screen_are_kept() {
+    // A harnex transcript (raw PTY bytes) of three turns answered with 10, 12 and 14 lines:
+    // Claude Code redraws its full-screen frame with only the cells that changed, so earlier
+    // turns leave the screen without the terminal ever scrolling.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/agents/claude-2.1.328-three-turns-120x40.log");
+    let bytes = std::fs::read(path).unwrap();
+    for chunk in [1, 7, 64 * 1024] {
+        let rows = render(&bytes, (120, 40), chunk);
+        for (turn, lines) in [(1, 10), (2, 12), (3, 14)] {
+            let prompt = format!("❯ turn {turn} [lines={lines}]");
+            assert!(
+                count(&rows, &prompt) >= 1,
+                "chunk {chunk}: {prompt}: {rows:#?}"
+            );
+            for k in 1..=lines {
+                let line = format!("  Line {k} of the long answer ({lines} lines).");
+                let seen = rows.iter().filter(|r| **r == line).count();
+                assert_eq!(seen, 1, "chunk {chunk}: {line:?}: {rows:#?}");
+            }
+        }
+        assert!(count(&rows, "esc to interrupt") <= 1, "{rows:#?}");
+    }
+}

@@ -329,7 +329,7 @@ pub fn long_answer_lines(world: &World, env: &[(String, String)], id: &str) -> V
         ],
     );
     assert_eq!(sent.code, 0, "{sent:?}");
-    let last_line = format!("Line {LONG_ANSWER_LINES} of the long answer.");
+    let last_line = mock_model::long_answer_line(LONG_ANSWER_LINES, LONG_ANSWER_LINES);
     // Streamed by the follower once the output pauses, before the session ends.
     follower.wait_stdout(&last_line);
     let check = |when: &str| {
@@ -359,14 +359,15 @@ pub fn long_answer_lines(world: &World, env: &[(String, String)], id: &str) -> V
     seen
 }
 
-/// The numbers of the `Line K of the long answer.` rows in `text`, asserting none repeats.
+/// The numbers of the long answer's rows in `text`, asserting none repeats.
 fn answer_lines(when: &str, text: &str) -> Vec<u64> {
+    let suffix = format!(" of the long answer ({LONG_ANSWER_LINES} lines).");
     let mut seen = Vec::new();
     for row in text.lines() {
         if let Some(k) = row
             .trim()
             .strip_prefix("Line ")
-            .and_then(|rest| rest.strip_suffix(" of the long answer."))
+            .and_then(|rest| rest.strip_suffix(suffix.as_str()))
             .and_then(|k| k.parse::<u64>().ok())
         {
             assert!(!seen.contains(&k), "{when}: line {k} twice in\n{text}");

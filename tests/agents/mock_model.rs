@@ -572,13 +572,19 @@ fn last_user_text_claude(body: &Value) -> String {
     String::new()
 }
 
-/// The main answer: [`ANSWER`], then `lines` lines `Line K of the long answer.`
+/// The main answer: [`ANSWER`], then `lines` lines `Line K of the long answer (N lines).`
 pub fn long_answer(lines: u64) -> String {
     let mut text = ANSWER.to_string();
     for k in 1..=lines {
-        text.push_str(&format!("\n\nLine {k} of the long answer."));
+        text.push_str(&format!("\n\n{}", long_answer_line(k, lines)));
     }
     text
+}
+
+/// Line `k` of a long answer of `lines` lines (distinct per answer length, so two answers of
+/// different lengths never draw the same rows).
+pub fn long_answer_line(k: u64, lines: u64) -> String {
+    format!("Line {k} of the long answer ({lines} lines).")
 }
 
 fn parse_delay(prompt: &str) -> u64 {
