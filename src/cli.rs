@@ -66,6 +66,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Capture the current tmux pane (or the emulated screen of a session outside tmux)
     Pane(PaneArgs),
+    /// Who said what, turn by turn, from the agent's own records (also after it ended)
+    Conversation(ConversationArgs),
     /// Print the getting-started guide
     #[command(after_help = "Examples:\n  harnex guide\n  harnex guide | less")]
     Guide,
@@ -93,6 +95,9 @@ pub enum Command {
     /// Internal: the supervisor of a run that `harnex run --detach`/`--tmux` planned
     #[command(hide = true)]
     Supervise(SuperviseArgs),
+    /// Internal: the ids of the live sessions, one per line (for shell completion)
+    #[command(name = "__ids", hide = true)]
+    LiveIds,
 }
 
 /// `harnex supervise`: the one way into a supervisor in a process of its own.
@@ -139,7 +144,8 @@ Examples:
   harnex skills install --local dispatch
 
 Installs SKILL.md files for harnex-dispatch, harnex-chain and harnex-buddy (or the NAMEs given)
-and records what it created, so `harnex skills uninstall` removes exactly that.")]
+and records what it created, so `harnex skills uninstall` removes exactly that. A SKILL.md you
+edited (it differs from what harnex installed) is kept, and harnex says so; --force replaces it.")]
     Install(SkillsArgs),
     /// Remove exactly what `harnex skills install` put there
     Uninstall(SkillsArgs),
@@ -150,6 +156,11 @@ pub struct SkillsArgs {
     /// Install into this repository's .claude/ and .codex/ instead of your home
     #[arg(long)]
     pub local: bool,
+
+    /// Replace (install) or remove (uninstall) a SKILL.md that differs from what harnex
+    /// installed; without it, one you edited is kept
+    #[arg(long)]
+    pub force: bool,
 
     /// Skills to install or remove (default: all)
     #[arg(value_name = "NAME")]
@@ -188,8 +199,10 @@ Examples:
   harnex doctor
   harnex doctor --json
 
-Exit 1 when a required check fails (the state directory); tmux, git and the agent CLIs are
-reported with their versions and whether harnex was tested with them.")]
+Exit 1 when the state directory is not usable, or an agent CLI is older than the oldest
+version harnex takes (codex >= 0.128.0, claude >= 2.0.0); tmux, git and the agent CLIs are
+reported with their versions and whether harnex was tested with them. --json has the Ruby
+harnex's shape: {ok, checks: [{name, required, ok, found, error, …}]}.")]
 pub struct DoctorArgs {
     /// Print JSON
     #[arg(long)]
@@ -231,19 +244,24 @@ stopped (SIGTERM, SIGKILL after 5s) and the message says so.
 the tmux server's. harnex prints one JSON line (mode \"tmux\", window, pane) once the agent is
 ready; exit codes as for --detach. If the agent dies during start-up, harnex prints its exit
 code and last lines, and the window stays open (remain-on-exit) with its last screen until you
-close it; a window whose agent got ready closes when the session ends. Put --tmux after <CLI>
-(or use --tmux=NAME / --tmux-name NAME): `--tmux codex` names the window \"codex\".
+close it; a window whose agent got ready closes when the session ends. `--tmux WORD` with no
+other <CLI> takes WORD as the CLI when it is codex, claude or a program on PATH (`run --id x
+--tmux codex`, as the Ruby harnex does); otherwise WORD names the window (also --tmux=NAME,
+--tmux-name NAME).
 --watch: the agent runs headless (as with --detach) and harnex watches it here, one line per
 decision: when the screen makes no progress for --stall-after (a ticking spinner or clock is not
 progress; an agent idle at its prompt is not progressing either) it interrupts a busy agent and
 sends --resume-message, at most --max-resumes times. Exit 0 when the agent exits by itself, 2
-when the resumes are used up (the agent is left running for a person), 1 on errors.",
+when the resumes are used up (the agent is left running for a person), 1 on errors, 130 on
+Ctrl-C and 143 on SIGTERM (the watch ends with its summary; the agent is left running, and
+harnex says how to stop it).
+--auto-stop (with --context): stop the agent once it finished that first task.",
     // <CLI> is required but for `run --watch CLI`, where --watch's word names it.
     override_usage = "harnex run [OPTIONS] <CLI> [-- <AGENT_ARGS>...]"
 )]
 pub struct RunArgs {
     /// The agent CLI: codex, claude, or any program on PATH
-    #[arg(value_name = "CLI", required_unless_present = "watch")]
+    #[arg(value_name = "CLI", required_unless_present_any = ["watch", "tmux"])]
     pub cli_arg: Option<String>,
 
     /// Arguments passed to the agent (after `--`)
@@ -340,6 +358,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME", conflicts_with_all = ["detach", "watch"])]
     pub tmux_name: Option<String>,
 
+    /// Stop the agent once it finished its first task (the --context): exit sequence, then
+    /// signals as `harnex stop` does. Needs --context
+    #[arg(long)]
+    pub auto_stop: bool,
+
+    /// Accepted for the Ruby harnex's Codex fallback; harnex always runs agents under a PTY
+    #[arg(long, hide = true)]
+    pub legacy_pty: bool,
+
     /// Tag the session (repeatable): KEY is 1-64 of A-Z a-z 0-9 _ . -, VALUE at most 256 bytes.
     /// Sessions started from inside it inherit its tags; their own --tag overrides a key
     #[arg(long, value_name = "KEY=VALUE", value_parser = crate::attribution::parse_tag)]
@@ -347,14 +374,25 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The agent CLI. `--watch WORD` with no other word names it (`run --watch codex`).
+    /// The agent CLI. `--watch WORD` or `--tmux WORD` with no other word names it
+    /// (`run --watch codex`, `run --id x --tmux codex`, as the Ruby harnex takes them).
     pub fn cli(&self) -> &str {
         match (&self.cli_arg, &self.watch_arg) {
             (Some(cli), _) => cli,
             (None, Some(Some(word))) => word,
-            // clap requires <CLI> unless --watch is there, and a bare --watch is no word.
-            (None, _) => "",
+            _ => self.tmux_word_as_cli().unwrap_or(""),
         }
+    }
+
+    /// `--tmux WORD` with no <CLI>: WORD is the CLI when it names a known agent or a program
+    /// on PATH (else it stays the window name, and the missing <CLI> is reported).
+    fn tmux_word_as_cli(&self) -> Option<&str> {
+        if self.cli_arg.is_some() || matches!(self.watch_arg, Some(Some(_))) {
+            return None;
+        }
+        let word = self.tmux.as_ref()?.as_deref()?;
+        let known = matches!(crate::adapters::cli_name(word).as_str(), "codex" | "claude");
+        (known || crate::session::pty::find_program(word).is_some()).then_some(word)
     }
 
     /// Whether to babysit: `--watch` as a flag, not the legacy file-hook form.
@@ -389,6 +427,7 @@ impl RunArgs {
     pub fn tmux_window(&self) -> Option<Option<String>> {
         match (&self.tmux_name, &self.tmux) {
             (Some(name), _) => Some(Some(name.clone())),
+            (None, Some(_)) if self.tmux_word_as_cli().is_some() => Some(None),
             (None, Some(name)) => Some(name.clone()),
             (None, None) => None,
         }
@@ -408,6 +447,9 @@ A message is text: newlines and tabs are kept, a CR becomes a newline, and escap
 other control characters (ESC, C0, DEL, C1) are removed before it is typed, so it can neither
 press keys nor end the bracketed paste it is wrapped in; use --keys for keys. An empty or
 whitespace-only message (from --message, words or stdin) is a usage error (exit 2).
+
+A session that is not registered yet (just started in the background) is waited for until
+--timeout, as the Ruby harnex does; harnex says so on stderr, and exits 124 if it never comes.
 
 Without --force the message waits in the session's inbox until the agent is at its prompt.
 --no-wait: return immediately after queueing (HTTP 202), fire-and-forget.
@@ -560,7 +602,8 @@ Examples:
   harnex stop --id demo --wait
   harnex stop --id demo --force
 
-Stop types the agent's exit sequence (/exit for Codex and Claude, C-d for shells). If the agent
+Stop types the agent's exit sequence (/exit for Codex and Claude, C-d for shells), after any
+message being typed (say a --context right after `run`) is done. If the agent
 has not exited after the grace period (default 10s, at most 24h), the supervisor sends SIGTERM
 (and SIGHUP) to the agent's process group, then SIGKILL 2s later. The session always leaves an
 exit record.
@@ -651,7 +694,7 @@ pub struct LogsArgs {
 Examples:
   harnex explain --id impl-1
   harnex explain --id impl-1 --json
-  harnex explain --replay session.cast --cli codex    # how harnex reads a recording
+  harnex explain --replay session.cast               # how harnex reads a recording
 
 Shows the adapter's verdict (which rule matched, on which screen row, with what text), the
 debounced state, the turn counters and the screen. --replay feeds an asciicast v2 recording
@@ -674,6 +717,7 @@ pub struct ExplainArgs {
     pub repo: Option<PathBuf>,
 
     /// With --id: only match a session running this CLI. With --replay: the adapter to use
+    /// (default: the recording's agent, from its command or title, or generic)
     #[arg(long)]
     pub cli: Option<String>,
 }
@@ -744,6 +788,45 @@ pub struct PaneArgs {
 
     #[command(flatten)]
     pub target: SessionFilter,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex conversation --id impl-1
+  harnex conversation --id impl-1 --turn 2 --json
+  harnex conversation --file ~/.codex/sessions/2026/12/03/rollout-….jsonl --cli codex
+
+Reads the agent's own records (Codex's rollout, Claude Code's transcript) of a live session, or
+of the session's last run after it ended, and prints each turn: its outcome and tokens, the
+prompt (`you:`) and the agent's final answer, the error of a failed turn and the tools called.
+A turn still running shows as in progress. Secrets in the texts are masked. --json prints one
+object {ok, id, source, path, turns}. Exit 1 when the session has no records (a generic CLI, or
+records unavailable: the message says why) or has no turn N.")]
+pub struct ConversationArgs {
+    /// Session id
+    #[arg(long, value_name = "ID", required_unless_present = "file")]
+    pub id: Option<String>,
+
+    /// Read this record file instead of a session's (with --cli codex|claude)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["id", "repo"], requires = "cli")]
+    pub file: Option<PathBuf>,
+
+    /// With --id: only match a session running this CLI. With --file: whose file it is, codex or claude
+    #[arg(long)]
+    pub cli: Option<String>,
+
+    /// Repository of the session (default: the current one)
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// Only turn N (1 is the first turn in the records)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub turn: Option<u64>,
+
+    /// Print one JSON object
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -946,6 +1029,22 @@ mod tests {
         assert_eq!(run.agent_args, ["--watch", "a.md"]);
         let twice = run_args(&["codex", "--watch", "a.md", "--watch-file", "b.md"]);
         assert_eq!(twice.check_watch_file().unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn a_tmux_word_is_the_cli_when_no_other_names_it() {
+        let run = run_args(&["--id", "x", "--tmux", "codex"]);
+        assert_eq!(run.cli(), "codex");
+        assert_eq!(run.tmux_window(), Some(None));
+        let run = run_args(&["--tmux", "sh", "--id", "x"]);
+        assert_eq!(run.cli(), "sh");
+        // With a CLI, the word is the window's name; a word that is no program is one too.
+        let run = run_args(&["--tmux", "codex", "claude"]);
+        assert_eq!(run.cli(), "claude");
+        assert_eq!(run.tmux_window(), Some(Some("codex".into())));
+        let run = run_args(&["--tmux", "no-such-program-xyz"]);
+        assert_eq!(run.cli(), "");
+        assert_eq!(run.tmux_window(), Some(Some("no-such-program-xyz".into())));
     }
 
     #[test]

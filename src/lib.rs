@@ -58,18 +58,20 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Events(args) => commands::events::run(args),
         Command::Explain(args) => commands::explain::run(args),
         Command::Pane(args) => commands::pane::run(args),
+        Command::Conversation(args) => commands::conversation::run(args),
         Command::Guide => commands::docs::guide(),
         Command::Recipes(args) => commands::docs::recipes(&args.words),
         Command::AgentsGuide(args) => commands::docs::agents_guide(&args.words),
         Command::Skills(cli::SkillsCommand::Install(args)) => {
-            commands::skills::install(args.local, &args.names)
+            commands::skills::install(args.local, &args.names, args.force)
         }
         Command::Skills(cli::SkillsCommand::Uninstall(args)) => {
-            commands::skills::uninstall(args.local, &args.names)
+            commands::skills::uninstall(args.local, &args.names, args.force)
         }
         Command::Prune(args) => commands::prune::run(args),
         Command::Doctor(args) => commands::doctor::run(args.json),
         Command::Completions(args) => commands::completions::run(args.shell),
+        Command::LiveIds => commands::completions::live_ids(),
         Command::Help(args) => commands::help::run(args),
         Command::Version => {
             println!("harnex {}", env!("CARGO_PKG_VERSION"));

@@ -60,7 +60,16 @@ fn parse_error(e: clap::Error) -> i32 {
 /// `harnex stop impl-1`: a bare word where a command wants `--id` (the Ruby harnex took it the
 /// same way) gets the line to type instead.
 fn id_hint(e: &clap::Error) -> Option<String> {
-    const TAKES_ID: [&str; 7] = ["send", "stop", "wait", "logs", "events", "pane", "explain"];
+    const TAKES_ID: [&str; 8] = [
+        "send",
+        "stop",
+        "wait",
+        "logs",
+        "events",
+        "pane",
+        "explain",
+        "conversation",
+    ];
     let word = e.get(clap::error::ContextKind::InvalidArg)?.to_string();
     if word.starts_with('-') {
         return None;

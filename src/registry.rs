@@ -276,6 +276,9 @@ impl Selector {
                 ),
             });
         }
+        if let Some(ended) = ended_hint(state, &home, &self.id) {
+            return Ok(Resolved::None { hint: ended });
+        }
         Ok(Resolved::None {
             hint: self.not_found_hint(&live, &home),
         })
@@ -308,11 +311,26 @@ impl Selector {
     }
 }
 
+/// "session X ended at T with code C (reason); see …" when the id's last run in `repo` left an
+/// exit record: the answer a command gets for a session that is gone.
+pub fn ended_hint(state: &StateDir, repo: &Path, id: &str) -> Option<String> {
+    let record = read_exit(state, &SessionKey::new(repo.to_path_buf(), id))?;
+    let code = record
+        .exit_code
+        .map_or("an unknown code".to_string(), |c| format!("code {c}"));
+    let reason = record.reason.as_deref().unwrap_or("unknown");
+    Some(format!(
+        "session {id:?} ended at {} with {code} ({reason}); see `harnex wait --id {id}` and `harnex logs --id {id}`",
+        record.exited_at
+    ))
+}
+
 /// A per-session file that outlives the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionFile {
     Transcript,
     Events,
+    Exit,
 }
 
 impl SessionFile {
@@ -320,6 +338,7 @@ impl SessionFile {
         match self {
             SessionFile::Transcript => state.output_path(key),
             SessionFile::Events => state.events_path(key),
+            SessionFile::Exit => state.exit_path(key),
         }
     }
 
@@ -327,6 +346,7 @@ impl SessionFile {
         match self {
             SessionFile::Transcript => ("output", "log"),
             SessionFile::Events => ("events", "jsonl"),
+            SessionFile::Exit => ("exits", "json"),
         }
     }
 }

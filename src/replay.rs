@@ -25,6 +25,8 @@ pub struct CastEvent {
 pub struct Cast {
     pub width: u16,
     pub height: u16,
+    /// The header's `command` (else its `title`): what was recorded, e.g. `codex --no-daemon`.
+    pub command: Option<String>,
     pub events: Vec<CastEvent>,
 }
 
@@ -68,10 +70,38 @@ impl Cast {
                 data: row.2,
             });
         }
+        let command = ["command", "title"]
+            .iter()
+            .find_map(|key| header[*key].as_str())
+            .map(str::to_string);
         Ok(Cast {
             width,
             height,
+            command,
             events,
+        })
+    }
+
+    /// The agent CLI the recording shows: the program of its header's command (or title), else
+    /// the name the agent draws on its screen (Codex's banner, Claude Code's title); `None`
+    /// when neither says.
+    pub fn agent(&self) -> Option<&'static str> {
+        const KNOWN: [(&str, &str); 2] = [("codex", "OpenAI Codex"), ("claude", "Claude Code")];
+        if let Some(program) = self
+            .command
+            .as_deref()
+            .and_then(|c| c.split_whitespace().next())
+        {
+            let name = crate::adapters::cli_name(program);
+            if let Some((cli, _)) = KNOWN.iter().find(|(cli, _)| *cli == name) {
+                return Some(cli);
+            }
+        }
+        self.events.iter().filter(|e| e.kind == 'o').find_map(|e| {
+            KNOWN
+                .iter()
+                .find(|(_, drawn)| e.data.contains(drawn))
+                .map(|(cli, _)| *cli)
         })
     }
 }
@@ -205,6 +235,28 @@ pub fn screens_at(cast: &Cast, times: &[f64]) -> Vec<(f64, ScreenView)> {
         out.push((t, screen.view()));
     }
     out
+}
+
+#[cfg(test)]
+mod agent_tests {
+    use super::*;
+
+    fn cast(header_extra: &str, output: &str) -> Cast {
+        let header = format!(r#"{{"version": 2, "width": 80, "height": 24{header_extra}}}"#);
+        let event = serde_json::to_string(&(0.1, "o", output)).unwrap();
+        Cast::parse(&format!("{header}\n{event}\n")).unwrap()
+    }
+
+    #[test]
+    fn the_agent_comes_from_the_command_title_or_screen() {
+        let codex = cast(r#", "command": "/usr/bin/codex --no-daemon""#, "x");
+        assert_eq!(codex.agent(), Some("codex"));
+        let claude = cast(r#", "title": "claude --dangerously-skip-permissions""#, "x");
+        assert_eq!(claude.agent(), Some("claude"));
+        let drawn = cast("", "\u{1b}]0;\u{2733} Claude Code\u{7}");
+        assert_eq!(drawn.agent(), Some("claude"));
+        assert_eq!(cast(r#", "title": "bash""#, "$ ").agent(), None);
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,14 @@ const BASE_ARGS: [&str; 2] = [
     "--no-alt-screen",
 ];
 
+const NO_DAEMON: &str = "--no-daemon";
+
+/// Whether a `codex --help` text offers `--no-daemon` as an option of its own.
+fn lists_no_daemon(help: &str) -> bool {
+    help.lines()
+        .any(|l| l.trim_start().split([' ', ',', '=']).next() == Some(NO_DAEMON))
+}
+
 pub fn is_braille_spinner(c: char) -> bool {
     ('\u{2801}'..='\u{28FF}').contains(&c)
 }
@@ -90,6 +98,23 @@ impl Adapter for Codex {
         argv.extend(BASE_ARGS.iter().map(|a| a.to_string()));
         argv.extend(args.iter().cloned());
         argv
+    }
+
+    /// `--no-daemon` when this Codex has it (its `--help` lists it) and the user did not pass
+    /// it: without it, Codex's background app-server outlives the session.
+    fn probed_args(&self, program: &str, args: &[String]) -> Vec<String> {
+        if args.iter().any(|a| a == NO_DAEMON) {
+            return Vec::new();
+        }
+        let help = crate::program::answer_within(
+            std::process::Command::new(program).arg("--help"),
+            Duration::from_secs(5),
+        );
+        if help.is_some_and(|h| lists_no_daemon(&h)) {
+            vec![NO_DAEMON.to_string()]
+        } else {
+            Vec::new()
+        }
     }
 
     fn records_plan(
@@ -231,6 +256,16 @@ pub fn parse_summary(text: &str) -> ExitSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_daemon_is_found_as_an_option_in_the_help() {
+        let help = "Options:\n      --no-alt-screen\n          Disable alternate screen mode\n\n      --no-daemon\n          Run without the shared background server\n";
+        assert!(lists_no_daemon(help));
+        assert!(!lists_no_daemon(
+            "Options:\n  --no-alt-screen\n  see also --no-daemon-x\n"
+        ));
+        assert!(!lists_no_daemon("Run with --no-daemon to ...\n"));
+    }
 
     #[test]
     fn token_line_and_resume_id_are_parsed() {

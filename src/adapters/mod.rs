@@ -132,6 +132,12 @@ pub trait Adapter: Send + Sync {
         argv
     }
 
+    /// Flags to add that depend on the installed program (asked once, at `run`): e.g. Codex's
+    /// `--no-daemon` where that Codex has it. Empty by default.
+    fn probed_args(&self, _program: &str, _args: &[String]) -> Vec<String> {
+        Vec::new()
+    }
+
     /// How the session will find the agent's own records (turn outcomes, answers, usage). An
     /// adapter may add to `argv` what makes the record file known before the spawn. `env` reads
     /// the caller's environment.

@@ -1,11 +1,158 @@
-//! `harnex completions <bash|zsh|fish|…>`: shell completion scripts (clap_complete).
+//! `harnex completions <bash|zsh|fish|…>`: shell completion scripts (clap_complete), without the
+//! hidden commands and flags, and with `--id` completed from the live sessions (the hidden
+//! `harnex __ids` lists them) where a command acts on an existing session.
 
 use clap::CommandFactory;
 
 use crate::cli::Cli;
 use crate::error::Result;
 
+/// What the scripts run to list the live session ids.
+const IDS: &str = "harnex __ids 2>/dev/null";
+
 pub fn run(shell: clap_complete::Shell) -> Result<i32> {
-    clap_complete::generate(shell, &mut Cli::command(), "harnex", &mut std::io::stdout());
+    let mut visible = without_hidden(&Cli::command());
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut visible, "harnex", &mut script);
+    let script = String::from_utf8_lossy(&script);
+    print!("{}", complete_live_ids(shell, &script));
     Ok(0)
+}
+
+/// `harnex __ids`: the ids of every live session, one per line, each once.
+pub fn live_ids() -> Result<i32> {
+    let state = crate::paths::StateDir::from_env()?;
+    let mut ids: Vec<String> = crate::registry::live_entries(&state)
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    for id in ids {
+        println!("{id}");
+    }
+    Ok(0)
+}
+
+/// A copy of `command` without its hidden arguments and subcommands (clap_complete's
+/// generators offer them otherwise).
+fn without_hidden(command: &clap::Command) -> clap::Command {
+    let mut copy = clap::Command::new(command.get_name().to_string())
+        .disable_help_subcommand(true)
+        .disable_version_flag(true);
+    if let Some(about) = command.get_about() {
+        copy = copy.about(about.clone());
+    }
+    if let Some(version) = command.get_version() {
+        copy = copy.version(version.to_string());
+    }
+    for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+        copy = copy.arg(arg.clone());
+    }
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        copy = copy.subcommand(without_hidden(sub));
+    }
+    copy
+}
+
+/// Make `--id` of the commands that act on a live session complete its id (not file names).
+/// `run --id` (a new id) is left alone.
+fn complete_live_ids(shell: clap_complete::Shell, script: &str) -> String {
+    use clap_complete::Shell;
+    match shell {
+        Shell::Bash => script
+            .split_inclusive("\n        harnex__subcmd__")
+            .map(|section| {
+                if section.starts_with("run)") {
+                    return section.to_string();
+                }
+                section.replace(
+                    "--id)\n                    COMPREPLY=($(compgen -f \"${cur}\"))",
+                    &format!(
+                        "--id)\n                    COMPREPLY=($(compgen -W \"$({IDS})\" -- \"${{cur}}\"))"
+                    ),
+                )
+            })
+            .collect(),
+        Shell::Zsh => script
+            .lines()
+            .map(|line| {
+                if line.starts_with("'--id=[") && !line.starts_with("'--id=[Session id (default") {
+                    line.replace(
+                        ":ID:_default'",
+                        &format!(":ID:{{compadd -- ${{(f)\"$({IDS})\"}}}}'"),
+                    )
+                } else {
+                    line.to_string()
+                }
+            })
+            .map(|line| line + "\n")
+            .collect(),
+        Shell::Fish => script
+            .lines()
+            .map(|line| {
+                if line.contains(" -l id -d '") && !line.contains("-d 'Session id (default") {
+                    format!("{line} -f -a '({IDS})'")
+                } else {
+                    line.to_string()
+                }
+            })
+            .map(|line| line + "\n")
+            .collect(),
+        _ => script.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(shell: clap_complete::Shell) -> String {
+        let mut out = Vec::new();
+        clap_complete::generate(
+            shell,
+            &mut without_hidden(&Cli::command()),
+            "harnex",
+            &mut out,
+        );
+        complete_live_ids(shell, &String::from_utf8_lossy(&out))
+    }
+
+    #[test]
+    fn hidden_commands_and_flags_are_not_offered() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let text = script(shell);
+            for hidden in ["supervise", "legacy-pty", "report-fd"] {
+                assert!(!text.contains(hidden), "{shell}: {hidden}");
+            }
+            // `__ids` is run by the script, never offered as a command.
+            assert!(!text.contains("harnex,__ids"), "{shell}");
+            assert!(!text.contains("'__ids:"), "{shell}");
+            assert!(!text.contains("-a \"__ids\""), "{shell}");
+            assert!(text.contains("wait-for-idle"), "{shell}");
+        }
+    }
+
+    #[test]
+    fn ids_of_live_sessions_are_offered_for_id_but_not_for_run() {
+        let bash = script(clap_complete::Shell::Bash);
+        assert!(bash.contains("compgen -W \"$(harnex __ids"), "{bash}");
+        let run = bash
+            .split("\n        harnex__subcmd__run)")
+            .nth(1)
+            .and_then(|s| s.split("\n        harnex__").next())
+            .unwrap();
+        assert!(!run.contains("__ids"), "{run}");
+        let zsh = script(clap_complete::Shell::Zsh);
+        assert!(zsh.contains("'--id=[Session id]:ID:{compadd"), "{zsh}");
+        let fish = script(clap_complete::Shell::Fish);
+        assert!(
+            fish.contains("-l id -d 'Session id' -r -f -a '(harnex __ids"),
+            "{fish}"
+        );
+    }
 }

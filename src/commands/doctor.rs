@@ -8,13 +8,38 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::paths::StateDir;
 
-/// Agent CLIs harnex knows, with the versions its end-to-end tests pin.
-const AGENTS: [(&str, &str); 2] = [("codex", "0.169.0"), ("claude", "2.1.328")];
+/// Agent CLIs harnex knows: the oldest version it takes (Codex: the Ruby harnex's floor; Claude
+/// Code: the 2.x screens the adapter reads) and the version its end-to-end tests pin.
+const AGENTS: [Agent; 2] = [
+    Agent {
+        name: "codex",
+        minimum: "0.128.0",
+        tested: "0.169.0",
+    },
+    Agent {
+        name: "claude",
+        minimum: "2.0.0",
+        tested: "2.1.328",
+    },
+];
 
+struct Agent {
+    name: &'static str,
+    minimum: &'static str,
+    tested: &'static str,
+}
+
+/// One row of the report. JSON: `{name, required, ok, found?, error?}` as the Ruby harnex's
+/// doctor writes it, plus `detail` and the check's own fields.
 struct Check {
     name: &'static str,
-    required: bool,
+    /// What the check needs: `">= 0.128.0"` for an agent CLI (Ruby's form), else a word.
+    required: String,
+    /// Whether a failure of this check fails `doctor` (exit 1).
+    fatal: bool,
     ok: bool,
+    found: Option<String>,
+    error: Option<String>,
     detail: String,
     extra: Value,
 }
@@ -37,15 +62,21 @@ fn state_dir_check() -> Check {
     match result {
         Ok(state) => Check {
             name: "state-dir",
-            required: true,
+            required: "private, writable".into(),
+            fatal: true,
             ok: true,
+            found: Some(state.root().display().to_string()),
+            error: None,
             detail: format!("{} (private, writable)", state.root().display()),
             extra: json!({"path": state.root()}),
         },
         Err(e) => Check {
             name: "state-dir",
-            required: true,
+            required: "private, writable".into(),
+            fatal: true,
             ok: false,
+            found: None,
+            error: Some(e.to_string()),
             detail: e.to_string(),
             extra: json!({}),
         },
@@ -56,45 +87,77 @@ fn tool_check(name: &'static str, flag: &str, purpose: &str) -> Check {
     match version_of(name, flag) {
         Some(line) => Check {
             name,
-            required: false,
+            required: "optional".into(),
+            fatal: false,
             ok: true,
+            found: Some(line.clone()),
+            error: None,
             detail: line.clone(),
-            extra: json!({"found": line, "version": parse_version(&line)}),
+            extra: json!({"version": parse_version(&line)}),
         },
         None => Check {
             name,
-            required: false,
+            required: "optional".into(),
+            fatal: false,
             ok: false,
+            found: None,
+            error: Some(format!("not found on PATH ({purpose})")),
             detail: format!("not found on PATH ({purpose})"),
             extra: json!({}),
         },
     }
 }
 
-fn agent_check(name: &'static str, tested: &str) -> Check {
+/// An agent CLI: missing is reported (you may not use that agent); older than its minimum
+/// fails `doctor`, as the Ruby harnex's does for Codex.
+fn agent_check(agent: &Agent) -> Check {
+    let Agent {
+        name,
+        minimum,
+        tested,
+    } = *agent;
+    let required = format!(">= {minimum}");
     let Some(line) = version_of(name, "--version") else {
+        let error = format!("not found on PATH (install it to run `harnex run {name}`)");
         return Check {
             name,
-            required: false,
+            required,
+            fatal: false,
             ok: false,
-            detail: format!("not found on PATH (install it to run `harnex run {name}`)"),
+            found: None,
+            error: Some(error.clone()),
+            detail: error,
             extra: json!({"tested_version": tested}),
         };
     };
     let version = parse_version(&line);
     let is_tested = version.as_deref() == Some(tested);
+    let too_old = version
+        .as_deref()
+        .is_some_and(|v| version_key(v) < version_key(minimum));
     let path = crate::session::pty::find_program(name);
+    let error = too_old.then(|| {
+        format!("{line} is older than {minimum}, the oldest harnex takes: upgrade {name}")
+    });
     Check {
         name,
-        required: false,
-        ok: true,
-        detail: if is_tested {
-            format!("{line} (tested with harnex)")
-        } else {
-            format!("{line} (harnex is tested with {tested}; screens may differ)")
+        required,
+        fatal: too_old,
+        ok: !too_old,
+        found: version.clone().or(Some(line.clone())),
+        detail: match (&error, is_tested) {
+            (Some(error), _) => error.clone(),
+            (None, true) => format!("{line} (tested with harnex)"),
+            (None, false) => format!("{line} (harnex is tested with {tested}; screens may differ)"),
         },
-        extra: json!({"found": line, "version": version, "path": path, "tested_version": tested, "tested": is_tested}),
+        error,
+        extra: json!({"version_line": line, "version": version, "path": path, "tested_version": tested, "tested": is_tested}),
     }
+}
+
+/// `1.2.3` → (1, 2, 3), for comparing versions.
+fn version_key(version: &str) -> Vec<u64> {
+    version.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
 pub fn run(as_json: bool) -> Result<i32> {
@@ -107,20 +170,24 @@ pub fn run(as_json: bool) -> Result<i32> {
         ),
         tool_check("git", "--version", "needed for git telemetry"),
     ];
-    checks.extend(
-        AGENTS
-            .iter()
-            .map(|(name, tested)| agent_check(name, tested)),
-    );
-    let ok = checks.iter().all(|c| c.ok || !c.required);
+    checks.extend(AGENTS.iter().map(agent_check));
+    let ok = checks.iter().all(|c| c.ok || !c.fatal);
     if as_json {
         let rows: Vec<Value> = checks
             .iter()
             .map(|c| {
                 let mut row =
                     json!({"name": c.name, "required": c.required, "ok": c.ok, "detail": c.detail});
-                if let (Value::Object(row), Value::Object(extra)) = (&mut row, &c.extra) {
-                    row.extend(extra.clone());
+                if let Value::Object(fields) = &mut row {
+                    if let Some(found) = &c.found {
+                        fields.insert("found".into(), Value::from(found.as_str()));
+                    }
+                    if let Some(error) = &c.error {
+                        fields.insert("error".into(), Value::from(error.as_str()));
+                    }
+                    if let Value::Object(extra) = &c.extra {
+                        fields.extend(extra.clone());
+                    }
                 }
                 row
             })
@@ -128,7 +195,7 @@ pub fn run(as_json: bool) -> Result<i32> {
         println!("{}", json!({"ok": ok, "checks": rows}));
     } else {
         for check in &checks {
-            let mark = match (check.ok, check.required) {
+            let mark = match (check.ok, check.fatal) {
                 (true, _) => "ok  ",
                 (false, true) => "FAIL",
                 (false, false) => "warn",
@@ -161,5 +228,12 @@ mod tests {
             Some("2.1.328")
         );
         assert_eq!(parse_version("garbage"), None);
+    }
+
+    #[test]
+    fn versions_compare_by_number() {
+        assert!(version_key("0.99.0") < version_key("0.128.0"));
+        assert!(version_key("0.169.0") >= version_key("0.128.0"));
+        assert!(version_key("2.1.328") > version_key("2.0.0"));
     }
 }

@@ -13,7 +13,7 @@ use crate::wire::outputs::{ReplayReport, ReplayStep};
 
 pub fn run(args: ExplainArgs) -> Result<i32> {
     if let Some(path) = &args.replay {
-        return explain_replay(path, args.cli.as_deref().unwrap_or("generic"), args.json);
+        return explain_replay(path, args.cli.as_deref(), args.json);
     }
     let target = crate::cli::SessionFilter {
         repo: args.repo.clone(),
@@ -101,8 +101,11 @@ fn describe(answer: &Value) -> String {
     out
 }
 
-fn explain_replay(path: &std::path::Path, cli: &str, as_json: bool) -> Result<i32> {
+/// Replay with the adapter `--cli` names, else the one the recording shows (its command or
+/// title, or the agent's name on its screen), else the generic one.
+fn explain_replay(path: &std::path::Path, cli: Option<&str>, as_json: bool) -> Result<i32> {
     let cast = Cast::load(path)?;
+    let cli = cli.or_else(|| cast.agent()).unwrap_or("generic");
     let adapter = crate::adapters::for_cli(cli);
     let result = replay(&cast, adapter.as_ref());
     if as_json {

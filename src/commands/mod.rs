@@ -2,6 +2,7 @@
 //! stderr carries messages for people.
 
 pub mod completions;
+pub mod conversation;
 pub mod docs;
 pub mod doctor;
 pub mod done;

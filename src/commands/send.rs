@@ -11,6 +11,7 @@ use super::print_json;
 use crate::cli::SendArgs;
 use crate::client::{CallError, Client};
 use crate::error::{Error, Result};
+use crate::registry::Resolved;
 use crate::wire::outputs::{SendError, SendTimeout, TurnOutcome};
 use crate::wire::requests::{KeySpec, SendRequest};
 use crate::wire::to_value;
@@ -23,7 +24,7 @@ pub fn run(args: SendArgs) -> Result<i32> {
         return send_keys(&args, keys, deadline);
     }
     let text = resolve_text(&args)?;
-    let (client, id, target_session) = connect(&args)?;
+    let (client, id, target_session) = connect(&args, started, deadline)?;
     let text = if relay_wanted(&args, target_session.as_deref()) {
         relay_text(&text)
     } else {
@@ -43,12 +44,12 @@ pub fn run(args: SendArgs) -> Result<i32> {
     let answer = match client.post("/send", &body, left(deadline)) {
         Ok(answer) => answer,
         Err(CallError::Timeout) => {
-            return timeout(
+            return Err(timeout(
                 &id,
                 None,
                 "the session did not answer before the deadline, so the message may or may not have been taken: check `harnex status` (injected_count) before sending it again",
                 started,
-            );
+            ));
         }
         Err(e) => return Err(Error::failed(format!("cannot send to {id}: {e}"))),
     };
@@ -93,7 +94,7 @@ pub fn run(args: SendArgs) -> Result<i32> {
 /// `--keys Down,Enter`: press named keys now.
 fn send_keys(args: &SendArgs, keys: &str, deadline: Instant) -> Result<i32> {
     crate::keys::parse_keys(keys, false).map_err(Error::usage)?;
-    let (client, id, _) = connect(args)?;
+    let (client, id, _) = connect(args, Instant::now(), deadline)?;
     let body = SendRequest {
         keys: Some(KeySpec::Names(keys.to_string())),
         ..SendRequest::default()
@@ -103,7 +104,7 @@ fn send_keys(args: &SendArgs, keys: &str, deadline: Instant) -> Result<i32> {
             print_json(&answer);
             Ok(0)
         }
-        Err(CallError::Timeout) => timeout(&id, None, "send timed out", Instant::now()),
+        Err(CallError::Timeout) => Err(timeout(&id, None, "send timed out", Instant::now())),
         Err(e) => Err(Error::failed(format!("cannot send keys to {id}: {e}"))),
     }
 }
@@ -160,20 +161,52 @@ fn read_stdin() -> Result<String> {
     Ok(text.trim_end_matches('\n').to_string())
 }
 
-/// The API client, the session id, and its session_id (for relay decisions).
-fn connect(args: &SendArgs) -> Result<(Client, String, Option<String>)> {
+/// The API client, the session id, and its session_id (for relay decisions). A session that is
+/// not registered yet is waited for until the deadline, as the Ruby harnex does: orchestrators
+/// start a session and send to it at once. Then exit 124 with the JSON result.
+fn connect(
+    args: &SendArgs,
+    started: Instant,
+    deadline: Instant,
+) -> Result<(Client, String, Option<String>)> {
     let id = crate::paths::normalize_id(&args.id.id)?;
     if let (Some(port), Some(token)) = (args.port, args.token.as_deref()) {
         let host = args.host.as_deref().unwrap_or("127.0.0.1");
         return Ok((Client::new(host, port, token), id, None));
     }
-    let (_, entry) = super::find_live(&args.id.id, &args.target)?;
-    Ok((
-        Client::for_entry(&entry),
-        entry.id.clone(),
-        Some(entry.session_id),
-    ))
+    let (state, selector) = super::selector(&args.id.id, &args.target)?;
+    let mut said_waiting = false;
+    loop {
+        let hint = match selector.resolve(&state)? {
+            Resolved::Live(entry) => {
+                return Ok((
+                    Client::for_entry(&entry),
+                    entry.id.clone(),
+                    Some(entry.session_id),
+                ));
+            }
+            Resolved::None { hint } => hint,
+        };
+        if Instant::now() >= deadline {
+            let error = format!(
+                "session {id:?} did not start within {} ({hint})",
+                humantime::format_duration(args.timeout)
+            );
+            return Err(timeout(&id, None, &error, started));
+        }
+        if !said_waiting {
+            said_waiting = true;
+            crate::warn!(
+                "harnex send: waiting up to {} (--timeout) for session {id:?} to start ({hint})",
+                humantime::format_duration(args.timeout)
+            );
+        }
+        std::thread::sleep(LOOKUP_POLL.min(left(deadline)));
+    }
 }
+
+/// How often `send` looks for a session that is not registered yet.
+const LOOKUP_POLL: Duration = Duration::from_millis(50);
 
 /// Relay when sent from inside another harnex session (or when asked), never for Enter alone.
 fn relay_wanted(args: &SendArgs, target_session: Option<&str>) -> bool {
@@ -335,6 +368,8 @@ fn wait_for_turn(
                     Ok(0)
                 }
                 "blocked" => {
+                    // The turn stopped to ask for something: it needs an answer, not a wait.
+                    out.outcome = Some(crate::records::TurnOutcome::NeedsInput);
                     out.dialog = Some(body["dialog"].clone());
                     out.error = Some(
                         "the agent is blocked on a dialog; answer it with `harnex send --keys` or `--submit-only`".into(),
@@ -404,7 +439,8 @@ fn delivery_timeout(
     Err(Error::timed_out())
 }
 
-fn timeout(id: &str, message_id: Option<&str>, error: &str, started: Instant) -> Result<i32> {
+/// Print the timeout result; the error to return (exit 124).
+fn timeout(id: &str, message_id: Option<&str>, error: &str, started: Instant) -> Error {
     print_json(&to_value(&SendTimeout {
         ok: false,
         id: id.to_string(),
@@ -414,7 +450,7 @@ fn timeout(id: &str, message_id: Option<&str>, error: &str, started: Instant) ->
         error: error.to_string(),
         waited_seconds: started.elapsed().as_secs_f64(),
     }));
-    Err(Error::timed_out())
+    Error::timed_out()
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //!
 //! Install records every file, link and directory it creates in
 //! `.claude/skills/.harnex-skills.json`; uninstall removes exactly those (directories only when
-//! empty), so install-then-uninstall leaves the tree as it was.
+//! empty), so install-then-uninstall leaves the tree as it was. The manifest also keeps a hash of
+//! each SKILL.md as harnex wrote it: a SKILL.md that differs from it (the user edited it, or it
+//! was never harnex's) is kept by install and uninstall, and said so, unless `--force`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,10 +18,28 @@ use crate::error::{Error, Result};
 
 const MANIFEST: &str = ".harnex-skills.json";
 
-/// Paths install created, in creation order.
+/// Paths install created, in creation order, and the SHA-256 of each SKILL.md it wrote.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Manifest {
     created: Vec<PathBuf>,
+    #[serde(default)]
+    written: std::collections::BTreeMap<PathBuf, String>,
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether `file` holds something other than what harnex last wrote there.
+fn edited(manifest: &Manifest, file: &Path) -> bool {
+    match fs::read(file) {
+        Ok(current) => manifest.written.get(file) != Some(&sha256(&current)),
+        Err(_) => false,
+    }
 }
 
 struct Layout {
@@ -112,15 +132,15 @@ fn record(manifest: &mut Manifest, path: PathBuf) {
     }
 }
 
-pub fn install(local: bool, names: &[String]) -> Result<i32> {
-    install_into(&root(local)?, names)
+pub fn install(local: bool, names: &[String], force: bool) -> Result<i32> {
+    install_into(&root(local)?, names, force)
 }
 
-pub fn uninstall(local: bool, names: &[String]) -> Result<i32> {
-    uninstall_from(&root(local)?, names)
+pub fn uninstall(local: bool, names: &[String], force: bool) -> Result<i32> {
+    uninstall_from(&root(local)?, names, force)
 }
 
-fn install_into(root: &Path, names: &[String]) -> Result<i32> {
+fn install_into(root: &Path, names: &[String], force: bool) -> Result<i32> {
     let layout = Layout::new(root);
     let skills = select(names)?;
     let mut manifest = read_manifest(&layout);
@@ -129,7 +149,20 @@ fn install_into(root: &Path, names: &[String]) -> Result<i32> {
         make_dirs(&dir, &mut manifest)?;
         let file = dir.join("SKILL.md");
         let existed = file.exists();
-        fs::write(&file, skill.text).map_err(|e| io_err("write", &file, e))?;
+        let same = fs::read(&file).is_ok_and(|current| current == skill.text.as_bytes());
+        if existed && !same && !force && edited(&manifest, &file) {
+            println!(
+                "kept {}: it differs from what harnex installed (edited?); `harnex skills install --force` replaces it",
+                file.display()
+            );
+            continue;
+        }
+        if !same {
+            fs::write(&file, skill.text).map_err(|e| io_err("write", &file, e))?;
+        }
+        manifest
+            .written
+            .insert(file.clone(), sha256(skill.text.as_bytes()));
         if !existed {
             record(&mut manifest, file.clone());
         }
@@ -153,7 +186,7 @@ fn install_into(root: &Path, names: &[String]) -> Result<i32> {
     Ok(0)
 }
 
-fn uninstall_from(root: &Path, names: &[String]) -> Result<i32> {
+fn uninstall_from(root: &Path, names: &[String], force: bool) -> Result<i32> {
     let layout = Layout::new(root);
     let skills = select(names)?;
     let mut manifest = read_manifest(&layout);
@@ -161,17 +194,32 @@ fn uninstall_from(root: &Path, names: &[String]) -> Result<i32> {
         println!("no skills installed by harnex under {}", root.display());
         return Ok(0);
     }
-    let everything = skills.len() == docs::SKILLS.len();
     let ours = |path: &Path| {
         skills.iter().any(|s| {
             path.starts_with(layout.claude.join(s.name)) || path == layout.codex.join(s.name)
         })
     };
+    // A SKILL.md the user edited stays, and so does the manifest that knows it.
+    let edited_kept: Vec<PathBuf> = manifest
+        .created
+        .iter()
+        .filter(|p| !force && ours(p) && p.ends_with("SKILL.md") && edited(&manifest, p))
+        .cloned()
+        .collect();
+    let everything = skills.len() == docs::SKILLS.len() && edited_kept.is_empty();
     // Files and links of the chosen skills first, then directories that became empty, newest
     // first; when every skill goes, the manifest and the folders above the skills go too.
     let mut kept = Vec::new();
     for path in manifest.created.iter().rev() {
         if !everything && !ours(path) {
+            kept.push(path.clone());
+            continue;
+        }
+        if edited_kept.contains(path) {
+            println!(
+                "kept {}: it differs from what harnex installed (edited?); `harnex skills uninstall --force` removes it",
+                path.display()
+            );
             kept.push(path.clone());
             continue;
         }
@@ -254,7 +302,7 @@ mod tests {
         fs::create_dir_all(root.join(".claude")).unwrap();
         fs::write(root.join(".claude/settings.json"), "{}").unwrap();
         let before = tree(root);
-        install_into(root, &[]).unwrap();
+        install_into(root, &[], false).unwrap();
         for skill in docs::SKILLS {
             let file = root
                 .join(".claude/skills")
@@ -268,8 +316,8 @@ mod tests {
                 "Codex sees it"
             );
         }
-        install_into(root, &["dispatch".to_string()]).unwrap();
-        uninstall_from(root, &[]).unwrap();
+        install_into(root, &["dispatch".to_string()], false).unwrap();
+        uninstall_from(root, &[], false).unwrap();
         assert_eq!(tree(root), before);
     }
 
@@ -277,13 +325,31 @@ mod tests {
     fn uninstalling_one_skill_keeps_the_others() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        install_into(root, &[]).unwrap();
-        uninstall_from(root, &["chain".to_string()]).unwrap();
+        install_into(root, &[], false).unwrap();
+        uninstall_from(root, &["chain".to_string()], false).unwrap();
         assert!(!root.join(".claude/skills/harnex-chain").exists());
         assert!(fs::symlink_metadata(root.join(".codex/skills/harnex-chain")).is_err());
         assert!(root.join(".claude/skills/harnex-buddy/SKILL.md").exists());
-        uninstall_from(root, &[]).unwrap();
+        uninstall_from(root, &[], false).unwrap();
         assert!(tree(root).is_empty(), "{:?}", tree(root));
+    }
+
+    #[test]
+    fn an_edited_skill_is_kept_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        install_into(root, &[], false).unwrap();
+        let file = root.join(".claude/skills/harnex-dispatch/SKILL.md");
+        fs::write(&file, "my own notes").unwrap();
+        install_into(root, &[], false).unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "my own notes");
+        uninstall_from(root, &[], false).unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "my own notes");
+        install_into(root, &[], true).unwrap();
+        assert_ne!(fs::read_to_string(&file).unwrap(), "my own notes");
+        // Unedited, it is harnex's to replace and to remove.
+        uninstall_from(root, &[], false).unwrap();
+        assert!(!file.exists());
     }
 
     #[test]

@@ -59,6 +59,14 @@ pub fn run(args: StatusArgs) -> Result<i32> {
         println!("{}", Value::Array(rows));
         return Ok(if missing { 1 } else { 0 });
     }
+    if rows.is_empty() && !missing {
+        // Ruby's wording, on stdout, exit 0: an empty list is an answer, not an error.
+        if args.all {
+            println!("No active harnex sessions.");
+        } else {
+            println!("No active harnex sessions for {}.", repo.display());
+        }
+    }
     if rows.is_empty() {
         let elsewhere = live
             .iter()
@@ -66,7 +74,7 @@ pub fn run(args: StatusArgs) -> Result<i32> {
             .filter(|e| id_key.as_ref().is_none_or(|k| paths::id_key(&e.id) == *k))
             .count();
         let scope = match &id {
-            Some(id) => match ended_hint(&state, &repo, id) {
+            Some(id) => match registry::ended_hint(&state, &repo, id) {
                 Some(ended) => ended,
                 None => format!("no session {id:?} in {}", repo.display()),
             },
@@ -76,7 +84,7 @@ pub fn run(args: StatusArgs) -> Result<i32> {
             crate::warn!(
                 "{scope}; {elsewhere} live session(s) in other repos: use `harnex status --all`"
             );
-        } else {
+        } else if missing {
             crate::warn!("{scope}");
         }
         return Ok(if missing { 1 } else { 0 });
@@ -87,19 +95,6 @@ pub fn run(args: StatusArgs) -> Result<i32> {
         print!("{}", table(&rows));
     }
     Ok(0)
-}
-
-/// "session X ended …" when the id's last run in `repo` left an exit record.
-fn ended_hint(state: &StateDir, repo: &std::path::Path, id: &str) -> Option<String> {
-    let record = registry::read_exit(state, &paths::SessionKey::new(repo.to_path_buf(), id))?;
-    let code = record
-        .exit_code
-        .map_or("an unknown code".to_string(), |c| format!("code {c}"));
-    let reason = record.reason.as_deref().unwrap_or("unknown");
-    Some(format!(
-        "session {id:?} ended at {} with {code} ({reason}); see `harnex wait --id {id}` and `harnex logs --id {id}`",
-        record.exited_at
-    ))
 }
 
 /// A status row for a registry entry that could not be read.
@@ -143,7 +138,16 @@ fn session_status(entry: &RegistryEntry) -> Value {
         }
     };
     if let Some(map) = status.as_object_mut() {
-        map.remove("token");
+        // As the Ruby harnex's registry rows have them: scripts call the API with the token
+        // (it is the user's own: the registry file is 0600, and so is what they redirect to).
+        let registered = crate::wire::status::RegistryFields {
+            token: entry.token.clone(),
+            cwd: entry.cwd.clone(),
+            registry_path: entry.file.clone(),
+        };
+        if let Value::Object(fields) = serde_json::json!(registered) {
+            map.extend(fields);
+        }
         for key in ["log_mtime", "log_idle_s"] {
             map.entry(key).or_insert(Value::Null);
         }
@@ -198,6 +202,8 @@ fn table(rows: &[Value]) -> String {
                 .unwrap_or(0)
         })
         .collect();
+    // Ruby's dashed rule under the header.
+    cells.insert(1, widths.iter().map(|w| "-".repeat(*w)).collect());
     let mut out = String::new();
     for row in &cells {
         let line: Vec<String> = row
@@ -276,6 +282,10 @@ mod tests {
                 "ID", "CLI", "PID", "PORT", "AGE", "IDLE", "STATE", "REPO", "DESC"
             ]
         );
+        let rule = lines.next().unwrap();
+        // As wide as each column: "PORT" under 43001, "AGE" under its value.
+        assert!(rule.starts_with("--  ----  ---  -----  "), "{rule}");
+        assert!(rule.chars().all(|c| c == '-' || c == ' '), "{rule}");
         let row = lines.next().unwrap();
         assert!(row.contains(" - "), "{row}");
         assert!(row.contains("prompt"));

@@ -6,7 +6,9 @@
 //! - `SessionMeta`: the first row carrying both `sessionId` and `cwd` (the first `user` or
 //!   `attachment` row; the `mode`/`permission-mode` rows before it have no `cwd`).
 //! - `TurnStarted`: a `user` row that is a prompt — not a tool result, not meta, not a sidechain,
-//!   not the `[Request interrupted by user]` marker. Its `promptId` is the turn id.
+//!   not the `[Request interrupted by user]` marker. Its `promptId` is the turn id. A command
+//!   Claude runs itself (`/model`, `!ls`) is a turn from its row to its output's (see
+//!   `claude_local.rs`).
 //! - `Usage`: `assistant` rows' `message.usage`. Claude writes one row per content block (thinking,
 //!   text, tool use), each repeating the whole message's usage, so usage is kept per request
 //!   (`requestRef` + `message.id`) and a message counts once however many rows it has.
@@ -40,6 +42,8 @@ use super::{ErrorKind, RecordFact, TurnError, TurnOutcome, Usage};
 
 #[path = "claude_fields.rs"]
 mod fields;
+#[path = "claude_local.rs"]
+mod local;
 use fields::{
     add, api_error, assistant_text, between, is_tool_result, retry_error, str_at, subtract, u32_at,
     usage_of, user_text, word_after,
@@ -70,6 +74,8 @@ pub struct ClaudeRecords {
     finished_subagents: HashSet<String>,
     /// Ids of `Agent` tool calls whose results (with the sub-agent's id) are still to come.
     agent_calls: HashSet<String>,
+    /// The open turn is a command Claude runs itself (`/model`, `!ls`; see `claude_local.rs`).
+    local_turn: bool,
 }
 
 impl ClaudeRecords {
@@ -208,6 +214,9 @@ impl ClaudeRecords {
         }
         let text = user_text(content);
         self.agent_finished(&text, facts);
+        if self.local_command(row, &text, facts) {
+            return;
+        }
         if text.starts_with(INTERRUPT_MARKER) {
             self.end_turn(TurnOutcome::Interrupted, None, None, facts);
             return;
@@ -217,10 +226,16 @@ impl ClaudeRecords {
             let answer = self.answer.take().map(|(_, text)| text);
             self.end_turn(TurnOutcome::Completed, answer, None, facts);
         }
+        self.start_turn(row, facts);
+    }
+
+    /// Opens a turn on this prompt row (its `promptId` is the turn id).
+    fn start_turn(&mut self, row: &Value, facts: &mut Vec<RecordFact>) {
         let turn_id = str_at(row, &["promptId"]).map(str::to_string);
         self.open_turn = Some(turn_id.clone());
         self.answer = None;
         self.requests_since_reply = 0;
+        self.local_turn = false;
         facts.push(RecordFact::TurnStarted { turn_id });
     }
 
@@ -332,6 +347,7 @@ impl ClaudeRecords {
         };
         self.answer = None;
         self.requests_since_reply = 0;
+        self.local_turn = false;
         facts.push(RecordFact::TurnEnded {
             turn_id,
             outcome,
@@ -339,6 +355,12 @@ impl ClaudeRecords {
             error,
         });
     }
+}
+
+/// The text of a transcript `user` row (a prompt): its string, or its text blocks joined. For
+/// readers that show the prompt of a turn [`ClaudeRecords`] saw start on that row.
+pub fn user_row_text(row: &Value) -> Option<String> {
+    row.pointer("/message/content").map(user_text)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 pub mod claude;
 pub mod codex;
+pub mod conversation;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

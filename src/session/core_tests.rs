@@ -50,6 +50,7 @@ fn harness(adapter: Box<dyn Adapter>) -> Harness {
             meta: None,
             summary_out: None,
             watch_file: None,
+            auto_stop: false,
             attribution: Default::default(),
         },
         size: (80, 24),

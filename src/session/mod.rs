@@ -1,7 +1,8 @@
 //! The supervisor: one process per session owns the agent's PTY, the screen and state machine,
 //! the inbox, the HTTP API, the transcript and the event log.
 //!
-//! Threads: PTY reader, monitor (screen + state), PTY writer, child waiter, inbox delivery, API
+//! Threads: PTY reader, monitor (screen + state), PTY writer, child waiter, inbox delivery, the
+//! record follower (the agent's own records: [`record_feed`]), API
 //! (a single-threaded async runtime, plus a bounded pool for handlers that block), signal
 //! handler, reaper of adopted orphans, registry keeper (rewrites a damaged entry), and in the
 //! foreground a stdin forwarder. The main thread starts them, waits for the agent to exit, then
@@ -99,6 +100,9 @@ pub struct SessionOptions {
     pub summary_out: Option<PathBuf>,
     /// The file-change hook's file (absolute).
     pub watch_file: Option<PathBuf>,
+    /// `run --auto-stop`: stop the agent once it finished its first task (the `--context`).
+    #[serde(default)]
+    pub auto_stop: bool,
     /// Parent, root and tags (resolved by `harnex run` from its environment and `--tag`).
     #[serde(default)]
     pub attribution: crate::attribution::Attribution,

@@ -213,12 +213,40 @@ fn start(
             let _ = live.inbox.enqueue(payload, Some(Duration::MAX), now);
         });
     }
+    if session.config.options.auto_stop {
+        let s = Arc::clone(&session);
+        spawn_thread("auto-stop", move || auto_stop(&s))?;
+    }
     Ok(Running {
         session,
         api,
         _master: master,
         _raw: raw,
     })
+}
+
+/// `run --auto-stop`: once the first turn (the `--context`) is completed — seen busy, then back
+/// at the prompt, so the prompt drawn before it started does not count — stop the agent as
+/// `harnex stop` would. Once only; nothing if the agent ends first.
+fn auto_stop(session: &Arc<Session>) {
+    let first_done = session
+        .shared
+        .wait_for(None, |live| {
+            if live.exit().is_some() || live.lifecycle.stop_requested() {
+                return Some(false);
+            }
+            (live.turns.completed >= 1).then_some(true)
+        })
+        .unwrap_or(false);
+    if first_done {
+        super::stop::request_stop(
+            session,
+            super::stop::StopRequest {
+                force: false,
+                grace: super::stop::DEFAULT_GRACE,
+            },
+        );
+    }
 }
 
 /// How often the supervisor checks that its registry entry is still there and readable.

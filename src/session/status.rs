@@ -96,6 +96,7 @@ pub fn snapshot(session: &Session, live: &Live) -> Snapshot {
         turn: turn_counters(live),
         last_completed_at: live.last_completed_at.map(rfc3339),
         done_at: live.done_at.map(rfc3339),
+        stopping: live.lifecycle.stop_requested(),
         last_progress_at: rfc3339(live.progress_at),
         progress_idle_s: SystemTime::now()
             .duration_since(live.progress_at)
@@ -156,5 +157,6 @@ pub fn status(session: &Session, live: &Live) -> Status {
             title: live.title.clone(),
             dialog: live.dialog.clone(),
         }),
+        registered: None,
     }
 }

@@ -136,6 +136,9 @@ fn escalate(session: &Arc<Session>, wanted: StopTarget) -> &'static str {
     });
     match outcome {
         Outcome::Start => {
+            // The registry says so before the stop is answered: a `run` of this id right after
+            // `stop` waits for this session to end instead of refusing.
+            session.refresh_registry();
             let session = Arc::clone(session);
             std::thread::spawn(move || ladder(&session));
             wanted.reply(true)
@@ -153,6 +156,7 @@ enum Step {
 }
 
 fn ladder(session: &Session) {
+    await_delivery_end(session);
     type_exit_sequence(session);
     let mut terminated_at: Option<Instant> = None;
     loop {
@@ -190,6 +194,22 @@ fn ladder(session: &Session) {
             }
         }
     }
+}
+
+/// Let a delivery being typed (say the `--context` of a run stopped at once) finish first, so the
+/// exit keys never land inside a half-typed message; at most until the grace runs out, and no
+/// longer than the stop stays graceful. No new delivery starts once a stop is asked for.
+fn await_delivery_end(session: &Session) {
+    let Some(terminate_at) = graceful_until(session) else {
+        return;
+    };
+    session.shared.wait_for(Some(terminate_at), |live| {
+        let graceful = matches!(
+            live.lifecycle.stop_target(),
+            Some(StopTarget::Graceful { .. })
+        );
+        (live.delivering == 0 || live.exit().is_some() || !graceful).then_some(())
+    });
 }
 
 /// Type the adapter's exit keys while the stop stays graceful. Each pause and each write ends

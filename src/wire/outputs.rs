@@ -180,6 +180,20 @@ pub struct PaneText {
     pub pane: Option<String>,
 }
 
+/// `harnex conversation --json`: who said what, turn by turn, from the agent's own records.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Conversation {
+    pub ok: bool,
+    /// The session (null for `--file`).
+    pub id: Option<String>,
+    /// Whose records: `codex-rollout` or `claude-transcript`.
+    pub source: String,
+    /// The record file read.
+    pub path: std::path::PathBuf,
+    /// The turns (with `--turn N`, that one), texts redacted.
+    pub turns: Vec<crate::records::conversation::Turn>,
+}
+
 /// A status row for a registry entry that cannot be read (`status --json`).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct CorruptStatus {

@@ -26,6 +26,11 @@ pub fn status() -> Schema {
     schema_for!(status::Status)
 }
 
+/// `harnex conversation --json`.
+pub fn conversation() -> Schema {
+    schema_for!(super::outputs::Conversation)
+}
+
 /// Requests and replies by route.
 pub fn api() -> Value {
     json!({
@@ -62,6 +67,7 @@ pub fn documents() -> Vec<(&'static str, Value)> {
         ("events.json", value(events())),
         ("status.json", value(status())),
         ("api.json", api()),
+        ("conversation.json", value(conversation())),
     ]
 }
 

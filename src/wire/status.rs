@@ -36,6 +36,18 @@ pub struct Status {
     /// What only the live session knows (not stored in the registry entry).
     #[serde(flatten)]
     pub live: Option<LiveView>,
+    /// Only in `harnex status --json` (never from the API): the registry entry's own fields.
+    #[serde(flatten)]
+    pub registered: Option<RegistryFields>,
+}
+
+/// What `harnex status --json` adds from the registry entry, as the Ruby harnex's rows have it:
+/// scripts call the API with `token` (the user's own; the registry file is 0600).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RegistryFields {
+    pub token: String,
+    pub cwd: Option<PathBuf>,
+    pub registry_path: Option<PathBuf>,
 }
 
 /// The part of the status the registry entry stores too (refreshed after each delivery).
@@ -57,6 +69,8 @@ pub struct Snapshot {
     pub turn: TurnCounters,
     pub last_completed_at: Option<String>,
     pub done_at: Option<String>,
+    /// A stop was asked for (the session is ending): a `run` of the same id waits for it.
+    pub stopping: bool,
     pub last_progress_at: String,
     pub progress_idle_s: f64,
     /// `meta.model`, when given.

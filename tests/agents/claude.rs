@@ -6,7 +6,7 @@ use crate::{Agents, commit_readme, harnex};
 
 const API_KEY: &str = "sk-ant-mock-0123456789abcdefghij";
 
-fn claude_env(
+pub fn claude_env(
     world: &World,
     agents: &Agents,
     mock: &MockModel,

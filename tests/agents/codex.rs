@@ -6,7 +6,7 @@ use crate::mock_model::{self, MockModel};
 use crate::support::World;
 use crate::{Agents, commit_readme, harnex};
 
-fn codex_env(
+pub fn codex_env(
     world: &World,
     agents: &Agents,
     mock: &MockModel,

@@ -11,6 +11,7 @@ mod support;
 
 mod claude;
 mod codex;
+mod conversation;
 mod latency;
 
 use std::path::{Path, PathBuf};

@@ -94,8 +94,17 @@ fn other_malformed_options_are_usage_errors() {
 #[test]
 fn an_unknown_session_id_fails_and_lists_the_live_ids_of_this_repo() {
     let world = World::new();
-    let none = world.run(&["send", "--id", "ghost", "--message", "hi"]);
-    assert_eq!(none.code, 1, "{none:?}");
+    // send waits for the session to start (as the Ruby harnex does), saying why, then gives up.
+    let none = world.run(&[
+        "send",
+        "--id",
+        "ghost",
+        "--message",
+        "hi",
+        "--timeout",
+        "0.3",
+    ]);
+    assert_eq!(none.code, 124, "{none:?}");
     assert!(none.stderr.contains("ghost"), "{none:?}");
     assert!(
         none.stderr.contains("harnex run"),
@@ -108,18 +117,20 @@ fn an_unknown_session_id_fails_and_lists_the_live_ids_of_this_repo() {
     let mut wrong = Vec::new();
     for command in ["send", "wait", "stop", "logs"] {
         let mut args = vec![command, "--id", "ghost"];
+        let mut expected = 1;
         if command == "send" {
-            args.extend(["--message", "hi"]);
+            args.extend(["--message", "hi", "--timeout", "0.3"]);
+            expected = 124;
         }
         let run = world.run(&args);
         let lists_ids = run.stderr.contains("alpha") && run.stderr.contains("beta");
-        if run.code != 1 || !run.stderr.contains("\"ghost\"") || !lists_ids {
+        if run.code != expected || !run.stderr.contains("\"ghost\"") || !lists_ids {
             wrong.push(format!("{command}: {run:?}"));
         }
     }
     assert!(
         wrong.is_empty(),
-        "an unknown id must fail (1) and list the live ids here (alpha, beta):\n{}",
+        "an unknown id must fail (1; send: 124 after --timeout) and list the live ids here (alpha, beta):\n{}",
         wrong.join("\n")
     );
     assert!(world.files_of("sessions", "ghost").is_empty());

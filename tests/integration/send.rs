@@ -498,12 +498,25 @@ fn repo_and_cli_select_the_session() {
         elsewhere.to_str().unwrap(),
         "--message",
         "x",
+        "--timeout",
+        "0.3",
     ]);
-    assert_eq!(wrong_repo.code, 1, "{wrong_repo:?}");
+    // Not there: send waits for it to start (as the Ruby harnex does), then times out.
+    assert_eq!(wrong_repo.code, 124, "{wrong_repo:?}");
     assert!(wrong_repo.stderr.contains("no session"), "{wrong_repo:?}");
 
-    let wrong_cli = world.run(&["send", "--id", "pick", "--cli", "bash", "--message", "x"]);
-    assert_eq!(wrong_cli.code, 1, "{wrong_cli:?}");
+    let wrong_cli = world.run(&[
+        "send",
+        "--id",
+        "pick",
+        "--cli",
+        "bash",
+        "--message",
+        "x",
+        "--timeout",
+        "0.3",
+    ]);
+    assert_eq!(wrong_cli.code, 124, "{wrong_cli:?}");
     assert!(wrong_cli.stderr.contains("bash"), "{wrong_cli:?}");
 
     let right_cli = world.run(&[

@@ -115,6 +115,7 @@ mod tests {
                 meta: Some(serde_json::from_str(r#"{"issue":"12"}"#).unwrap()),
                 summary_out: Some("/repo/koder/DISPATCH.jsonl".into()),
                 watch_file: Some("/repo/NOTES.md".into()),
+                auto_stop: true,
                 attribution: crate::attribution::Attribution {
                     parent: Some("planner".into()),
                     parent_session_id: Some("0123456789abcdef".into()),

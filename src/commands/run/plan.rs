@@ -76,6 +76,11 @@ impl Plan {
         state: &StateDir,
         mode: PlanMode,
     ) -> Result<Plan> {
+        if args.auto_stop && args.context.is_none() {
+            return Err(Error::usage(
+                "--auto-stop requires --context: it stops the agent once it finished that first task",
+            ));
+        }
         let wanted_id = args.id.as_deref().map(paths::normalize_id).transpose()?;
         let meta = args.meta.as_deref().map(parse_meta).transpose()?;
         let host = parse_host(args.host.as_deref())?;
@@ -85,6 +90,11 @@ impl Plan {
             None => env_ttl()?,
         };
         if args.cli().trim().is_empty() {
+            if let Some(Some(word)) = &args.tmux {
+                return Err(Error::usage(format!(
+                    "no <CLI>: {word:?} is not codex, claude or a program on PATH, so `--tmux {word}` names the window; give the agent too, e.g. `harnex run codex --tmux {word}`"
+                )));
+            }
             return Err(Error::usage(
                 "<CLI> must not be empty: try `harnex run bash`",
             ));
@@ -99,6 +109,8 @@ impl Plan {
                 command[0]
             )));
         }
+        let probed = adapter.probed_args(&command[0], &args.agent_args);
+        command.splice(1..1, probed);
         let cwd = std::env::current_dir()
             .map_err(|e| Error::failed(format!("cannot read the current directory: {e}")))?;
         let work_dir = adapter
@@ -132,6 +144,7 @@ impl Plan {
                 meta,
                 summary_out,
                 watch_file,
+                auto_stop: args.auto_stop,
                 attribution,
             },
             size: args.size,
@@ -164,8 +177,47 @@ impl Plan {
 }
 
 /// The wanted id, or a generated one free in this repository; refused while a session of that
-/// id is live here.
+/// id is live here. A session of that id that is stopping (`stop` then `run` at once, as Ruby
+/// harnex users script it) is waited for, up to [`STOPPING_PATIENCE`].
 fn free_id(state: &StateDir, repo_root: &Path, wanted: Option<String>) -> Result<String> {
+    let deadline = std::time::Instant::now() + STOPPING_PATIENCE;
+    let mut said_waiting = false;
+    loop {
+        match id_check(state, repo_root, wanted.clone())? {
+            IdCheck::Free(id) => return Ok(id),
+            IdCheck::Ending(id) if std::time::Instant::now() < deadline => {
+                if !said_waiting {
+                    said_waiting = true;
+                    crate::warn!(
+                        "harnex run: session {id:?} is stopping; waiting up to {}s for it to end",
+                        STOPPING_PATIENCE.as_secs()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            IdCheck::Ending(id) => {
+                return Err(Error::failed(format!(
+                    "session {id:?} is still stopping after {}s; wait for it with `harnex wait --id {id}`, end it with `harnex stop --id {id} --force`, or pick another --id",
+                    STOPPING_PATIENCE.as_secs()
+                )));
+            }
+            IdCheck::Taken(error) => return Err(error),
+        }
+    }
+}
+
+/// How long a `run` waits for a stopping session of its id: the default stop ladder (10 s of
+/// grace, SIGTERM, 2 s, SIGKILL) with room to spare.
+pub const STOPPING_PATIENCE: Duration = Duration::from_secs(15);
+
+enum IdCheck {
+    Free(String),
+    /// A session of this id is ending: asked to stop, or past its registry entry (lock held).
+    Ending(String),
+    Taken(Error),
+}
+
+fn id_check(state: &StateDir, repo_root: &Path, wanted: Option<String>) -> Result<IdCheck> {
     let live = registry::live_entries(state);
     let id = match wanted {
         Some(id) => id,
@@ -180,19 +232,26 @@ fn free_id(state: &StateDir, repo_root: &Path, wanted: Option<String>) -> Result
     };
     let key = SessionKey::new(repo_root.to_path_buf(), &id);
     if let Some(active) = live.iter().find(|e| e.key().slug() == key.slug()) {
-        return Err(Error::failed(format!(
+        if active.extra.get("stopping") == Some(&Value::Bool(true)) {
+            return Ok(IdCheck::Ending(active.id.clone()));
+        }
+        return Ok(IdCheck::Taken(Error::failed(format!(
             "session {:?} is already active in {} (pid {}); stop it with `harnex stop --id {}` or pick another --id",
             active.id,
             repo_root.display(),
             active.pid,
             active.id
-        )));
+        ))));
     }
-    // The lock answers even when the entry is damaged or missing.
+    // The lock answers even when the entry is damaged or missing. Held with no entry: a
+    // supervisor in its last moments (its entry goes before its lock), or one starting up.
     if session_lock::probe(&session_lock::lock_path(state, &key)) == Probe::Held {
-        return Err(already_running(state, &key));
+        return Ok(match registry::parse_entry(&state.registry_path(&key)) {
+            Err(registry::EntryError::Missing) => IdCheck::Ending(id),
+            _ => IdCheck::Taken(already_running(state, &key)),
+        });
     }
-    Ok(id)
+    Ok(IdCheck::Free(id))
 }
 
 /// Another supervisor holds the session's lock.
@@ -239,7 +298,7 @@ pub fn parse_host(host: Option<&str>) -> Result<IpAddr> {
     };
     if !addr.is_loopback() {
         return Err(Error::usage(format!(
-            "--host {addr} is not a loopback address: harnex serves its API on loopback only (127.0.0.1 or ::1)"
+            "--host {addr} (or HARNEX_HOST) is not a loopback address: harnex serves its API on loopback only (127.0.0.1 or ::1), because whoever reaches that port can type into the agent, which runs with your rights; to drive a session from another machine, run harnex there over ssh (`ssh HOST harnex send --id ID …`) or forward the port (`ssh -L PORT:127.0.0.1:PORT HOST`)"
         )));
     }
     Ok(addr)
@@ -286,7 +345,9 @@ mod tests {
         assert!(parse_host(Some("127.0.0.1")).is_ok());
         assert!(parse_host(Some("::1")).is_ok());
         assert!(parse_host(Some("localhost")).is_ok());
-        assert!(parse_host(Some("0.0.0.0")).is_err());
+        let refused = parse_host(Some("0.0.0.0")).unwrap_err().to_string();
+        assert!(refused.contains("loopback only"), "{refused}");
+        assert!(refused.contains("ssh"), "what to do instead: {refused}");
         assert!(parse_host(Some("example.com")).is_err());
     }
 

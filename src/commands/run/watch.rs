@@ -10,6 +10,10 @@
 //! twice. A turn the agent's records say failed at the model is a stall too, resumed at once with
 //! what failed in the message. An agent that runs `harnex done` is stopped and the watch ends with 0 (outcome
 //! `done`): a finished agent idle at its prompt is otherwise indistinguishable from a stalled one.
+//!
+//! Ctrl-C or SIGTERM ends the watch, not the agent: the watcher prints its summary (outcome
+//! `interrupted`), says the agent is still running and how to stop it, and exits 130 (SIGINT)
+//! or 143 (SIGTERM). The signals arrive on a pipe the poll sleeps on, so they wake it at once.
 
 use std::time::{Duration, Instant};
 
@@ -88,7 +92,62 @@ pub fn run(plan: &Plan, policy: Policy, timeout: Duration) -> Result<i32> {
         humantime::format_duration(policy.stall_after),
         policy.max_resumes
     ));
-    Watcher::new(entry, policy, clock).watch(started)
+    let mut signals = Interrupts::listen()?;
+    Watcher::new(entry, policy, clock).watch(started, &mut signals)
+}
+
+/// SIGINT and SIGTERM, delivered as bytes on a pipe: sleeping is a read with a timeout, which a
+/// signal ends at once. The pipe does not say which signal came; a flag set by SIGTERM does.
+struct Interrupts {
+    reader: std::os::unix::net::UnixStream,
+    terminated: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    got: Option<i32>,
+}
+
+impl Interrupts {
+    fn listen() -> Result<Interrupts> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let failed = |e: std::io::Error| Error::failed(format!("cannot watch for Ctrl-C: {e}"));
+        let (reader, writer) = std::os::unix::net::UnixStream::pair().map_err(failed)?;
+        let terminated = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // The flag first: by the time the pipe wakes the reader, it is set.
+        signal_hook::flag::register(SIGTERM, std::sync::Arc::clone(&terminated)).map_err(failed)?;
+        for signal in [SIGINT, SIGTERM] {
+            let writer = writer.try_clone().map_err(failed)?;
+            signal_hook::low_level::pipe::register(signal, writer).map_err(failed)?;
+        }
+        Ok(Interrupts {
+            reader,
+            terminated,
+            got: None,
+        })
+    }
+
+    /// Sleep for `period`, or less if a signal comes: the signal, if one came.
+    fn sleep(&mut self, period: Duration) -> Option<i32> {
+        use std::io::Read;
+        if self.got.is_some() {
+            return self.got;
+        }
+        let deadline = Instant::now() + period;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            let _ = self.reader.set_read_timeout(Some(left));
+            let mut byte = [0u8; 1];
+            if let Ok(1) = self.reader.read(&mut byte) {
+                let term = self.terminated.load(std::sync::atomic::Ordering::SeqCst);
+                self.got = Some(if term {
+                    signal_hook::consts::SIGTERM
+                } else {
+                    signal_hook::consts::SIGINT
+                });
+                return self.got;
+            }
+        }
+    }
 }
 
 fn say(line: &str) {
@@ -116,6 +175,8 @@ enum Outcome {
     /// The agent reported its task finished (`harnex done`) and was stopped.
     Done,
     Escalated,
+    /// Ctrl-C or SIGTERM to the watcher: the agent is left running.
+    Interrupted(i32),
 }
 
 impl Watcher {
@@ -144,9 +205,11 @@ impl Watcher {
         self.clock.real(every)
     }
 
-    fn watch(mut self, started: Instant) -> Result<i32> {
+    fn watch(mut self, started: Instant, signals: &mut Interrupts) -> Result<i32> {
         let outcome = loop {
-            std::thread::sleep(self.poll_interval());
+            if let Some(signal) = signals.sleep(self.poll_interval()) {
+                break Outcome::Interrupted(signal);
+            }
             self.polls += 1;
             let status = match self.client.get("/status", Duration::from_secs(5)) {
                 Ok(status) => {
@@ -181,6 +244,7 @@ impl Watcher {
             Outcome::Exited => ("exited", 0),
             Outcome::Done => ("done", 0),
             Outcome::Escalated => ("escalated", 2),
+            Outcome::Interrupted(signal) => ("interrupted", 128 + signal),
         };
         say(&format!(
             "polls={} stalls={} resumes={} final_state={} outcome={name} elapsed={:.1}s",
@@ -190,6 +254,13 @@ impl Watcher {
             self.last_state,
             self.clock.watch(started.elapsed()).as_secs_f64()
         ));
+        if let Outcome::Interrupted(_) = outcome {
+            let id = &self.entry.id;
+            say(&format!(
+                "{id} is still running (pid {}): stop it with `harnex stop --id {id}`, or look at it with `harnex status --id {id}` / `harnex pane --id {id}`",
+                self.entry.pid
+            ));
+        }
         Ok(code)
     }
 

@@ -28,8 +28,9 @@ pub fn post_send(session: &Arc<Session>, body: &[u8]) -> Reply {
         Err(_) if body.first().is_some_and(|b| *b == b'{' || *b == b'[') => {
             return Reply::error(400, "invalid json");
         }
-        // A plain-text body is typed as is (Ruby-compatible raw injection).
-        Err(_) => return raw_inject(session, &String::from_utf8_lossy(body), false),
+        // A plain-text body is a message typed and submitted now, whatever the state (as the
+        // Ruby harnex does): delivered as a forced message, so Enter comes as its own key.
+        Err(_) => return plain_text(session, &String::from_utf8_lossy(body)),
     };
     match typed(fields).and_then(|request| read_send(&request)) {
         Ok(Send::Keys(keys)) => send_keys(session, &keys),
@@ -139,6 +140,22 @@ fn raw_inject(session: &Session, text: &str, newline: bool) -> Reply {
         }),
         Err(e) => Reply::error(500, &format!("cannot write to the agent: {e}")),
     }
+}
+
+/// `POST /send` with a body that is not JSON: the text (without the trailing newline a file or
+/// `echo` leaves) delivered now and submitted.
+fn plain_text(session: &Arc<Session>, body: &str) -> Reply {
+    let text = body.trim_end_matches(['\r', '\n']);
+    if crate::message_text::is_blank(text) {
+        return Reply::error(400, "text is required");
+    }
+    let payload = Payload {
+        text: text.to_string(),
+        submit: true,
+        enter_only: false,
+        force: true,
+    };
+    send_via_inbox(session, payload, None, true)
 }
 
 fn accepted(status: &str, message_id: String) -> Reply {
