@@ -645,10 +645,17 @@ pub struct StopArgs {
 Examples:
   harnex logs --id demo --lines 5
   harnex logs --id demo --follow
-  harnex logs --id demo --plain        # strip terminal escape sequences
-  harnex logs --id demo --raw          # the transcript byte for byte
+  harnex logs --id demo --plain --lines 20   # the last 20 rows a person would have read
+  harnex logs --id demo --plain | grep 'tests pass'
+  harnex logs --id demo --raw                # the transcript byte for byte
 
 Works after the session exited: transcripts are kept.
+
+--plain renders the transcript through a terminal emulator of the session's size: rows come out
+as they scroll off the screen, as a full-screen agent moves them up and off its screen or wipes
+or leaves it, and at the end (with --follow, also when the output pauses) the screen's rows with
+content. A row equal to the one before is printed once, and a frame drawn again prints only the
+rows the last one did not have. --lines then counts rendered rows.
 
 The transcript holds what the agent wrote to its terminal, and replaying it makes your terminal
 act on it. So by default harnex passes only what draws (text, colours, cursor movement, titles,
@@ -660,7 +667,8 @@ pub struct LogsArgs {
     #[command(flatten)]
     pub id: SessionId,
 
-    /// Print the last N lines (0: none, e.g. with --follow to see only new output)
+    /// Print the last N lines (with --plain: rendered rows; 0: none, e.g. with --follow to see
+    /// only new output)
     #[arg(long, short = 'n', default_value_t = 200)]
     pub lines: u64,
 
@@ -668,7 +676,8 @@ pub struct LogsArgs {
     #[arg(long, short = 'f')]
     pub follow: bool,
 
-    /// Strip terminal escape sequences
+    /// Render the transcript as text: one line per screen row a person would have seen, with
+    /// repaints (spinners, redrawn input boxes) collapsed
     #[arg(long, conflicts_with = "raw")]
     pub plain: bool,
 
@@ -760,7 +769,8 @@ pub struct PaneArgs {
     #[command(flatten)]
     pub id: SessionId,
 
-    /// Print only the last N lines, 1-1000000 (for tmux, scrollback above the screen counts)
+    /// Print only the last N rows with content, 1-1000000 (blank rows are left out; for tmux,
+    /// scrollback above the screen counts)
     #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub lines: Option<u64>,
 

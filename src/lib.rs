@@ -28,6 +28,7 @@ pub mod record_files;
 pub mod records;
 pub mod redact;
 pub mod registry;
+pub mod rendered_log;
 pub mod replay;
 pub mod session;
 pub mod session_lock;

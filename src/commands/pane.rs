@@ -82,9 +82,11 @@ impl Source {
         }
     }
 
-    /// The text, without trailing blank lines; the last `lines` lines when given.
+    /// The text, without trailing blank lines; with `lines`, the last `lines` rows with content.
     fn capture(&self, lines: Option<u64>) -> Result<String> {
         let text = match self {
+            // The last `lines` lines of scrollback above the visible screen: at least `lines` rows
+            // however blank the screen is.
             Source::Tmux { socket, target } => tmux::capture(socket.as_deref(), target, lines)?,
             Source::Screen(client) => {
                 let body = client
@@ -97,13 +99,25 @@ impl Source {
     }
 }
 
+/// The whole text without trailing blank rows; with `lines`, its last `lines` rows with content
+/// (an agent such as Claude Code keeps most of its screen blank above its input box, and a
+/// count of screen rows would show only blank rows and the box).
 fn last_lines(text: &str, lines: Option<u64>) -> String {
-    let mut rows: Vec<&str> = text.lines().map(str::trim_end).collect();
-    while rows.last().is_some_and(|r| r.is_empty()) {
-        rows.pop();
+    let rows = text.lines().map(str::trim_end);
+    match lines {
+        None => {
+            let mut rows: Vec<&str> = rows.collect();
+            while rows.last().is_some_and(|r| r.is_empty()) {
+                rows.pop();
+            }
+            rows.join("\n")
+        }
+        Some(n) => {
+            let full: Vec<&str> = rows.filter(|r| !r.trim().is_empty()).collect();
+            let keep = n.min(full.len() as u64) as usize;
+            full[full.len() - keep..].join("\n")
+        }
     }
-    let keep = lines.map_or(rows.len(), |n| n.min(rows.len() as u64) as usize);
-    rows[rows.len() - keep..].join("\n")
 }
 
 fn print(args: &PaneArgs, entry: &RegistryEntry, source: &Source, text: &str) {
@@ -158,9 +172,20 @@ mod tests {
 
     #[test]
     fn last_lines_drops_trailing_blank_rows() {
-        assert_eq!(last_lines("a\nb\n\n   \n", None), "a\nb");
+        assert_eq!(last_lines("a\n\nb\n\n   \n", None), "a\n\nb");
         assert_eq!(last_lines("a\nb\nc\n\n", Some(2)), "b\nc");
         assert_eq!(last_lines("a\n", Some(5)), "a");
         assert_eq!(last_lines("", Some(1)), "");
+    }
+
+    #[test]
+    fn lines_counts_rows_with_content() {
+        // A mostly blank screen above an input box, as Claude Code draws it.
+        let screen = "answer\n\n\n\n\n\n╭───╮\n│ > │\n╰───╯\n  ? for shortcuts\n\n";
+        assert_eq!(
+            last_lines(screen, Some(5)),
+            "answer\n╭───╮\n│ > │\n╰───╯\n  ? for shortcuts"
+        );
+        assert_eq!(last_lines(screen, Some(2)), "╰───╯\n  ? for shortcuts");
     }
 }

@@ -84,6 +84,7 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
         exit: reason.to_string(),
     });
 
+    let size = super::status::current_size(session, &session.shared.lock());
     let details = SessionEnd {
         reason_detail: if stop_requested { "stopped" } else { "exited" }.to_string(),
         turns,
@@ -97,6 +98,7 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
         records,
         last_turn,
         attribution: session.config.options.attribution.clone(),
+        size,
     };
     let record = ExitRecord {
         ok: true,

@@ -54,6 +54,8 @@ pub struct Live {
     pub ledger: super::turn_ledger::Ledger,
     /// The record follower read the agent's last rows (or has none to read).
     pub records_done: bool,
+    /// The terminal's (cols, rows) since a resize; `None`: the size the session started with.
+    pub resized_to: Option<(u16, u16)>,
 }
 
 /// Where the agent process is in its life; each state carries only what is known in it.
@@ -177,6 +179,7 @@ impl Live {
             output_closed: false,
             ledger: super::turn_ledger::Ledger::new(records),
             records_done: false,
+            resized_to: None,
         }
     }
 

@@ -305,6 +305,9 @@ fn spawn_signal_thread(session: &Arc<Session>, master: &Arc<pty::Master>) -> Res
                 {
                     let _ = master.resize(rows, cols);
                     let _ = session.monitor.send(MonitorMsg::Resize { rows, cols });
+                    // The registry says the size, for `logs --plain` to render at.
+                    session.shared.lock().resized_to = Some((cols, rows));
+                    session.refresh_registry();
                 }
                 continue;
             }

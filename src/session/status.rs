@@ -81,6 +81,12 @@ fn retrying(live: &Live) -> Option<crate::wire::turns::Retrying> {
     }
 }
 
+/// The terminal's size now (`logs --plain` renders the transcript at it).
+pub fn current_size(session: &Session, live: &Live) -> Size {
+    let (cols, rows) = live.resized_to.unwrap_or(session.config.size);
+    Size { cols, rows }
+}
+
 /// What the registry entry stores of the status.
 pub fn snapshot(session: &Session, live: &Live) -> Snapshot {
     let config = &session.config;
@@ -118,10 +124,7 @@ pub fn snapshot(session: &Session, live: &Live) -> Snapshot {
             .unwrap_or(0.0),
         model: meta_field("model"),
         effort: meta_field("effort"),
-        size: Size {
-            cols: config.size.0,
-            rows: config.size.1,
-        },
+        size: current_size(session, live),
         meta: config.options.meta.clone(),
         attribution: config.options.attribution.clone(),
         summary_out: config.options.summary_out.clone(),

@@ -174,4 +174,6 @@ pub struct SessionEnd {
     /// `parent`, `parent_session_id`, `root`, `root_session_id`, `tags`, as in the status.
     #[serde(flatten)]
     pub attribution: crate::attribution::Attribution,
+    /// The terminal size the agent ran with, so `logs --plain` can render its transcript.
+    pub size: crate::wire::status::Size,
 }

@@ -189,3 +189,95 @@ fn claude_turns_report_outcome_error_answer_and_usage_from_the_transcript() {
         "the transcript in this session's config dir: {path}"
     );
 }
+
+#[test]
+#[ignore = "needs the real agent CLIs (bash .ci/install-agents.sh): cargo nextest run --run-ignored all"]
+fn claude_s_long_answer_reads_as_lines_in_logs_plain() {
+    let agents = Agents::require("claude_s_long_answer_reads_as_lines_in_logs_plain");
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockModel::start().expect("mock model");
+    let env = claude_env(&world, &agents, &mock, true);
+    let run = harnex(
+        &world,
+        &env,
+        &[
+            "run",
+            "claude",
+            "--id",
+            "cl-long",
+            "--detach",
+            "--timeout",
+            "60",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let seen = crate::long_answer_lines(&world, &env, "cl-long");
+    // Claude Code draws only the lines that fit its full-screen viewport (the earlier ones never
+    // reach the terminal, so the transcript cannot hold them): the answer's last lines, in order.
+    let last = crate::LONG_ANSWER_LINES;
+    assert!(seen.len() >= 10, "{seen:?}");
+    let first = last + 1 - seen.len() as u64;
+    assert_eq!(seen, (first..=last).collect::<Vec<_>>());
+}
+
+#[test]
+#[ignore = "needs the real agent CLIs (bash .ci/install-agents.sh): cargo nextest run --run-ignored all"]
+fn claude_s_earlier_turns_stay_in_logs_plain_after_its_screen_moved_on() {
+    let agents =
+        Agents::require("claude_s_earlier_turns_stay_in_logs_plain_after_its_screen_moved_on");
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockModel::start().expect("mock model");
+    let env = claude_env(&world, &agents, &mock, true);
+    let run = harnex(
+        &world,
+        &env,
+        &[
+            "run",
+            "claude",
+            "--id",
+            "cl-turns",
+            "--detach",
+            "--timeout",
+            "60",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    // Three answers that together need more rows than the screen has: Claude moves the earlier
+    // ones up and off its full-screen frame without the terminal scrolling.
+    let turns = [(1, 10), (2, 12), (3, 14)];
+    for (turn, lines) in turns {
+        let sent = harnex(
+            &world,
+            &env,
+            &[
+                "send",
+                "--id",
+                "cl-turns",
+                "--message",
+                &format!("turn {turn} [lines={lines}]"),
+                "--wait-for-idle",
+                "--timeout",
+                "90",
+            ],
+        );
+        assert_eq!(sent.code, 0, "{sent:?}");
+    }
+    let stopped = harnex(&world, &env, &["stop", "--id", "cl-turns", "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    let logs = harnex(
+        &world,
+        &env,
+        &["logs", "--id", "cl-turns", "--plain", "--lines", "100000"],
+    );
+    assert_eq!(logs.code, 0, "{logs:?}");
+    let rows: Vec<&str> = logs.stdout.lines().map(str::trim).collect();
+    for (_, lines) in turns {
+        for k in 1..=lines {
+            let line = mock_model::long_answer_line(k, lines);
+            let seen = rows.iter().filter(|r| **r == line).count();
+            assert_eq!(seen, 1, "{line:?} seen {seen} times in\n{}", logs.stdout);
+        }
+    }
+}

@@ -388,3 +388,32 @@ fn two_codex_sessions_started_at_once_in_one_repo_each_bind_their_own_rollout() 
         assert_eq!(stopped.code, 0, "{stopped:?}");
     }
 }
+
+#[test]
+#[ignore = "needs the real agent CLIs (bash .ci/install-agents.sh): cargo nextest run --run-ignored all"]
+fn codex_s_long_answer_reads_as_lines_in_logs_plain() {
+    let agents = Agents::require("codex_s_long_answer_reads_as_lines_in_logs_plain");
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockModel::start().expect("mock model");
+    let env = codex_env(&world, &agents, &mock, true);
+    let run = harnex(
+        &world,
+        &env,
+        &[
+            "run",
+            "codex",
+            "--id",
+            "cx-long",
+            "--detach",
+            "--timeout",
+            "60",
+            "--",
+            "--no-daemon",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    // Codex scrolls its history up: every line went by, in order.
+    let seen = crate::long_answer_lines(&world, &env, "cx-long");
+    assert_eq!(seen, (1..=crate::LONG_ANSWER_LINES).collect::<Vec<_>>());
+}

@@ -656,3 +656,75 @@ pub fn five_turn_outcomes(
         "{last}"
     );
 }
+
+/// Lines of the answer to a long question (more lines than the screen has rows) as
+/// `logs --plain` shows them, live and after the session ended, and as `logs --plain --follow`
+/// streamed them: each at most once, the last one among the last 20 rows (the fire-and-watch
+/// fallback). Returns the line numbers seen after the end, in the order seen.
+pub fn long_answer_lines(world: &World, env: &[(String, String)], id: &str) -> Vec<u64> {
+    let follower = world.spawn(&["logs", "--id", id, "--plain", "--follow", "--lines", "0"]);
+    let sent = harnex(
+        world,
+        env,
+        &[
+            "send",
+            "--id",
+            id,
+            "--message",
+            &format!("Write a long answer [lines={LONG_ANSWER_LINES}]"),
+            "--wait-for-idle",
+            "--timeout",
+            "90",
+        ],
+    );
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let last_line = mock_model::long_answer_line(LONG_ANSWER_LINES, LONG_ANSWER_LINES);
+    // Streamed by the follower once the output pauses, before the session ends.
+    follower.wait_stdout(&last_line);
+    let check = |when: &str| {
+        let logs = harnex(
+            world,
+            env,
+            &["logs", "--id", id, "--plain", "--lines", "100000"],
+        );
+        assert_eq!(logs.code, 0, "{logs:?}");
+        let seen = answer_lines(when, &logs.stdout);
+        let tail = harnex(
+            world,
+            env,
+            &["logs", "--id", id, "--plain", "--lines", "20"],
+        );
+        assert!(tail.stdout.contains(&last_line), "{when}: {tail:?}");
+        seen
+    };
+    check("live");
+    let stopped = harnex(world, env, &["stop", "--id", id, "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    let followed = follower.finish(support::DEADLINE);
+    assert_eq!(followed.code, 0, "{followed:?}");
+    let streamed = answer_lines("followed", &followed.stdout);
+    let seen = check("after exit");
+    assert_eq!(streamed, seen, "the follower streamed what the log holds");
+    seen
+}
+
+/// The numbers of the long answer's rows in `text`, asserting none repeats.
+fn answer_lines(when: &str, text: &str) -> Vec<u64> {
+    let suffix = format!(" of the long answer ({LONG_ANSWER_LINES} lines).");
+    let mut seen = Vec::new();
+    for row in text.lines() {
+        if let Some(k) = row
+            .trim()
+            .strip_prefix("Line ")
+            .and_then(|rest| rest.strip_suffix(suffix.as_str()))
+            .and_then(|k| k.parse::<u64>().ok())
+        {
+            assert!(!seen.contains(&k), "{when}: line {k} twice in\n{text}");
+            seen.push(k);
+        }
+    }
+    seen
+}
+
+/// Lines in the answer [`long_answer_lines`] asks for.
+pub const LONG_ANSWER_LINES: u64 = 80;

@@ -25,6 +25,8 @@
 //!   (Codex gets the same status and body). Any other `[fail=NNN]` answers that status.
 //! * `[cut-stream]`: a streamed answer sends its first events and half of the text, then the
 //!   connection is closed; a non-streaming request (Claude's fallback) is closed unanswered.
+//! * `[lines=N]`: the answer is [`ANSWER`] followed by N numbered lines ([`long_answer`]), more
+//!   than a screen holds.
 //!
 //! Main vs side requests: a model request is *main* when its JSON body has a non-empty `tools`
 //! array (the agent loop always sends its tools; Claude Code's title/topic/summary calls and
@@ -576,10 +578,30 @@ fn last_user_text_claude(body: &Value) -> String {
     String::new()
 }
 
+/// The main answer: [`ANSWER`], then `lines` lines `Line K of the long answer (N lines).`
+pub fn long_answer(lines: u64) -> String {
+    let mut text = ANSWER.to_string();
+    for k in 1..=lines {
+        text.push_str(&format!("\n\n{}", long_answer_line(k, lines)));
+    }
+    text
+}
+
+/// Line `k` of a long answer of `lines` lines (distinct per answer length, so two answers of
+/// different lengths never draw the same rows).
+pub fn long_answer_line(k: u64, lines: u64) -> String {
+    format!("Line {k} of the long answer ({lines} lines).")
+}
+
 fn parse_delay(prompt: &str) -> u64 {
+    parse_marker(prompt, "[delay=")
+}
+
+/// The number in the first `[name=N]` marker of `prompt` (`marker` is `[name=`), else 0.
+fn parse_marker(prompt: &str, marker: &str) -> u64 {
     let mut rest = prompt;
-    while let Some(i) = rest.find("[delay=") {
-        let after = &rest[i + 7..];
+    while let Some(i) = rest.find(marker) {
+        let after = &rest[i + marker.len()..];
         let end = after.find(']').unwrap_or(0);
         if let Ok(ms) = after[..end].trim().parse::<u64>() {
             return ms;
@@ -785,6 +807,7 @@ fn handle(
         });
         records.len() - 1
     };
+    let answer = long_answer(parse_marker(&prompt, "[lines="));
     let plan = if kind == RequestKind::Main {
         {
             // Count and record under one lock so prompts().len() == request_count() is never torn.
@@ -816,10 +839,10 @@ fn handle(
     }
     match api {
         "codex" => answered(answer_codex(
-            w, conn, sh, n, &model, stream, &plan, kind, &body,
+            w, conn, sh, n, &model, stream, &plan, kind, &body, &answer,
         )),
         "claude" => answered(answer_claude(
-            w, conn, sh, n, &model, stream, &plan, kind, &body,
+            w, conn, sh, n, &model, stream, &plan, kind, &body, &answer,
         )),
         "count" => {
             let approx = (req.body.len() / 4).max(1);
@@ -844,13 +867,14 @@ fn answer_codex(
     plan: &Plan,
     kind: RequestKind,
     body: &Value,
+    answer: &str,
 ) -> io::Result<()> {
     let resp_id = format!("resp_mock_{n}");
     let msg_id = format!("msg_mock_{n}");
     // Side requests with a JSON schema (Codex's thread-title request) get a value matching it.
     let text = match body.pointer("/text/format/schema") {
         Some(schema) if kind == RequestKind::Side => value_for_schema(schema).to_string(),
-        _ => ANSWER.to_string(),
+        _ => answer.to_string(),
     };
     let done_item = json!({
         "type": "message", "role": "assistant", "id": msg_id, "status": "completed",
@@ -990,10 +1014,11 @@ fn answer_claude(
     plan: &Plan,
     kind: RequestKind,
     body: &Value,
+    answer: &str,
 ) -> io::Result<()> {
     let msg_id = format!("msg_mock_{n}");
     let text = if kind == RequestKind::Main {
-        ANSWER.to_string()
+        answer.to_string()
     } else {
         side_text(body)
     };

@@ -19,6 +19,7 @@ mod guide;
 mod input;
 mod lifecycle;
 mod records;
+mod rendered_logs;
 mod retention;
 mod ruby_compat;
 mod run;

@@ -134,7 +134,10 @@ fn stop_right_after_a_context_waits_for_its_delivery() {
     let record = world.exit_record("cx");
     assert_eq!(record["reason"], "success", "{record}");
     assert_eq!(record["exit_code"], 0, "{record}");
-    let log = world.run(&["logs", "--id", "cx", "--plain"]).stdout;
+    // The answer repeats the 30 KB context: some 260 rendered rows, more than --lines' 200.
+    let log = world
+        .run(&["logs", "--id", "cx", "--plain", "--lines", "1000"])
+        .stdout;
     let tail = &log[log.len().saturating_sub(300)..];
     assert!(
         log.contains("answer: [harnex session id=cx] ctx-begin"),

@@ -1,6 +1,8 @@
 //! `harnex logs`: the session's transcript (last N lines), `--follow` until it exits. Works after
 //! the session ended: transcripts are kept. What reaches the operator's terminal is filtered
-//! ([`crate::terminal_filter`]) unless `--raw`, or stripped to text with `--plain`.
+//! ([`crate::terminal_filter`]) unless `--raw`; `--plain` renders it to text rows ([`plain`]).
+
+mod plain;
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -39,6 +41,13 @@ pub fn run(args: LogsArgs) -> Result<i32> {
     };
     let mut file = crate::private_fs::open_read(&path)
         .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
+    if args.plain {
+        let size = plain::size_of(live.as_ref(), &state, &path);
+        let follow = live.as_ref().filter(|_| args.follow);
+        plain::run(&path, file, size, args.lines, follow)
+            .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
+        return Ok(0);
+    }
     let bytes = tail_lines(&mut file, args.lines)
         .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
     let mut output = Output::new(&args);
@@ -62,7 +71,6 @@ pub fn run(args: LogsArgs) -> Result<i32> {
 /// How transcript bytes reach stdout.
 enum Output {
     Raw,
-    Plain,
     Filtered(SafeReplay),
 }
 
@@ -70,8 +78,6 @@ impl Output {
     fn new(args: &LogsArgs) -> Output {
         if args.raw {
             Output::Raw
-        } else if args.plain {
-            Output::Plain
         } else {
             Output::Filtered(SafeReplay::new())
         }
@@ -81,9 +87,6 @@ impl Output {
         let mut out = std::io::stdout().lock();
         let _ = match self {
             Output::Raw => out.write_all(bytes),
-            Output::Plain => {
-                out.write_all(crate::text::strip_ansi(&String::from_utf8_lossy(bytes)).as_bytes())
-            }
             // In slices: a whole transcript is never held twice.
             Output::Filtered(replay) => bytes
                 .chunks(64 * 1024)
