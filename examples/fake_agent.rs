@@ -30,7 +30,8 @@ flags:
   --codex-summary           print a Codex-style token usage/resume summary on /exit
   --turn-ms N               length of a task turn in ms (default 1500)
   --echo-prompt-while-busy  keep drawing the prompt line below the spinner while busy
-  --session-id ID           ignored: harnex's claude adapter adds it
+  --session-id ID, --settings FILE
+                            ignored: harnex's claude adapter adds them
   --codex-rollout           write a Codex-style rollout under $CODEX_HOME/sessions (from the
                             first turn on; \"[fail=429]\" in a task makes its turn fail there)
   --dangerously-bypass-approvals-and-sandbox, --no-alt-screen
@@ -126,7 +127,13 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String>
         };
         let takes_value = matches!(
             flag.as_str(),
-            "--boot-ms" | "--exit-at-start" | "--title" | "--prompt" | "--turn-ms" | "--session-id"
+            "--boot-ms"
+                | "--exit-at-start"
+                | "--title"
+                | "--prompt"
+                | "--turn-ms"
+                | "--session-id"
+                | "--settings"
         );
         let value = if takes_value {
             match inline {
@@ -154,7 +161,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String>
             "--echo-prompt-while-busy" => cfg.echo_prompt_while_busy = true,
             "--codex-rollout" => cfg.codex_rollout = true,
             "--dangerously-bypass-approvals-and-sandbox" | "--no-alt-screen" => {}
-            "--session-id" | "--no-daemon" => {}
+            "--session-id" | "--settings" | "--no-daemon" => {}
             _ => return Err(format!("unknown flag: {arg}")),
         }
     }

@@ -95,6 +95,13 @@ pub enum Command {
     /// Internal: the supervisor of a run that `harnex run --detach`/`--tmux` planned
     #[command(hide = true)]
     Supervise(SuperviseArgs),
+    /// Internal: what an agent's hook hands over on stdin, appended as one line to FILE (the
+    /// session's supervisor follows it)
+    #[command(name = "hook-relay", hide = true)]
+    HookRelay {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Internal: the ids of the live sessions, one per line (for shell completion)
     #[command(name = "__ids", hide = true)]
     LiveIds,

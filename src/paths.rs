@@ -118,6 +118,16 @@ impl StateDir {
             .join(format!("{}.jsonl", key.slug()))
     }
 
+    /// The agent's hooks for this session: the settings that register them, and the file their
+    /// calls are appended to (`harnex hook-relay`).
+    pub fn hook_paths(&self, key: &SessionKey) -> (PathBuf, PathBuf) {
+        let dir = self.root.join("hooks");
+        (
+            dir.join(format!("{}.settings.json", key.slug())),
+            dir.join(format!("{}.jsonl", key.slug())),
+        )
+    }
+
     /// A detached supervisor's own stdout/stderr. The Ruby harnex used the raw id here; the
     /// slug keeps ids out of paths and apart across repos.
     pub fn supervisor_log_path(&self, key: &SessionKey) -> PathBuf {
@@ -126,7 +136,7 @@ impl StateDir {
 }
 
 /// The state dir itself (`""`) and its subdirectories.
-const SUBDIRS: [&str; 6] = ["", "sessions", "exits", "output", "events", "logs"];
+const SUBDIRS: [&str; 7] = ["", "sessions", "exits", "output", "events", "logs", "hooks"];
 
 fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())

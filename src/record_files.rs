@@ -31,6 +31,10 @@ pub enum RecordsPlan {
     ClaudeTranscript {
         projects_dir: PathBuf,
         agent_session_id: String,
+        /// The file the session's hooks append their calls to (`harnex hook-relay`), when the
+        /// run registered them.
+        #[serde(default)]
+        hooks: Option<PathBuf>,
     },
     /// No records for this agent or this way of starting it.
     Unavailable { why: String },
@@ -111,7 +115,9 @@ const DIR_EVENTS: AddWatchFlags = AddWatchFlags::IN_CREATE
 /// Wakes when a file appears or grows `file_depth` levels below a root directory, descending
 /// into directories as they are created (see the module docs).
 pub struct TreeWatch {
-    inotify: Inotify,
+    /// None when no inotify instance could be had (the user's limit, 128 by default, is shared
+    /// by all their processes): then every wait is a short sleep and the caller looks.
+    inotify: Option<Inotify>,
     /// Each watched directory and its depth below the root (the root is 0).
     dirs: HashMap<WatchDescriptor, (PathBuf, usize)>,
     file_depth: usize,
@@ -127,14 +133,16 @@ impl TreeWatch {
         pick: &dyn Fn(usize, &[String]) -> Vec<String>,
     ) -> std::io::Result<TreeWatch> {
         std::fs::create_dir_all(root)?;
-        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-            .map_err(std::io::Error::from)?;
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
         let mut watch = TreeWatch {
             inotify,
             dirs: HashMap::new(),
             file_depth,
             owner: None,
         };
+        if watch.inotify.is_none() {
+            return Ok(watch);
+        }
         watch.add_dir(root, 0)?;
         let mut level = vec![root.to_path_buf()];
         for depth in 1..file_depth {
@@ -167,8 +175,10 @@ impl TreeWatch {
     }
 
     fn add_dir(&mut self, dir: &Path, depth: usize) -> std::io::Result<()> {
-        let wd = self
-            .inotify
+        let Some(inotify) = &self.inotify else {
+            return Ok(());
+        };
+        let wd = inotify
             .add_watch(dir, DIR_EVENTS)
             .map_err(std::io::Error::from)?;
         self.dirs.insert(wd, (dir.to_path_buf(), depth));
@@ -177,8 +187,19 @@ impl TreeWatch {
 
     /// Block until a file at the watched depth is created or written, or the agent exits.
     pub fn wait(&mut self) -> TreeWake {
+        let Some(inotify) = &self.inotify else {
+            std::thread::sleep(NO_INOTIFY_POLL);
+            return match &self.owner {
+                Some(owner) if owner_exited(owner) => TreeWake::OwnerExited,
+                _ => TreeWake::Touched(Vec::new()),
+            };
+        };
+        let inotify_fd = inotify.as_fd().try_clone_to_owned();
+        let Ok(inotify_fd) = inotify_fd else {
+            return TreeWake::Touched(Vec::new());
+        };
         loop {
-            let mut fds = vec![PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
+            let mut fds = vec![PollFd::new(inotify_fd.as_fd(), PollFlags::POLLIN)];
             if let Some(owner) = &self.owner {
                 fds.push(PollFd::new(owner.as_fd(), PollFlags::POLLIN));
             }
@@ -210,24 +231,28 @@ impl TreeWatch {
     /// what they already hold counts as touched: it may have been written before the watch).
     fn drain(&mut self) -> Vec<PathBuf> {
         let mut touched = Vec::new();
-        while let Ok(events) = self.inotify.read_events() {
+        let Some(inotify) = &self.inotify else {
+            return touched;
+        };
+        let mut pending = Vec::new();
+        while let Ok(events) = inotify.read_events() {
             if events.is_empty() {
                 break;
             }
-            for event in events {
-                let (Some((dir, depth)), Some(name)) =
-                    (self.dirs.get(&event.wd).cloned(), event.name)
-                else {
-                    continue;
-                };
-                let path = dir.join(&name);
-                if event.mask.contains(AddWatchFlags::IN_ISDIR) {
-                    if depth + 1 < self.file_depth {
-                        touched.extend(self.add_new_tree(&path, depth + 1));
-                    }
-                } else if depth + 1 == self.file_depth && !touched.contains(&path) {
-                    touched.push(path);
+            pending.extend(events);
+        }
+        for event in pending {
+            let (Some((dir, depth)), Some(name)) = (self.dirs.get(&event.wd).cloned(), event.name)
+            else {
+                continue;
+            };
+            let path = dir.join(&name);
+            if event.mask.contains(AddWatchFlags::IN_ISDIR) {
+                if depth + 1 < self.file_depth {
+                    touched.extend(self.add_new_tree(&path, depth + 1));
                 }
+            } else if depth + 1 == self.file_depth && !touched.contains(&path) {
+                touched.push(path);
             }
         }
         touched
@@ -267,6 +292,15 @@ fn subdirs(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// How often to look when no inotify instance could be had.
+const NO_INOTIFY_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether the process behind `pidfd` exited (its pidfd reads as ready).
+fn owner_exited(pidfd: &OwnedFd) -> bool {
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
 }
 
 /// For a Codex sessions tree: at each level only the newest directory (zero-padded dates sort).
@@ -315,6 +349,26 @@ mod tests {
         let mut watch = TreeWatch::new(root.path(), 2, &|_, _| Vec::new())
             .unwrap()
             .until_exit_of(child.id());
+        let _ = child.wait();
+        assert_eq!(watch.wait(), TreeWake::OwnerExited);
+    }
+
+    #[test]
+    fn without_inotify_the_watch_still_wakes_to_look_and_sees_the_agent_exit() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "read _"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut watch = TreeWatch {
+            inotify: None,
+            dirs: HashMap::new(),
+            file_depth: 2,
+            owner: None,
+        }
+        .until_exit_of(child.id());
+        assert!(matches!(watch.wait(), TreeWake::Touched(paths) if paths.is_empty()));
+        drop(child.stdin.take());
         let _ = child.wait();
         assert_eq!(watch.wait(), TreeWake::OwnerExited);
     }

@@ -122,6 +122,7 @@ impl Adapter for Claude {
         RecordsPlan::ClaudeTranscript {
             projects_dir,
             agent_session_id,
+            hooks: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod done;
 pub mod events;
 pub mod explain;
 pub mod help;
+pub mod hook_relay;
 pub mod logs;
 pub mod pane;
 pub mod prune;

@@ -7,6 +7,7 @@
 //! clock, so the parsers are tested on recorded files (`tests/fixtures/records/`).
 
 pub mod claude;
+pub mod claude_hooks;
 pub mod codex;
 pub mod conversation;
 

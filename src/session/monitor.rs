@@ -28,6 +28,8 @@ pub enum MonitorMsg {
     SubmitFailed(u64),
     /// The agent's records say this turn is over.
     RecordTurnEnded(u64),
+    /// The ledger has a new deadline (a hook's turn end waiting for its record).
+    Wake,
     /// Answer with the current screen and verdict.
     Inspect(Sender<Inspection>),
     Shutdown,
@@ -108,6 +110,7 @@ pub fn run(session: Arc<Session>, messages: Receiver<MonitorMsg>, mut screen: Sc
             }
             Ok(MonitorMsg::Submitted(turn)) => tracker.submitted(turn),
             Ok(MonitorMsg::SubmitFailed(turn)) => tracker.submit_failed(turn),
+            Ok(MonitorMsg::Wake) => {}
             Ok(MonitorMsg::RecordTurnEnded(turn)) => {
                 let transitions = tracker.complete(turn);
                 let now = session.clock().now();

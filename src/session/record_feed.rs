@@ -46,9 +46,24 @@ impl Finder {
     }
 }
 
-/// Find the record file, then follow it until the agent exits.
+/// Find the record file, then follow it until the agent exits (and the hooks' file, where the
+/// run registered hooks, on a thread of its own).
 pub fn run(session: Arc<Session>, finder: Finder) {
     let Finder { plan, watch } = finder;
+    if let RecordsPlan::ClaudeTranscript {
+        hooks: Some(relay), ..
+    } = &plan
+    {
+        let (s, relay) = (Arc::clone(&session), relay.clone());
+        let started = std::thread::Builder::new()
+            .name("hooks".into())
+            .spawn(move || follow_hooks(&s, &relay));
+        if let Err(e) = started {
+            crate::warn!(
+                "harnex: cannot follow the agent's hooks ({e}); reading its records alone"
+            );
+        }
+    }
     let found = find(&session, &plan, watch.until_exit_of(session.child_pid));
     match found {
         Ok(path) => {
@@ -74,7 +89,8 @@ fn find(session: &Session, plan: &RecordsPlan, mut watch: TreeWatch) -> Result<P
         if let Some(path) = look(session, plan) {
             return Ok(path);
         }
-        if watch.wait() == TreeWake::OwnerExited {
+        let agent_gone = session.shared.lock().exit().is_some();
+        if agent_gone || watch.wait() == TreeWake::OwnerExited {
             return look(session, plan)
                 .ok_or_else(|| "the agent exited before it wrote its records".to_string());
         }
@@ -92,6 +108,7 @@ fn look(session: &Session, plan: &RecordsPlan) -> Option<PathBuf> {
         RecordsPlan::ClaudeTranscript {
             projects_dir,
             agent_session_id,
+            ..
         } => {
             let name = format!("{agent_session_id}.jsonl");
             let slug = crate::record_files::claude_project_slug(&session.config.cwd);
@@ -147,16 +164,48 @@ impl Parser {
     }
 }
 
-/// Read the file as it grows; after the agent exits, read what is left once and stop.
+/// Read the record file as it grows.
 fn follow(session: &Session, plan: &RecordsPlan, path: &Path) {
     let mut parser = match plan {
         RecordsPlan::ClaudeTranscript { .. } => Parser::Claude(Box::default()),
         _ => Parser::Codex(CodexRecords::new()),
     };
-    let mut tail = match Tail::open(path) {
+    let tail = match Tail::open(path) {
         Ok(tail) => tail,
         Err(e) => return unavailable(session, format!("cannot read {}: {e}", path.display())),
     };
+    follow_lines(
+        session,
+        path,
+        tail,
+        &mut |line| parser.feed(line),
+        Source::Record,
+    );
+}
+
+/// Read the hooks' calls as they are appended (a hook that never fires leaves it empty).
+fn follow_hooks(session: &Session, relay: &Path) {
+    let Ok(tail) = Tail::open(relay) else {
+        return;
+    };
+    follow_lines(
+        session,
+        relay,
+        tail,
+        &mut crate::records::claude_hooks::facts,
+        Source::Hook,
+    );
+}
+
+/// Feed each whole line of a growing file to `parse`, its facts to the ledger as `source`;
+/// after the agent exits, read what is left once and stop.
+fn follow_lines(
+    session: &Session,
+    path: &Path,
+    mut tail: Tail,
+    parse: &mut dyn FnMut(&str) -> Vec<RecordFact>,
+    source: Source,
+) {
     let mut watch = FileWatch::new_or_polling(path).until_exit_of(session.child_pid);
     let mut partial: Vec<u8> = Vec::new();
     let mut agent_gone = false;
@@ -164,9 +213,9 @@ fn follow(session: &Session, plan: &RecordsPlan, path: &Path) {
         match tail.read_appended() {
             Ok(Appended::Bytes(bytes)) => {
                 partial.extend_from_slice(&bytes);
-                let facts = whole_lines(&mut partial, &mut parser);
+                let facts = whole_lines(&mut partial, parse);
                 if !facts.is_empty() {
-                    feed(session, facts);
+                    feed(session, facts, source);
                 }
             }
             // Not something an agent does to its records; follow on from the new end.
@@ -189,7 +238,10 @@ fn follow(session: &Session, plan: &RecordsPlan, path: &Path) {
 }
 
 /// The facts in every whole line of `buffer`, leaving a partial last line in it.
-fn whole_lines(buffer: &mut Vec<u8>, parser: &mut Parser) -> Vec<RecordFact> {
+fn whole_lines(
+    buffer: &mut Vec<u8>,
+    parse: &mut dyn FnMut(&str) -> Vec<RecordFact>,
+) -> Vec<RecordFact> {
     let Some(last_newline) = buffer.iter().rposition(|b| *b == b'\n') else {
         if buffer.len() > MAX_LINE {
             buffer.clear();
@@ -200,21 +252,26 @@ fn whole_lines(buffer: &mut Vec<u8>, parser: &mut Parser) -> Vec<RecordFact> {
     let lines = std::mem::replace(buffer, rest);
     String::from_utf8_lossy(&lines)
         .lines()
-        .flat_map(|line| parser.feed(line))
+        .flat_map(parse)
         .collect()
 }
 
 /// Hand facts to the ledger and carry out what it decides.
-fn feed(session: &Session, facts: Vec<RecordFact>) {
+fn feed(session: &Session, facts: Vec<RecordFact>, source: Source) {
+    let now = session.clock().now();
     let outs = session.shared.update(|live| {
         let assigned = live.last_turn_assigned;
         let mut outs = Vec::new();
         for fact in facts {
-            outs.extend(live.ledger.fact(fact, Source::Record, assigned));
+            outs.extend(live.ledger.fact_at(fact, source, assigned, now));
         }
         outs
     });
     apply(session, outs);
+    if source == Source::Hook {
+        // A hook's turn end may now wait for its record: the monitor keeps that deadline.
+        let _ = session.monitor.send(MonitorMsg::Wake);
+    }
 }
 
 /// Write the rows the ledger decided on; tell the screen tracker about turns the records ended.

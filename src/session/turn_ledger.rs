@@ -22,6 +22,10 @@ use crate::wire::turns::{
 /// stands (records unreadable, or an agent that wrote none).
 pub const RECORD_LAG: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// How long a turn a hook said ended waits for the agent's record of it (which adds the usage
+/// and the turn's id) before the hook's word stands alone.
+pub const HOOK_LAG: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The longest answer kept with a turn (the record file has it whole).
 const ANSWER_MAX: usize = 64 * 1024;
 
@@ -63,6 +67,13 @@ pub struct Ledger {
     usage_rows: u64,
     keys: HashSet<String>,
     unnumbered: u64,
+    /// A turn a hook ended before the record of its start was read (Claude writes its
+    /// transcript a moment after its hooks run): the record's turn is that one.
+    hook_bound: Option<u64>,
+    /// Turns a hook said ended, waiting (at most [`HOOK_LAG`]) for their record.
+    hook_held: BTreeMap<u64, (TurnEnd, Instant)>,
+    /// The time of the fact being handled.
+    now: Instant,
 }
 
 impl Ledger {
@@ -81,6 +92,9 @@ impl Ledger {
             usage_rows: 0,
             keys: HashSet::new(),
             unnumbered: 0,
+            hook_bound: None,
+            hook_held: BTreeMap::new(),
+            now: Instant::now(),
         }
     }
 
@@ -99,11 +113,17 @@ impl Ledger {
     pub fn unavailable(&mut self, why: String) -> Vec<LedgerOut> {
         self.records.state = RecordsState::Unavailable;
         self.records.why = Some(why);
+        let mut out = Vec::new();
+        for (turn, (end, _)) in std::mem::take(&mut self.hook_held) {
+            out.extend(self.end_numbered(turn, end));
+        }
         let held: Vec<u64> = self.held.keys().copied().collect();
         self.held.clear();
-        held.into_iter()
-            .flat_map(|turn| self.finish_from_screen(turn))
-            .collect()
+        out.extend(
+            held.into_iter()
+                .flat_map(|turn| self.finish_from_screen(turn)),
+        );
+        out
     }
 
     /// Tokens so far, as the records count them.
@@ -155,7 +175,9 @@ impl Ledger {
 
     /// When a held turn's wait for its record runs out.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.held.values().min().map(|since| *since + RECORD_LAG)
+        let screen = self.held.values().map(|since| *since + RECORD_LAG);
+        let hooks = self.hook_held.values().map(|(_, since)| *since + HOOK_LAG);
+        screen.chain(hooks).min()
     }
 
     /// Time passed: held turns whose record is overdue end on the screen's word.
@@ -167,7 +189,21 @@ impl Ledger {
             .map(|(turn, _)| *turn)
             .collect();
         let mut out = Vec::new();
+        let hooks_overdue: Vec<u64> = self
+            .hook_held
+            .iter()
+            .filter(|(_, (_, since))| now >= *since + HOOK_LAG)
+            .map(|(turn, _)| *turn)
+            .collect();
+        for turn in hooks_overdue {
+            if let Some((end, _)) = self.hook_held.remove(&turn) {
+                out.extend(self.end_numbered(turn, end));
+            }
+        }
         for turn in overdue {
+            if self.hook_held.contains_key(&turn) {
+                continue;
+            }
             self.held.remove(&turn);
             out.extend(self.finish_from_screen(turn));
         }
@@ -193,6 +229,18 @@ impl Ledger {
     /// A fact from the agent's records (or hooks). `assigned`: the highest turn number harnex
     /// handed to a delivery so far.
     pub fn fact(&mut self, fact: RecordFact, source: Source, assigned: u64) -> Vec<LedgerOut> {
+        self.fact_at(fact, source, assigned, Instant::now())
+    }
+
+    /// [`Ledger::fact`], at `now` (the session's clock).
+    pub fn fact_at(
+        &mut self,
+        fact: RecordFact,
+        source: Source,
+        assigned: u64,
+        now: Instant,
+    ) -> Vec<LedgerOut> {
+        self.now = now;
         match fact {
             RecordFact::SessionMeta {
                 agent_session_id, ..
@@ -204,7 +252,7 @@ impl Ledger {
             }
             RecordFact::TurnStarted { turn_id } => {
                 self.retrying = None;
-                let turn = self.bind(assigned);
+                let turn = self.bind(assigned).or_else(|| self.hook_bound.take());
                 self.open = Some(OpenTurn {
                     turn,
                     agent_turn_id: turn_id,
@@ -322,14 +370,31 @@ impl Ledger {
         assigned: u64,
     ) -> Vec<LedgerOut> {
         self.retrying = None;
-        let open = match self.open.take() {
+        // A hook's word does not close the record's turn: the record's own end comes next.
+        let from_hook = source == Source::Hook;
+        let open = if from_hook {
+            self.open.clone()
+        } else {
+            self.open.take()
+        };
+        let open = match open {
             Some(open) => open,
-            // The end of a turn whose start was not seen (records found mid-turn).
-            None => OpenTurn {
-                turn: self.bind(assigned),
-                agent_turn_id: turn_id.clone(),
-                usage_at_start: self.session_usage.clone().unwrap_or_default(),
-            },
+            // The end of a turn whose start was not seen (records found mid-turn, or a hook
+            // ahead of the record).
+            None => {
+                let turn = self.bind(assigned);
+                let turn = if from_hook {
+                    self.hook_bound = turn;
+                    turn
+                } else {
+                    turn.or_else(|| self.hook_bound.take())
+                };
+                OpenTurn {
+                    turn,
+                    agent_turn_id: turn_id.clone(),
+                    usage_at_start: self.session_usage.clone().unwrap_or_default(),
+                }
+            }
         };
         let agent_turn_id = turn_id.or(open.agent_turn_id.clone());
         let key = match (&agent_turn_id, open.turn) {
@@ -347,23 +412,48 @@ impl Ledger {
                 error,
                 answer: answer
                     .map(|a| crate::text::truncate_bytes(&crate::redact::redact(&a), ANSWER_MAX)),
-                usage: self.usage_now(Some(&open)),
+                // A hook knows no tokens: the record of the turn brings them.
+                usage: if from_hook {
+                    None
+                } else {
+                    self.usage_now(Some(&open))
+                },
                 source,
                 key,
                 agent_turn_id,
             },
         };
+        if let Some(turn) = open.turn {
+            // A hook ended this turn first and waits for this record: keep its word, add what
+            // the record knows, and end the turn now.
+            if let Some((first, _)) = self.hook_held.get_mut(&turn) {
+                if from_hook {
+                    return Vec::new();
+                }
+                fill(&mut first.facts, end.facts);
+                let (first, _) = self.hook_held.remove(&turn).expect("just found");
+                return self.end_numbered(turn, first);
+            }
+            // Another source ended this turn first (a hook): keep its word, add what it lacked.
+            if let Some(first) = self.record_ends.get_mut(&turn) {
+                fill(&mut first.facts, end.facts);
+                return Vec::new();
+            }
+            if let Some(first) = self.results.iter_mut().rev().find(|r| r.turn == Some(turn)) {
+                if first.facts.source == Source::Screen {
+                    // The screen's word stood when this came late: this is the truth for `wait`
+                    // and `status` (the row already written stays).
+                    let key = std::mem::take(&mut first.facts.key);
+                    first.facts = TurnFacts { key, ..end.facts };
+                } else {
+                    fill(&mut first.facts, end.facts);
+                }
+                return Vec::new();
+            }
+        }
+        // The same fact from a second source (keyed alike): recorded once, filled in.
         if !self.keys.insert(end.facts.key.clone()) {
             self.fill_in(end.facts);
-            return Vec::new();
-        }
-        // The screen's word stood when this record came late: the record is the truth for
-        // `wait` and `status` (the row already written stays).
-        if let Some(turn) = open.turn
-            && let Some(first) = self.results.iter_mut().rev().find(|r| r.turn == Some(turn))
-        {
-            let key = std::mem::take(&mut first.facts.key);
-            first.facts = TurnFacts { key, ..end.facts };
             return Vec::new();
         }
         let Some(turn) = open.turn else {
@@ -371,6 +461,18 @@ impl Ledger {
             self.remember(end);
             return Vec::new();
         };
+        // A hook is quick but knows no tokens: while records are expected, its word waits a
+        // moment for theirs.
+        if from_hook && self.expects_records() {
+            self.hook_held.insert(turn, (end, self.now));
+            return Vec::new();
+        }
+        self.end_numbered(turn, end)
+    }
+
+    /// A numbered turn's end is known: written at once when the screen already saw it end,
+    /// else once the screen tracker closed it.
+    fn end_numbered(&mut self, turn: u64, end: TurnEnd) -> Vec<LedgerOut> {
         if self.held.remove(&turn).is_some() {
             return self.finish(end);
         }
@@ -386,11 +488,7 @@ impl Ledger {
             .rev()
             .find(|r| r.facts.key == later.key)
         {
-            let first = &mut first.facts;
-            first.answer = first.answer.take().or(later.answer);
-            first.usage = first.usage.take().or(later.usage);
-            first.error = first.error.take().or(later.error);
-            first.agent_turn_id = first.agent_turn_id.take().or(later.agent_turn_id);
+            fill(&mut first.facts, later);
         }
     }
 
@@ -418,6 +516,19 @@ impl Ledger {
         self.remember(end);
         vec![LedgerOut::Emit(Box::new(row))]
     }
+}
+
+/// Keep the first source's word on a turn; add what the later one knows and it did not.
+/// A failed turn's error is the record's, though: it names the HTTP status and the agent's own
+/// words, where a hook gives only an error class.
+fn fill(first: &mut TurnFacts, later: TurnFacts) {
+    first.answer = first.answer.take().or(later.answer);
+    first.usage = first.usage.take().or(later.usage);
+    first.error = match (later.source, later.error) {
+        (Source::Record, Some(error)) => Some(error),
+        (_, later_error) => first.error.take().or(later_error),
+    };
+    first.agent_turn_id = first.agent_turn_id.take().or(later.agent_turn_id);
 }
 
 fn add(a: &Usage, b: &Usage) -> Usage {

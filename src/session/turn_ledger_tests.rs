@@ -188,20 +188,28 @@ fn the_same_turn_end_from_a_hook_and_the_record_is_recorded_once_and_filled_in()
         RecordFact::TurnStarted {
             turn_id: Some("t1".into()),
         },
-        Source::Hook,
+        Source::Record,
         1,
     );
+    // The hook's word waits a moment for the record's.
     let outs = ledger.fact(ended(TurnOutcome::Completed, None, None), Source::Hook, 1);
-    assert!(matches!(outs.as_slice(), [LedgerOut::CompleteTurn(1)]));
-    let outs = ledger.screen_completed(1, Instant::now());
-    assert_eq!(task_completes(&outs).len(), 1);
-    // The record of the same turn adds the answer; no second row.
+    assert!(outs.is_empty());
+    assert!(ledger.next_deadline().is_some());
+    // The record of the same turn adds the answer, and the turn ends: one row.
     let outs = ledger.fact(
         ended(TurnOutcome::Completed, Some("hello"), None),
         Source::Record,
         1,
     );
-    assert!(outs.is_empty());
+    assert!(matches!(outs.as_slice(), [LedgerOut::CompleteTurn(1)]));
+    let outs = ledger.screen_completed(1, Instant::now());
+    assert_eq!(task_completes(&outs).len(), 1);
+    let again = ledger.fact(
+        ended(TurnOutcome::Completed, Some("again"), None),
+        Source::Record,
+        1,
+    );
+    assert!(task_completes(&again).is_empty());
     let facts = &ledger.result(1).unwrap().facts;
     assert_eq!(facts.source, Source::Hook, "the first source is kept");
     assert_eq!(facts.answer.as_deref(), Some("hello"));
@@ -261,4 +269,138 @@ fn answers_are_masked_and_bounded() {
     let answer = ledger.result(1).unwrap().facts.answer.clone().unwrap();
     assert!(!answer.contains("sk-ant-api03-aaaa"), "{}", &answer[..60]);
     assert!(answer.len() <= 64 * 1024);
+}
+
+#[test]
+fn a_hook_ahead_of_the_record_ends_the_turn_and_the_record_fills_in_its_usage() {
+    let mut ledger = Ledger::new(status(RecordsState::Following));
+    // Claude's Stop hook runs before its transcript rows reach the file.
+    let hook_end = RecordFact::TurnEnded {
+        turn_id: None,
+        outcome: TurnOutcome::Completed,
+        answer: Some("done".into()),
+        error: None,
+    };
+    let outs = ledger.fact(hook_end, Source::Hook, 1);
+    assert!(outs.is_empty(), "waits for the record");
+    // Then the record of the same turn: its start, its usage, its end.
+    let mut later = Vec::new();
+    later.extend(ledger.fact(
+        RecordFact::TurnStarted {
+            turn_id: Some("p1".into()),
+        },
+        Source::Record,
+        1,
+    ));
+    later.extend(ledger.fact(
+        RecordFact::Usage {
+            turn: Some(usage(10, 2)),
+            session: Some(usage(10, 2)),
+            model: None,
+        },
+        Source::Record,
+        1,
+    ));
+    later.extend(ledger.fact(
+        ended(TurnOutcome::Completed, Some("done"), None),
+        Source::Record,
+        1,
+    ));
+    assert!(matches!(
+        later.as_slice(),
+        [LedgerOut::Emit(_), LedgerOut::CompleteTurn(1)]
+    ));
+    let outs = ledger.screen_completed(1, Instant::now());
+    assert_eq!(
+        task_completes(&outs),
+        vec![(1, TurnOutcome::Completed, Source::Hook)]
+    );
+    let last = ledger.last().unwrap();
+    assert_eq!(last.turn, Some(1), "the record's turn is the hook's");
+    assert_eq!(last.facts.source, Source::Hook);
+    assert_eq!(
+        last.facts.usage.as_ref().and_then(|u| u.session.clone()),
+        Some(usage(10, 2))
+    );
+    assert_eq!(ledger.results.len(), 1, "no turn of its own for the record");
+}
+
+#[test]
+fn a_failed_turn_from_a_hook_while_the_record_turn_is_open_is_failed_once() {
+    let mut ledger = Ledger::new(status(RecordsState::Following));
+    ledger.fact(
+        RecordFact::TurnStarted {
+            turn_id: Some("p1".into()),
+        },
+        Source::Record,
+        1,
+    );
+    let error = TurnError {
+        kind: ErrorKind::Overloaded,
+        message: "overloaded".into(),
+        http_status: None,
+    };
+    let outs = ledger.fact(
+        RecordFact::TurnEnded {
+            turn_id: None,
+            outcome: TurnOutcome::Failed,
+            answer: None,
+            error: Some(error),
+        },
+        Source::Hook,
+        1,
+    );
+    assert!(outs.is_empty());
+    let outs = ledger.fact(ended(TurnOutcome::Failed, None, None), Source::Record, 1);
+    assert!(matches!(outs.as_slice(), [LedgerOut::CompleteTurn(1)]));
+    let outs = ledger.screen_completed(1, Instant::now());
+    assert_eq!(
+        task_completes(&outs),
+        vec![(1, TurnOutcome::Failed, Source::Hook)]
+    );
+    assert_eq!(ledger.results.len(), 1);
+}
+
+#[test]
+fn a_hook_whose_record_never_comes_ends_the_turn_after_a_moment() {
+    let mut ledger = Ledger::new(status(RecordsState::Following));
+    let t0 = Instant::now();
+    let hook_end = RecordFact::TurnEnded {
+        turn_id: None,
+        outcome: TurnOutcome::Completed,
+        answer: Some("done".into()),
+        error: None,
+    };
+    assert!(ledger.fact_at(hook_end, Source::Hook, 1, t0).is_empty());
+    assert_eq!(ledger.next_deadline(), Some(t0 + HOOK_LAG));
+    assert!(ledger.tick(t0 + HOOK_LAG / 2).is_empty());
+    let outs = ledger.tick(t0 + HOOK_LAG);
+    assert!(matches!(outs.as_slice(), [LedgerOut::CompleteTurn(1)]));
+    let outs = ledger.screen_completed(1, t0 + HOOK_LAG);
+    assert_eq!(
+        task_completes(&outs),
+        vec![(1, TurnOutcome::Completed, Source::Hook)]
+    );
+}
+
+#[test]
+fn without_records_a_hook_ends_the_turn_at_once() {
+    let mut ledger = Ledger::new(status(RecordsState::Unavailable));
+    let failed = RecordFact::TurnEnded {
+        turn_id: None,
+        outcome: TurnOutcome::Failed,
+        answer: None,
+        error: Some(TurnError {
+            kind: ErrorKind::RateLimited,
+            message: "rate limit".into(),
+            http_status: None,
+        }),
+    };
+    let outs = ledger.fact(failed, Source::Hook, 1);
+    assert!(matches!(outs.as_slice(), [LedgerOut::CompleteTurn(1)]));
+    let outs = ledger.screen_completed(1, Instant::now());
+    assert_eq!(
+        task_completes(&outs),
+        vec![(1, TurnOutcome::Failed, Source::Hook)]
+    );
 }

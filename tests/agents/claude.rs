@@ -172,6 +172,33 @@ fn claude_turns_report_outcome_error_answer_and_usage_from_the_transcript() {
     assert_eq!(run.code, 0, "{run:?}");
 
     crate::five_turn_outcomes(&world, &env, &mock, "out", false);
+    // Claude's hooks (registered for this session alone) saw every turn end too, and still each
+    // turn has one task_complete row (the keyed ledger recorded the hook's and the record's word
+    // once).
+    let relayed: Vec<serde_json::Value> = std::fs::read_dir(world.state.join("hooks"))
+        .expect("hooks dir")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let stops = relayed
+        .iter()
+        .filter(|h| h["hook_event_name"] == "Stop" || h["hook_event_name"] == "StopFailure")
+        .count();
+    assert!(stops >= 5, "a hook call per turn end: {relayed:?}");
+    let rows = world.events();
+    let ends: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["type"] == "task_complete")
+        .collect();
+    assert_eq!(ends.len(), 5, "{ends:?}");
+    assert!(ends.iter().any(|r| r["source"] == "hook"), "{ends:?}");
 
     let stopped = harnex(&world, &env, &["stop", "--id", "out", "--wait"]);
     assert_eq!(stopped.code, 0, "{stopped:?}");

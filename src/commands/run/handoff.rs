@@ -130,6 +130,7 @@ mod tests {
             records: crate::record_files::RecordsPlan::ClaudeTranscript {
                 projects_dir: "/home/u/.claude/projects".into(),
                 agent_session_id: "0b7c3f4e-1d2a-4b5c-8d9e-0f1a2b3c4d5e".into(),
+                hooks: Some("/state/hooks/abc--w1.jsonl".into()),
             },
         }
     }

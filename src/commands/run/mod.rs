@@ -6,6 +6,7 @@
 pub mod boot_failure;
 pub mod detach;
 pub mod handoff;
+pub mod hooks;
 pub mod plan;
 pub mod report;
 pub mod supervise;

@@ -120,6 +120,13 @@ impl Plan {
         let repo_root = paths::repo_root_of(&work_dir);
         state.ensure()?;
         let id = free_id(state, &repo_root, wanted_id)?;
+        let mut records = records;
+        super::hooks::register(
+            &mut command,
+            &mut records,
+            state,
+            &SessionKey::new(repo_root.clone(), &id),
+        );
         let summary_out = args
             .summary_out
             .as_ref()
