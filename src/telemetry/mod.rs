@@ -21,8 +21,9 @@ pub fn classify_exit(
         "disconnected"
     } else if exit.code == 0 {
         "success"
-    } else if exit.signal.is_some() && stop_requested {
-        // Ended by the stop ladder's signals (`stop --force`, a grace that ran out).
+    } else if stop_requested && (exit.signal.is_some() || ended_by_stop_signal(exit.code)) {
+        // Ended by the stop ladder's signals (`stop --force`, a grace that ran out), whether
+        // the signal killed it or it caught the signal and exited with 128 + its number.
         "stopped"
     } else if exit.signal.is_some() {
         // Ended by a signal nobody asked harnex for (its tmux window closed, `kill`).
@@ -30,6 +31,11 @@ pub fn classify_exit(
     } else {
         "failure"
     }
+}
+
+/// An exit code that says "ended by a signal the stop ladder sends" (128 + HUP, INT, KILL, TERM).
+fn ended_by_stop_signal(code: i32) -> bool {
+    matches!(code, 129 | 130 | 137 | 143)
 }
 
 #[cfg(test)]
@@ -47,7 +53,9 @@ mod tests {
         assert_eq!(classify_exit(code(124), true, false, false), "timeout");
         assert_eq!(classify_exit(code(0), true, false, true), "disconnected");
         assert_eq!(classify_exit(code(0), true, true, false), "success");
-        assert_eq!(classify_exit(code(143), true, true, false), "failure");
+        // It caught the stop's SIGTERM and exited 128 + 15 itself: stopped all the same.
+        assert_eq!(classify_exit(code(143), true, true, false), "stopped");
+        assert_eq!(classify_exit(code(143), true, false, false), "failure");
         let signalled = ChildExit {
             code: 129,
             signal: Some(1),
