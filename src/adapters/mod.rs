@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub mod catalog;
 mod claude;
 mod claude_usage;
 mod codex;
