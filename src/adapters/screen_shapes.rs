@@ -189,9 +189,9 @@ fn numbered_option(row: &str) -> Option<(bool, u32, String)> {
     Some((highlighted, number, words.trim().to_string()))
 }
 
-/// The question a list answers: the nearest row above it (within `reach`) that asks one.
-fn question_above(rows: &[String], first: usize, reach: usize) -> Option<(usize, String)> {
-    (first.saturating_sub(reach)..first)
+/// The question a list answers: the nearest row above it (within ten) that asks one.
+fn question_above(rows: &[String], first: usize) -> Option<(usize, String)> {
+    (first.saturating_sub(10)..first)
         .rev()
         .map(|i| {
             (
@@ -251,7 +251,7 @@ fn numbered_list(rows: &[String]) -> Option<ChoiceList> {
     }
     keep_if_list(&mut best, run);
     best.map(|options: Vec<ListOption>| {
-        let question = question_above(rows, options[0].row, 4).map(|(_, q)| q);
+        let question = question_above(rows, options[0].row).map(|(_, q)| q);
         ChoiceList { question, options }
     })
 }
@@ -291,7 +291,7 @@ fn marked_list(rows: &[String]) -> Option<ChoiceList> {
         if options.len() < 2 || options.iter().filter(|o| o.selected).count() != 1 {
             continue;
         }
-        let question = question_above(rows, first.row, 10).map(|(_, q)| q);
+        let question = question_above(rows, first.row).map(|(_, q)| q);
         let hint_below = rows
             .iter()
             .skip(last.row + 1)

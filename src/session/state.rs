@@ -186,7 +186,11 @@ impl Tracker {
         let flowing = !quiet && self.output_means_busy;
         let candidate = match &self.verdict.observation {
             Observation::Busy => Some(AgentState::Busy),
-            Observation::Blocked(_) if !self.verdict.tentative || quiet => {
+            // A tentative dialog needs a quiet screen to be taken, not to be kept: full-screen
+            // programs repaint around a dialog they still show.
+            Observation::Blocked(_)
+                if !self.verdict.tentative || quiet || self.state == AgentState::Blocked =>
+            {
                 Some(AgentState::Blocked)
             }
             Observation::Blocked(_) if flowing => Some(AgentState::Busy),
@@ -437,6 +441,10 @@ mod tests {
         assert_eq!(tracker.next_deadline(t1), Some(t1 + QUIET));
         assert_eq!(states(&tracker.tick(t1 + QUIET)), vec![AgentState::Blocked]);
         assert_eq!(tracker.dialog(), Some(&dialog));
+        // Repainted while still shown: it stays blocked.
+        let t2 = t1 + QUIET * 2;
+        assert!(tracker.observe(verdict, true, t2).is_empty());
+        assert_eq!(tracker.state(), AgentState::Blocked);
     }
 
     #[test]
