@@ -337,3 +337,57 @@ fn the_claude_dialogs_read_generically_are_blocked_with_the_arrows_to_yes() {
         "a prompt after the dialogs: {states:?}"
     );
 }
+
+/// A screen captured from a real CLI (tests/fixtures/screens/*.json).
+fn captured(name: &str) -> ScreenView {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/screens")
+        .join(name);
+    let text = std::fs::read_to_string(&path).expect("fixture");
+    let fixture: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");
+    let rows: Vec<&str> = fixture["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r.as_str().expect("a row"))
+        .collect();
+    let at = |key: &str| fixture["cursor"][key].as_u64().expect("cursor") as usize;
+    let mut view = screen(&rows, at("row"), at("col"));
+    view.title = fixture["title"].as_str().unwrap_or_default().to_string();
+    view
+}
+
+#[test]
+fn real_trust_dialogs_of_unknown_clis_are_blocked_and_enter_answers_them() {
+    for name in ["gemini-0.61.0-trust.json", "copilot-1.0.102-trust.json"] {
+        let verdict = Generic.classify(&captured(name));
+        let dialog = dialog_of(&verdict);
+        assert_eq!(dialog.reason, "generic-choice", "{name}");
+        assert_eq!(dialog.accept_keys, ["Enter"], "{name}");
+        assert!(dialog.enter_is_safe, "{name}");
+        assert!(
+            verdict
+                .evidence
+                .contains("Do you trust the files in this folder?"),
+            "{name}: {}",
+            verdict.evidence
+        );
+    }
+}
+
+#[test]
+fn real_input_lines_and_boxes_of_unknown_clis_are_prompts() {
+    for (name, rule) in [
+        ("gemini-0.61.0-prompt.json", "generic.prompt-marker"),
+        ("copilot-1.0.102-prompt.json", "generic.prompt-marker"),
+        ("opencode-1.18.33-prompt.json", "generic.input-box"),
+    ] {
+        let verdict = Generic.classify(&captured(name));
+        assert_eq!(
+            verdict.observation,
+            Observation::Prompt,
+            "{name}: {verdict:?}"
+        );
+        assert_eq!(verdict.rule, rule, "{name}");
+    }
+}
