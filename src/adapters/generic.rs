@@ -118,15 +118,23 @@ fn choice_verdict(list: &ChoiceList) -> Verdict {
         .collect();
     let dialog = selection_dialog("generic-choice", &options, screen_shapes::accepts);
     let highlighted = list.highlighted();
-    let evidence = match (&list.question, highlighted) {
-        (Some(q), Some(h)) => format!("{q} (highlighted: {})", h.text),
-        (None, Some(h)) => format!("highlighted: {}", h.text),
-        (_, None) => "a choice list".to_string(),
+    let options = match highlighted {
+        Some(h) => format!("highlighted: {}", h.text),
+        // Side-by-side options show their highlight in colour only.
+        None => {
+            let texts: Vec<&str> = list.options.iter().map(|o| o.text.as_str()).collect();
+            format!("options: {}, none marked", texts.join(" / "))
+        }
     };
+    let evidence = match &list.question {
+        Some(q) => format!("{q} ({options})"),
+        None => options,
+    };
+    let row = highlighted.or(list.options.first()).map(|o| o.row);
     Verdict::new(
         Observation::Blocked(dialog),
         "generic.choice-list",
-        highlighted.map(|h| h.row),
+        row,
         &evidence,
     )
     .tentative()

@@ -391,3 +391,46 @@ fn real_input_lines_and_boxes_of_unknown_clis_are_prompts() {
         assert_eq!(verdict.rule, rule, "{name}");
     }
 }
+
+#[test]
+fn a_real_permission_dialog_with_options_side_by_side_is_blocked() {
+    // OpenCode: `△ Permission required` and `Allow once   Allow always   Reject`, the highlight
+    // drawn in colour only, the cursor in the bordered area below (read as an input box before).
+    let verdict = Generic.classify(&captured("opencode-1.18.33-permission.json"));
+    let dialog = dialog_of(&verdict);
+    assert_eq!(dialog.reason, "generic-choice");
+    assert_eq!(dialog.accept_keys, ["Enter"]);
+    assert!(!dialog.enter_is_safe, "the highlight cannot be seen");
+    assert!(
+        verdict.evidence.contains("Permission required")
+            && verdict
+                .evidence
+                .contains("Allow once / Allow always / Reject"),
+        "{}",
+        verdict.evidence
+    );
+    assert_eq!(verdict.row, Some(37));
+}
+
+#[test]
+fn options_side_by_side_need_a_yes_a_no_and_a_question_or_key_hint() {
+    let asked = at_end(&["Allow `rm -rf build`?", "", "  Allow   Deny", ""]);
+    assert!(matches!(
+        Generic.classify(&asked).observation,
+        Observation::Blocked(_)
+    ));
+    for rows in [
+        // No question, no key hint.
+        ["Results:", "", "  Allow   Deny", ""],
+        // No option that says no.
+        ["Allow this?", "", "  Allow once   Allow always", ""],
+        // Words that are not options.
+        ["Allow this?", "", "  Allowed hosts   3 entries", ""],
+    ] {
+        let verdict = Generic.classify(&at_end(&rows));
+        assert!(
+            !matches!(verdict.observation, Observation::Blocked(_)),
+            "{rows:?} → {verdict:?}"
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! Shapes most terminal programs share, read off a [`ScreenView`] without knowing the program:
 //! an input line at the cursor, an input box drawn around it, a numbered or highlighted choice
-//! list, a `(y/n)` question. The generic adapter builds its verdicts from them.
+//! list (or options side by side on one row), a `(y/n)` question. The generic adapter builds its verdicts from them.
 
 use std::sync::LazyLock;
 
@@ -206,7 +206,8 @@ fn question_above(rows: &[String], first: usize) -> Option<(usize, String)> {
 
 fn is_question(text: &str) -> bool {
     let lower = text.to_lowercase();
-    lower.contains('?') && QUESTION_WORDS.iter().any(|w| lower.contains(w))
+    lower.contains("permission required")
+        || lower.contains('?') && QUESTION_WORDS.iter().any(|w| lower.contains(w))
 }
 
 /// Numbered options on consecutive rows (a wrapped option may take one more row), numbers
@@ -315,6 +316,63 @@ fn marked_list(rows: &[String]) -> Option<ChoiceList> {
     found
 }
 
+/// Options side by side on one row (`Allow once   Allow always   Reject`), one saying yes and
+/// one saying no, under a question or beside a key hint. Which one is highlighted is drawn in
+/// colour only, so none is marked.
+fn inline_list(rows: &[String]) -> Option<ChoiceList> {
+    let mut found = None;
+    for (i, row) in rows.iter().enumerate() {
+        let text = inside_border(row);
+        let cells: Vec<&str> = text
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        let options: Vec<&str> = cells
+            .iter()
+            .copied()
+            .take_while(|c| c.chars().count() <= 24 && (accepts(c) || declines(c)))
+            .collect();
+        if options.len() < 2 || !options.iter().any(|c| accepts(c)) {
+            continue;
+        }
+        if !options.iter().any(|c| declines(c)) {
+            continue;
+        }
+        let question = question_above(rows, i);
+        let hint = is_key_hint(text) || rows.get(i + 1).is_some_and(|r| is_key_hint(r));
+        if question.is_none() && !hint {
+            continue;
+        }
+        found = Some(ChoiceList {
+            question: question.map(|(_, q)| q),
+            options: options
+                .into_iter()
+                .map(|c| ListOption {
+                    row: i,
+                    text: c.to_string(),
+                    highlighted: false,
+                })
+                .collect(),
+        });
+    }
+    found
+}
+
+/// Whether an option's words say no (`Reject`, `Deny`, `No, exit`, `Don't trust`).
+pub fn declines(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    [
+        "reject", "deny", "no", "cancel", "decline", "don't", "do not", "skip",
+    ]
+    .iter()
+    .any(|word| {
+        lower
+            .strip_prefix(word)
+            .is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric()))
+    })
+}
+
 /// `Enter to confirm · Esc to cancel`, `Press enter to continue`, `↑↓ to select`.
 fn is_key_hint(row: &str) -> bool {
     let lower = row.to_lowercase();
@@ -327,7 +385,9 @@ fn is_key_hint(row: &str) -> bool {
 /// The choice list the program waits on: at the bottom of what it drew (at most a few rows of
 /// footer below), and not above a prompt the cursor sits at (a list printed earlier).
 pub fn choice_list(view: &ScreenView) -> Option<ChoiceList> {
-    let list = numbered_list(&view.rows).or_else(|| marked_list(&view.rows))?;
+    let list = numbered_list(&view.rows)
+        .or_else(|| marked_list(&view.rows))
+        .or_else(|| inline_list(&view.rows))?;
     let last_content = view.rows.iter().rposition(|r| !r.trim().is_empty())?;
     if last_content > list.last_row() + MAX_ROWS_BELOW_DIALOG {
         return None;
