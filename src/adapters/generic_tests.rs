@@ -358,17 +358,23 @@ fn captured(name: &str) -> ScreenView {
 }
 
 #[test]
-fn real_trust_dialogs_of_unknown_clis_are_blocked_and_enter_answers_them() {
-    for name in ["gemini-0.61.0-trust.json", "copilot-1.0.102-trust.json"] {
+fn real_trust_and_approval_dialogs_of_unknown_clis_are_blocked_and_enter_answers_them() {
+    let trust = "Do you trust the files in this folder?";
+    for (name, question) in [
+        ("gemini-0.61.0-trust.json", trust),
+        ("copilot-1.0.102-trust.json", trust),
+        (
+            "copilot-1.0.102-permission.json",
+            "Do you want to run this command?",
+        ),
+    ] {
         let verdict = Generic.classify(&captured(name));
         let dialog = dialog_of(&verdict);
         assert_eq!(dialog.reason, "generic-choice", "{name}");
         assert_eq!(dialog.accept_keys, ["Enter"], "{name}");
         assert!(dialog.enter_is_safe, "{name}");
         assert!(
-            verdict
-                .evidence
-                .contains("Do you trust the files in this folder?"),
+            verdict.evidence.contains(question),
             "{name}: {}",
             verdict.evidence
         );
