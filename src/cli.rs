@@ -208,8 +208,10 @@ Examples:
 
 Exit 1 when the state directory is not usable, or an agent CLI is older than the oldest
 version harnex takes (codex >= 0.128.0, claude >= 2.0.0); tmux, git and the agent CLIs are
-reported with their versions and whether harnex was tested with them. --json has the Ruby
-harnex's shape: {ok, checks: [{name, required, ok, found, error, …}]}.")]
+reported with their versions and whether harnex was tested with them. Then the adapters: the
+CLIs that pick each, where its rules come from and the agent versions it was tested on.
+--json has the Ruby harnex's shape, {ok, checks: [{name, required, ok, found, error, …}]},
+plus adapters: [{name, agent, clis, rules, tested_versions}].")]
 pub struct DoctorArgs {
     /// Print JSON
     #[arg(long)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub mod catalog;
 mod claude;
 mod claude_usage;
 mod codex;
@@ -14,6 +15,7 @@ mod dialog;
 mod generic;
 #[cfg(test)]
 mod recordings;
+mod screen_shapes;
 
 pub use claude::Claude;
 pub use codex::Codex;
@@ -95,6 +97,11 @@ pub struct Verdict {
     pub evidence: String,
     /// Positive idle evidence: a prompt verdict that needs no quiet period.
     pub settled: bool,
+    /// A dialog read from its shape alone (the generic adapter): it counts only once the screen
+    /// has been quiet for the adapter's window, so a frame that merely looks like one while
+    /// output flows is not reported blocked.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tentative: bool,
     /// The agent shows it is retrying its model request (the observation stays busy).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
@@ -117,6 +124,7 @@ impl Verdict {
             row,
             evidence: evidence.to_string(),
             settled: false,
+            tentative: false,
             retry: None,
         }
     }
@@ -128,6 +136,11 @@ impl Verdict {
 
     pub fn settled(mut self) -> Self {
         self.settled = true;
+        self
+    }
+
+    pub fn tentative(mut self) -> Self {
+        self.tentative = true;
         self
     }
 }

@@ -9,24 +9,22 @@ use crate::error::{Error, Result};
 use crate::paths::StateDir;
 
 /// Agent CLIs harnex knows: the oldest version it takes (Codex: the Ruby harnex's floor; Claude
-/// Code: the 2.x screens the adapter reads) and the version its end-to-end tests pin.
+/// Code: the 2.x screens the adapter reads). The versions tested come from the adapters'
+/// catalog.
 const AGENTS: [Agent; 2] = [
     Agent {
         name: "codex",
         minimum: "0.128.0",
-        tested: "0.169.0",
     },
     Agent {
         name: "claude",
         minimum: "2.0.0",
-        tested: "2.1.328",
     },
 ];
 
 struct Agent {
     name: &'static str,
     minimum: &'static str,
-    tested: &'static str,
 }
 
 /// One row of the report. JSON: `{name, required, ok, found?, error?}` as the Ruby harnex's
@@ -111,11 +109,9 @@ fn tool_check(name: &'static str, flag: &str, purpose: &str) -> Check {
 /// An agent CLI: missing is reported (you may not use that agent); older than its minimum
 /// fails `doctor`, as the Ruby harnex's does for Codex.
 fn agent_check(agent: &Agent) -> Check {
-    let Agent {
-        name,
-        minimum,
-        tested,
-    } = *agent;
+    let Agent { name, minimum } = *agent;
+    let tested_versions = super::doctor_adapters::tested_versions(name);
+    let tested = tested_versions.first().copied().unwrap_or("none");
     let required = format!(">= {minimum}");
     let Some(line) = version_of(name, "--version") else {
         let error = format!("not found on PATH (install it to run `harnex run {name}`)");
@@ -127,11 +123,13 @@ fn agent_check(agent: &Agent) -> Check {
             found: None,
             error: Some(error.clone()),
             detail: error,
-            extra: json!({"tested_version": tested}),
+            extra: json!({"tested_version": tested, "tested_versions": tested_versions}),
         };
     };
     let version = parse_version(&line);
-    let is_tested = version.as_deref() == Some(tested);
+    let is_tested = version
+        .as_deref()
+        .is_some_and(|v| tested_versions.contains(&v));
     let too_old = version
         .as_deref()
         .is_some_and(|v| version_key(v) < version_key(minimum));
@@ -148,10 +146,13 @@ fn agent_check(agent: &Agent) -> Check {
         detail: match (&error, is_tested) {
             (Some(error), _) => error.clone(),
             (None, true) => format!("{line} (tested with harnex)"),
-            (None, false) => format!("{line} (harnex is tested with {tested}; screens may differ)"),
+            (None, false) => format!(
+                "{line} (harnex is tested with {}; screens may differ)",
+                tested_versions.join(", ")
+            ),
         },
         error,
-        extra: json!({"version_line": line, "version": version, "path": path, "tested_version": tested, "tested": is_tested}),
+        extra: json!({"version_line": line, "version": version, "path": path, "tested_version": tested, "tested_versions": tested_versions, "tested": is_tested}),
     }
 }
 
@@ -192,7 +193,11 @@ pub fn run(as_json: bool) -> Result<i32> {
                 row
             })
             .collect();
-        println!("{}", json!({"ok": ok, "checks": rows}));
+        let adapters = super::doctor_adapters::json_rows();
+        println!(
+            "{}",
+            json!({"ok": ok, "checks": rows, "adapters": adapters})
+        );
     } else {
         for check in &checks {
             let mark = match (check.ok, check.fatal) {
@@ -201,6 +206,9 @@ pub fn run(as_json: bool) -> Result<i32> {
                 (false, false) => "warn",
             };
             println!("{mark}  {:<9}  {}", check.name, check.detail);
+        }
+        for line in super::doctor_adapters::text_lines() {
+            println!("{line}");
         }
     }
     if ok {

@@ -5,6 +5,7 @@ pub mod completions;
 pub mod conversation;
 pub mod docs;
 pub mod doctor;
+mod doctor_adapters;
 pub mod done;
 pub mod events;
 pub mod explain;

@@ -164,10 +164,11 @@ impl Tracker {
     /// turn's grace period runs out); `None` when nothing is pending after `now`.
     pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let quiet_end = self.last_change + self.quiet;
-        let waiting_for_quiet = matches!(
-            self.verdict.observation,
-            Observation::Prompt | Observation::Unknown
-        ) && !self.verdict.settled;
+        let waiting_for_quiet = match self.verdict.observation {
+            Observation::Prompt | Observation::Unknown => !self.verdict.settled,
+            Observation::Blocked(_) => self.verdict.tentative,
+            Observation::Busy => false,
+        };
         let quiet = (waiting_for_quiet && quiet_end > now).then_some(quiet_end);
         let grace = self
             .pending
@@ -185,7 +186,15 @@ impl Tracker {
         let flowing = !quiet && self.output_means_busy;
         let candidate = match &self.verdict.observation {
             Observation::Busy => Some(AgentState::Busy),
-            Observation::Blocked(_) => Some(AgentState::Blocked),
+            // A tentative dialog needs a quiet screen to be taken, not to be kept: full-screen
+            // programs repaint around a dialog they still show.
+            Observation::Blocked(_)
+                if !self.verdict.tentative || quiet || self.state == AgentState::Blocked =>
+            {
+                Some(AgentState::Blocked)
+            }
+            Observation::Blocked(_) if flowing => Some(AgentState::Busy),
+            Observation::Blocked(_) => None,
             Observation::Prompt if self.verdict.settled || quiet => Some(AgentState::Prompt),
             Observation::Unknown if quiet => Some(AgentState::Unknown),
             Observation::Prompt | Observation::Unknown if flowing => Some(AgentState::Busy),
@@ -402,6 +411,40 @@ mod tests {
         );
         assert_eq!(tracker.pending_turn(), None);
         assert!(tracker.complete(1).is_empty(), "a turn ends once");
+    }
+
+    #[test]
+    fn a_tentative_dialog_counts_only_once_the_screen_is_quiet() {
+        let t0 = Instant::now();
+        let mut tracker = Tracker::new(QUIET, true, Duration::ZERO, t0);
+        tracker.observe(prompt(), true, t0);
+        tracker.tick(t0 + QUIET);
+        let dialog = Dialog {
+            reason: "generic-choice".into(),
+            accept_keys: vec!["Enter".into()],
+            enter_is_safe: true,
+        };
+        let verdict = Verdict::new(
+            Observation::Blocked(dialog.clone()),
+            "g.choice",
+            Some(3),
+            "",
+        )
+        .tentative();
+        let t1 = t0 + Duration::from_secs(1);
+        // Drawn while output flows: busy, not blocked (yet).
+        assert_eq!(
+            states(&tracker.observe(verdict.clone(), true, t1)),
+            vec![AgentState::Busy]
+        );
+        assert_eq!(tracker.dialog(), None);
+        assert_eq!(tracker.next_deadline(t1), Some(t1 + QUIET));
+        assert_eq!(states(&tracker.tick(t1 + QUIET)), vec![AgentState::Blocked]);
+        assert_eq!(tracker.dialog(), Some(&dialog));
+        // Repainted while still shown: it stays blocked.
+        let t2 = t1 + QUIET * 2;
+        assert!(tracker.observe(verdict, true, t2).is_empty());
+        assert_eq!(tracker.state(), AgentState::Blocked);
     }
 
     #[test]

@@ -140,6 +140,54 @@ fn doctor_reports_checks_and_fails_on_a_broken_state_dir() {
 }
 
 #[test]
+fn doctor_lists_the_adapters_with_their_rules_and_tested_versions() {
+    let world = World::new();
+    let json = world.run(&["doctor", "--json"]);
+    assert_eq!(json.code, 0, "{json:?}");
+    let report = json.json();
+    let adapters = report["adapters"].as_array().expect("an adapters list");
+    let row = |name: &str| {
+        adapters
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {adapters:?}"))
+    };
+    assert_eq!(row("codex")["clis"], serde_json::json!(["codex"]));
+    assert_eq!(
+        row("codex")["tested_versions"],
+        serde_json::json!(["0.169.0", "0.171.0"])
+    );
+    assert_eq!(
+        row("claude")["tested_versions"],
+        serde_json::json!(["2.1.328", "2.1.332"])
+    );
+    assert_eq!(row("generic")["clis"], serde_json::json!([]));
+    assert!(
+        adapters.iter().all(|a| a["rules"] == "built-in"),
+        "{adapters:?}"
+    );
+    // The Ruby shape is kept: the adapters come as a key of their own.
+    assert!(report["checks"].is_array());
+
+    let text = world.run(&["doctor"]);
+    assert_eq!(text.code, 0, "{text:?}");
+    let table = text
+        .stdout
+        .split("adapters:")
+        .nth(1)
+        .expect("an adapters table");
+    for expected in [
+        "codex",
+        "0.169.0, 0.171.0",
+        "claude",
+        "2.1.328, 2.1.332",
+        "generic",
+    ] {
+        assert!(table.contains(expected), "{expected} in {table}");
+    }
+}
+
+#[test]
 fn completions_are_generated_for_each_shell() {
     let world = World::new();
     for shell in ["bash", "zsh", "fish"] {

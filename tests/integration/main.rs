@@ -15,6 +15,7 @@ mod docs_commands;
 mod event_schema;
 mod events;
 mod files;
+mod generic_dialogs;
 mod guide;
 mod input;
 mod lifecycle;
