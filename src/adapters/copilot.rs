@@ -2,7 +2,8 @@
 //!
 //! Screen facts: the `❯` input line between two rules is drawn while Copilot works too; the
 //! footer under it says which: idle ` ← open sidebar · Interactive · Manual Approval · /
-//! commands · ? help …`, busy `◉ Working …` with the glyph cycling ◉ ◎ ○ ●. Dialogs replace the
+//! commands · ? help …`, busy `◉ Working …` with the glyph cycling ◉ ◎ ○ ●. The idle footer
+//! returns while the answer is still being typed out, so the prompt needs a still screen. Dialogs replace the
 //! input box with a framed list (`│ ❯ 1. Yes`): `Confirm folder trust` at start in a new folder
 //! and `Do you want to run this command?` before a shell command; option 1 (`Yes`) is
 //! highlighted, so Enter accepts both.
@@ -92,12 +93,9 @@ impl Adapter for Copilot {
         if let Some((i, row)) = footer {
             return Verdict::new(Observation::Busy, "copilot.working", Some(i), row.trim());
         }
-        let idle = view
-            .rows
-            .iter()
-            .skip(cursor_row + 1)
-            .any(|r| r.contains("/ commands") && r.contains("? help"));
-        if let Some(verdict) = super::input_line_verdict(view, '❯', "copilot.input-line", idle) {
+        // The idle footer is back before the answer is drawn (Copilot types it out), so it
+        // settles nothing: the prompt counts once the screen holds still.
+        if let Some(verdict) = super::input_line_verdict(view, '❯', "copilot.input-line", false) {
             return verdict;
         }
         Verdict::new(
@@ -110,6 +108,12 @@ impl Adapter for Copilot {
 
     fn is_tui(&self) -> bool {
         true
+    }
+
+    /// Copilot types its answer out after the footer says idle; pauses between its frames run
+    /// up to ~200 ms.
+    fn quiet_window(&self) -> Duration {
+        Duration::from_millis(500)
     }
 
     fn submit_delay(&self, bytes: usize) -> Duration {
@@ -187,7 +191,8 @@ mod tests {
             (2, 2),
         ));
         assert_eq!(idle.observation, Observation::Prompt, "{idle:?}");
-        assert!(idle.settled);
+        // The answer is still being typed out when the footer turns idle.
+        assert!(!idle.settled);
         for glyph in ['◉', '◎', '○', '●'] {
             let footer = format!(" {glyph} Working · 39 B esc esc interrupt");
             let footer: &'static str = Box::leak(footer.into_boxed_str());

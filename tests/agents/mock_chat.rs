@@ -343,8 +343,7 @@ fn handle(req: &Request, w: &mut TcpStream, sh: &Shared) -> io::Result<()> {
         sse.chunk(json!({"role": "assistant", "content": ""}), None)?;
         thread::sleep(Duration::from_millis(delay_ms(&prompt)));
         if tool {
-            let arguments =
-                json!({"command": TOOL_COMMAND, "description": "Create a marker file"});
+            let arguments = json!({"command": TOOL_COMMAND, "description": "Create a marker file"});
             let call = json!([{"index": 0, "id": "call_1", "type": "function",
                 "function": {"name": "bash", "arguments": arguments.to_string()}}]);
             sse.chunk(json!({"tool_calls": call}), None)?;

@@ -1,0 +1,94 @@
+//! The real GitHub Copilot CLI under harnex, against the chat-completions mock.
+
+use crate::mock_chat::{self, MockChat};
+use crate::support::World;
+use crate::{MoreAgents, commit_readme, harnex};
+
+/// Copilot's environment: offline, the mock as its provider, its state in the test's own home
+/// (the package it unpacks on first run shared between tests).
+pub fn copilot_env(world: &World, agents: &MoreAgents, mock: &MockChat) -> Vec<(String, String)> {
+    let cache = world.home.join(".cache");
+    std::fs::create_dir_all(&cache).expect("cache dir");
+    let link = cache.join("copilot");
+    if !link.exists() {
+        std::os::unix::fs::symlink(agents.shared_cache("copilot"), &link).expect("cache link");
+    }
+    let mut env = mock_chat::copilot_env(&world.home, &mock.base_url());
+    env.push(("PATH".into(), agents.path()));
+    env
+}
+
+/// Start Copilot in a new folder: its trust dialog is reported blocked with Enter as the answer,
+/// and after Enter the prompt.
+fn start_and_trust(world: &World, env: &[(String, String)], id: &str) {
+    let run = harnex(
+        world,
+        env,
+        &["run", "copilot", "--id", id, "--detach", "--timeout", "60"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["agent_state"], "blocked", "{run:?}");
+    let status = harnex(world, env, &["status", "--id", id, "--json"]).json();
+    assert_eq!(
+        status[0]["input_state"]["state"], "workspace-trust",
+        "{status}"
+    );
+    assert_eq!(
+        status[0]["input_state"]["accept_keys"],
+        serde_json::json!(["Enter"]),
+        "{status}"
+    );
+    let keys = harnex(world, env, &["send", "--id", id, "--keys", "Enter"]);
+    assert_eq!(keys.code, 0, "{keys:?}");
+    let ready = harnex(
+        world,
+        env,
+        &["wait", "--id", id, "--until", "prompt", "--timeout", "30"],
+    );
+    assert_eq!(ready.code, 0, "{ready:?}");
+}
+
+fn stop(world: &World, env: &[(String, String)], id: &str) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    let stopped = harnex(world, env, &["stop", "--id", id, "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    let record = stopped.json()["exit"].clone();
+    assert_eq!(record["reason"], "success", "{record}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    record
+}
+
+#[test]
+#[ignore = "needs the real Copilot CLI (bash .ci/install-more-agents.sh): cargo nextest run --run-ignored all"]
+fn copilot_turns_are_followed_from_enter_to_prompt() {
+    let agents = MoreAgents::require("copilot_turns_are_followed_from_enter_to_prompt");
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockChat::start().expect("mock model");
+    let env = copilot_env(&world, &agents, &mock);
+    start_and_trust(&world, &env, "cp");
+
+    crate::three_turns(&world, &env, &mock, "cp", "copilot");
+
+    let record = stop(&world, &env, "cp");
+    let session = record["summary"]["agent_session_id"].as_str().unwrap_or("");
+    assert_eq!(session.len(), 36, "copilot --resume id parsed: {record}");
+}
+
+#[test]
+#[ignore = "needs the real Copilot CLI (bash .ci/install-more-agents.sh): cargo nextest run --run-ignored all"]
+fn copilot_command_dialog_is_blocked_and_answered_with_keys() {
+    let agents = MoreAgents::require("copilot_command_dialog_is_blocked_and_answered_with_keys");
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockChat::start().expect("mock model");
+    let env = copilot_env(&world, &agents, &mock);
+    start_and_trust(&world, &env, "cpd");
+
+    crate::tool_dialog_is_blocked_and_answered(&world, &env, "cpd", "permission");
+    stop(&world, &env, "cpd");
+}
