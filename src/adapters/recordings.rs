@@ -8,6 +8,9 @@ use super::{Adapter, Claude, Codex, Copilot, Observation, OpenCode, Retry};
 use crate::replay::{Cast, Replay, replay};
 use crate::vocab::AgentState::{self, Blocked, Busy, Prompt, Starting};
 
+/// What the mock model answered in every recording.
+const MOCK_ANSWER: &str = "Done. The mock agent finished the task.";
+
 fn load(name: &str) -> Cast {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/agents")
@@ -381,6 +384,14 @@ fn copilot_trust_turn_and_command_dialog_follow_the_screen() {
         "{:#?}",
         result.steps
     );
+    // Copilot turns its footer idle while it still types the answer out: the prompt comes
+    // only once the whole answer is on screen.
+    for nth in [1, 2] {
+        let idle = time_of(&result, Prompt, nth);
+        let (_, view) = &crate::replay::screens_at(&cast, &[idle])[0];
+        let answers = view.text().matches(MOCK_ANSWER).count();
+        assert_eq!(answers, nth, "prompt #{nth} at {idle}:\n{}", view.text());
+    }
     let trust = result.steps[0].dialog.clone().expect("the trust dialog");
     assert_eq!(trust.reason, "workspace-trust");
     assert_eq!(trust.accept_keys, ["Enter"]);
