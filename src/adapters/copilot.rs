@@ -80,6 +80,56 @@ impl Adapter for Copilot {
         "copilot"
     }
 
+    /// Copilot takes the new session's id on the command line (`--session-id`), so harnex picks
+    /// it and knows `$COPILOT_HOME/session-state/<id>/events.jsonl` before the spawn; a run that
+    /// names its own new session keeps it.
+    fn records_plan(
+        &self,
+        argv: &mut Vec<String>,
+        env: &dyn Fn(&str) -> Option<String>,
+        _cwd: &std::path::Path,
+    ) -> crate::record_files::RecordsPlan {
+        use crate::record_files::{RecordsPlan, agent_home};
+        let session_state_dir = agent_home(env, "COPILOT_HOME", ".copilot").join("session-state");
+        let flag = |names: &[&str], arg: &str| {
+            names
+                .iter()
+                .any(|n| arg == *n || arg.starts_with(&format!("{n}=")))
+        };
+        if argv
+            .iter()
+            .any(|a| flag(&["--resume", "-r", "--continue", "--connect"], a))
+        {
+            return RecordsPlan::unavailable(
+                "started with --resume, --continue or --connect: Copilot picks the session itself",
+            );
+        }
+        let named = argv.iter().enumerate().find_map(|(i, arg)| {
+            if arg == "--session-id" {
+                argv.get(i + 1).cloned()
+            } else {
+                arg.strip_prefix("--session-id=").map(str::to_string)
+            }
+        });
+        let agent_session_id = match named {
+            Some(id) if crate::ids::is_uuid(&id) => id,
+            Some(_) => {
+                return RecordsPlan::unavailable(
+                    "the session named with --session-id is not a session id (a UUID)",
+                );
+            }
+            None => {
+                let id = crate::ids::uuid_v4();
+                argv.push(format!("--session-id={id}"));
+                id
+            }
+        };
+        RecordsPlan::CopilotEvents {
+            session_state_dir,
+            agent_session_id,
+        }
+    }
+
     fn classify(&self, view: &ScreenView) -> Verdict {
         if let Some(verdict) = dialog(view) {
             return verdict;
@@ -221,6 +271,33 @@ mod tests {
         assert_eq!(dialog.reason, "workspace-trust");
         assert_eq!(dialog.accept_keys, ["Enter"]);
         assert!(dialog.enter_is_safe);
+    }
+
+    #[test]
+    fn the_records_are_bound_by_a_session_id_harnex_picks() {
+        use crate::record_files::RecordsPlan;
+        let env = |key: &str| (key == "COPILOT_HOME").then(|| "/c".to_string());
+        let cwd = std::path::Path::new("/repo");
+        let mut argv = vec!["copilot".to_string()];
+        let RecordsPlan::CopilotEvents {
+            session_state_dir,
+            agent_session_id,
+        } = Copilot.records_plan(&mut argv, &env, cwd)
+        else {
+            panic!("{argv:?}")
+        };
+        assert_eq!(session_state_dir, std::path::Path::new("/c/session-state"));
+        assert_eq!(argv[1], format!("--session-id={agent_session_id}"));
+        let mut resumed = vec!["copilot".to_string(), "--resume".to_string()];
+        assert!(matches!(
+            Copilot.records_plan(&mut resumed, &env, cwd),
+            RecordsPlan::Unavailable { .. }
+        ));
+        let mut odd = vec!["copilot".into(), "--session-id".into(), "x".into()];
+        assert!(matches!(
+            Copilot.records_plan(&mut odd, &env, cwd),
+            RecordsPlan::Unavailable { .. }
+        ));
     }
 
     #[test]

@@ -10,8 +10,8 @@
 //!   `cacheReadTokens`, `model`). Copilot writes no session total: the parser adds them up.
 //! - `assistant.message`: the round's `content` and `toolRequests`.
 //!
-//! Not yet bound to a live session (no `RecordsPlan` for Copilot): the parser is pure and
-//! tested on a recorded file. Feed only whole lines; a line that is not a JSON object, or a row
+//! The file is bound before the spawn: harnex starts Copilot with `--session-id <uuid>`. Feed
+//! only whole lines; a line that is not a JSON object, or a row
 //! this parser does not know, yields no facts.
 
 use serde_json::Value;

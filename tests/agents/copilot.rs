@@ -74,6 +74,39 @@ fn copilot_turns_are_followed_from_enter_to_prompt() {
 
     crate::three_turns(&world, &env, &mock, "cp", "copilot");
 
+    // Copilot's own records, bound by the session id harnex gave it, tell each turn's end.
+    let status = harnex(&world, &env, &["status", "--id", "cp", "--json"]).json();
+    let records = &status[0]["records"];
+    assert_eq!(records["state"], "following", "{status}");
+    assert_eq!(records["source"], "copilot-events", "{status}");
+    let path = records["path"].as_str().unwrap_or("");
+    assert!(
+        path.starts_with(
+            &world
+                .home
+                .join(".copilot/session-state")
+                .display()
+                .to_string()
+        ),
+        "{status}"
+    );
+    let ends = crate::support::wait_until(
+        "a task_complete row per turn from the records",
+        crate::support::DEADLINE,
+        || {
+            let ends: Vec<_> = world
+                .events()
+                .into_iter()
+                .filter(|r| r["type"] == "task_complete" && r["source"] == "record")
+                .collect();
+            (ends.len() >= 3).then_some(ends)
+        },
+    );
+    for end in &ends {
+        assert_eq!(end["outcome"], "completed", "{end}");
+        assert_eq!(end["answer"], crate::mock_model::ANSWER, "{end}");
+    }
+
     let record = stop(&world, &env, "cp");
     let session = record["summary"]["agent_session_id"].as_str().unwrap_or("");
     assert_eq!(session.len(), 36, "copilot --resume id parsed: {record}");
