@@ -110,6 +110,27 @@ fn copilot_turns_are_followed_from_enter_to_prompt() {
     let record = stop(&world, &env, "cp");
     let session = record["summary"]["agent_session_id"].as_str().unwrap_or("");
     assert_eq!(session.len(), 36, "copilot --resume id parsed: {record}");
+    // The records tell the conversation after the session ended too.
+    let shown = harnex(&world, &env, &["conversation", "--id", "cp", "--json"]);
+    assert_eq!(shown.code, 0, "{shown:?}");
+    let conversation = shown.json();
+    let turns = conversation["turns"].as_array().expect("turns");
+    let prompts: Vec<&str> = turns
+        .iter()
+        .map(|t| t["prompt"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        prompts,
+        [
+            "Summarize the repo [delay=5000]",
+            "And again [delay=1000]",
+            "Quick one"
+        ],
+        "{conversation:#}"
+    );
+    for turn in turns {
+        assert_eq!(turn["answer"], crate::mock_model::ANSWER, "{turn:#}");
+    }
 }
 
 #[test]
