@@ -9,6 +9,9 @@
 //! - `session.usage_record`: one model request's `usage` (`inputTokens`, `outputTokens`,
 //!   `cacheReadTokens`, `model`). Copilot writes no session total: the parser adds them up.
 //! - `assistant.message`: the round's `content` and `toolRequests`.
+//! - `session.error` (`errorType`, `message`, `statusCode`): the model failed. Copilot writes
+//!   it after the failed round's `assistant.turn_end`, which has no message before it: such a
+//!   round ends nothing until the error (or the next prompt) says how.
 //!
 //! The file is bound before the spawn: harnex starts Copilot with `--session-id <uuid>`. Feed
 //! only whole lines; a line that is not a JSON object, or a row
@@ -16,7 +19,7 @@
 
 use serde_json::Value;
 
-use super::{RecordFact, TurnOutcome, Usage};
+use super::{ErrorKind, RecordFact, TurnError, TurnOutcome, Usage, kind_of_status};
 
 /// A parser for one `events.jsonl`, fed its lines in order. It remembers the turn in progress,
 /// its last answer, whether the last round asked for a tool, and the session's usage so far.
@@ -25,6 +28,8 @@ pub struct CopilotRecords {
     turn_id: Option<String>,
     answer: Option<String>,
     wants_tool: bool,
+    /// Whether the current model round wrote a message (a failed round writes none).
+    round_answered: bool,
     session: Usage,
 }
 
@@ -51,12 +56,18 @@ impl CopilotRecords {
                 self.turn_id = data["interactionId"].as_str().map(str::to_string);
                 self.answer = None;
                 self.wants_tool = false;
+                self.round_answered = false;
                 Some(RecordFact::TurnStarted {
                     turn_id: self.turn_id.clone(),
                 })
             }
             Some("session.usage_record") => self.usage(&data["usage"]),
+            Some("assistant.turn_start") => {
+                self.round_answered = false;
+                None
+            }
             Some("assistant.message") => {
+                self.round_answered = true;
                 self.wants_tool = data["toolRequests"]
                     .as_array()
                     .is_some_and(|t| !t.is_empty());
@@ -65,8 +76,9 @@ impl CopilotRecords {
                 }
                 None
             }
-            // A round that asked for a tool is followed by another round of the same turn.
-            Some("assistant.turn_end") if !self.wants_tool => {
+            // A round that asked for a tool is followed by another round of the same turn; a
+            // round without a message failed, and the error row comes next.
+            Some("assistant.turn_end") if !self.wants_tool && self.round_answered => {
                 self.turn_id.take().map(|turn_id| RecordFact::TurnEnded {
                     turn_id: Some(turn_id),
                     outcome: TurnOutcome::Completed,
@@ -74,6 +86,26 @@ impl CopilotRecords {
                     error: None,
                 })
             }
+            Some("session.error") => self.turn_id.take().map(|turn_id| {
+                let http_status = data["statusCode"]
+                    .as_u64()
+                    .and_then(|s| u16::try_from(s).ok());
+                let kind = match (http_status, data["errorType"].as_str()) {
+                    (Some(status), _) => kind_of_status(status),
+                    (None, Some("rate_limit")) => ErrorKind::RateLimited,
+                    _ => ErrorKind::Other,
+                };
+                RecordFact::TurnEnded {
+                    turn_id: Some(turn_id),
+                    outcome: TurnOutcome::Failed,
+                    answer: None,
+                    error: Some(TurnError {
+                        kind,
+                        message: data["message"].as_str().unwrap_or("").to_string(),
+                        http_status,
+                    }),
+                }
+            }),
             _ => None,
         };
         fact.into_iter().collect()
@@ -198,6 +230,40 @@ mod tests {
         let session = session.expect("session usage");
         assert_eq!(session.input_tokens, Some(3 * 1234));
         assert_eq!(session.total_tokens, Some(3 * 1290));
+    }
+
+    /// A 429 on every attempt: Copilot retries 5 times, writes the round's `turn_end` with no
+    /// message, then `session.error`.
+    #[test]
+    fn a_turn_the_model_failed_ends_failed_with_the_error_not_completed() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/records/copilot-1.0.102-rate-limited.jsonl");
+        let text = std::fs::read_to_string(path).expect("fixture");
+        let mut records = CopilotRecords::new();
+        let ends: Vec<_> = text
+            .lines()
+            .flat_map(|l| records.feed(l))
+            .filter_map(|f| match f {
+                RecordFact::TurnEnded {
+                    outcome,
+                    answer,
+                    error,
+                    ..
+                } => Some((outcome, answer, error)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ends.len(), 1, "{ends:?}");
+        let (outcome, answer, error) = ends[0].clone();
+        assert_eq!(outcome, TurnOutcome::Failed);
+        assert_eq!(answer, None);
+        let error = error.expect("the error");
+        assert_eq!(error.kind, ErrorKind::RateLimited);
+        assert_eq!(error.http_status, Some(429));
+        assert!(
+            error.message.contains("429 Rate limit reached"),
+            "{error:?}"
+        );
     }
 
     #[test]
