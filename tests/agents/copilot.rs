@@ -146,3 +146,31 @@ fn copilot_command_dialog_is_blocked_and_answered_with_keys() {
     crate::tool_dialog_is_blocked_and_answered(&world, &env, "cpd", "permission");
     stop(&world, &env, "cpd");
 }
+
+#[test]
+#[ignore = "needs the real Copilot CLI (bash .ci/install-more-agents.sh): cargo nextest run --run-ignored all"]
+fn copilot_turn_the_model_fails_is_reported_failed_from_its_records() {
+    let agents =
+        MoreAgents::require("copilot_turn_the_model_fails_is_reported_failed_from_its_records");
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockChat::start().expect("mock model");
+    let env = copilot_env(&world, &agents, &mock);
+    start_and_trust(&world, &env, "cpf");
+
+    // Copilot retries a 429 five times (about 6 s), then gives up.
+    let failed = crate::send_turn(&world, &env, "cpf", "Say it [fail=429]");
+    crate::assert_failed(&failed, "rate_limited", Some(429));
+    assert_eq!(failed.json["source"], "record", "{}", failed.json);
+
+    let good = crate::send_turn(&world, &env, "cpf", "Say the answer");
+    assert_eq!(good.code, 0, "{}", good.json);
+    assert_eq!(good.json["outcome"], "completed", "{}", good.json);
+    assert_eq!(
+        good.json["answer"],
+        crate::mock_model::ANSWER,
+        "{}",
+        good.json
+    );
+    stop(&world, &env, "cpf");
+}

@@ -14,6 +14,8 @@
 //! * `[delay=N]`: the stream opens with its role chunk, stays silent N ms, then answers.
 //! * `[tool]`: the answer is a call of the shell tool (`bash`) running `touch harnex-tool-ran`;
 //!   the next main request (carrying the tool's result) gets the text answer.
+//! * `[fail=429]`: every attempt is answered `429` with `retry-after: 1` and an OpenAI-style
+//!   `rate_limit_exceeded` body.
 
 #![allow(dead_code)]
 
@@ -336,6 +338,17 @@ fn handle(req: &Request, w: &mut TcpStream, sh: &Shared) -> io::Result<()> {
         });
         records.len() - 1
     };
+    if prompt.contains("[fail=429]") {
+        let body = json!({"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded",
+            "code": "rate_limit_exceeded"}})
+        .to_string();
+        write!(
+            w,
+            "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nretry-after: 1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )?;
+        return w.flush();
+    }
     let tool = prompt.contains("[tool]");
     let text = if has_tools { ANSWER } else { "Mock title" };
     if body["stream"] == true {
