@@ -400,7 +400,10 @@ impl RunArgs {
             return None;
         }
         let word = self.tmux.as_ref()?.as_deref()?;
-        let known = matches!(crate::adapters::cli_name(word).as_str(), "codex" | "claude");
+        let known = matches!(
+            crate::adapters::cli_name(word).as_str(),
+            "codex" | "claude" | "opencode" | "copilot"
+        );
         (known || crate::session::pty::find_program(word).is_some()).then_some(word)
     }
 
@@ -817,11 +820,12 @@ pub struct ConversationArgs {
     #[arg(long, value_name = "ID", required_unless_present = "file")]
     pub id: Option<String>,
 
-    /// Read this record file instead of a session's (with --cli codex|claude)
+    /// Read this record file instead of a session's (with --cli codex|claude|copilot)
     #[arg(long, value_name = "PATH", conflicts_with_all = ["id", "repo"], requires = "cli")]
     pub file: Option<PathBuf>,
 
-    /// With --id: only match a session running this CLI. With --file: whose file it is, codex or claude
+    /// With --id: only match a session running this CLI. With --file: whose file it is, codex,
+    /// claude or copilot
     #[arg(long)]
     pub cli: Option<String>,
 

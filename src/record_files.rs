@@ -36,6 +36,12 @@ pub enum RecordsPlan {
         #[serde(default)]
         hooks: Option<PathBuf>,
     },
+    /// The Copilot CLI's `<agent_session_id>/events.jsonl` under `session_state_dir`
+    /// (`$COPILOT_HOME/session-state`).
+    CopilotEvents {
+        session_state_dir: PathBuf,
+        agent_session_id: String,
+    },
     /// No records for this agent or this way of starting it.
     Unavailable { why: String },
 }
@@ -50,6 +56,7 @@ impl RecordsPlan {
         match self {
             RecordsPlan::CodexRollout { .. } => Some("codex-rollout"),
             RecordsPlan::ClaudeTranscript { .. } => Some("claude-transcript"),
+            RecordsPlan::CopilotEvents { .. } => Some("copilot-events"),
             RecordsPlan::Unavailable { .. } => None,
         }
     }

@@ -86,7 +86,12 @@ impl Cast {
     /// the name the agent draws on its screen (Codex's banner, Claude Code's title); `None`
     /// when neither says.
     pub fn agent(&self) -> Option<&'static str> {
-        const KNOWN: [(&str, &str); 2] = [("codex", "OpenAI Codex"), ("claude", "Claude Code")];
+        const KNOWN: [(&str, &str); 4] = [
+            ("codex", "OpenAI Codex"),
+            ("claude", "Claude Code"),
+            ("opencode", "\u{1b}]0;OpenCode"),
+            ("copilot", "GitHub Copilot"),
+        ];
         if let Some(program) = self
             .command
             .as_deref()

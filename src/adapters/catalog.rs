@@ -54,6 +54,20 @@ pub const ADAPTERS: &[AdapterInfo] = &[
         tested_versions: &["2.1.328", "2.1.332"],
     },
     AdapterInfo {
+        name: "opencode",
+        agent: "OpenCode",
+        clis: &["opencode"],
+        rules: RulesSource::BuiltIn,
+        tested_versions: &["1.18.33"],
+    },
+    AdapterInfo {
+        name: "copilot",
+        agent: "GitHub Copilot CLI",
+        clis: &["copilot"],
+        rules: RulesSource::BuiltIn,
+        tested_versions: &["1.0.102"],
+    },
+    AdapterInfo {
         name: "generic",
         agent: "shells, REPLs, unknown agents",
         clis: &[],
@@ -70,6 +84,13 @@ pub fn info(name: &str) -> Option<&'static AdapterInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_adapter_has_a_row() {
+        for name in ["codex", "claude", "opencode", "copilot", "generic"] {
+            assert!(info(name).is_some(), "{name} has no row");
+        }
+    }
 
     #[test]
     fn every_row_names_the_adapter_its_clis_pick() {

@@ -11,15 +11,19 @@ pub mod catalog;
 mod claude;
 mod claude_usage;
 mod codex;
+mod copilot;
 mod dialog;
 mod generic;
+mod opencode;
 #[cfg(test)]
 mod recordings;
 mod screen_shapes;
 
 pub use claude::Claude;
 pub use codex::Codex;
+pub use copilot::Copilot;
 pub use generic::Generic;
+pub use opencode::OpenCode;
 // The shared vocabulary, named here too for the adapters' callers.
 pub use crate::vocab::{Dialog, ExitSummary};
 
@@ -153,7 +157,7 @@ pub struct Keystroke {
 }
 
 pub trait Adapter: Send + Sync {
-    /// Adapter key: `generic`, `codex`, `claude`.
+    /// Adapter key: `generic`, `codex`, `claude`, `opencode`, `copilot`.
     fn name(&self) -> &'static str;
 
     /// The argv to spawn for `harnex run <cli> -- <args>`.
@@ -308,6 +312,8 @@ pub fn for_cli(cli: &str) -> Box<dyn Adapter> {
     match cli_name(cli).as_str() {
         "codex" => Box::new(Codex),
         "claude" => Box::new(Claude),
+        "opencode" => Box::new(OpenCode),
+        "copilot" => Box::new(Copilot),
         _ => Box::new(Generic),
     }
 }

@@ -1,12 +1,15 @@
-//! The adapters against real recordings of Codex and Claude (tests/fixtures/agents/*.cast,
+//! The adapters against real recordings of Codex, Claude, OpenCode and Copilot (tests/fixtures/agents/*.cast,
 //! asciicast v2): replayed through vt100 at their size on their own clock, each must produce the
 //! state sequence its README gives.
 
 use std::path::PathBuf;
 
-use super::{Adapter, Claude, Codex, Observation, Retry};
+use super::{Adapter, Claude, Codex, Copilot, Observation, OpenCode, Retry};
 use crate::replay::{Cast, Replay, replay};
 use crate::vocab::AgentState::{self, Blocked, Busy, Prompt, Starting};
+
+/// What the mock model answered in every recording.
+const MOCK_ANSWER: &str = "Done. The mock agent finished the task.";
 
 fn load(name: &str) -> Cast {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -287,4 +290,130 @@ fn a_turn_that_succeeds_shows_no_retry() {
     ] {
         assert_eq!(retries_seen(&load(name), adapter), [], "{name}");
     }
+}
+
+/// The state sequence of a recording up to the n-th input event containing `needle` (the exit
+/// key), and the dialog of each blocked step.
+fn states_until_input(cast: &Cast, result: &Replay, needle: &str) -> Vec<AgentState> {
+    result.states_until(input_time(cast, needle, 0))
+}
+
+/// A tool turn: busy from the Enter, blocked on the approval dialog until the key that answers
+/// it, busy again while the command and the answer run, then prompt.
+fn assert_tool_turn(
+    cast: &Cast,
+    result: &Replay,
+    reason: &str,
+    accept_keys: &[&str],
+    enter: usize,
+) {
+    let blocked = result
+        .steps
+        .iter()
+        .find(|s| s.to == Blocked && s.dialog.as_ref().is_some_and(|d| d.reason == reason))
+        .unwrap_or_else(|| panic!("no {reason} dialog: {:#?}", result.steps));
+    let dialog = blocked.dialog.clone().expect("a dialog");
+    assert_eq!(dialog.accept_keys, accept_keys);
+    assert!(dialog.enter_is_safe);
+    // The dialog is left only after the key that answers it.
+    let answered = input_time(cast, "\r", enter);
+    let left = result
+        .steps
+        .iter()
+        .find(|s| s.from == Blocked && s.time > blocked.time)
+        .expect("the dialog is answered");
+    assert!(
+        left.time >= answered && left.time - answered < 0.5,
+        "left the dialog at {}, key at {answered}",
+        left.time
+    );
+}
+
+#[test]
+fn opencode_turn_and_permission_dialog_follow_the_screen() {
+    let (cast, result) = run("opencode-1.18.33-turn-permission-120x40.cast", &OpenCode);
+    assert_eq!(
+        states_until_input(&cast, &result, "\u{3}"),
+        [Starting, Prompt, Busy, Prompt, Busy, Blocked, Busy, Prompt],
+        "{:#?}",
+        result.steps
+    );
+    // OpenCode draws nothing for seconds after start: no prompt before its input box.
+    let first_prompt = time_of(&result, Prompt, 0);
+    let drawn = cast
+        .events
+        .iter()
+        .find(|e| e.kind == 'o' && e.data.contains("Ask anything"))
+        .map(|e| e.time)
+        .expect("the input box is drawn");
+    assert!(
+        first_prompt >= drawn,
+        "prompt at {first_prompt}, box drawn at {drawn}"
+    );
+    // The 4 s answer: busy is not left before it is drawn.
+    let enter = input_time(&cast, "\r", 0);
+    let idle = time_of(&result, Prompt, 1);
+    assert!(
+        idle - enter > 3.9,
+        "prompt again at {idle}, Enter at {enter}"
+    );
+    assert_tool_turn(&cast, &result, "permission", &["Enter"], 2);
+    assert_eq!(result.turns_completed.len(), 2);
+    let output: String = cast
+        .events
+        .iter()
+        .filter(|e| e.kind == 'o')
+        .map(|e| e.data.as_str())
+        .collect();
+    assert!(
+        OpenCode
+            .parse_exit_summary(&output)
+            .agent_session_id
+            .is_some_and(|id| id.starts_with("ses_"))
+    );
+}
+
+#[test]
+fn copilot_trust_turn_and_command_dialog_follow_the_screen() {
+    let (cast, result) = run("copilot-1.0.102-trust-turn-command-120x40.cast", &Copilot);
+    assert_eq!(
+        states_until_input(&cast, &result, "\u{4}"),
+        [
+            Starting, Blocked, Prompt, Busy, Prompt, Busy, Blocked, Busy, Prompt
+        ],
+        "{:#?}",
+        result.steps
+    );
+    // Copilot turns its footer idle while it still types the answer out: the prompt comes
+    // only once the whole answer is on screen.
+    for nth in [1, 2] {
+        let idle = time_of(&result, Prompt, nth);
+        let (_, view) = &crate::replay::screens_at(&cast, &[idle])[0];
+        let answers = view.text().matches(MOCK_ANSWER).count();
+        assert_eq!(answers, nth, "prompt #{nth} at {idle}:\n{}", view.text());
+    }
+    let trust = result.steps[0].dialog.clone().expect("the trust dialog");
+    assert_eq!(trust.reason, "workspace-trust");
+    assert_eq!(trust.accept_keys, ["Enter"]);
+    let enter = input_time(&cast, "\r", 1);
+    let idle = time_of(&result, Prompt, 1);
+    assert!(
+        idle - enter > 3.9,
+        "prompt again at {idle}, Enter at {enter}"
+    );
+    assert_tool_turn(&cast, &result, "permission", &["Enter"], 3);
+    assert_eq!(result.turns_completed.len(), 2);
+    let output: String = cast
+        .events
+        .iter()
+        .filter(|e| e.kind == 'o')
+        .map(|e| e.data.as_str())
+        .collect();
+    assert_eq!(
+        Copilot
+            .parse_exit_summary(&output)
+            .agent_session_id
+            .map(|id| id.len()),
+        Some(36)
+    );
 }

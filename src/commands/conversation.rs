@@ -34,7 +34,7 @@ pub fn run(args: ConversationArgs) -> Result<i32> {
         }
         (None, None) => {
             return Err(Error::usage(
-                "harnex conversation: pass --id ID, or --file PATH --cli codex|claude",
+                "harnex conversation: pass --id ID, or --file PATH --cli codex|claude|copilot",
             ));
         }
     };
@@ -92,7 +92,7 @@ fn from_file(path: &Path, cli: Option<&str>) -> Result<Records> {
     let cli = cli.map(crate::adapters::cli_name).unwrap_or_default();
     let kind = RecordKind::from_cli(&cli).ok_or_else(|| {
         Error::usage(format!(
-            "--cli {cli:?} has no records harnex reads: use --cli codex (a rollout) or --cli claude (a transcript)"
+            "--cli {cli:?} has no records harnex reads: use --cli codex (a rollout), --cli claude (a transcript) or --cli copilot (an events.jsonl)"
         ))
     })?;
     // Shown and printed as given, made absolute; never resolved through links.

@@ -30,6 +30,7 @@ use serde_json::Value;
 
 use super::claude::{ClaudeRecords, user_row_text};
 use super::codex::CodexRecords;
+use super::copilot::CopilotRecords;
 use super::{RecordFact, TurnError, TurnOutcome, Usage};
 
 /// Whose records these are.
@@ -39,6 +40,8 @@ pub enum RecordKind {
     CodexRollout,
     /// Claude Code's transcript JSONL.
     ClaudeTranscript,
+    /// The Copilot CLI's `events.jsonl`.
+    CopilotEvents,
 }
 
 impl RecordKind {
@@ -47,6 +50,7 @@ impl RecordKind {
         match self {
             RecordKind::CodexRollout => "codex-rollout",
             RecordKind::ClaudeTranscript => "claude-transcript",
+            RecordKind::CopilotEvents => "copilot-events",
         }
     }
 
@@ -55,6 +59,7 @@ impl RecordKind {
         match source {
             "codex-rollout" => Some(RecordKind::CodexRollout),
             "claude-transcript" => Some(RecordKind::ClaudeTranscript),
+            "copilot-events" => Some(RecordKind::CopilotEvents),
             _ => None,
         }
     }
@@ -64,6 +69,7 @@ impl RecordKind {
         match cli {
             "codex" => Some(RecordKind::CodexRollout),
             "claude" => Some(RecordKind::ClaudeTranscript),
+            "copilot" => Some(RecordKind::CopilotEvents),
             _ => None,
         }
     }
@@ -73,6 +79,7 @@ impl RecordKind {
         match self {
             RecordKind::CodexRollout => "codex",
             RecordKind::ClaudeTranscript => "claude",
+            RecordKind::CopilotEvents => "copilot",
         }
     }
 }
@@ -124,6 +131,7 @@ impl Turn {
 enum Parser {
     Codex(CodexRecords),
     Claude(Box<ClaudeRecords>),
+    Copilot(CopilotRecords),
 }
 
 /// A turn being read: the turn, plus what is needed to finish it.
@@ -157,6 +165,7 @@ impl ConversationReader {
         let parser = match kind {
             RecordKind::CodexRollout => Parser::Codex(CodexRecords::new()),
             RecordKind::ClaudeTranscript => Parser::Claude(Box::default()),
+            RecordKind::CopilotEvents => Parser::Copilot(CopilotRecords::new()),
         };
         ConversationReader {
             kind,
@@ -179,6 +188,7 @@ impl ConversationReader {
         let facts = match &mut self.parser {
             Parser::Codex(parser) => parser.feed(line),
             Parser::Claude(parser) => parser.feed(line),
+            Parser::Copilot(parser) => parser.feed(line),
         };
         let at = row["timestamp"].as_str();
         let mut started_here = false;
@@ -205,6 +215,23 @@ impl ConversationReader {
         match self.kind {
             RecordKind::CodexRollout => self.codex_row(&row, started_here),
             RecordKind::ClaudeTranscript => self.claude_row(&row, started_here),
+            RecordKind::CopilotEvents => self.copilot_row(&row),
+        }
+    }
+
+    /// Copilot: the prompt as typed (`data.content`, without the context it adds), and each
+    /// tool it ran.
+    fn copilot_row(&mut self, row: &Value) {
+        let Some(open) = &mut self.open else { return };
+        let data = &row["data"];
+        match row["type"].as_str() {
+            Some("user.message") => open.turn.prompt = data["content"].as_str().map(str::to_string),
+            Some("tool.execution_start") => {
+                if let Some(tool) = data["toolName"].as_str() {
+                    open.turn.tools.push(tool.to_string());
+                }
+            }
+            _ => {}
         }
     }
 

@@ -374,3 +374,37 @@ fn claude_slash_command_that_prompts_the_model_is_a_turn_shown_as_typed() {
     );
     assert_eq!(typed_command("plain text"), None);
 }
+
+#[test]
+fn copilot_turns_carry_the_typed_prompt_the_answer_the_tool_and_their_requests() {
+    let turns = read_turns(
+        RecordKind::CopilotEvents,
+        fixture("copilot-1.0.102-turn-command").lines(),
+    );
+    let brief: Vec<_> = turns
+        .iter()
+        .map(|t| (t.prompt.as_deref(), t.outcome, t.tools.clone()))
+        .collect();
+    assert_eq!(
+        brief,
+        [
+            (
+                Some("Summarize the repo [delay=4000]"),
+                Some(TurnOutcome::Completed),
+                vec![]
+            ),
+            (
+                Some("Run it [tool]"),
+                Some(TurnOutcome::Completed),
+                vec!["bash".to_string()]
+            ),
+        ]
+    );
+    let answer = "Done. The mock agent finished the task.";
+    assert!(turns.iter().all(|t| t.answer.as_deref() == Some(answer)));
+    // The tool turn made two model requests.
+    let usage = |t: &Turn| t.usage.as_ref().and_then(|u| u.output_tokens);
+    assert_eq!(usage(&turns[0]), Some(56));
+    assert_eq!(usage(&turns[1]), Some(2 * 56));
+    assert_eq!(turns[1].model.as_deref(), Some("mock-model"));
+}

@@ -1,5 +1,6 @@
-//! The agents' own records — Codex's rollout JSONL, Claude Code's transcript JSONL — read as
-//! facts about turns: how each turn ended, what the agent answered, what it cost.
+//! The agents' own records — Codex's rollout JSONL, Claude Code's transcript JSONL, the Copilot
+//! CLI's events JSONL — read as facts about turns: how each turn ended, what the agent answered,
+//! what it cost.
 //!
 //! Each agent has a pure parser here that turns rows (one JSON object a line, as the agent wrote
 //! them) into [`RecordFact`]s. Finding and following the files, and merging the facts with what
@@ -10,6 +11,7 @@ pub mod claude;
 pub mod claude_hooks;
 pub mod codex;
 pub mod conversation;
+pub mod copilot;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

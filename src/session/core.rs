@@ -47,6 +47,9 @@ fn records_status(plan: &crate::record_files::RecordsPlan) -> crate::wire::turns
             agent_session_id: match plan {
                 crate::record_files::RecordsPlan::ClaudeTranscript {
                     agent_session_id, ..
+                }
+                | crate::record_files::RecordsPlan::CopilotEvents {
+                    agent_session_id, ..
                 } => Some(agent_session_id.clone()),
                 _ => None,
             },

@@ -14,6 +14,7 @@ use crate::record_files::{RecordsPlan, TreeWake, TreeWatch};
 use crate::records::RecordFact;
 use crate::records::claude::ClaudeRecords;
 use crate::records::codex::CodexRecords;
+use crate::records::copilot::CopilotRecords;
 use crate::wire::events::Event;
 use crate::wire::turns::Source;
 
@@ -37,6 +38,9 @@ impl Finder {
             RecordsPlan::ClaudeTranscript { projects_dir, .. } => {
                 TreeWatch::new(projects_dir, 2, &|_, _| Vec::new())
             }
+            RecordsPlan::CopilotEvents {
+                session_state_dir, ..
+            } => TreeWatch::new(session_state_dir, 2, &|_, _| Vec::new()),
         }
         .map_err(|e| format!("cannot watch for the agent's records: {e}"))?;
         Ok(Some(Finder {
@@ -123,6 +127,15 @@ fn look(session: &Session, plan: &RecordsPlan) -> Option<PathBuf> {
                 .map(|dir| dir.path().join(&name))
                 .find(|path| path.is_file())
         }
+        RecordsPlan::CopilotEvents {
+            session_state_dir,
+            agent_session_id,
+        } => {
+            let path = session_state_dir
+                .join(agent_session_id)
+                .join("events.jsonl");
+            path.is_file().then_some(path)
+        }
         RecordsPlan::Unavailable { .. } => None,
     }
 }
@@ -153,6 +166,7 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 enum Parser {
     Codex(CodexRecords),
     Claude(Box<ClaudeRecords>),
+    Copilot(CopilotRecords),
 }
 
 impl Parser {
@@ -160,6 +174,7 @@ impl Parser {
         match self {
             Parser::Codex(p) => p.feed(line),
             Parser::Claude(p) => p.feed(line),
+            Parser::Copilot(p) => p.feed(line),
         }
     }
 }
@@ -168,6 +183,7 @@ impl Parser {
 fn follow(session: &Session, plan: &RecordsPlan, path: &Path) {
     let mut parser = match plan {
         RecordsPlan::ClaudeTranscript { .. } => Parser::Claude(Box::default()),
+        RecordsPlan::CopilotEvents { .. } => Parser::Copilot(CopilotRecords::new()),
         _ => Parser::Codex(CodexRecords::new()),
     };
     let tail = match Tail::open(path) {

@@ -1,11 +1,13 @@
-//! End-to-end tests against the real agent CLIs (Codex 0.169.0, Claude Code 2.1.328) talking to
-//! a mock model server on loopback.
+//! End-to-end tests against the real agent CLIs (Codex 0.169.0, Claude Code 2.1.328, OpenCode
+//! 1.18.33, Copilot CLI 1.0.102) talking to a mock model server on loopback.
 //!
-//! The CLIs come from `.ci/install-agents.sh` (npm). The tests are `#[ignore]`d, so `cargo nextest
-//! run` reports them as skipped; `cargo nextest run --run-ignored all` (as `.ci/run` does) runs
+//! The CLIs come from `.ci/install-agents.sh` and `.ci/install-more-agents.sh` (npm, found
+//! through `HARNEX_AGENT_BIN_DIR` and `HARNEX_MORE_AGENT_BIN_DIR`). The tests are `#[ignore]`d, so
+//! `cargo nextest run` reports them as skipped; `cargo nextest run --run-ignored all` (as `.ci/run` does) runs
 //! them, and there a missing CLI fails the test. `HARNEX_AGENT_ALLOW_ANY_VERSION=1` runs them
 //! on whatever versions `HARNEX_AGENT_BIN_DIR` holds (to try a new release).
 
+mod mock_chat;
 mod mock_model;
 #[path = "../integration/support/mod.rs"]
 mod support;
@@ -13,7 +15,9 @@ mod support;
 mod claude;
 mod codex;
 mod conversation;
+mod copilot;
 mod latency;
+mod opencode;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,6 +29,95 @@ use support::{Run, World};
 
 pub const CODEX_VERSION: &str = "0.169.0";
 pub const CLAUDE_VERSION: &str = "2.1.328";
+pub const OPENCODE_VERSION: &str = "1.18.33";
+pub const COPILOT_VERSION: &str = "1.0.102";
+
+/// What a mock model server saw: the turns it was asked for and every request.
+pub trait ModelRequests {
+    /// Model requests that start a turn.
+    fn request_count(&self) -> usize;
+    fn requests(&self) -> Vec<mock_model::RequestRecord>;
+}
+
+impl ModelRequests for mock_model::MockModel {
+    fn request_count(&self) -> usize {
+        mock_model::MockModel::request_count(self)
+    }
+    fn requests(&self) -> Vec<mock_model::RequestRecord> {
+        mock_model::MockModel::requests(self)
+    }
+}
+
+/// Where the pinned OpenCode and Copilot CLIs live (`.ci/install-more-agents.sh`).
+pub struct MoreAgents {
+    pub bin_dir: PathBuf,
+}
+
+impl MoreAgents {
+    fn find() -> Result<MoreAgents, String> {
+        let dir = match std::env::var_os("HARNEX_MORE_AGENT_BIN_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                let home = std::env::var_os("HOME").ok_or("HOME is not set")?;
+                PathBuf::from(home).join(format!(
+                    ".cache/harnex-agents/opencode-{OPENCODE_VERSION}-gemini-0.61.0-copilot-{COPILOT_VERSION}/node_modules/.bin"
+                ))
+            }
+        };
+        let version = |name: &str| -> Result<String, String> {
+            let out = Command::new(dir.join(name))
+                .arg("--version")
+                .output()
+                .map_err(|e| format!("{}: {e}", dir.join(name).display()))?;
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        };
+        let opencode = version("opencode")?;
+        let copilot = version("copilot")?;
+        if std::env::var_os("HARNEX_AGENT_ALLOW_ANY_VERSION").is_some_and(|v| v == "1") {
+            return Ok(MoreAgents { bin_dir: dir });
+        }
+        if opencode != OPENCODE_VERSION {
+            return Err(format!(
+                "opencode reports {opencode:?}, tests are pinned to {OPENCODE_VERSION} (set HARNEX_AGENT_ALLOW_ANY_VERSION=1 to run them on another version)"
+            ));
+        }
+        if !copilot.contains(&format!("CLI {COPILOT_VERSION}")) {
+            return Err(format!(
+                "copilot reports {copilot:?}, tests are pinned to {COPILOT_VERSION} (set HARNEX_AGENT_ALLOW_ANY_VERSION=1 to run them on another version)"
+            ));
+        }
+        Ok(MoreAgents { bin_dir: dir })
+    }
+
+    /// The agents; a missing or mispinned CLI fails the test (these tests only run when asked for).
+    pub fn require(test: &str) -> MoreAgents {
+        match MoreAgents::find() {
+            Ok(agents) => agents,
+            Err(why) => panic!(
+                "{test}: the real OpenCode and Copilot CLIs are required but missing: {why}. Install them with `bash .ci/install-more-agents.sh` (or set HARNEX_MORE_AGENT_BIN_DIR), or run `cargo nextest run` without `--run-ignored` to skip these tests."
+            ),
+        }
+    }
+
+    /// PATH with the agents first.
+    pub fn path(&self) -> String {
+        let rest = std::env::var("PATH").unwrap_or_default();
+        format!("{}:{rest}", self.bin_dir.display())
+    }
+
+    /// A cache shared by the tests for what a CLI unpacks on its first run (Copilot's 235 MB
+    /// package), next to the install, so each test's own HOME does not unpack it again.
+    pub fn shared_cache(&self, name: &str) -> PathBuf {
+        let dir = self
+            .bin_dir
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(&self.bin_dir)
+            .join(format!("{name}-cache"));
+        std::fs::create_dir_all(&dir).expect("shared cache dir");
+        dir
+    }
+}
 
 /// Where the pinned CLIs live, if they are installed.
 pub struct Agents {
@@ -135,7 +228,7 @@ pub fn seconds_between(a: SystemTime, b: SystemTime) -> f64 {
 
 /// How fast harnex noticed each turn: busy after the model request arrived, prompt after the
 /// answer was completely sent. Printed for the record; returns (busy, prompt) per turn.
-pub fn report_latency(world: &World, mock: &mock_model::MockModel, agent: &str) -> Vec<(f64, f64)> {
+pub fn report_latency(world: &World, mock: &impl ModelRequests, agent: &str) -> Vec<(f64, f64)> {
     let events = world.events();
     let requests: Vec<_> = mock
         .requests()
@@ -232,7 +325,7 @@ pub fn assert_full_event_sequence(world: &World) -> Value {
 pub fn three_turns(
     world: &World,
     env: &[(String, String)],
-    mock: &mock_model::MockModel,
+    mock: &impl ModelRequests,
     id: &str,
     agent: &str,
 ) {
@@ -735,3 +828,52 @@ fn answer_lines(when: &str, text: &str) -> Vec<u64> {
 
 /// Lines in the answer [`long_answer_lines`] asks for.
 pub const LONG_ANSWER_LINES: u64 = 80;
+/// A turn whose model answer is a shell command (the chat mock's `[tool]`): the agent asks
+/// first, harnex reports it blocked with `reason` and the keys that answer it; sending those
+/// keys runs the command and the turn ends at the prompt.
+pub fn tool_dialog_is_blocked_and_answered(
+    world: &World,
+    env: &[(String, String)],
+    id: &str,
+    reason: &str,
+) {
+    let sent = harnex(
+        world,
+        env,
+        &["send", "--id", id, "--message", "Run it [tool]"],
+    );
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let status = support::wait_until("the approval dialog", support::DEADLINE, || {
+        let status = harnex(world, env, &["status", "--id", id, "--json"]).json();
+        (status[0]["agent_state"] == "blocked").then_some(status)
+    });
+    let input = &status[0]["input_state"];
+    assert_eq!(input["state"], reason, "{status}");
+    let keys: Vec<String> = input["accept_keys"]
+        .as_array()
+        .expect("accept_keys")
+        .iter()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    assert!(!keys.is_empty(), "{status}");
+    assert!(
+        !world.repo.join(mock_chat::TOOL_FILE).exists(),
+        "the command waits for the answer"
+    );
+    let answered = harnex(world, env, &["send", "--id", id, "--keys", &keys.join(",")]);
+    assert_eq!(answered.code, 0, "{answered:?}");
+    support::wait_until("the command ran", support::DEADLINE, || {
+        world.repo.join(mock_chat::TOOL_FILE).exists().then_some(())
+    });
+    let done = harnex(
+        world,
+        env,
+        &["wait", "--id", id, "--until", "prompt", "--timeout", "30"],
+    );
+    assert_eq!(done.code, 0, "{done:?}");
+    assert!(
+        world.screen(id).contains(mock_model::ANSWER),
+        "{}",
+        world.screen(id)
+    );
+}

@@ -1,0 +1,81 @@
+//! The real OpenCode CLI under harnex, against the chat-completions mock.
+
+use crate::mock_chat::{self, MockChat};
+use crate::support::World;
+use crate::{MoreAgents, commit_readme, harnex};
+
+/// OpenCode's environment: HOME and every XDG dir in the test's own home, the mock as its
+/// provider, shell commands asking first.
+pub fn opencode_env(world: &World, agents: &MoreAgents, mock: &MockChat) -> Vec<(String, String)> {
+    mock_chat::write_opencode_config(&world.home.join(".config"), &mock.base_url())
+        .expect("opencode config");
+    let mut env = mock_chat::opencode_env(&world.home);
+    env.push(("PATH".into(), agents.path()));
+    env
+}
+
+fn start(world: &World, env: &[(String, String)], id: &str) {
+    let run = harnex(
+        world,
+        env,
+        &["run", "opencode", "--id", id, "--detach", "--timeout", "60"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    // OpenCode drops keys typed before its input box is drawn: the prompt is reported only then.
+    assert_eq!(run.json()["agent_state"], "prompt", "{run:?}");
+    assert!(
+        world.screen(id).contains("Ask anything"),
+        "{}",
+        world.screen(id)
+    );
+}
+
+fn stop(world: &World, env: &[(String, String)], id: &str) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    let stopped = harnex(world, env, &["stop", "--id", id, "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    let record = stopped.json()["exit"].clone();
+    assert_eq!(record["reason"], "success", "{record}");
+    // The exit keys end it; the ladder's SIGTERM is not needed.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    record
+}
+
+#[test]
+#[ignore = "needs the real OpenCode CLI (bash .ci/install-more-agents.sh): cargo nextest run --run-ignored all"]
+fn opencode_turns_are_followed_from_enter_to_prompt() {
+    let agents = MoreAgents::require("opencode_turns_are_followed_from_enter_to_prompt");
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockChat::start().expect("mock model");
+    let env = opencode_env(&world, &agents, &mock);
+    start(&world, &env, "oc");
+
+    crate::three_turns(&world, &env, &mock, "oc", "opencode");
+
+    let record = stop(&world, &env, "oc");
+    let session = record["summary"]["agent_session_id"].as_str().unwrap_or("");
+    assert!(
+        session.starts_with("ses_"),
+        "opencode -s id parsed: {record}"
+    );
+}
+
+#[test]
+#[ignore = "needs the real OpenCode CLI (bash .ci/install-more-agents.sh): cargo nextest run --run-ignored all"]
+fn opencode_permission_dialog_is_blocked_and_answered_with_keys() {
+    let agents =
+        MoreAgents::require("opencode_permission_dialog_is_blocked_and_answered_with_keys");
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockChat::start().expect("mock model");
+    let env = opencode_env(&world, &agents, &mock);
+    start(&world, &env, "ocp");
+
+    crate::tool_dialog_is_blocked_and_answered(&world, &env, "ocp", "permission");
+    stop(&world, &env, "ocp");
+}
