@@ -11,12 +11,14 @@ mod claude;
 mod claude_usage;
 mod codex;
 mod dialog;
+mod gemini;
 mod generic;
 #[cfg(test)]
 mod recordings;
 
 pub use claude::Claude;
 pub use codex::Codex;
+pub use gemini::Gemini;
 pub use generic::Generic;
 // The shared vocabulary, named here too for the adapters' callers.
 pub use crate::vocab::{Dialog, ExitSummary};
@@ -295,6 +297,7 @@ pub fn for_cli(cli: &str) -> Box<dyn Adapter> {
     match cli_name(cli).as_str() {
         "codex" => Box::new(Codex),
         "claude" => Box::new(Claude),
+        "gemini" => Box::new(Gemini),
         _ => Box::new(Generic),
     }
 }
