@@ -391,7 +391,10 @@ impl RunArgs {
             return None;
         }
         let word = self.tmux.as_ref()?.as_deref()?;
-        let known = matches!(crate::adapters::cli_name(word).as_str(), "codex" | "claude");
+        let known = matches!(
+            crate::adapters::cli_name(word).as_str(),
+            "codex" | "claude" | "gemini"
+        );
         (known || crate::session::pty::find_program(word).is_some()).then_some(word)
     }
 

@@ -6,6 +6,7 @@
 //! them, and there a missing CLI fails the test. `HARNEX_AGENT_ALLOW_ANY_VERSION=1` runs them
 //! on whatever versions `HARNEX_AGENT_BIN_DIR` holds (to try a new release).
 
+mod mock_gemini;
 mod mock_model;
 #[path = "../integration/support/mod.rs"]
 mod support;
@@ -13,6 +14,7 @@ mod support;
 mod claude;
 mod codex;
 mod conversation;
+mod gemini;
 mod latency;
 
 use std::path::{Path, PathBuf};
