@@ -165,18 +165,15 @@ impl Adapter for Gemini {
         &["Esc", "C-u"]
     }
 
-    /// The first Ctrl+D only warns (`Press Ctrl+D again to exit.`).
+    /// The first Ctrl+D only warns (`Press Ctrl+D again to exit.`). A Ctrl+D that lands while
+    /// Gemini is still settling after a restart can go unseen, so the pair comes once more if
+    /// Gemini is still running 1.5 s later (the ladder stops typing once the agent exits).
     fn exit_sequence(&self) -> Vec<Keystroke> {
-        vec![
-            Keystroke {
-                delay: Duration::ZERO,
-                bytes: vec![0x04],
-            },
-            Keystroke {
-                delay: Duration::from_millis(300),
-                bytes: vec![0x04],
-            },
-        ]
+        let ctrl_d = |delay_ms| Keystroke {
+            delay: Duration::from_millis(delay_ms),
+            bytes: vec![0x04],
+        };
+        vec![ctrl_d(0), ctrl_d(300), ctrl_d(1500), ctrl_d(300)]
     }
 
     fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {

@@ -97,18 +97,20 @@ fn report_latency(world: &World, mock: &MockGemini) -> Vec<(f64, f64)> {
     let events = world.events();
     let is_state = |e: &Value, to: &str| e["type"] == "state" && e["to"] == to;
     let mut out = Vec::new();
+    let mut previous = std::time::SystemTime::UNIX_EPOCH;
     for request in mock.main_requests().iter().filter(|r| !r.tool_result) {
         let Some(answered) = request.answered_at else {
             continue;
         };
-        // The last busy before the answer, and the first prompt after it.
+        // The first busy of this turn (after the previous answer), and the first prompt after
+        // the answer.
         let busy = events
             .iter()
-            .filter(|e| is_state(e, "busy") && event_time(e) < answered)
-            .last();
+            .find(|e| is_state(e, "busy") && event_time(e) > previous && event_time(e) < answered);
         let prompt = events
             .iter()
             .find(|e| is_state(e, "prompt") && event_time(e) >= answered);
+        previous = answered;
         if let (Some(busy), Some(prompt)) = (busy, prompt) {
             let b = seconds_between(request.arrived_at, event_time(busy));
             let p = seconds_between(answered, event_time(prompt));
