@@ -402,7 +402,7 @@ impl RunArgs {
         let word = self.tmux.as_ref()?.as_deref()?;
         let known = matches!(
             crate::adapters::cli_name(word).as_str(),
-            "codex" | "claude" | "opencode" | "copilot"
+            "codex" | "claude" | "opencode" | "copilot" | "gemini"
         );
         (known || crate::session::pty::find_program(word).is_some()).then_some(word)
     }

@@ -83,14 +83,15 @@ impl Cast {
     }
 
     /// The agent CLI the recording shows: the program of its header's command (or title), else
-    /// the name the agent draws on its screen (Codex's banner, Claude Code's title); `None`
+    /// the name the agent draws on its screen (Codex's and Gemini's banners, Claude Code's title); `None`
     /// when neither says.
     pub fn agent(&self) -> Option<&'static str> {
-        const KNOWN: [(&str, &str); 4] = [
+        const KNOWN: [(&str, &str); 5] = [
             ("codex", "OpenAI Codex"),
             ("claude", "Claude Code"),
             ("opencode", "\u{1b}]0;OpenCode"),
             ("copilot", "GitHub Copilot"),
+            ("gemini", "Gemini CLI v"),
         ];
         if let Some(program) = self
             .command

@@ -68,6 +68,13 @@ pub const ADAPTERS: &[AdapterInfo] = &[
         tested_versions: &["1.0.102"],
     },
     AdapterInfo {
+        name: "gemini",
+        agent: "Gemini CLI",
+        clis: &["gemini"],
+        rules: RulesSource::BuiltIn,
+        tested_versions: &["0.61.0"],
+    },
+    AdapterInfo {
         name: "generic",
         agent: "shells, REPLs, unknown agents",
         clis: &[],
@@ -87,7 +94,9 @@ mod tests {
 
     #[test]
     fn every_adapter_has_a_row() {
-        for name in ["codex", "claude", "opencode", "copilot", "generic"] {
+        for name in [
+            "codex", "claude", "opencode", "copilot", "gemini", "generic",
+        ] {
             assert!(info(name).is_some(), "{name} has no row");
         }
     }

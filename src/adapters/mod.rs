@@ -13,6 +13,7 @@ mod claude_usage;
 mod codex;
 mod copilot;
 mod dialog;
+mod gemini;
 mod generic;
 mod opencode;
 #[cfg(test)]
@@ -22,6 +23,7 @@ mod screen_shapes;
 pub use claude::Claude;
 pub use codex::Codex;
 pub use copilot::Copilot;
+pub use gemini::Gemini;
 pub use generic::Generic;
 pub use opencode::OpenCode;
 // The shared vocabulary, named here too for the adapters' callers.
@@ -314,6 +316,7 @@ pub fn for_cli(cli: &str) -> Box<dyn Adapter> {
         "claude" => Box::new(Claude),
         "opencode" => Box::new(OpenCode),
         "copilot" => Box::new(Copilot),
+        "gemini" => Box::new(Gemini),
         _ => Box::new(Generic),
     }
 }

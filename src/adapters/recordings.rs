@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{Adapter, Claude, Codex, Copilot, Observation, OpenCode, Retry};
+use super::{Adapter, Claude, Codex, Copilot, Gemini, Observation, OpenCode, Retry};
 use crate::replay::{Cast, Replay, replay};
 use crate::vocab::AgentState::{self, Blocked, Busy, Prompt, Starting};
 
@@ -416,4 +416,88 @@ fn copilot_trust_turn_and_command_dialog_follow_the_screen() {
             .map(|id| id.len()),
         Some(36)
     );
+}
+
+/// Gemini exits on its second Ctrl+D; its states before the first.
+fn gemini_states_before_exit(cast: &Cast, result: &Replay) -> Vec<AgentState> {
+    result.states_until(input_time(cast, "\u{4}", 0))
+}
+
+#[test]
+fn gemini_turn_is_prompt_busy_prompt_and_busy_spans_the_turn() {
+    let (cast, result) = run("gemini-0.61.0-turn-120x40.cast", &Gemini);
+    assert_eq!(
+        gemini_states_before_exit(&cast, &result),
+        [Starting, Prompt, Busy, Prompt],
+        "{:#?}",
+        result.steps
+    );
+    // Sent while Gemini still initialised, the message waits in its queue: busy from the Enter.
+    let enter = input_time(&cast, "\r", 0);
+    let busy = time_of(&result, Busy, 0);
+    assert!(
+        busy >= enter && busy - enter < 0.5,
+        "busy at {busy}, Enter at {enter}"
+    );
+    let idle = time_of(&result, Prompt, 1);
+    let answer = cast
+        .events
+        .iter()
+        .find(|e| e.kind == 'o' && e.data.contains("mock agent finished"))
+        .map(|e| e.time)
+        .expect("the answer");
+    assert!(
+        idle >= answer && idle - answer < 0.5,
+        "prompt again at {idle}, answer drawn at {answer}"
+    );
+    assert_eq!(result.turns_completed.len(), 1);
+}
+
+#[test]
+fn gemini_trust_dialog_is_blocked_until_enter() {
+    let (cast, result) = run("gemini-0.61.0-trust-dialog-100x30.cast", &Gemini);
+    let states = gemini_states_before_exit(&cast, &result);
+    let blocked = result
+        .steps
+        .iter()
+        .find(|s| s.to == Blocked)
+        .unwrap_or_else(|| panic!("no blocked: {:#?}", result.steps));
+    let dialog = blocked.dialog.clone().expect("a dialog");
+    assert_eq!(dialog.reason, "workspace-trust");
+    assert_eq!(dialog.accept_keys, ["Enter"]);
+    assert!(dialog.enter_is_safe);
+    let enter = input_time(&cast, "\r", 0);
+    assert!(blocked.time < enter);
+    // After Enter Gemini restarts itself (busy), then shows its prompt.
+    let after: Vec<AgentState> = result
+        .steps
+        .iter()
+        .filter(|s| s.time > enter && s.time < input_time(&cast, "\u{4}", 0))
+        .map(|s| s.to)
+        .collect();
+    assert_eq!(after.last(), Some(&Prompt), "{states:?}");
+    assert!(!after.contains(&Blocked), "{states:?}");
+}
+
+#[test]
+fn gemini_tool_dialog_is_blocked_until_enter_then_the_turn_ends() {
+    let (cast, result) = run("gemini-0.61.0-tool-dialog-100x30.cast", &Gemini);
+    assert_eq!(
+        gemini_states_before_exit(&cast, &result),
+        [Starting, Prompt, Busy, Blocked, Busy, Prompt],
+        "{:#?}",
+        result.steps
+    );
+    let blocked = result
+        .steps
+        .iter()
+        .find(|s| s.to == Blocked)
+        .expect("blocked");
+    let dialog = blocked.dialog.clone().expect("a dialog");
+    assert_eq!(dialog.reason, "permission");
+    assert_eq!(dialog.accept_keys, ["Enter"]);
+    assert!(dialog.enter_is_safe);
+    assert_eq!(blocked.verdict.rule, "gemini.tool-dialog");
+    assert!(time_of(&result, Busy, 1) > input_time(&cast, "\r", 1));
+    assert_eq!(result.turns_completed.len(), 1);
 }

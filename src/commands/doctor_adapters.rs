@@ -70,10 +70,15 @@ mod tests {
             .iter()
             .filter_map(|r| r["name"].as_str())
             .collect();
-        assert_eq!(names, ["codex", "claude", "opencode", "copilot", "generic"]);
+        assert_eq!(
+            names,
+            [
+                "codex", "claude", "opencode", "copilot", "gemini", "generic"
+            ]
+        );
         assert_eq!(rows[0]["tested_versions"], json!(["0.169.0", "0.171.0"]));
         assert_eq!(rows[1]["tested_versions"], json!(["2.1.328", "2.1.332"]));
-        assert_eq!(rows[4]["clis"], json!([]));
+        assert_eq!(rows[5]["clis"], json!([]));
         assert!(
             rows.as_array()
                 .into_iter()

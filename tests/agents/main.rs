@@ -8,6 +8,7 @@
 //! on whatever versions `HARNEX_AGENT_BIN_DIR` holds (to try a new release).
 
 mod mock_chat;
+mod mock_gemini;
 mod mock_model;
 #[path = "../integration/support/mod.rs"]
 mod support;
@@ -16,6 +17,7 @@ mod claude;
 mod codex;
 mod conversation;
 mod copilot;
+mod gemini;
 mod latency;
 mod opencode;
 
