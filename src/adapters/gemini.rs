@@ -124,6 +124,12 @@ impl Adapter for Gemini {
         "gemini"
     }
 
+    /// Gemini CLI takes a `CI` variable (CI runners set one) to mean "not interactive": it then
+    /// wants its prompt on stdin and exits 42. Under harnex it always has a terminal.
+    fn agent_env(&self) -> &'static [(&'static str, &'static str)] {
+        &[("CI", "false")]
+    }
+
     fn classify(&self, view: &ScreenView) -> Verdict {
         if let Some(verdict) = dialog(view) {
             return verdict;

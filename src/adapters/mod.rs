@@ -197,6 +197,11 @@ pub trait Adapter: Send + Sync {
 
     fn classify(&self, view: &ScreenView) -> Verdict;
 
+    /// Variables the agent needs set to run under harnex, over the caller's environment.
+    fn agent_env(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
     /// Whether the agent is a full-screen TUI that repaints on its own (clocks, spinners, an
     /// input box drawn while it works) rather than a line program that is quiet while idle. The
     /// timing defaults below follow from it.

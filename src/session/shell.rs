@@ -100,7 +100,7 @@ fn start(
     let spawned = pty::spawn(
         &config.command,
         &config.cwd,
-        &child_env(&config),
+        &child_env(&config, adapter.as_ref()),
         rows,
         cols,
     )?;
@@ -318,8 +318,13 @@ fn spawn_signal_thread(session: &Arc<Session>, master: &Arc<pty::Master>) -> Res
 }
 
 /// The environment the agent gets on top of ours.
-fn child_env(config: &SessionConfig) -> Vec<(String, String)> {
-    let mut env = vec![
+fn child_env(config: &SessionConfig, adapter: &dyn Adapter) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = adapter
+        .agent_env()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.extend(vec![
         ("HARNEX_SESSION_ID".into(), config.session_id.clone()),
         (
             "HARNEX_SESSION_CLI".into(),
@@ -330,7 +335,7 @@ fn child_env(config: &SessionConfig) -> Vec<(String, String)> {
             "HARNEX_SESSION_REPO_ROOT".into(),
             config.repo_root.display().to_string(),
         ),
-    ];
+    ]);
     env.extend(
         config
             .options

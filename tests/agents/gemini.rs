@@ -53,9 +53,8 @@ fn gemini_env(
     let mut env = mock_gemini::gemini_env(&home, mock);
     let rest = std::env::var("PATH").unwrap_or_default();
     env.push(("PATH".into(), format!("{}:{rest}", bin.display())));
-    // Gemini CLI takes a `CI` variable (which CI runners set) to mean "not interactive": it then
-    // wants its prompt on stdin and exits 42. `CI=false` is how it is told otherwise.
-    env.push(("CI".into(), "false".into()));
+    // Run as CI runs (CI=true): the gemini adapter must tell Gemini it is interactive anyway.
+    env.push(("CI".into(), "true".into()));
     env
 }
 
