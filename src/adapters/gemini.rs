@@ -183,14 +183,7 @@ impl Adapter for Gemini {
     }
 
     fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
-        let text = crate::text::strip_ansi(transcript_tail);
-        ExitSummary {
-            agent_session_id: RESUME
-                .captures_iter(&text)
-                .last()
-                .map(|c| c["id"].to_string()),
-            ..ExitSummary::default()
-        }
+        super::session_id_at_exit(&RESUME, transcript_tail)
     }
 }
 

@@ -158,6 +158,19 @@ pub struct Keystroke {
     pub bytes: Vec<u8>,
 }
 
+/// The agent's own session id, from the last line of the transcript's end that `resume` matches
+/// (its named group `id`): what Claude, Gemini, OpenCode and Copilot print at exit.
+pub fn session_id_at_exit(resume: &regex::Regex, transcript_tail: &str) -> ExitSummary {
+    let text = crate::text::strip_ansi(transcript_tail);
+    ExitSummary {
+        agent_session_id: resume
+            .captures_iter(&text)
+            .last()
+            .map(|c| c["id"].to_string()),
+        ..ExitSummary::default()
+    }
+}
+
 pub trait Adapter: Send + Sync {
     /// Adapter key: `generic`, `codex`, `claude`, `opencode`, `copilot`.
     fn name(&self) -> &'static str;

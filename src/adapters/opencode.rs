@@ -116,14 +116,7 @@ impl Adapter for OpenCode {
 
     /// At exit OpenCode prints `Continue  opencode -s ses_…`.
     fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
-        let text = crate::text::strip_ansi(transcript_tail);
-        ExitSummary {
-            agent_session_id: CONTINUE
-                .captures_iter(&text)
-                .last()
-                .map(|c| c["id"].to_string()),
-            ..ExitSummary::default()
-        }
+        super::session_id_at_exit(&CONTINUE, transcript_tail)
     }
 }
 
