@@ -1,5 +1,5 @@
 //! `harnex prune`: remove the files of sessions that ended long ago (exit record, transcript,
-//! events, a detached supervisor's log), so the state dir does not grow without bound.
+//! events, a detached supervisor's log, the agent's hook files), so the state dir does not grow without bound.
 //!
 //! A session's files are pruned when none of them changed within `--older-than` and the session
 //! is not live: nobody holds its lock (`sessions/<slug>.lock`) and it has no registry entry, or
@@ -22,8 +22,9 @@ use crate::paths::StateDir;
 use crate::registry;
 use crate::session_lock;
 
-/// The per-session directories whose files are named `<slug>.<ext>` (or `<slug>.tmp.<pid>`).
-const SLUG_DIRS: [&str; 4] = ["exits", "output", "events", "logs"];
+/// The per-session directories whose files are named `<slug>.<ext>` (or `<slug>.tmp.<pid>`);
+/// `hooks` holds a Claude run's hook settings and relayed calls.
+const SLUG_DIRS: [&str; 5] = ["exits", "output", "events", "logs", "hooks"];
 
 #[derive(Debug, Serialize)]
 struct Pruned {

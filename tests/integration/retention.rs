@@ -114,6 +114,16 @@ fn prune_removes_old_sessions_and_nothing_live_recent_or_behind_a_symlink() {
         .flat_map(|sub| world.files_of(sub, "old"))
         .collect();
     assert_eq!(old.len(), 4, "{old:?}");
+    // The files a Claude run's hooks leave (settings and relayed calls) go with their session.
+    let slug = old[0].file_stem().unwrap().to_str().unwrap().to_string();
+    let hook_files: Vec<_> = [".settings.json", ".jsonl"]
+        .iter()
+        .map(|ext| world.state.join(format!("hooks/{slug}{ext}")))
+        .collect();
+    for path in &hook_files {
+        std::fs::write(path, b"{}\n").unwrap();
+    }
+    let old: Vec<_> = old.into_iter().chain(hook_files).collect();
     let live: Vec<_> = ["output", "events", "logs"]
         .iter()
         .flat_map(|sub| world.files_of(sub, "live"))
