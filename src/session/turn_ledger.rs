@@ -74,6 +74,9 @@ pub struct Ledger {
     hook_held: BTreeMap<u64, (TurnEnd, Instant)>,
     /// The time of the fact being handled.
     now: Instant,
+    /// A turn waited out [`RECORD_LAG`] while the record file was still not found: later turns
+    /// do not wait for a file that may never come (until it is found after all).
+    gave_up_waiting: bool,
 }
 
 impl Ledger {
@@ -95,6 +98,7 @@ impl Ledger {
             hook_bound: None,
             hook_held: BTreeMap::new(),
             now: Instant::now(),
+            gave_up_waiting: false,
         }
     }
 
@@ -155,7 +159,11 @@ impl Ledger {
     }
 
     fn expects_records(&self) -> bool {
-        self.records.state != RecordsState::Unavailable
+        match self.records.state {
+            RecordsState::Following => true,
+            RecordsState::Waiting => !self.gave_up_waiting,
+            RecordsState::Unavailable => false,
+        }
     }
 
     /// The screen saw turn `turn` end.
@@ -203,6 +211,9 @@ impl Ledger {
         for turn in overdue {
             if self.hook_held.contains_key(&turn) {
                 continue;
+            }
+            if self.records.state == RecordsState::Waiting {
+                self.gave_up_waiting = true;
             }
             self.held.remove(&turn);
             out.extend(self.finish_from_screen(turn));

@@ -404,3 +404,27 @@ fn without_records_a_hook_ends_the_turn_at_once() {
         vec![(1, TurnOutcome::Failed, Source::Hook)]
     );
 }
+
+#[test]
+fn once_a_turn_waited_out_a_record_file_never_found_later_turns_do_not_wait() {
+    let mut ledger = Ledger::new(status(RecordsState::Waiting));
+    let t0 = Instant::now();
+    assert!(
+        ledger.screen_completed(1, t0).is_empty(),
+        "the first turn waits"
+    );
+    let outs = ledger.tick(t0 + RECORD_LAG);
+    assert_eq!(
+        task_completes(&outs),
+        vec![(1, TurnOutcome::Completed, Source::Screen)]
+    );
+    // The file is still not there: the next turn ends on the screen's word at once.
+    let outs = ledger.screen_completed(2, t0 + RECORD_LAG * 2);
+    assert_eq!(
+        task_completes(&outs),
+        vec![(2, TurnOutcome::Completed, Source::Screen)]
+    );
+    // Found after all: turns wait for their record again.
+    ledger.following(std::path::PathBuf::from("/records/late.jsonl"));
+    assert!(ledger.screen_completed(3, t0 + RECORD_LAG * 3).is_empty());
+}
