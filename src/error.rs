@@ -21,6 +21,10 @@ pub enum Error {
     /// Exit quietly with this code: the command has printed everything it wanted to.
     #[error("exit {0}")]
     Exit(i32),
+    /// Reaching a remote host failed (unreachable, auth, harnex missing there, …); the error
+    /// knows its exit code (docs/remote.md).
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -36,6 +40,7 @@ impl Error {
             Error::Failed(_) | Error::Io { .. } => 1,
             Error::Timeout(_) => 124,
             Error::Exit(code) => *code,
+            Error::Remote(e) => e.exit_code(),
         }
     }
 
