@@ -8,7 +8,8 @@
 //! For a stream (`wait`, `events`, a follow), harnex runs in the background there and the
 //! preamble reads the channel's stdin until it ends: when the local side goes away (ssh killed,
 //! connection dropped, Ctrl-C) stdin ends and the remote harnex is terminated, instead of
-//! waiting forever for a reader that is gone.
+//! waiting forever for a reader that is gone. (The watcher reads stdin through fd 3: a
+//! background job of a non-interactive shell gets /dev/null as its stdin otherwise.)
 
 use super::hosts::Host;
 
@@ -26,9 +27,10 @@ fi
 v=$("$h" --version 2>/dev/null) || { echo "harnex-remote: missing" >&2; exit 127; }
 [ "$v" = "$want" ] || { printf "harnex-remote: version %s\n" "$v" >&2; exit 76; }
 [ "$stream" = 1 ] || exec "$h" "$@"
+exec 3<&0
 "$h" "$@" </dev/null &
 p=$!
-{ cat >/dev/null 2>&1; kill -TERM "$p" 2>/dev/null; } &
+{ cat <&3 >/dev/null 2>&1; kill -TERM "$p" 2>/dev/null; } &
 w=$!
 wait "$p"; c=$?
 kill "$w" 2>/dev/null

@@ -20,15 +20,19 @@ use crate::error::{Error, Result};
 const CONTROL_PERSIST: &str = "300";
 /// The longest socket path that works everywhere, less ssh's temporary suffix.
 const MAX_SOCKET_PATH: usize = 104 - 17 - 1;
-/// `%C`: a 40-character hash of local host, remote host, port and user.
+/// `<prefix>-%C`: our hash of the destination and ssh command (8 hex characters), then ssh's
+/// 40-character hash of local host, remote host, port and user.
 const SOCKET_NAME: &str = "%C";
-const SOCKET_NAME_LEN: usize = 40;
+const SOCKET_PREFIX_BYTES: usize = 4;
+const SOCKET_NAME_LEN: usize = SOCKET_PREFIX_BYTES * 2 + 1 + 40;
 
 /// The ssh program and its options, ready to take a host and a remote command.
 #[derive(Debug, Clone)]
 pub struct Ssh {
     program: String,
     options: Vec<String>,
+    /// Where shared connections' sockets go; `None`: no sharing.
+    control_dir: Option<PathBuf>,
 }
 
 impl Ssh {
@@ -47,20 +51,42 @@ impl Ssh {
         let program = words.remove(0);
         let mut options = words;
         options.extend(base_options());
-        match control_dir() {
-            Some(dir) => options.extend(control_options(&dir)),
-            None => crate::warn!(
+        let control_dir = control_dir();
+        if control_dir.is_none() {
+            crate::warn!(
                 "harnex: no private directory for ssh control sockets (XDG_RUNTIME_DIR or /tmp); each remote command opens its own connection"
-            ),
+            );
         }
-        Ok(Ssh { program, options })
+        Ok(Ssh {
+            program,
+            options,
+            control_dir,
+        })
+    }
+
+    /// Sockets are per destination as written and per ssh command, not only per `%C` (user, host,
+    /// port): two aliases of one server with different keys must not share a logged-in connection.
+    fn socket_prefix(&self, host: &Host) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(self.program.as_bytes());
+        for option in &self.options {
+            hash.update([0]);
+            hash.update(option.as_bytes());
+        }
+        hash.update([1]);
+        hash.update(host.destination.as_bytes());
+        crate::paths::hex(&hash.finalize()[..SOCKET_PREFIX_BYTES])
     }
 
     /// `ssh OPTIONS -- DESTINATION COMMAND` for `call` on `host`.
     pub fn command(&self, host: &Host, call: &RemoteCall) -> Command {
         let mut cmd = Command::new(&self.program);
-        cmd.args(&self.options)
-            .arg("--")
+        cmd.args(&self.options);
+        if let Some(dir) = &self.control_dir {
+            cmd.args(control_options(dir, &self.socket_prefix(host)));
+        }
+        cmd.arg("--")
             .arg(&host.destination)
             .arg(shell::command_line(host, call));
         cmd
@@ -88,12 +114,12 @@ fn base_options() -> Vec<String> {
     .to_vec()
 }
 
-fn control_options(dir: &Path) -> Vec<String> {
+fn control_options(dir: &Path, prefix: &str) -> Vec<String> {
     vec![
         "-o".into(),
         "ControlMaster=auto".into(),
         "-o".into(),
-        format!("ControlPath={}/{SOCKET_NAME}", dir.display()),
+        format!("ControlPath={}/{prefix}-{SOCKET_NAME}", dir.display()),
         "-o".into(),
         format!("ControlPersist={CONTROL_PERSIST}"),
     ]
@@ -168,6 +194,7 @@ mod tests {
         let ssh = Ssh {
             program: "ssh".into(),
             options: vec!["-F".into(), "cfg".into()],
+            control_dir: Some(PathBuf::from("/run/user/1/harnex-ssh")),
         };
         let host = Host::plain("build-1");
         let call = RemoteCall {
@@ -180,7 +207,37 @@ mod tests {
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        assert_eq!(&args[..4], ["-F", "cfg", "--", "build-1"]);
-        assert!(args[4].ends_with("'status'"), "{}", args[4]);
+        assert_eq!(&args[..2], ["-F", "cfg"]);
+        let dash = args.iter().position(|a| a == "--").unwrap();
+        assert_eq!(args[dash + 1], "build-1");
+        assert!(args[dash + 2].ends_with("'status'"), "{}", args[dash + 2]);
+    }
+
+    /// Two aliases of one server (same user, host, port: same `%C`) with different keys get
+    /// sockets of their own, or the second would ride the first's login.
+    #[test]
+    fn each_destination_has_its_own_control_socket() {
+        let ssh = Ssh {
+            program: "ssh".into(),
+            options: vec![],
+            control_dir: Some(PathBuf::from("/run/user/1/harnex-ssh")),
+        };
+        let path = |name: &str| {
+            let cmd = ssh.command(
+                &Host::plain(name),
+                &RemoteCall {
+                    args: vec![],
+                    dir: None,
+                    stream: false,
+                },
+            );
+            cmd.get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .find(|a| a.starts_with("ControlPath="))
+                .unwrap()
+        };
+        assert_ne!(path("b1"), path("stranger"));
+        assert_eq!(path("b1"), path("b1"));
+        assert!(path("b1").ends_with("-%C"), "{}", path("b1"));
     }
 }

@@ -16,11 +16,7 @@ use crate::error::{Error, Result};
 pub fn run(name: &str, args: &RunArgs) -> Result<i32> {
     let host = HostsFile::load()?.resolve_one(name)?;
     let mut words = argv::own_args()?;
-    words = argv::without_option(&words, "--remote", |c| {
-        if let Command::Run(a) = c {
-            a.remote.remote = None;
-        }
-    })?;
+    // --cd first: it needs --remote.
     if args.cd.is_some() {
         words = argv::without_option(&words, "--cd", |c| {
             if let Command::Run(a) = c {
@@ -28,6 +24,11 @@ pub fn run(name: &str, args: &RunArgs) -> Result<i32> {
             }
         })?;
     }
+    words = argv::without_option(&words, "--remote", |c| {
+        if let Command::Run(a) = c {
+            a.remote.remote = None;
+        }
+    })?;
     // Nobody is at a terminal there: the foreground default becomes a tmux window a person can
     // attach to.
     let foreground = !args.detach && args.tmux_window().is_none() && !args.watch();

@@ -141,12 +141,14 @@ fn host_list(hosts: &[Host], failures: &[(String, String, Option<RemoteError>)])
 /// `status --json` with the user's scope; the tree is drawn here, from the flat rows.
 fn remote_args(args: &StatusArgs, id: Option<&str>) -> Vec<String> {
     let mut out = vec!["status".to_string(), "--json".to_string()];
-    if args.all {
-        out.push("--all".into());
-    }
-    if let Some(repo) = &args.repo {
-        out.push("--repo".into());
-        out.push(repo.to_string_lossy().into_owned());
+    // There is no current repo on the other side (ssh starts in the home directory): every
+    // repository's sessions, unless --repo names one.
+    match &args.repo {
+        Some(repo) => {
+            out.push("--repo".into());
+            out.push(repo.to_string_lossy().into_owned());
+        }
+        None => out.push("--all".into()),
     }
     if let Some(id) = id {
         out.push("--id".into());
