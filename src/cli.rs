@@ -23,7 +23,8 @@ Examples:
 Working with agents (dispatching tasks)? Read: harnex agents-guide
 New here? Read: harnex guide    Patterns: harnex recipes    Check setup: harnex doctor
 
-Exit codes: 0 ok, 1 failure, 2 usage error, 124 timeout.
+Exit codes: 0 ok, 1 failure, 2 usage error, 124 timeout; with --remote HOST also 69 unreachable,
+77 login refused, 127 no harnex there, 76 another version there (docs/remote.md).
 Files live in $HARNEX_STATE_DIR (default ~/.local/state/harnex).";
 
 #[derive(Debug, Parser)]

@@ -1,6 +1,7 @@
 //! One error type for the whole program; it knows the exit code each failure maps to.
 //!
-//! Exit codes (documented in README and `harnex --help`): 0 ok, 1 failure, 2 usage, 124 timeout.
+//! Exit codes (documented in README and `harnex --help`): 0 ok, 1 failure, 2 usage, 124 timeout;
+//! a remote failure has its own ([`crate::remote::failure::code`], docs/remote.md).
 //! Commands that must exit with another code (a foreground `run` mirrors the agent's code, `wait`
 //! mirrors the recorded one) return [`Error::Exit`].
 

@@ -268,3 +268,48 @@ fn a_tmux_run_without_a_utf8_locale_starts() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["mode"], "tmux", "{run:?}");
 }
+
+/// The cost of a remote `send` and `status` on the loopback host next to the local ones (a
+/// measurement, not a check: `cargo nextest run --run-ignored only -E 'test(remote_cost)'
+/// --no-capture`).
+#[test]
+#[ignore]
+fn remote_cost() {
+    use std::time::{Duration, Instant};
+    let w = SshWorld::new(&["b1"]);
+    w.start_fake("b1", "r", &["--turn-ms", "10"]);
+    w.local.start_fake("l", &[], &["--turn-ms", "10"]);
+    let b1 = w.host("b1");
+    b1.wait_state("r", "prompt");
+    let time = |args: &[&str]| {
+        let start = Instant::now();
+        let run = w.run(args);
+        let took = start.elapsed();
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        took
+    };
+    // The first remote command opens the shared connection.
+    let cold = time(&["status", "--remote", "b1", "--json"]);
+    let median = |args: &[&str]| {
+        let mut times: Vec<Duration> = (0..15).map(|_| time(args)).collect();
+        times.sort();
+        times[times.len() / 2]
+    };
+    let send = ["send", "--id", "l", "--message", "hi", "--no-wait"];
+    let local_send = median(&send);
+    let remote_send = median(&["send", "--id", "b1:r", "--message", "hi", "--no-wait"]);
+    let local_status = median(&["status", "--json"]);
+    let remote_status = median(&["status", "--remote", "b1", "--json"]);
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    println!("first remote command (ssh handshake): {}", ms(cold));
+    println!(
+        "send --no-wait   local {:>9}   remote {:>9}",
+        ms(local_send),
+        ms(remote_send)
+    );
+    println!(
+        "status --json    local {:>9}   remote {:>9}",
+        ms(local_status),
+        ms(remote_status)
+    );
+}
