@@ -40,6 +40,25 @@ fn a_remote_session_runs_its_whole_lifecycle_over_ssh() {
     assert_eq!(run.code, 0, "{run:?}");
     b1.wait_screen("w1", &format!("answer: {text}"));
 
+    // A message on stdin goes through ssh to the remote harnex's stdin.
+    let mut cmd = w.cmd();
+    cmd.args(["send", "--remote", "b1", "--id", "w1", "--wait-for-idle"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"from stdin").unwrap();
+    }
+    let run = crate::support::Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 0, "{run:?}");
+    b1.wait_screen("w1", "answer: from stdin");
+    let run = w.run(&["status", "--id", "b1:w1", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()[0]["host"], "b1", "{run:?}");
+
     let run = w.run(&["pane", "--remote", "b1", "--id", "w1"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains(&format!("answer: {text}")), "{run:?}");
@@ -136,6 +155,17 @@ fn status_of_all_hosts_reports_the_one_that_is_down_and_shows_the_rest() {
     assert_eq!(kind_of("nowhere"), "harnex_missing", "{rows}");
     assert_eq!(kind_of("stranger"), "auth_refused", "{rows}");
     assert_eq!(kind_of("b1"), Value::Null, "{rows}");
+
+    let run = w.run(&["status", "--remote", "pair", "--tree"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("b1:\n") && run.stdout.contains("b2:\n"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains("one") && run.stdout.contains("two"),
+        "{run:?}"
+    );
 
     // A group, and one host alone (the down one: its own exit code).
     let run = w.run(&["status", "--remote", "pair", "--all", "--json"]);
