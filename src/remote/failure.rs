@@ -147,6 +147,7 @@ pub fn classify(
             host: host.into(),
             dir: dir.unwrap_or("").into(),
         }),
+        Ended::Code(255) if marker("exit").is_some() => Outcome::Exited(255),
         Ended::Code(255) => Outcome::Failed(ssh_failure(host, command, stderr)),
         Ended::Code(code) => Outcome::Exited(code),
         Ended::Signal(signal) => Outcome::Failed(RemoteError::Dropped {
@@ -268,6 +269,16 @@ mod tests {
     #[test]
     fn the_remote_harnex_code_is_relayed() {
         // 127 without the marker is the remote harnex's own (say `wait` on an agent that exited 127).
+        assert_eq!(
+            classify(
+                "b1",
+                "wait",
+                None,
+                Ended::Code(255),
+                &lines("harnex-remote: exit 255")
+            ),
+            Outcome::Exited(255)
+        );
         for code in [0, 1, 2, 124, 127, 76] {
             assert_eq!(
                 classify(

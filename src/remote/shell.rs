@@ -3,7 +3,8 @@
 //!
 //! The preamble reports what went wrong before harnex ran as marker lines on stderr
 //! (`harnex-remote: missing`, `harnex-remote: version harnex 0.0.9`, `harnex-remote: no-dir`), so
-//! the local side can tell "harnex is not installed there" from a remote harnex that exited 127.
+//! the local side can tell "harnex is not installed there" from a remote harnex that exited 127,
+//! and a remote harnex that exited 255 (`wait` on an agent that did) from ssh's own failure.
 //!
 //! For a stream (`wait`, `events`, a follow), harnex runs in the background there and the
 //! preamble reads the channel's stdin until it ends: when the local side goes away (ssh killed,
@@ -26,14 +27,18 @@ if [ -n "$d" ]; then
 fi
 v=$("$h" --version 2>/dev/null) || { echo "harnex-remote: missing" >&2; exit 127; }
 [ "$v" = "$want" ] || { printf "harnex-remote: version %s\n" "$v" >&2; exit 76; }
-[ "$stream" = 1 ] || exec "$h" "$@"
-exec 3<&0
-"$h" "$@" </dev/null &
-p=$!
-{ cat <&3 >/dev/null 2>&1; kill -TERM "$p" 2>/dev/null; } &
-w=$!
-wait "$p"; c=$?
-kill "$w" 2>/dev/null
+if [ "$stream" = 1 ]; then
+  exec 3<&0
+  "$h" "$@" </dev/null &
+  p=$!
+  { cat <&3 >/dev/null 2>&1; kill -TERM "$p" 2>/dev/null; } &
+  w=$!
+  wait "$p"; c=$?
+  kill "$w" 2>/dev/null
+else
+  "$h" "$@"; c=$?
+fi
+[ "$c" = 255 ] && echo "harnex-remote: exit 255" >&2
 exit "$c""#;
 
 /// What the remote side should run.
@@ -168,6 +173,28 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&out.stderr),
             "harnex-remote: missing\n"
+        );
+        // 255 is also ssh's own failure: the remote harnex's is marked.
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("harnex");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\n[ \"$1\" = --version ] && echo '{}' && exit 0\nexit 255\n",
+                local_version()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = Command::new("sh")
+            .args(["-c", &command_line(&host(fake.to_str().unwrap()), &call)])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(255));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "harnex-remote: exit 255\n"
         );
         let out = Command::new("sh")
             .args(["-c", &command_line(&host("echo"), &call)])
