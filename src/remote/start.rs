@@ -1,6 +1,6 @@
 //! `harnex run --remote HOST`: start the session there, in tmux (detached from us) unless the
 //! command names another mode, from `--cd PATH` on that host; print the remote JSON line with
-//! `remote` added.
+//! `remote` added. Run from inside a session, the child there records that session as its parent.
 
 use serde_json::Value;
 
@@ -13,8 +13,25 @@ use super::ssh::Ssh;
 use crate::cli::{Command, RunArgs};
 use crate::error::{Error, Result};
 
+/// What a session started from inside another inherits (crate::attribution): a parent here
+/// passes it on to a child there, so the child records its parent, root and tags.
+const ATTRIBUTION_VARS: [&str; 5] = [
+    "HARNEX_ID",
+    "HARNEX_SESSION_ID",
+    crate::attribution::ROOT_ID_VAR,
+    crate::attribution::ROOT_SESSION_ID_VAR,
+    crate::attribution::TAGS_VAR,
+];
+
 pub fn run(name: &str, args: &RunArgs) -> Result<i32> {
-    let host = HostsFile::load()?.resolve_one(name)?;
+    let mut host = HostsFile::load()?.resolve_one(name)?;
+    for var in ATTRIBUTION_VARS {
+        if let Ok(value) = std::env::var(var)
+            && !host.env.iter().any(|(k, _)| k == var)
+        {
+            host.env.push((var.to_string(), value));
+        }
+    }
     let mut words = argv::own_args()?;
     // --cd first: it needs --remote.
     if args.cd.is_some() {

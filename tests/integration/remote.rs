@@ -223,6 +223,16 @@ fn each_way_of_failing_has_its_message_and_exit_code() {
     assert!(run.stderr.contains("does not exist on b1"), "{run:?}");
     let run = w.run(&["stop", "--remote", "all", "--id", "x"]);
     assert_eq!(run.code, 2, "{run:?}");
+    // An ssh command line that does not parse is a usage error that shows the form.
+    let run = crate::support::Run::from(
+        w.cmd()
+            .args(["status", "--remote", "b1"])
+            .env("HARNEX_SSH", "ssh -F 'unterminated")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("HARNEX_SSH='ssh -F"), "{run:?}");
     // The healthy host's doctor passes and says so.
     let run = w.run(&["doctor", "--remote", "b1", "--json"]);
     assert_eq!(run.json()["host"], "b1", "{run:?}");
@@ -342,4 +352,33 @@ fn remote_cost() {
         ms(local_status),
         ms(remote_status)
     );
+}
+
+/// A session here starting a child there: the child records its parent, root and tags.
+#[test]
+fn a_child_started_on_another_host_knows_its_parent_and_tags() {
+    let w = SshWorld::new(&["b1"]);
+    let agent = crate::support::fake_agent_bin();
+    let repo = w.host("b1").repo.to_str().unwrap().to_string();
+    let run = crate::support::Run::from(
+        w.cmd()
+            .args([
+                "run",
+                "--remote",
+                "b1",
+                agent.to_str().unwrap(),
+                "--id",
+                "kid",
+                "--cd",
+                &repo,
+            ])
+            .env("HARNEX_ID", "boss")
+            .env("HARNEX_TAGS", r#"{"team":"blue"}"#)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let entry = w.host("b1").entry("kid");
+    assert_eq!(entry["parent"], "boss", "{entry}");
+    assert_eq!(entry["tags"]["team"], "blue", "{entry}");
 }
