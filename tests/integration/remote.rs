@@ -340,17 +340,49 @@ fn remote_cost() {
     let remote_send = median(&["send", "--id", "b1:r", "--message", "hi", "--no-wait"]);
     let local_status = median(&["status", "--json"]);
     let remote_status = median(&["status", "--remote", "b1", "--json"]);
+    // The same without connection sharing (options in HARNEX_SSH win over harnex's).
+    let unshared = |args: &[&str]| {
+        let mut times: Vec<Duration> = (0..15)
+            .map(|_| {
+                let start = Instant::now();
+                let run = crate::support::Run::from(
+                    w.cmd()
+                        .args(args)
+                        .env(
+                            "HARNEX_SSH",
+                            format!(
+                                "ssh -F {} -o ControlMaster=no -o ControlPath=none",
+                                w.ssh_config.display()
+                            ),
+                        )
+                        .output()
+                        .unwrap(),
+                );
+                assert_eq!(run.code, 0, "{run:?}");
+                start.elapsed()
+            })
+            .collect();
+        times.sort();
+        times[times.len() / 2]
+    };
+    let unshared_send = unshared(&["send", "--id", "b1:r", "--message", "hi", "--no-wait"]);
+    let unshared_status = unshared(&["status", "--remote", "b1", "--json"]);
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
-    println!("first remote command (ssh handshake): {}", ms(cold));
     println!(
-        "send --no-wait   local {:>9}   remote {:>9}",
-        ms(local_send),
-        ms(remote_send)
+        "first remote command (opens the shared connection): {}",
+        ms(cold)
     );
     println!(
-        "status --json    local {:>9}   remote {:>9}",
+        "send --no-wait   local {:>9}   remote {:>9}   remote unshared {:>9}",
+        ms(local_send),
+        ms(remote_send),
+        ms(unshared_send)
+    );
+    println!(
+        "status --json    local {:>9}   remote {:>9}   remote unshared {:>9}",
         ms(local_status),
-        ms(remote_status)
+        ms(remote_status),
+        ms(unshared_status)
     );
 }
 
