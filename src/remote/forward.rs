@@ -1,6 +1,8 @@
 //! `send`, `wait`, `stop`, `logs`, `events`, `pane`, `explain` on a remote session: the same
 //! command line, run by the remote harnex, its output and exit code relayed.
 
+use std::io::IsTerminal;
+
 use super::argv;
 use super::hosts::{Host, HostsFile};
 use super::runner::{self, Input, Output, Plumbing};
@@ -47,7 +49,9 @@ pub fn dispatch(command: &Command) -> Result<Option<i32>> {
         output: Output::Relay,
         input: if call.stream {
             Input::Hold
-        } else if matches!(command, Command::Send(_)) {
+        } else if matches!(command, Command::Send(_)) && !std::io::stdin().is_terminal() {
+            // A piped message; a terminal is not read, as a local send does not read one (the
+            // remote side would wait for its end of file).
             Input::Inherit
         } else {
             Input::Null

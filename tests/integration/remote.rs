@@ -414,3 +414,33 @@ fn a_child_started_on_another_host_knows_its_parent_and_tags() {
     assert_eq!(entry["parent"], "boss", "{entry}");
     assert_eq!(entry["tags"]["team"], "blue", "{entry}");
 }
+
+/// `send` with no message, typed at a terminal, is refused as it is locally, instead of the remote
+/// side waiting for the end of a terminal's input.
+#[test]
+fn a_send_without_a_message_at_a_terminal_is_refused_not_left_waiting() {
+    let w = SshWorld::new(&["b1"]);
+    w.start_fake("b1", "t1", &[]);
+    let local = w.cmd();
+    // `script` gives harnex a terminal as its stdin.
+    let line = format!(
+        "{} send --remote b1 --id t1",
+        crate::support::harnex_bin().display()
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"])
+        .current_dir(&w.local.repo)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in local.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    let child = crate::support::Background::spawn(&mut cmd);
+    let run = child.finish(SLOW);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.contains("no message"), "{run:?}");
+}
