@@ -163,6 +163,7 @@ fn make_private(dir: &Path) -> std::result::Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::DirBuilderExt;
 
     #[test]
     fn socket_paths_stay_within_the_limit() {
@@ -187,6 +188,21 @@ mod tests {
         let link = root.path().join("link");
         std::os::unix::fs::symlink(&dir, &link).unwrap();
         assert!(make_private(&link).is_err());
+    }
+
+    /// Another local user who made the directory first does not get our sockets: it is refused
+    /// (and sharing left off), never used.
+    #[test]
+    fn someone_elses_control_dir_is_refused() {
+        if !nix::unistd::geteuid().is_root() {
+            return; // only root can hand a directory to another user
+        }
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("harnex-ssh");
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+        let nobody = nix::unistd::Uid::from_raw(65534);
+        nix::unistd::chown(&dir, Some(nobody), None).unwrap();
+        assert!(make_private(&dir).is_err());
     }
 
     #[test]
