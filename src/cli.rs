@@ -23,7 +23,8 @@ Examples:
 Working with agents (dispatching tasks)? Read: harnex agents-guide
 New here? Read: harnex guide    Patterns: harnex recipes    Check setup: harnex doctor
 
-Exit codes: 0 ok, 1 failure, 2 usage error, 124 timeout.
+Exit codes: 0 ok, 1 failure, 2 usage error, 124 timeout; with --remote HOST also 69 unreachable,
+77 login refused, 127 no harnex there, 76 another version there (docs/remote.md).
 Files live in $HARNEX_STATE_DIR (default ~/.local/state/harnex).";
 
 #[derive(Debug, Parser)]
@@ -127,6 +128,15 @@ pub struct SessionId {
     pub id: String,
 }
 
+/// `--remote HOST`: run the command on another machine, over ssh (docs/remote.md).
+#[derive(Debug, Clone, Default, Args)]
+pub struct RemoteTarget {
+    /// Run this on HOST over ssh: a host or group of ~/.config/harnex/hosts.toml, or an ssh
+    /// destination (HARNEX_SSH names the ssh command). A session there is also `--id HOST:ID`
+    #[arg(long, value_name = "HOST")]
+    pub remote: Option<String>,
+}
+
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
@@ -216,6 +226,9 @@ pub struct DoctorArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub remote: RemoteTarget,
 }
 
 #[derive(Debug, Args)]
@@ -380,6 +393,14 @@ pub struct RunArgs {
     /// Sessions started from inside it inherit its tags; their own --tag overrides a key
     #[arg(long, value_name = "KEY=VALUE", value_parser = crate::attribution::parse_tag)]
     pub tag: Vec<(String, String)>,
+
+    #[command(flatten)]
+    pub remote: RemoteTarget,
+
+    /// With --remote: the directory (a repo) on that host to start the agent in; `~/` is the
+    /// home there
+    #[arg(long, value_name = "PATH", requires = "remote")]
+    pub cd: Option<String>,
 }
 
 impl RunArgs {
@@ -541,6 +562,9 @@ pub struct SendArgs {
     /// Print progress on stderr
     #[arg(long, short = 'v')]
     pub verbose: bool,
+
+    #[command(flatten)]
+    pub remote: RemoteTarget,
 }
 
 #[derive(Debug, Args)]
@@ -571,6 +595,9 @@ pub struct StatusArgs {
     /// tags); with --json, the sessions at the top, each with a `children` array
     #[arg(long, conflicts_with = "id")]
     pub tree: bool,
+
+    #[command(flatten)]
+    pub remote: RemoteTarget,
 }
 
 #[derive(Debug, Args)]
@@ -605,6 +632,9 @@ pub struct WaitArgs {
 
     #[command(flatten)]
     pub target: SessionFilter,
+
+    #[command(flatten)]
+    pub remote: RemoteTarget,
 }
 
 #[derive(Debug, Args)]
@@ -650,6 +680,9 @@ pub struct StopArgs {
 
     #[command(flatten)]
     pub target: SessionFilter,
+
+    #[command(flatten)]
+    pub remote: RemoteTarget,
 }
 
 #[derive(Debug, Args)]
@@ -699,6 +732,9 @@ pub struct LogsArgs {
 
     #[command(flatten)]
     pub target: SessionFilter,
+
+    #[command(flatten)]
+    pub remote: RemoteTarget,
 }
 
 #[derive(Debug, Args)]
@@ -732,6 +768,9 @@ pub struct ExplainArgs {
     /// (default: the recording's agent, from its command or title, or generic)
     #[arg(long)]
     pub cli: Option<String>,
+
+    #[command(flatten)]
+    pub remote: RemoteTarget,
 }
 
 #[derive(Debug, Args)]
@@ -762,6 +801,9 @@ pub struct EventsArgs {
 
     #[command(flatten)]
     pub target: SessionFilter,
+
+    #[command(flatten)]
+    pub remote: RemoteTarget,
 }
 
 #[derive(Debug, Args)]
@@ -800,6 +842,9 @@ pub struct PaneArgs {
 
     #[command(flatten)]
     pub target: SessionFilter,
+
+    #[command(flatten)]
+    pub remote: RemoteTarget,
 }
 
 #[derive(Debug, Args)]

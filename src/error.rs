@@ -1,6 +1,7 @@
 //! One error type for the whole program; it knows the exit code each failure maps to.
 //!
-//! Exit codes (documented in README and `harnex --help`): 0 ok, 1 failure, 2 usage, 124 timeout.
+//! Exit codes (documented in README and `harnex --help`): 0 ok, 1 failure, 2 usage, 124 timeout;
+//! a remote failure has its own ([`crate::remote::failure::code`], docs/remote.md).
 //! Commands that must exit with another code (a foreground `run` mirrors the agent's code, `wait`
 //! mirrors the recorded one) return [`Error::Exit`].
 
@@ -21,6 +22,10 @@ pub enum Error {
     /// Exit quietly with this code: the command has printed everything it wanted to.
     #[error("exit {0}")]
     Exit(i32),
+    /// Reaching a remote host failed (unreachable, auth, harnex missing there, …); the error
+    /// knows its exit code (docs/remote.md).
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -36,6 +41,7 @@ impl Error {
             Error::Failed(_) | Error::Io { .. } => 1,
             Error::Timeout(_) => 124,
             Error::Exit(code) => *code,
+            Error::Remote(e) => e.exit_code(),
         }
     }
 

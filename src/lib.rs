@@ -28,6 +28,7 @@ pub mod record_files;
 pub mod records;
 pub mod redact;
 pub mod registry;
+pub mod remote;
 pub mod rendered_log;
 pub mod replay;
 pub mod session;
@@ -47,6 +48,9 @@ use error::Result;
 
 /// Run one command; the `Ok` value is the process exit code.
 pub fn run(command: Command) -> Result<i32> {
+    if let Some(code) = remote::dispatch(&command)? {
+        return Ok(code);
+    }
     match command {
         Command::Run(args) => commands::run::run(*args),
         Command::Send(args) => commands::send::run(args),

@@ -39,6 +39,9 @@ pub fn installed() -> bool {
 /// `tmux [-S socket] args…` → stdout, or the error tmux printed.
 fn tmux(socket: Option<&Path>, args: &[&str]) -> std::result::Result<String, String> {
     let mut command = Command::new("tmux");
+    // UTF-8 output whatever the locale: without it (a bare ssh session has no LANG) tmux prints
+    // the tabs of our formats as `_`, and a live pane read as gone.
+    command.arg("-u");
     if let Some(socket) = socket {
         command.arg("-S").arg(socket);
     }

@@ -20,6 +20,7 @@ mod guide;
 mod input;
 mod lifecycle;
 mod records;
+mod remote;
 mod rendered_logs;
 mod retention;
 mod ruby_compat;
