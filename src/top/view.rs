@@ -51,7 +51,10 @@ fn header_line(app: &App, width: u16) -> Paragraph<'static> {
         Scope::All => "all repositories".to_string(),
         Scope::Repo(repo) => repo.display().to_string(),
     };
-    let mut counts: Vec<Span> = vec![Span::raw(format!("{} sessions", app.rows.len()))];
+    let mut counts: Vec<Span> = vec![Span::raw(match app.rows.len() {
+        1 => "1 session".to_string(),
+        n => format!("{n} sessions"),
+    })];
     for (word, n) in app.counts() {
         counts.push(Span::raw("  "));
         let style = match word {

@@ -29,5 +29,6 @@ mod send;
 mod start;
 mod stop;
 mod tmux;
+mod top;
 mod wait_exit;
 mod watch;
