@@ -17,6 +17,7 @@ Examples:
   harnex run bash --id demo --detach
   harnex send --id demo --message 'echo hi' --wait-for-idle
   harnex status
+  harnex top
   harnex logs --id demo --lines 5
   harnex stop --id demo && harnex wait --id demo
 

@@ -45,6 +45,8 @@ use watch::Changed;
 /// How often a busy session's status is read again while nothing else changes: its progress
 /// and retry fields move without an event row. Sessions at rest are never re-read.
 const BUSY_REFRESH: Duration = Duration::from_secs(2);
+/// The clock alone redraws at most this often (ages on screen are whole seconds or coarser).
+const CLOCK_REDRAW: Duration = Duration::from_secs(1);
 /// How often an open screen page is read again.
 const SCREEN_REFRESH: Duration = Duration::from_millis(250);
 /// Width of a `--once` frame when neither `--width` nor the terminal says.
@@ -168,6 +170,7 @@ fn interactive(state: StateDir, scope: Scope, look: Look) -> Result<i32> {
             .terminal
             .draw(|frame| view::draw(frame, &mut app, now))
             .map_err(|e| Error::failed(format!("cannot draw: {e}")))?;
+        timers.drawn = Instant::now();
         let wait = timers.next_wait(&app, now);
         let first = match wait {
             Some(wait) => match rx.recv_timeout(wait) {
@@ -277,6 +280,8 @@ fn refresh_page(app: &mut App, state: &StateDir, dirty: &BTreeSet<String>, timer
 struct Timers {
     busy_read: Instant,
     screen_read: Instant,
+    /// The last redraw.
+    drawn: Instant,
 }
 
 impl Timers {
@@ -284,6 +289,7 @@ impl Timers {
         Timers {
             busy_read: Instant::now(),
             screen_read: Instant::now(),
+            drawn: Instant::now(),
         }
     }
 
@@ -306,9 +312,9 @@ impl Timers {
             .then(|| BUSY_REFRESH.saturating_sub(self.busy_read.elapsed()));
         let screen = matches!(&app.mode, Mode::Page(p) if p.kind == PageKind::Screen)
             .then(|| SCREEN_REFRESH.saturating_sub(self.screen_read.elapsed()));
-        [view::next_tick(app, now), busy, screen]
-            .into_iter()
-            .flatten()
-            .min()
+        // Ages of many sessions turn over at different moments: one redraw a second at most.
+        let clock = view::next_tick(app, now)
+            .map(|tick| tick.max(CLOCK_REDRAW.saturating_sub(self.drawn.elapsed())));
+        [clock, busy, screen].into_iter().flatten().min()
     }
 }

@@ -121,7 +121,11 @@ impl Widths {
         Widths {
             id: id_needed.clamp(6, if wide { 28 } else { 16 }),
             agent: if wide { 8 } else { 6 },
-            state: if wide { 26 } else { 17 },
+            state: match width {
+                WIDE.. => 26,
+                100.. => 24,
+                _ => 17,
+            },
             since: 4,
             turn: if wide { 14 } else { 13 },
             idle: 4,

@@ -99,6 +99,24 @@ fn row_of<'a>(pane: &'a str, id: &str) -> Option<&'a str> {
     })
 }
 
+/// The pid of the dashboard: the child of the pane's shell.
+fn top_pid(world: &World) -> i32 {
+    let shell = tmux(
+        world,
+        &["display-message", "-p", "-t", "dash", "#{pane_pid}"],
+    )
+    .stdout
+    .trim()
+    .parse::<i32>()
+    .expect("pane pid");
+    wait_until("the harnex top process", DEADLINE, || {
+        std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .ok()
+            .and_then(|c| c.split_whitespace().next().map(str::to_string))
+            .and_then(|p| p.parse::<i32>().ok())
+    })
+}
+
 fn alternate_screen_on(world: &World) -> bool {
     tmux(
         world,
@@ -208,21 +226,7 @@ fn sigterm_restores_the_terminal() {
     wait_pane(&world, "the dashboard", DEADLINE, |pane| {
         row_of(pane, "t1").is_some()
     });
-    let pid = tmux(
-        &world,
-        &["display-message", "-p", "-t", "dash", "#{pane_pid}"],
-    )
-    .stdout
-    .trim()
-    .parse::<i32>()
-    .expect("pane pid");
-    // The dashboard is the shell's child: find it by its parent, and end it by its pid.
-    let top = wait_until("the harnex top process", DEADLINE, || {
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .ok()
-            .and_then(|c| c.split_whitespace().next().map(str::to_string))
-            .and_then(|p| p.parse::<i32>().ok())
-    });
+    let top = top_pid(&world);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(top),
         nix::sys::signal::Signal::SIGTERM,
@@ -267,4 +271,81 @@ fn once_prints_one_plain_frame_and_the_dashboard_needs_a_terminal() {
     assert_eq!(run.code, 2, "{run:?}");
     let run = world.run(&["top", "--once", "--width", "10"]);
     assert_eq!(run.code, 2, "{run:?}");
+}
+
+/// The figures of the issue: `harnex top` over 50 live sessions — its CPU while nothing
+/// changes, and how soon a state change is on screen. Prints them; run with
+/// `cargo nextest run --run-ignored only -E 'test(fifty)' --no-capture` (release figures:
+/// `--cargo-profile release`).
+#[test]
+#[ignore = "a measurement: starts 50 sessions and takes about a minute"]
+fn fifty_sessions_idle_cpu_and_redraw_latency() {
+    const SESSIONS: usize = 50;
+    const IDLE: Duration = Duration::from_secs(10);
+    const SAMPLES: usize = 10;
+    let world = World::new();
+    let ids: Vec<String> = (0..SESSIONS).map(|i| format!("s{i:02}")).collect();
+    for id in &ids {
+        world.start_fake(id, &[], &["--turn-ms", "400"]);
+    }
+    shell_pane(&world, 160, 60);
+    type_text(&world, &format!("'{}' top", harnex_bin().display()));
+    keys(&world, &["Enter"]);
+    wait_pane(&world, "all sessions at their prompt", DEADLINE, |pane| {
+        pane.contains(&format!("{SESSIONS} sessions  {SESSIONS} prompt"))
+    });
+    let top = top_pid(&world) as u64;
+
+    // Idle: nothing changes for 10 s. The clock still redraws when an age on screen changes
+    // its text (every second while the sessions are younger than a minute).
+    let (ticks, switches) = (
+        crate::support::cpu_ticks(top),
+        crate::support::voluntary_switches(top as u32),
+    );
+    std::thread::sleep(IDLE);
+    let idle_ticks = crate::support::cpu_ticks(top) - ticks;
+    let wakeups = crate::support::voluntary_switches(top as u32) - switches;
+    let clock_tick = 1000.0
+        / nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .unwrap_or(100) as f64;
+    let cpu_ms = idle_ticks as f64 * clock_tick;
+    let cpu_pct = cpu_ms / IDLE.as_millis() as f64 * 100.0;
+
+    // Latency: from the `state` row the supervisor writes (its timestamp) to the pane showing
+    // the new state.
+    let mut latencies = Vec::new();
+    for id in ids.iter().take(SAMPLES) {
+        let send = world.run(&["send", "--id", id, "--message", "tick"]);
+        assert_eq!(send.code, 0, "{send:?}");
+        let seen = loop {
+            let pane = capture(&world);
+            if row_of(&pane, id).is_some_and(|row| !row.contains(" prompt ")) {
+                break std::time::SystemTime::now();
+            }
+        };
+        let changed = wait_until("the state row", DEADLINE, || {
+            world
+                .events_of(id)
+                .iter()
+                .find(|e| e["type"] == "state" && e["from"] == "prompt")
+                .and_then(|e| e["ts"].as_str().map(str::to_string))
+        });
+        let changed = harnex::time::parse_rfc3339(&changed).expect("an RFC 3339 ts");
+        latencies.push(seen.duration_since(changed).unwrap_or_default());
+        world.wait_state(id, "prompt");
+    }
+    latencies.sort();
+    let median = latencies[latencies.len() / 2];
+    let max = latencies[latencies.len() - 1];
+    println!(
+        "harnex top, {SESSIONS} live sessions: idle {} s: {cpu_ms:.0} ms CPU ({cpu_pct:.2} %), {wakeups} wakeups; \
+         redraw after a state change: median {} ms, max {} ms ({SAMPLES} samples)",
+        IDLE.as_secs(),
+        median.as_millis(),
+        max.as_millis()
+    );
+    assert!(max < Duration::from_millis(200), "{latencies:?}");
+    assert!(cpu_pct < 1.0, "{cpu_pct}");
 }
