@@ -198,6 +198,27 @@ fn the_dashboard_follows_sessions_and_sends_stops_and_quits_cleanly() {
     });
     assert!(pane.contains("1 ended"), "{pane}");
 
+    // A resize redraws at the new size: narrower than 120 columns, no REPO column.
+    assert!(
+        pane.lines().nth(1).is_some_and(|l| l.contains(" REPO ")),
+        "{pane}"
+    );
+    let resized = tmux(
+        &world,
+        &["resize-window", "-t", "dash", "-x", "90", "-y", "24"],
+    );
+    assert_eq!(resized.code, 0, "{resized:?}");
+    let pane = wait_pane(&world, "the frame at 90 columns", DEADLINE, |pane| {
+        pane.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("DESCRIPTION") && !l.contains("REPO"))
+    });
+    assert!(pane.lines().all(|l| l.chars().count() <= 90), "{pane}");
+    assert!(
+        row_of(&pane, "s3").is_some_and(|row| row.contains("ended")),
+        "{pane}"
+    );
+
     // q: the shell is back on the normal screen, and answers.
     keys(&world, &["q"]);
     wait_until("the alternate screen to end", DEADLINE, || {
