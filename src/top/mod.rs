@@ -240,7 +240,7 @@ fn apply_changes(app: &mut App, state: &StateDir, dirty: &BTreeSet<String>) {
         match model::refresh(state, &app.scope, slug) {
             Refreshed::Live(row) => app.upsert(*row),
             Refreshed::Gone(record) => app.end(slug, record.as_deref(), SystemTime::now()),
-            Refreshed::Elsewhere => {}
+            Refreshed::Elsewhere | Refreshed::Unchanged => {}
         }
     }
 }

@@ -310,6 +310,8 @@ pub enum Refreshed {
     Gone(Option<Box<ExitRecord>>),
     /// A live session out of scope.
     Elsewhere,
+    /// Nothing to tell from its files now (its registry entry is damaged).
+    Unchanged,
 }
 
 /// Look at the session `slug` again: its registry entry, and its status or exit record.
@@ -328,7 +330,11 @@ pub fn refresh(state: &StateDir, scope: &Scope, slug: &str) -> Refreshed {
             crate::crash::settle(state, &entry);
             Refreshed::Gone(exit_record(state, slug).map(Box::new))
         }
-        Err(_) => Refreshed::Gone(exit_record(state, slug).map(Box::new)),
+        // Damaged: its live supervisor rewrites it within seconds; keep the row as it was.
+        Err(registry::EntryError::Corrupt(_)) => Refreshed::Unchanged,
+        Err(registry::EntryError::Missing) => {
+            Refreshed::Gone(exit_record(state, slug).map(Box::new))
+        }
     }
 }
 
@@ -414,6 +420,27 @@ mod tests {
             })
         );
         assert_eq!(status(json!({}), Value::Null), None);
+    }
+
+    #[test]
+    fn a_damaged_entry_changes_nothing_and_a_missing_one_means_gone() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let sessions = root.path().join("sessions");
+        std::fs::create_dir(&sessions).unwrap();
+        std::fs::set_permissions(&sessions, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let damaged = sessions.join("k--a.json");
+        std::fs::write(&damaged, b"{\"session_id\": ").unwrap();
+        std::fs::set_permissions(&damaged, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let state = StateDir::at(root.path().to_path_buf());
+        assert!(matches!(
+            refresh(&state, &Scope::All, "k--a"),
+            Refreshed::Unchanged
+        ));
+        assert!(matches!(
+            refresh(&state, &Scope::All, "k--b"),
+            Refreshed::Gone(None)
+        ));
     }
 
     #[test]
