@@ -297,7 +297,7 @@ fn once_prints_one_plain_frame_and_the_dashboard_needs_a_terminal() {
 /// The figures of the issue: `harnex top` over 50 live sessions — its CPU while nothing
 /// changes, and how soon a state change is on screen. Prints them; run with
 /// `cargo nextest run --run-ignored only -E 'test(fifty)' --no-capture` (release figures:
-/// `--cargo-profile release`).
+/// `--cargo-profile release`). CI runs it too (`--run-ignored all`), unoptimised.
 #[test]
 #[ignore = "a measurement: starts 50 sessions and takes about a minute"]
 fn fifty_sessions_idle_cpu_and_redraw_latency() {
@@ -367,6 +367,14 @@ fn fifty_sessions_idle_cpu_and_redraw_latency() {
         median.as_millis(),
         max.as_millis()
     );
-    assert!(max < Duration::from_millis(200), "{latencies:?}");
-    assert!(cpu_pct < 1.0, "{cpu_pct}");
+    // The issue's targets hold for the optimised build; CI runs this test unoptimised (a
+    // redraw of 50 rows costs about ten times as much there), where it still catches a loop
+    // that spins or polls (the first version took 32 % of a core).
+    let (max_latency, max_cpu_pct) = if cfg!(debug_assertions) {
+        (Duration::from_secs(1), 10.0)
+    } else {
+        (Duration::from_millis(200), 1.0)
+    };
+    assert!(max < max_latency, "{latencies:?}");
+    assert!(cpu_pct < max_cpu_pct, "{cpu_pct}");
 }
