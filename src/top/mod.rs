@@ -67,7 +67,9 @@ pub fn run(args: TopArgs) -> Result<i32> {
         let rows = model::load(&state, &scope);
         let app = App::new(scope, look, rows);
         let width = args.width.unwrap_or_else(terminal_width);
-        print!("{}", once(app, width, SystemTime::now()));
+        // A reader that went away (`| head`) is not an error worth a panic.
+        let frame = once(app, width, SystemTime::now());
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), frame.as_bytes());
         return Ok(0);
     }
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {

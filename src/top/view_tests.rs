@@ -332,3 +332,29 @@ fn the_clock_wakes_the_loop_only_when_an_age_on_screen_changes() {
     let empty = App::new(Scope::All, unicode(), Vec::new());
     assert_eq!(super::view::next_tick(&empty, now()), None);
 }
+
+#[test]
+fn tiny_terminals_draw_without_panicking() {
+    for (width, height) in [(1, 1), (10, 3), (20, 5), (40, 10), (79, 23)] {
+        let mut app = app(unicode(), Scope::All);
+        let frame = text(&mut app, width, height);
+        assert_eq!(frame.lines().count(), height as usize);
+        app.handle(Action::Help);
+        text(&mut app, width, height);
+        app.mode = Mode::Page(super::app::Page {
+            kind: super::app::PageKind::Events,
+            slug: "s".into(),
+            title: "impl-1".into(),
+            lines: (0..100).map(|i| format!("line {i}")).collect(),
+            back: 7,
+        });
+        let frame = text(&mut app, width, height);
+        if height >= 10 {
+            // The events page ends 7 lines above the last one.
+            assert!(
+                frame.contains("line 92") && !frame.contains("line 93"),
+                "{frame}"
+            );
+        }
+    }
+}
