@@ -17,6 +17,7 @@ Examples:
   harnex run bash --id demo --detach
   harnex send --id demo --message 'echo hi' --wait-for-idle
   harnex status
+  harnex top
   harnex logs --id demo --lines 5
   harnex stop --id demo && harnex wait --id demo
 
@@ -53,6 +54,8 @@ pub enum Command {
     Send(SendArgs),
     /// List live sessions
     Status(StatusArgs),
+    /// A live dashboard of the sessions: state, turns, tokens; act on one with a key
+    Top(TopArgs),
     /// Wait for a session to exit or reach a state
     Wait(WaitArgs),
     /// Stop a session (exit sequence, then SIGTERM, then SIGKILL)
@@ -598,6 +601,41 @@ pub struct StatusArgs {
 
     #[command(flatten)]
     pub remote: RemoteTarget,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  harnex top                               # the sessions of this repository, live
+  harnex top --all                         # of every repository
+  harnex top --once                        # one frame as plain text, then exit
+
+Keys: up/down (or j/k) select, Enter the session's screen, s send a message, a answer its
+dialog, x stop it (asks first), e its events, l its rendered log, t switch tmux to its window,
+d dismiss an ended session, ? all keys, q quit. The dashboard redraws when a session's registry
+entry, event log or exit record changes (inotify); sessions that end stay, dimmed, until
+dismissed. NO_COLOR turns colours off; --ascii (or a locale that is not UTF-8) draws with ASCII.
+Exit codes: 0 after q, 1 when the terminal cannot be set up, 128+N after signal N.")]
+pub struct TopArgs {
+    /// Print one frame as plain text (no colours, no escape sequences) and exit
+    #[arg(long)]
+    pub once: bool,
+
+    /// Sessions of this repository (default: the current one)
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// Sessions of every repository
+    #[arg(long, conflicts_with = "repo")]
+    pub all: bool,
+
+    /// Draw with ASCII only (no box drawing or symbols)
+    #[arg(long)]
+    pub ascii: bool,
+
+    /// With --once: the frame's width in columns, 40-1000 (default: the terminal's, else 120)
+    #[arg(long, value_name = "COLS", requires = "once", value_parser = clap::value_parser!(u16).range(40..=1000))]
+    pub width: Option<u16>,
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,7 @@ pub mod terminal_filter;
 pub mod text;
 pub mod time;
 pub mod tmux;
+pub mod top;
 pub mod vocab;
 pub mod watch_clock;
 pub mod wire;
@@ -55,6 +56,7 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Run(args) => commands::run::run(*args),
         Command::Send(args) => commands::send::run(args),
         Command::Status(args) => commands::status::run(args),
+        Command::Top(args) => top::run(args),
         Command::Wait(args) => commands::wait::run(args),
         Command::Stop(args) => commands::stop::run(args),
         Command::Logs(args) => commands::logs::run(args),

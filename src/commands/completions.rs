@@ -134,6 +134,14 @@ mod tests {
             assert!(!text.contains("'__ids:"), "{shell}");
             assert!(!text.contains("-a \"__ids\""), "{shell}");
             assert!(text.contains("wait-for-idle"), "{shell}");
+            // The dashboard and its flags are offered.
+            let top = [
+                "harnex__subcmd__top",
+                "'top:A live dashboard",
+                "-f -a \"top\"",
+            ];
+            assert!(top.iter().any(|t| text.contains(t)), "{shell}");
+            assert!(text.contains("once") && text.contains("ascii"), "{shell}");
         }
     }
 

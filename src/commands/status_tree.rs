@@ -6,13 +6,14 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 
 /// One row's place in the drawn tree.
-struct Node {
-    index: usize,
+pub struct Node {
+    /// The row's index among the rows given.
+    pub index: usize,
     /// For each ancestor below the top: whether it was the last of its siblings (draws `│`).
-    rails: Vec<bool>,
+    pub rails: Vec<bool>,
     /// Whether this node is the last of its siblings (`└──` rather than `├──`).
-    last: bool,
-    depth: usize,
+    pub last: bool,
+    pub depth: usize,
 }
 
 /// For each row, the index of its parent row among `rows` (None: shown at the top).
@@ -96,8 +97,9 @@ fn forest(rows: &[Value]) -> (Vec<Vec<usize>>, Vec<usize>) {
     (children, tops)
 }
 
-/// The rows in tree order, each with what its line needs to be drawn.
-fn walk(rows: &[Value]) -> Vec<Node> {
+/// The rows in tree order, each with what its line needs to be drawn (`harnex top` draws the
+/// same tree).
+pub fn walk(rows: &[Value]) -> Vec<Node> {
     let (children, tops) = forest(rows);
     let mut out = Vec::new();
     let mut stack: Vec<Node> = tops

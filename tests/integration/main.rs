@@ -30,5 +30,6 @@ mod send;
 mod start;
 mod stop;
 mod tmux;
+mod top;
 mod wait_exit;
 mod watch;

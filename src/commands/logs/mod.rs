@@ -2,7 +2,7 @@
 //! the session ended: transcripts are kept. What reaches the operator's terminal is filtered
 //! ([`crate::terminal_filter`]) unless `--raw`; `--plain` renders it to text rows ([`plain`]).
 
-mod plain;
+pub mod plain;
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;

@@ -30,6 +30,37 @@ pub fn run(
     lines: u64,
     follow: Option<&RegistryEntry>,
 ) -> std::io::Result<()> {
+    let (mut renderer, last, read) = render_to_end(&mut file, (cols, rows), lines)?;
+    let mut out = Rows::stdout();
+    for row in last.rows {
+        out.print(&row);
+    }
+    if let Some(entry) = follow {
+        follow_rows(
+            Tail::from_offset(path, file, read),
+            path,
+            entry,
+            &mut renderer,
+            &mut out,
+        );
+    }
+    Ok(())
+}
+
+/// The last `lines` rendered rows of `file`, read from its start to its current end (what
+/// `harnex top` shows as a session's log).
+pub fn last_rows(file: &mut File, size: (u16, u16), lines: u64) -> std::io::Result<Vec<String>> {
+    let (_, last, _) = render_to_end(file, size, lines)?;
+    Ok(last.rows.into())
+}
+
+/// Render `file` from its start to its current end: the renderer (to follow on with), the last
+/// `lines` rows, and the bytes read.
+fn render_to_end(
+    file: &mut File,
+    (cols, rows): (u16, u16),
+    lines: u64,
+) -> std::io::Result<(RenderedLog, LastRows, u64)> {
     let mut renderer = RenderedLog::new(cols, rows);
     let mut last = LastRows::new(lines);
     let end = file.metadata()?.len();
@@ -45,20 +76,7 @@ pub fn run(
         renderer.feed(&chunk[..got], &mut |row| last.push(row));
     }
     renderer.flush_screen(&mut |row| last.push(row));
-    let mut out = Rows::stdout();
-    for row in last.rows {
-        out.print(&row);
-    }
-    if let Some(entry) = follow {
-        follow_rows(
-            Tail::from_offset(path, file, read),
-            path,
-            entry,
-            &mut renderer,
-            &mut out,
-        );
-    }
-    Ok(())
+    Ok((renderer, last, read))
 }
 
 /// The terminal size the transcript was written at: the live session's, else its last run's exit
