@@ -130,6 +130,60 @@ impl Adapter for Gemini {
         &[("CI", "false")]
     }
 
+    /// Gemini takes `--session-id <uuid>` for a new session, and its chat file's name and first
+    /// row carry that id: the file is known before the spawn.
+    fn records_plan(
+        &self,
+        argv: &mut Vec<String>,
+        env: &dyn Fn(&str) -> Option<String>,
+        _cwd: &std::path::Path,
+    ) -> crate::record_files::RecordsPlan {
+        use crate::record_files::RecordsPlan;
+        let home = env("GEMINI_CLI_HOME")
+            .filter(|h| !h.is_empty())
+            .or_else(|| env("HOME"))
+            .unwrap_or_default();
+        let tmp_dir = std::path::PathBuf::from(home).join(".gemini").join("tmp");
+        let flag = |names: &[&str], arg: &str| {
+            names
+                .iter()
+                .any(|n| arg == *n || arg.starts_with(&format!("{n}=")))
+        };
+        if argv
+            .iter()
+            .any(|a| flag(&["--resume", "-r", "--session-file"], a))
+        {
+            return RecordsPlan::unavailable(
+                "started with --resume or --session-file: Gemini picks the chat file itself",
+            );
+        }
+        let named = argv.iter().enumerate().find_map(|(i, arg)| {
+            if arg == "--session-id" {
+                argv.get(i + 1).cloned()
+            } else {
+                arg.strip_prefix("--session-id=").map(str::to_string)
+            }
+        });
+        let agent_session_id = match named {
+            Some(id) if crate::ids::is_uuid(&id) => id,
+            Some(_) => {
+                return RecordsPlan::unavailable(
+                    "the session named with --session-id is not a session id (a UUID)",
+                );
+            }
+            None => {
+                let id = crate::ids::uuid_v4();
+                argv.push("--session-id".into());
+                argv.push(id.clone());
+                id
+            }
+        };
+        RecordsPlan::GeminiChat {
+            tmp_dir,
+            agent_session_id,
+        }
+    }
+
     fn classify(&self, view: &ScreenView) -> Verdict {
         if let Some(verdict) = dialog(view) {
             return verdict;
@@ -260,6 +314,33 @@ mod tests {
         let done = Gemini.classify(&view(&rows, (9, 3), "◇  Ready (repo)"));
         assert_eq!(done.observation, Observation::Prompt);
         assert!(done.settled);
+    }
+
+    #[test]
+    fn the_records_are_bound_by_a_session_id_harnex_picks() {
+        use crate::record_files::RecordsPlan;
+        let env = |key: &str| (key == "HOME").then(|| "/h".to_string());
+        let cwd = std::path::Path::new("/repo");
+        let mut argv = vec!["gemini".to_string()];
+        let RecordsPlan::GeminiChat {
+            tmp_dir,
+            agent_session_id,
+        } = Gemini.records_plan(&mut argv, &env, cwd)
+        else {
+            panic!("{argv:?}")
+        };
+        assert_eq!(tmp_dir, std::path::Path::new("/h/.gemini/tmp"));
+        assert_eq!(argv[1..], ["--session-id".to_string(), agent_session_id]);
+        let mut resumed = vec!["gemini".to_string(), "--resume=latest".to_string()];
+        assert!(matches!(
+            Gemini.records_plan(&mut resumed, &env, cwd),
+            RecordsPlan::Unavailable { .. }
+        ));
+        let mut odd = vec!["gemini".into(), "--session-id".into(), "x".into()];
+        assert!(matches!(
+            Gemini.records_plan(&mut odd, &env, cwd),
+            RecordsPlan::Unavailable { .. }
+        ));
     }
 
     #[test]

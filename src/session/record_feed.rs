@@ -15,6 +15,7 @@ use crate::records::RecordFact;
 use crate::records::claude::ClaudeRecords;
 use crate::records::codex::CodexRecords;
 use crate::records::copilot::CopilotRecords;
+use crate::records::gemini::GeminiRecords;
 use crate::wire::events::Event;
 use crate::wire::turns::Source;
 
@@ -41,6 +42,9 @@ impl Finder {
             RecordsPlan::CopilotEvents {
                 session_state_dir, ..
             } => TreeWatch::new(session_state_dir, 2, &|_, _| Vec::new()),
+            RecordsPlan::GeminiChat { tmp_dir, .. } => {
+                TreeWatch::new(tmp_dir, 3, &crate::record_files::gemini_chats_only)
+            }
         }
         .map_err(|e| format!("cannot watch for the agent's records: {e}"))?;
         Ok(Some(Finder {
@@ -136,6 +140,10 @@ fn look(session: &Session, plan: &RecordsPlan) -> Option<PathBuf> {
                 .join("events.jsonl");
             path.is_file().then_some(path)
         }
+        RecordsPlan::GeminiChat {
+            tmp_dir,
+            agent_session_id,
+        } => crate::record_files::gemini_chat(tmp_dir, agent_session_id),
         RecordsPlan::Unavailable { .. } => None,
     }
 }
@@ -167,6 +175,7 @@ enum Parser {
     Codex(CodexRecords),
     Claude(Box<ClaudeRecords>),
     Copilot(CopilotRecords),
+    Gemini(GeminiRecords),
 }
 
 impl Parser {
@@ -175,6 +184,7 @@ impl Parser {
             Parser::Codex(p) => p.feed(line),
             Parser::Claude(p) => p.feed(line),
             Parser::Copilot(p) => p.feed(line),
+            Parser::Gemini(p) => p.feed(line),
         }
     }
 }
@@ -184,6 +194,7 @@ fn follow(session: &Session, plan: &RecordsPlan, path: &Path) {
     let mut parser = match plan {
         RecordsPlan::ClaudeTranscript { .. } => Parser::Claude(Box::default()),
         RecordsPlan::CopilotEvents { .. } => Parser::Copilot(CopilotRecords::new()),
+        RecordsPlan::GeminiChat { .. } => Parser::Gemini(GeminiRecords::new()),
         _ => Parser::Codex(CodexRecords::new()),
     };
     let tail = match Tail::open(path) {
