@@ -48,6 +48,8 @@ pub enum RecordsPlan {
         tmp_dir: PathBuf,
         agent_session_id: String,
     },
+    /// OpenCode's event stream, served by the TUI on `127.0.0.1:<port>` (`--port`).
+    OpenCodeEvents { port: u16 },
     /// No records for this agent or this way of starting it.
     Unavailable { why: String },
 }
@@ -64,6 +66,7 @@ impl RecordsPlan {
             RecordsPlan::ClaudeTranscript { .. } => Some("claude-transcript"),
             RecordsPlan::CopilotEvents { .. } => Some("copilot-events"),
             RecordsPlan::GeminiChat { .. } => Some("gemini-chat"),
+            RecordsPlan::OpenCodeEvents { .. } => Some("opencode-events"),
             RecordsPlan::Unavailable { .. } => None,
         }
     }

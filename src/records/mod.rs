@@ -13,6 +13,7 @@ pub mod codex;
 pub mod conversation;
 pub mod copilot;
 pub mod gemini;
+pub mod opencode;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

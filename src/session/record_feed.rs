@@ -25,7 +25,8 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 /// Set up before the agent starts, so not even its first write can be missed.
 pub struct Finder {
     plan: RecordsPlan,
-    watch: TreeWatch,
+    /// None for records that are not files (OpenCode's event stream).
+    watch: Option<TreeWatch>,
 }
 
 impl Finder {
@@ -33,6 +34,12 @@ impl Finder {
     pub fn prepare(plan: &RecordsPlan) -> Result<Option<Finder>, String> {
         let watch = match plan {
             RecordsPlan::Unavailable { .. } => return Ok(None),
+            RecordsPlan::OpenCodeEvents { .. } => {
+                return Ok(Some(Finder {
+                    plan: plan.clone(),
+                    watch: None,
+                }));
+            }
             RecordsPlan::CodexRollout { sessions_dir } => {
                 TreeWatch::new(sessions_dir, 4, &crate::record_files::newest_only)
             }
@@ -49,7 +56,7 @@ impl Finder {
         .map_err(|e| format!("cannot watch for the agent's records: {e}"))?;
         Ok(Some(Finder {
             plan: plan.clone(),
-            watch,
+            watch: Some(watch),
         }))
     }
 }
@@ -72,6 +79,13 @@ pub fn run(session: Arc<Session>, finder: Finder) {
             );
         }
     }
+    let Some(watch) = watch else {
+        if let RecordsPlan::OpenCodeEvents { port } = plan {
+            super::opencode_events::follow(&session, port);
+        }
+        session.shared.update(|live| live.records_done = true);
+        return;
+    };
     let found = find(&session, &plan, watch.until_exit_of(session.child_pid));
     match found {
         Ok(path) => {
@@ -86,7 +100,7 @@ pub fn run(session: Arc<Session>, finder: Finder) {
     session.shared.update(|live| live.records_done = true);
 }
 
-fn unavailable(session: &Session, why: String) {
+pub(super) fn unavailable(session: &Session, why: String) {
     let outs = session.shared.update(|live| live.ledger.unavailable(why));
     apply(session, outs);
 }
@@ -144,7 +158,7 @@ fn look(session: &Session, plan: &RecordsPlan) -> Option<PathBuf> {
             tmp_dir,
             agent_session_id,
         } => crate::record_files::gemini_chat(tmp_dir, agent_session_id),
-        RecordsPlan::Unavailable { .. } => None,
+        RecordsPlan::OpenCodeEvents { .. } | RecordsPlan::Unavailable { .. } => None,
     }
 }
 
@@ -284,7 +298,7 @@ fn whole_lines(
 }
 
 /// Hand facts to the ledger and carry out what it decides.
-fn feed(session: &Session, facts: Vec<RecordFact>, source: Source) {
+pub(super) fn feed(session: &Session, facts: Vec<RecordFact>, source: Source) {
     let now = session.clock().now();
     let outs = session.shared.update(|live| {
         let assigned = live.last_turn_assigned;
