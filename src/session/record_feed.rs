@@ -192,7 +192,34 @@ enum Parser {
     Gemini(GeminiRecords),
 }
 
-impl Parser {
+/// What reads a followed file: its lines, and what a rewrite of the file means.
+trait LineParser {
+    fn feed(&mut self, line: &str) -> Vec<RecordFact>;
+    /// The file was cut short under the reader.
+    fn truncated(&mut self) -> Vec<RecordFact> {
+        Vec::new()
+    }
+}
+
+/// Claude's hooks' calls, one a line.
+struct HookLines;
+
+impl LineParser for HookLines {
+    fn feed(&mut self, line: &str) -> Vec<RecordFact> {
+        crate::records::claude_hooks::facts(line)
+    }
+}
+
+impl LineParser for Parser {
+    /// Copilot writes its events anew, without the turn, when the person rewinds it (Esc Esc
+    /// while it works): the turn in progress is undone.
+    fn truncated(&mut self) -> Vec<RecordFact> {
+        match self {
+            Parser::Copilot(p) => p.rewound(),
+            _ => Vec::new(),
+        }
+    }
+
     fn feed(&mut self, line: &str) -> Vec<RecordFact> {
         match self {
             Parser::Codex(p) => p.feed(line),
@@ -215,13 +242,7 @@ fn follow(session: &Session, plan: &RecordsPlan, path: &Path) {
         Ok(tail) => tail,
         Err(e) => return unavailable(session, format!("cannot read {}: {e}", path.display())),
     };
-    follow_lines(
-        session,
-        path,
-        tail,
-        &mut |line| parser.feed(line),
-        Source::Record,
-    );
+    follow_lines(session, path, tail, &mut parser, Source::Record);
 }
 
 /// Read the hooks' calls as they are appended (a hook that never fires leaves it empty).
@@ -229,13 +250,7 @@ fn follow_hooks(session: &Session, relay: &Path) {
     let Ok(tail) = Tail::open(relay) else {
         return;
     };
-    follow_lines(
-        session,
-        relay,
-        tail,
-        &mut crate::records::claude_hooks::facts,
-        Source::Hook,
-    );
+    follow_lines(session, relay, tail, &mut HookLines, Source::Hook);
 }
 
 /// Feed each whole line of a growing file to `parse`, its facts to the ledger as `source`;
@@ -244,25 +259,45 @@ fn follow_lines(
     session: &Session,
     path: &Path,
     mut tail: Tail,
-    parse: &mut dyn FnMut(&str) -> Vec<RecordFact>,
+    parser: &mut dyn LineParser,
     source: Source,
 ) {
     let mut watch = FileWatch::new_or_polling(path).until_exit_of(session.child_pid);
     let mut partial: Vec<u8> = Vec::new();
     let mut agent_gone = false;
+    let mut identity = file_identity(path);
     loop {
-        match tail.read_appended() {
-            Ok(Appended::Bytes(bytes)) => {
-                partial.extend_from_slice(&bytes);
-                let facts = whole_lines(&mut partial, parse);
+        // The agent wrote a shorter file in the old one's place (Copilot's rewind): what was
+        // read stays read, the parser hears of it, and reading goes on at the new file's end.
+        let now = file_identity(path);
+        if now.is_some() && now != identity {
+            identity = now;
+            if let Ok(mut fresh) = Tail::open(path) {
+                let _ = fresh.skip_to_end();
+                tail = fresh;
+                partial.clear();
+                let facts = parser.truncated();
                 if !facts.is_empty() {
                     feed(session, facts, source);
                 }
             }
-            // Not something an agent does to its records; follow on from the new end.
+        }
+        match tail.read_appended() {
+            Ok(Appended::Bytes(bytes)) => {
+                partial.extend_from_slice(&bytes);
+                let facts = whole_lines(&mut partial, &mut |line| parser.feed(line));
+                if !facts.is_empty() {
+                    feed(session, facts, source);
+                }
+            }
+            // What was read stays read; follow on from the new end.
             Ok(Appended::Truncated) => {
                 partial.clear();
                 let _ = tail.skip_to_end();
+                let facts = parser.truncated();
+                if !facts.is_empty() {
+                    feed(session, facts, source);
+                }
             }
             Err(e) => {
                 crate::warn!("harnex: cannot read {}: {e}", path.display());
@@ -276,6 +311,12 @@ fn follow_lines(
             agent_gone = true;
         }
     }
+}
+
+/// Which file `path` names now (device and inode).
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// The facts in every whole line of `buffer`, leaving a partial last line in it.
