@@ -199,9 +199,11 @@ impl Adapter for Gemini {
                 view.title.trim(),
             );
         }
-        let idle = view.title.starts_with('◇') && initialised(view);
+        let ready = initialised(view);
+        let idle = view.title.starts_with('◇') && ready;
         if let Some(verdict) = super::input_line_verdict(view, '>', "gemini.input-box", idle) {
-            return verdict;
+            // Before its banner Gemini may still put its trust dialog in the box's place.
+            return if ready { verdict } else { verdict.tentative() };
         }
         Verdict::new(
             Observation::Unknown,
@@ -281,6 +283,7 @@ mod tests {
         let early = Gemini.classify(&view(&BOX, (2, 3), "◇  Ready (repo)"));
         assert_eq!(early.observation, Observation::Prompt);
         assert!(!early.settled);
+        assert!(early.tentative, "the trust dialog may still replace it");
     }
 
     #[test]
