@@ -20,7 +20,7 @@ pub fn copilot_env(world: &World, agents: &MoreAgents, mock: &MockChat) -> Vec<(
 
 /// Start Copilot in a new folder: its trust dialog is reported blocked with Enter as the answer,
 /// and after Enter the prompt.
-fn start_and_trust(world: &World, env: &[(String, String)], id: &str) {
+pub fn start_and_trust(world: &World, env: &[(String, String)], id: &str) {
     let run = harnex(
         world,
         env,

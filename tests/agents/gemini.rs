@@ -41,7 +41,7 @@ fn gemini_bin_dir(test: &str) -> PathBuf {
 }
 
 /// A world with Gemini set up against `mock`: its own HOME, the repo trusted or not.
-fn gemini_env(
+pub fn gemini_env(
     test: &str,
     world: &World,
     mock: &MockGemini,
