@@ -4,8 +4,8 @@
 //!
 //! OpenCode pushes every change as it happens, so nothing is polled once connected: the thread
 //! blocks in `read` (waking each second only to see whether the agent is gone). Before OpenCode's
-//! server is up (a few seconds after the spawn) the connection is tried every
-//! [`CONNECT_RETRY`]. A dropped stream is opened again while the agent runs. OpenCode waits for
+//! server is up (a few seconds after the spawn) the connection is tried again after
+//! [`CONNECT_RETRY`], then less often. A dropped stream is opened again while the agent runs. OpenCode waits for
 //! its event clients to go before it exits: at `server.instance.disposed` (it is shutting down)
 //! the stream is closed and not opened again.
 
@@ -18,8 +18,10 @@ use super::Session;
 use crate::records::opencode::OpenCodeRecords;
 use crate::wire::turns::Source;
 
-/// How often to try OpenCode's server before it listens.
+/// How soon to try OpenCode's server again before it listens (doubling up to
+/// [`CONNECT_RETRY_MAX`], so a server that never comes, or one that closes at once, costs little).
 const CONNECT_RETRY: Duration = Duration::from_millis(200);
+const CONNECT_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// How long one read waits before looking whether the agent exited.
 const READ_WAKE: Duration = Duration::from_secs(1);
@@ -32,6 +34,7 @@ pub fn follow(session: &Session, port: u16) {
     let url = format!("http://127.0.0.1:{port}/event");
     let mut parser = OpenCodeRecords::for_directory(&session.config.cwd);
     let mut following = false;
+    let mut pause = CONNECT_RETRY;
     loop {
         if agent_gone(session) {
             if !following {
@@ -43,7 +46,8 @@ pub fn follow(session: &Session, port: u16) {
             return;
         }
         let Ok(stream) = open(port) else {
-            std::thread::sleep(CONNECT_RETRY);
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(CONNECT_RETRY_MAX);
             continue;
         };
         if !following {
@@ -56,6 +60,8 @@ pub fn follow(session: &Session, port: u16) {
         if read_events(session, stream, &mut parser) == StreamEnd::Disposed {
             return;
         }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(CONNECT_RETRY_MAX);
     }
 }
 
