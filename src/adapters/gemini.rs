@@ -7,7 +7,8 @@
 //! busy, `✋  Action Required (<dir>)` at a dialog; it is not rewritten on every change, so it is
 //! only a hint. Dialogs: `Do you trust the files in this folder?` and tool approvals
 //! `Allow execution of [Shell]?`, both numbered lists with `●` on the highlighted choice, whose
-//! first choice (highlighted) accepts. Exit: Ctrl+D twice (the first only warns).
+//! first choice (highlighted) accepts; `Usage limit reached for <model>.` (a used-up quota) with
+//! `● 1. Keep trying` / `2. Stop`. Exit: Ctrl+D twice (the first only warns).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -35,6 +36,9 @@ fn dialog(view: &ScreenView) -> Option<Verdict> {
             Some((i, "workspace-trust", "gemini.trust-dialog"))
         } else if r.contains("Allow execution of") || r.contains("Apply this change?") {
             Some((i, "permission", "gemini.tool-dialog"))
+        } else if r.contains("Usage limit reached for") {
+            // A quota used up (a 429 saying `limit: 0`): keep trying, or stop the turn.
+            Some((i, "quota", "gemini.quota-dialog"))
         } else {
             None
         }
@@ -52,7 +56,10 @@ fn dialog(view: &ScreenView) -> Option<Verdict> {
         let t = t
             .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
             .trim();
-        t.starts_with("Trust folder") || t.starts_with("Allow once") || t.starts_with("Yes")
+        t.starts_with("Trust folder")
+            || t.starts_with("Allow once")
+            || t.starts_with("Yes")
+            || t.starts_with("Keep trying")
     });
     Some(Verdict::new(
         Observation::Blocked(dialog),
@@ -344,6 +351,26 @@ mod tests {
             Gemini.records_plan(&mut odd, &env, cwd),
             RecordsPlan::Unavailable { .. }
         ));
+    }
+
+    #[test]
+    fn a_used_up_quota_is_blocked_with_keep_trying_highlighted() {
+        let rows = [
+            "╭──────────────────────────────────────╮",
+            "│ Usage limit reached for gemini-3.8-flash. │",
+            "│ /model to switch models.              │",
+            "│                                      │",
+            "│ ● 1. Keep trying                     │",
+            "│   2. Stop                            │",
+            "╰──────────────────────────────────────╯",
+        ];
+        let verdict = Gemini.classify(&view(&rows, (0, 0), "✋  Action Required (repo)"));
+        let Observation::Blocked(dialog) = verdict.observation else {
+            panic!("{verdict:?}")
+        };
+        assert_eq!(verdict.rule, "gemini.quota-dialog");
+        assert_eq!(dialog.reason, "quota");
+        assert_eq!(dialog.accept_keys, ["Enter"]);
     }
 
     #[test]

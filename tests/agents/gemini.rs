@@ -365,3 +365,44 @@ fn gemini_turns_report_outcome_error_answer_and_usage_from_its_chat_records() {
     assert_eq!(outcomes, ["completed", "failed", "completed"], "{ends:?}");
     stop(&world, &env, "rec");
 }
+
+#[test]
+#[ignore = "needs the real Gemini CLI (bash .ci/install-more-agents.sh): cargo nextest run --run-ignored all"]
+fn gemini_used_up_quota_is_blocked_and_stop_ends_the_turn_failed_rate_limited() {
+    let test = "gemini_used_up_quota_is_blocked_and_stop_ends_the_turn_failed_rate_limited";
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockGemini::start().expect("mock");
+    let env = gemini_env(test, &world, &mock, true);
+    start(&world, &env, "quota");
+
+    // A 429 saying `limit: 0` is a used-up quota: Gemini asks whether to keep trying.
+    let (code, json, _) = send_and_wait(&world, &env, "quota", "Say it [fail=429]");
+    assert_eq!(code, 1, "{json}\n{}", explain(&world, &env, "quota"));
+    assert_eq!(json["state"], "blocked", "{json}");
+    assert_eq!(json["dialog"]["reason"], "quota", "{json}");
+    assert_eq!(
+        json["dialog"]["accept_keys"],
+        serde_json::json!(["Enter"]),
+        "{json}"
+    );
+
+    let answered = harnex(
+        &world,
+        &env,
+        &["send", "--id", "quota", "--keys", "Down,Enter"],
+    );
+    assert_eq!(answered.code, 0, "{answered:?}");
+    let end = support::wait_until("the turn's end", support::DEADLINE, || {
+        world
+            .events()
+            .into_iter()
+            .find(|r| r["type"] == "task_complete")
+    });
+    assert_eq!(end["outcome"], "failed", "{end}");
+    assert_eq!(end["source"], "record", "{end}");
+    assert_eq!(end["error"]["kind"], "rate_limited", "{end}");
+    // The session's last turn failed at the model: its exit is not classified `success`.
+    let stopped = harnex(&world, &env, &["stop", "--id", "quota", "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+}
