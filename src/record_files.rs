@@ -42,6 +42,14 @@ pub enum RecordsPlan {
         session_state_dir: PathBuf,
         agent_session_id: String,
     },
+    /// Gemini CLI's chat `<project>/chats/session-<time>-<id8>.jsonl` under `tmp_dir`
+    /// (`~/.gemini/tmp`), whose first row names `agent_session_id`.
+    GeminiChat {
+        tmp_dir: PathBuf,
+        agent_session_id: String,
+    },
+    /// OpenCode's event stream, served by the TUI on `127.0.0.1:<port>` (`--port`).
+    OpenCodeEvents { port: u16 },
     /// No records for this agent or this way of starting it.
     Unavailable { why: String },
 }
@@ -57,6 +65,8 @@ impl RecordsPlan {
             RecordsPlan::CodexRollout { .. } => Some("codex-rollout"),
             RecordsPlan::ClaudeTranscript { .. } => Some("claude-transcript"),
             RecordsPlan::CopilotEvents { .. } => Some("copilot-events"),
+            RecordsPlan::GeminiChat { .. } => Some("gemini-chat"),
+            RecordsPlan::OpenCodeEvents { .. } => Some("opencode-events"),
             RecordsPlan::Unavailable { .. } => None,
         }
     }
@@ -67,6 +77,49 @@ pub fn agent_home(env: &dyn Fn(&str) -> Option<String>, var: &str, dot_dir: &str
     match env(var).filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(env("HOME").unwrap_or_default()).join(dot_dir),
+    }
+}
+
+/// The Gemini chat file of session `agent_session_id` under `tmp_dir`, if Gemini wrote it: a
+/// `session-*-<first 8 of the id>.jsonl` in some project's `chats` whose header names the id.
+pub fn gemini_chat(tmp_dir: &Path, agent_session_id: &str) -> Option<PathBuf> {
+    let short: String = agent_session_id.chars().take(8).collect();
+    let suffix = format!("-{short}.jsonl");
+    for project in subdirs(tmp_dir) {
+        let chats = tmp_dir.join(project).join("chats");
+        for entry in std::fs::read_dir(&chats).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("session-")
+                && name.ends_with(&suffix)
+                && first_line_names(&entry.path(), agent_session_id)
+            {
+                return Some(entry.path());
+            }
+        }
+    }
+    None
+}
+
+/// Whether the file's first line is a header whose `sessionId` is `id`.
+fn first_line_names(path: &Path, id: &str) -> bool {
+    let Ok(file) = crate::private_fs::open_read(path) else {
+        return false;
+    };
+    let mut first = String::new();
+    let read = std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(std::io::Read::take(file, 64 * 1024)),
+        &mut first,
+    );
+    read.is_ok()
+        && serde_json::from_str::<serde_json::Value>(&first)
+            .is_ok_and(|v| v["sessionId"].as_str() == Some(id))
+}
+
+/// For Gemini's `tmp` tree: every project folder, and in each only its `chats`.
+pub fn gemini_chats_only(depth: usize, names: &[String]) -> Vec<String> {
+    match depth {
+        1 => names.to_vec(),
+        _ => names.iter().filter(|n| *n == "chats").cloned().collect(),
     }
 }
 
@@ -378,6 +431,25 @@ mod tests {
         drop(child.stdin.take());
         let _ = child.wait();
         assert_eq!(watch.wait(), TreeWake::OwnerExited);
+    }
+
+    #[test]
+    fn the_gemini_chat_is_found_by_its_name_and_first_row() {
+        let root = tempfile::tempdir().unwrap();
+        let id = "59a506da-067f-416c-b5fd-6afc4f362d07";
+        let chats = root.path().join("repo/chats");
+        std::fs::create_dir_all(&chats).unwrap();
+        // Same first 8 characters, another session: not ours.
+        let other = chats.join("session-2026-12-03T12-00-59a506da.jsonl");
+        std::fs::write(
+            &other,
+            "{\"sessionId\":\"59a506da-0000-0000-0000-000000000000\"}\n",
+        )
+        .unwrap();
+        assert_eq!(gemini_chat(root.path(), id), None);
+        let ours = chats.join("session-2026-12-03T12-34-59a506da.jsonl");
+        std::fs::write(&ours, format!("{{\"sessionId\":\"{id}\"}}\n")).unwrap();
+        assert_eq!(gemini_chat(root.path(), id), Some(ours));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! busy, `✋  Action Required (<dir>)` at a dialog; it is not rewritten on every change, so it is
 //! only a hint. Dialogs: `Do you trust the files in this folder?` and tool approvals
 //! `Allow execution of [Shell]?`, both numbered lists with `●` on the highlighted choice, whose
-//! first choice (highlighted) accepts. Exit: Ctrl+D twice (the first only warns).
+//! first choice (highlighted) accepts; `Usage limit reached for <model>.` (a used-up quota) with
+//! `● 1. Keep trying` / `2. Stop`. Exit: Ctrl+D twice (the first only warns).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -35,6 +36,9 @@ fn dialog(view: &ScreenView) -> Option<Verdict> {
             Some((i, "workspace-trust", "gemini.trust-dialog"))
         } else if r.contains("Allow execution of") || r.contains("Apply this change?") {
             Some((i, "permission", "gemini.tool-dialog"))
+        } else if r.contains("Usage limit reached for") {
+            // A quota used up (a 429 saying `limit: 0`): keep trying, or stop the turn.
+            Some((i, "quota", "gemini.quota-dialog"))
         } else {
             None
         }
@@ -52,7 +56,10 @@ fn dialog(view: &ScreenView) -> Option<Verdict> {
         let t = t
             .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
             .trim();
-        t.starts_with("Trust folder") || t.starts_with("Allow once") || t.starts_with("Yes")
+        t.starts_with("Trust folder")
+            || t.starts_with("Allow once")
+            || t.starts_with("Yes")
+            || t.starts_with("Keep trying")
     });
     Some(Verdict::new(
         Observation::Blocked(dialog),
@@ -130,6 +137,60 @@ impl Adapter for Gemini {
         &[("CI", "false")]
     }
 
+    /// Gemini takes `--session-id <uuid>` for a new session, and its chat file's name and first
+    /// row carry that id: the file is known before the spawn.
+    fn records_plan(
+        &self,
+        argv: &mut Vec<String>,
+        env: &dyn Fn(&str) -> Option<String>,
+        _cwd: &std::path::Path,
+    ) -> crate::record_files::RecordsPlan {
+        use crate::record_files::RecordsPlan;
+        let home = env("GEMINI_CLI_HOME")
+            .filter(|h| !h.is_empty())
+            .or_else(|| env("HOME"))
+            .unwrap_or_default();
+        let tmp_dir = std::path::PathBuf::from(home).join(".gemini").join("tmp");
+        let flag = |names: &[&str], arg: &str| {
+            names
+                .iter()
+                .any(|n| arg == *n || arg.starts_with(&format!("{n}=")))
+        };
+        if argv
+            .iter()
+            .any(|a| flag(&["--resume", "-r", "--session-file"], a))
+        {
+            return RecordsPlan::unavailable(
+                "started with --resume or --session-file: Gemini picks the chat file itself",
+            );
+        }
+        let named = argv.iter().enumerate().find_map(|(i, arg)| {
+            if arg == "--session-id" {
+                argv.get(i + 1).cloned()
+            } else {
+                arg.strip_prefix("--session-id=").map(str::to_string)
+            }
+        });
+        let agent_session_id = match named {
+            Some(id) if crate::ids::is_uuid(&id) => id,
+            Some(_) => {
+                return RecordsPlan::unavailable(
+                    "the session named with --session-id is not a session id (a UUID)",
+                );
+            }
+            None => {
+                let id = crate::ids::uuid_v4();
+                argv.push("--session-id".into());
+                argv.push(id.clone());
+                id
+            }
+        };
+        RecordsPlan::GeminiChat {
+            tmp_dir,
+            agent_session_id,
+        }
+    }
+
     fn classify(&self, view: &ScreenView) -> Verdict {
         if let Some(verdict) = dialog(view) {
             return verdict;
@@ -145,9 +206,11 @@ impl Adapter for Gemini {
                 view.title.trim(),
             );
         }
-        let idle = view.title.starts_with('◇') && initialised(view);
+        let ready = initialised(view);
+        let idle = view.title.starts_with('◇') && ready;
         if let Some(verdict) = super::input_line_verdict(view, '>', "gemini.input-box", idle) {
-            return verdict;
+            // Before its banner Gemini may still put its trust dialog in the box's place.
+            return if ready { verdict } else { verdict.tentative() };
         }
         Verdict::new(
             Observation::Unknown,
@@ -227,6 +290,7 @@ mod tests {
         let early = Gemini.classify(&view(&BOX, (2, 3), "◇  Ready (repo)"));
         assert_eq!(early.observation, Observation::Prompt);
         assert!(!early.settled);
+        assert!(early.tentative, "the trust dialog may still replace it");
     }
 
     #[test]
@@ -260,6 +324,53 @@ mod tests {
         let done = Gemini.classify(&view(&rows, (9, 3), "◇  Ready (repo)"));
         assert_eq!(done.observation, Observation::Prompt);
         assert!(done.settled);
+    }
+
+    #[test]
+    fn the_records_are_bound_by_a_session_id_harnex_picks() {
+        use crate::record_files::RecordsPlan;
+        let env = |key: &str| (key == "HOME").then(|| "/h".to_string());
+        let cwd = std::path::Path::new("/repo");
+        let mut argv = vec!["gemini".to_string()];
+        let RecordsPlan::GeminiChat {
+            tmp_dir,
+            agent_session_id,
+        } = Gemini.records_plan(&mut argv, &env, cwd)
+        else {
+            panic!("{argv:?}")
+        };
+        assert_eq!(tmp_dir, std::path::Path::new("/h/.gemini/tmp"));
+        assert_eq!(argv[1..], ["--session-id".to_string(), agent_session_id]);
+        let mut resumed = vec!["gemini".to_string(), "--resume=latest".to_string()];
+        assert!(matches!(
+            Gemini.records_plan(&mut resumed, &env, cwd),
+            RecordsPlan::Unavailable { .. }
+        ));
+        let mut odd = vec!["gemini".into(), "--session-id".into(), "x".into()];
+        assert!(matches!(
+            Gemini.records_plan(&mut odd, &env, cwd),
+            RecordsPlan::Unavailable { .. }
+        ));
+    }
+
+    #[test]
+    fn a_used_up_quota_is_blocked_with_keep_trying_highlighted() {
+        let rows = [
+            "╭──────────────────────────────────────╮",
+            "│ Usage limit reached for gemini-3.8-flash. │",
+            "│ /model to switch models.              │",
+            "│                                      │",
+            "│ ● 1. Keep trying                     │",
+            "│   2. Stop                            │",
+            "╰──────────────────────────────────────╯",
+        ];
+        let verdict = Gemini.classify(&view(&rows, (0, 0), "✋  Action Required (repo)"));
+        let Observation::Blocked(dialog) = verdict.observation else {
+            panic!("{verdict:?}")
+        };
+        assert_eq!(verdict.rule, "gemini.quota-dialog");
+        assert_eq!(dialog.reason, "quota");
+        assert_eq!(dialog.accept_keys, ["Enter"]);
     }
 
     #[test]

@@ -105,7 +105,9 @@ pub struct Verdict {
     pub settled: bool,
     /// A dialog read from its shape alone (the generic adapter): it counts only once the screen
     /// has been quiet for the adapter's window, so a frame that merely looks like one while
-    /// output flows is not reported blocked.
+    /// output flows is not reported blocked. A prompt on weak evidence (an input box an agent
+    /// draws before it is ready): it counts only after [`TENTATIVE_PROMPT_QUIET`] times the
+    /// window.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tentative: bool,
     /// The agent shows it is retrying its model request (the observation stays busy).
@@ -133,6 +135,25 @@ impl Verdict {
             tentative: false,
             retry: None,
         }
+    }
+
+    /// What tells one dialog from another: its rule, reason and question (the evidence without
+    /// the highlighted option a choice list names in parentheses; the highlight, and with it the
+    /// keys that answer, moves with the arrow keys). `None` when the verdict is not a dialog.
+    pub fn dialog_key(&self) -> Option<(String, String, String)> {
+        let Observation::Blocked(dialog) = &self.observation else {
+            return None;
+        };
+        let question = ["(highlighted: ", "(options: "]
+            .iter()
+            .filter_map(|marker| self.evidence.find(marker))
+            .min()
+            .map_or(self.evidence.as_str(), |at| &self.evidence[..at]);
+        Some((
+            self.rule.clone(),
+            dialog.reason.clone(),
+            question.trim().to_string(),
+        ))
     }
 
     pub fn retrying(mut self, retry: Retry) -> Self {
@@ -296,6 +317,9 @@ pub fn input_line_verdict(
     let verdict = Verdict::new(Observation::Prompt, rule, Some(row), text);
     Some(if idle { verdict.settled() } else { verdict })
 }
+
+/// How many quiet windows a tentative prompt needs before it counts.
+pub const TENTATIVE_PROMPT_QUIET: u32 = 4;
 
 /// Full-screen agents repaint on their own: a prompt needs this much quiet without idle evidence.
 pub const TUI_QUIET_WINDOW: Duration = Duration::from_millis(300);

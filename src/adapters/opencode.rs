@@ -84,6 +84,46 @@ impl Adapter for OpenCode {
         true
     }
 
+    /// OpenCode's TUI serves its events (`GET /event`) on the port `--port` names: harnex picks a
+    /// free one unless the run names it, and follows each turn's end, answer, usage and error
+    /// as OpenCode pushes them.
+    fn records_plan(
+        &self,
+        argv: &mut Vec<String>,
+        _env: &dyn Fn(&str) -> Option<String>,
+        _cwd: &std::path::Path,
+    ) -> crate::record_files::RecordsPlan {
+        use crate::record_files::RecordsPlan;
+        let named = argv.iter().enumerate().find_map(|(i, arg)| {
+            if arg == "--port" {
+                Some(argv.get(i + 1).cloned().unwrap_or_default())
+            } else {
+                arg.strip_prefix("--port=").map(str::to_string)
+            }
+        });
+        let port = match named.map(|p| p.parse::<u16>()) {
+            Some(Ok(port)) if port != 0 => port,
+            Some(_) => {
+                return RecordsPlan::unavailable(
+                    "started with --port 0 or a port that is not a number: its events cannot be found",
+                );
+            }
+            None => match free_port() {
+                Some(port) => {
+                    argv.push("--port".into());
+                    argv.push(port.to_string());
+                    port
+                }
+                None => {
+                    return RecordsPlan::unavailable(
+                        "no free loopback port for OpenCode's event server",
+                    );
+                }
+            },
+        };
+        RecordsPlan::OpenCodeEvents { port }
+    }
+
     /// The first prompt after start must hold a little longer: OpenCode draws its box before
     /// its input handler is wired up.
     fn quiet_window(&self) -> Duration {
@@ -118,6 +158,12 @@ impl Adapter for OpenCode {
     fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
         super::session_id_at_exit(&CONTINUE, transcript_tail)
     }
+}
+
+/// A loopback port nothing listens on now (the kernel's pick, released for OpenCode to take).
+fn free_port() -> Option<u16> {
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).ok()?;
+    listener.local_addr().ok().map(|a| a.port())
 }
 
 static CONTINUE: LazyLock<Regex> =
@@ -189,5 +235,29 @@ mod tests {
                 .as_deref(),
             Some("ses_dc4429f2dffexBv1s02x6ZI4ou")
         );
+    }
+
+    #[test]
+    fn the_event_stream_is_found_on_the_port_harnex_picks_or_the_run_names() {
+        use crate::record_files::RecordsPlan;
+        let env = |_: &str| None;
+        let cwd = std::path::Path::new("/repo");
+        let mut argv = vec!["opencode".to_string()];
+        let RecordsPlan::OpenCodeEvents { port } = OpenCode.records_plan(&mut argv, &env, cwd)
+        else {
+            panic!("{argv:?}")
+        };
+        assert_eq!(argv[1..], ["--port".to_string(), port.to_string()]);
+        let mut named = vec!["opencode".to_string(), "--port=4999".to_string()];
+        assert_eq!(
+            OpenCode.records_plan(&mut named, &env, cwd),
+            RecordsPlan::OpenCodeEvents { port: 4999 }
+        );
+        assert_eq!(named.len(), 2);
+        let mut any = vec!["opencode".into(), "--port".into(), "0".into()];
+        assert!(matches!(
+            OpenCode.records_plan(&mut any, &env, cwd),
+            RecordsPlan::Unavailable { .. }
+        ));
     }
 }

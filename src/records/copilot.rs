@@ -13,6 +13,10 @@
 //!   it after the failed round's `assistant.turn_end`, which has no message before it: such a
 //!   round ends nothing until the error (or the next prompt) says how.
 //!
+//! - a rewind (Esc Esc while Copilot works) cancels the turn and puts a new file in place of the
+//!   old one, without the turn's rows: the follower tells the parser
+//!   ([`CopilotRecords::rewound`]) and the turn ends interrupted.
+//!
 //! The file is bound before the spawn: harnex starts Copilot with `--session-id <uuid>`. Feed
 //! only whole lines; a line that is not a JSON object, or a row
 //! this parser does not know, yields no facts.
@@ -111,6 +115,22 @@ impl CopilotRecords {
         fact.into_iter().collect()
     }
 
+    /// Copilot rewrote its file without the last turn: the person rewound (Esc Esc while it
+    /// worked), which cancels the turn in progress.
+    pub fn rewound(&mut self) -> Vec<RecordFact> {
+        self.answer = None;
+        self.turn_id
+            .take()
+            .map(|turn_id| RecordFact::TurnEnded {
+                turn_id: Some(turn_id),
+                outcome: TurnOutcome::Interrupted,
+                answer: None,
+                error: None,
+            })
+            .into_iter()
+            .collect()
+    }
+
     fn usage(&mut self, usage: &Value) -> Option<RecordFact> {
         let count = |key: &str| usage[key].as_u64();
         let input = count("inputTokens")?;
@@ -119,7 +139,7 @@ impl CopilotRecords {
             input_tokens: Some(input),
             cached_input_tokens: count("cacheReadTokens"),
             output_tokens: Some(output),
-            reasoning_tokens: None,
+            reasoning_tokens: count("reasoningTokens"),
             total_tokens: Some(input + output),
         };
         let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
@@ -130,7 +150,7 @@ impl CopilotRecords {
             input_tokens: add(self.session.input_tokens, turn.input_tokens),
             cached_input_tokens: add(self.session.cached_input_tokens, turn.cached_input_tokens),
             output_tokens: add(self.session.output_tokens, turn.output_tokens),
-            reasoning_tokens: None,
+            reasoning_tokens: add(self.session.reasoning_tokens, turn.reasoning_tokens),
             total_tokens: add(self.session.total_tokens, turn.total_tokens),
         };
         Some(RecordFact::Usage {
@@ -281,5 +301,20 @@ mod tests {
                 .feed("{\"type\": \"assistant.turn_end\", \"data\": {\"turnId\": \"0\"}}")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_rewind_interrupts_the_turn_in_progress_and_only_it() {
+        let mut records = CopilotRecords::new();
+        assert!(records.rewound().is_empty(), "no turn, nothing to undo");
+        records.feed(r#"{"type":"user.message","data":{"interactionId":"i1"}}"#);
+        records.feed(r#"{"type":"assistant.turn_start","data":{"turnId":"0"}}"#);
+        let facts = records.rewound();
+        assert!(matches!(
+            facts.as_slice(),
+            [RecordFact::TurnEnded { outcome: TurnOutcome::Interrupted, turn_id: Some(id), .. }]
+                if id == "i1"
+        ));
+        assert!(records.rewound().is_empty());
     }
 }

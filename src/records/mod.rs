@@ -1,5 +1,5 @@
 //! The agents' own records — Codex's rollout JSONL, Claude Code's transcript JSONL, the Copilot
-//! CLI's events JSONL — read as facts about turns: how each turn ended, what the agent answered,
+//! CLI's events JSONL, Gemini CLI's chat JSONL — read as facts about turns: how each turn ended, what the agent answered,
 //! what it cost.
 //!
 //! Each agent has a pure parser here that turns rows (one JSON object a line, as the agent wrote
@@ -12,6 +12,8 @@ pub mod claude_hooks;
 pub mod codex;
 pub mod conversation;
 pub mod copilot;
+pub mod gemini;
+pub mod opencode;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -50,6 +50,9 @@ fn records_status(plan: &crate::record_files::RecordsPlan) -> crate::wire::turns
                 }
                 | crate::record_files::RecordsPlan::CopilotEvents {
                     agent_session_id, ..
+                }
+                | crate::record_files::RecordsPlan::GeminiChat {
+                    agent_session_id, ..
                 } => Some(agent_session_id.clone()),
                 _ => None,
             },

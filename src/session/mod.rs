@@ -30,6 +30,7 @@ pub mod inbox;
 pub mod keyboard;
 pub mod live;
 pub mod monitor;
+pub mod opencode_events;
 pub mod progress;
 pub mod pty;
 pub mod record_feed;

@@ -15,6 +15,7 @@ use crate::records::RecordFact;
 use crate::records::claude::ClaudeRecords;
 use crate::records::codex::CodexRecords;
 use crate::records::copilot::CopilotRecords;
+use crate::records::gemini::GeminiRecords;
 use crate::wire::events::Event;
 use crate::wire::turns::Source;
 
@@ -24,7 +25,8 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 /// Set up before the agent starts, so not even its first write can be missed.
 pub struct Finder {
     plan: RecordsPlan,
-    watch: TreeWatch,
+    /// None for records that are not files (OpenCode's event stream).
+    watch: Option<TreeWatch>,
 }
 
 impl Finder {
@@ -32,6 +34,12 @@ impl Finder {
     pub fn prepare(plan: &RecordsPlan) -> Result<Option<Finder>, String> {
         let watch = match plan {
             RecordsPlan::Unavailable { .. } => return Ok(None),
+            RecordsPlan::OpenCodeEvents { .. } => {
+                return Ok(Some(Finder {
+                    plan: plan.clone(),
+                    watch: None,
+                }));
+            }
             RecordsPlan::CodexRollout { sessions_dir } => {
                 TreeWatch::new(sessions_dir, 4, &crate::record_files::newest_only)
             }
@@ -41,11 +49,14 @@ impl Finder {
             RecordsPlan::CopilotEvents {
                 session_state_dir, ..
             } => TreeWatch::new(session_state_dir, 2, &|_, _| Vec::new()),
+            RecordsPlan::GeminiChat { tmp_dir, .. } => {
+                TreeWatch::new(tmp_dir, 3, &crate::record_files::gemini_chats_only)
+            }
         }
         .map_err(|e| format!("cannot watch for the agent's records: {e}"))?;
         Ok(Some(Finder {
             plan: plan.clone(),
-            watch,
+            watch: Some(watch),
         }))
     }
 }
@@ -68,6 +79,13 @@ pub fn run(session: Arc<Session>, finder: Finder) {
             );
         }
     }
+    let Some(watch) = watch else {
+        if let RecordsPlan::OpenCodeEvents { port } = plan {
+            super::opencode_events::follow(&session, port);
+        }
+        session.shared.update(|live| live.records_done = true);
+        return;
+    };
     let found = find(&session, &plan, watch.until_exit_of(session.child_pid));
     match found {
         Ok(path) => {
@@ -82,7 +100,7 @@ pub fn run(session: Arc<Session>, finder: Finder) {
     session.shared.update(|live| live.records_done = true);
 }
 
-fn unavailable(session: &Session, why: String) {
+pub(super) fn unavailable(session: &Session, why: String) {
     let outs = session.shared.update(|live| live.ledger.unavailable(why));
     apply(session, outs);
 }
@@ -136,7 +154,11 @@ fn look(session: &Session, plan: &RecordsPlan) -> Option<PathBuf> {
                 .join("events.jsonl");
             path.is_file().then_some(path)
         }
-        RecordsPlan::Unavailable { .. } => None,
+        RecordsPlan::GeminiChat {
+            tmp_dir,
+            agent_session_id,
+        } => crate::record_files::gemini_chat(tmp_dir, agent_session_id),
+        RecordsPlan::OpenCodeEvents { .. } | RecordsPlan::Unavailable { .. } => None,
     }
 }
 
@@ -167,14 +189,43 @@ enum Parser {
     Codex(CodexRecords),
     Claude(Box<ClaudeRecords>),
     Copilot(CopilotRecords),
+    Gemini(GeminiRecords),
 }
 
-impl Parser {
+/// What reads a followed file: its lines, and what a rewrite of the file means.
+trait LineParser {
+    fn feed(&mut self, line: &str) -> Vec<RecordFact>;
+    /// The file was cut short under the reader.
+    fn truncated(&mut self) -> Vec<RecordFact> {
+        Vec::new()
+    }
+}
+
+/// Claude's hooks' calls, one a line.
+struct HookLines;
+
+impl LineParser for HookLines {
+    fn feed(&mut self, line: &str) -> Vec<RecordFact> {
+        crate::records::claude_hooks::facts(line)
+    }
+}
+
+impl LineParser for Parser {
+    /// Copilot writes its events anew, without the turn, when the person rewinds it (Esc Esc
+    /// while it works): the turn in progress is undone.
+    fn truncated(&mut self) -> Vec<RecordFact> {
+        match self {
+            Parser::Copilot(p) => p.rewound(),
+            _ => Vec::new(),
+        }
+    }
+
     fn feed(&mut self, line: &str) -> Vec<RecordFact> {
         match self {
             Parser::Codex(p) => p.feed(line),
             Parser::Claude(p) => p.feed(line),
             Parser::Copilot(p) => p.feed(line),
+            Parser::Gemini(p) => p.feed(line),
         }
     }
 }
@@ -184,19 +235,14 @@ fn follow(session: &Session, plan: &RecordsPlan, path: &Path) {
     let mut parser = match plan {
         RecordsPlan::ClaudeTranscript { .. } => Parser::Claude(Box::default()),
         RecordsPlan::CopilotEvents { .. } => Parser::Copilot(CopilotRecords::new()),
+        RecordsPlan::GeminiChat { .. } => Parser::Gemini(GeminiRecords::new()),
         _ => Parser::Codex(CodexRecords::new()),
     };
     let tail = match Tail::open(path) {
         Ok(tail) => tail,
         Err(e) => return unavailable(session, format!("cannot read {}: {e}", path.display())),
     };
-    follow_lines(
-        session,
-        path,
-        tail,
-        &mut |line| parser.feed(line),
-        Source::Record,
-    );
+    follow_lines(session, path, tail, &mut parser, Source::Record);
 }
 
 /// Read the hooks' calls as they are appended (a hook that never fires leaves it empty).
@@ -204,13 +250,7 @@ fn follow_hooks(session: &Session, relay: &Path) {
     let Ok(tail) = Tail::open(relay) else {
         return;
     };
-    follow_lines(
-        session,
-        relay,
-        tail,
-        &mut crate::records::claude_hooks::facts,
-        Source::Hook,
-    );
+    follow_lines(session, relay, tail, &mut HookLines, Source::Hook);
 }
 
 /// Feed each whole line of a growing file to `parse`, its facts to the ledger as `source`;
@@ -219,25 +259,45 @@ fn follow_lines(
     session: &Session,
     path: &Path,
     mut tail: Tail,
-    parse: &mut dyn FnMut(&str) -> Vec<RecordFact>,
+    parser: &mut dyn LineParser,
     source: Source,
 ) {
     let mut watch = FileWatch::new_or_polling(path).until_exit_of(session.child_pid);
     let mut partial: Vec<u8> = Vec::new();
     let mut agent_gone = false;
+    let mut identity = file_identity(path);
     loop {
-        match tail.read_appended() {
-            Ok(Appended::Bytes(bytes)) => {
-                partial.extend_from_slice(&bytes);
-                let facts = whole_lines(&mut partial, parse);
+        // The agent wrote a shorter file in the old one's place (Copilot's rewind): what was
+        // read stays read, the parser hears of it, and reading goes on at the new file's end.
+        let now = file_identity(path);
+        if now.is_some() && now != identity {
+            identity = now;
+            if let Ok(mut fresh) = Tail::open(path) {
+                let _ = fresh.skip_to_end();
+                tail = fresh;
+                partial.clear();
+                let facts = parser.truncated();
                 if !facts.is_empty() {
                     feed(session, facts, source);
                 }
             }
-            // Not something an agent does to its records; follow on from the new end.
+        }
+        match tail.read_appended() {
+            Ok(Appended::Bytes(bytes)) => {
+                partial.extend_from_slice(&bytes);
+                let facts = whole_lines(&mut partial, &mut |line| parser.feed(line));
+                if !facts.is_empty() {
+                    feed(session, facts, source);
+                }
+            }
+            // What was read stays read; follow on from the new end.
             Ok(Appended::Truncated) => {
                 partial.clear();
                 let _ = tail.skip_to_end();
+                let facts = parser.truncated();
+                if !facts.is_empty() {
+                    feed(session, facts, source);
+                }
             }
             Err(e) => {
                 crate::warn!("harnex: cannot read {}: {e}", path.display());
@@ -251,6 +311,12 @@ fn follow_lines(
             agent_gone = true;
         }
     }
+}
+
+/// Which file `path` names now (device and inode).
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// The facts in every whole line of `buffer`, leaving a partial last line in it.
@@ -273,7 +339,7 @@ fn whole_lines(
 }
 
 /// Hand facts to the ledger and carry out what it decides.
-fn feed(session: &Session, facts: Vec<RecordFact>, source: Source) {
+pub(super) fn feed(session: &Session, facts: Vec<RecordFact>, source: Source) {
     let now = session.clock().now();
     let outs = session.shared.update(|live| {
         let assigned = live.last_turn_assigned;

@@ -57,6 +57,8 @@ pub struct Tracker {
     unseen_turn_grace: Duration,
     state: AgentState,
     dialog: Option<Dialog>,
+    /// Which dialog the last blocked row was about ([`Verdict::dialog_key`]).
+    dialog_reported: Option<(String, String, String)>,
     verdict: Verdict,
     last_change: Instant,
     turns: Turns,
@@ -76,6 +78,7 @@ impl Tracker {
             unseen_turn_grace,
             state: AgentState::Starting,
             dialog: None,
+            dialog_reported: None,
             verdict: Verdict::new(Observation::Unknown, "start", None, "no output yet"),
             last_change: now,
             turns: Turns::default(),
@@ -163,7 +166,7 @@ impl Tracker {
     /// When the state could change without new output (the quiet window ends, or an unseen
     /// turn's grace period runs out); `None` when nothing is pending after `now`.
     pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
-        let quiet_end = self.last_change + self.quiet;
+        let quiet_end = self.last_change + self.quiet_needed();
         let waiting_for_quiet = match self.verdict.observation {
             Observation::Prompt | Observation::Unknown => !self.verdict.settled,
             Observation::Blocked(_) => self.verdict.tentative,
@@ -181,8 +184,18 @@ impl Tracker {
         }
     }
 
+    /// The quiet the current verdict needs: longer for a tentative prompt.
+    fn quiet_needed(&self) -> Duration {
+        match self.verdict.observation {
+            Observation::Prompt if self.verdict.tentative => {
+                self.quiet * crate::adapters::TENTATIVE_PROMPT_QUIET
+            }
+            _ => self.quiet,
+        }
+    }
+
     fn evaluate(&mut self, now: Instant) -> Vec<Transition> {
-        let quiet = now.duration_since(self.last_change) >= self.quiet;
+        let quiet = now.duration_since(self.last_change) >= self.quiet_needed();
         let flowing = !quiet && self.output_means_busy;
         let candidate = match &self.verdict.observation {
             Observation::Busy => Some(AgentState::Busy),
@@ -214,7 +227,22 @@ impl Tracker {
                 Observation::Blocked(d) if next == AgentState::Blocked => Some(d.clone()),
                 _ => None,
             };
-            if next != self.state {
+            // Another dialog in the place of the one reported: a row of its own, so whoever
+            // answers the first learns there is a second.
+            let key = self
+                .verdict
+                .dialog_key()
+                .filter(|_| next == AgentState::Blocked);
+            let other_dialog = self.state == AgentState::Blocked
+                && key.is_some()
+                && self.dialog_reported.is_some()
+                && key != self.dialog_reported;
+            if next == AgentState::Blocked {
+                self.dialog_reported = key;
+            } else {
+                self.dialog_reported = None;
+            }
+            if next != self.state || other_dialog {
                 let busy_from_output = next == AgentState::Busy
                     && !matches!(self.verdict.observation, Observation::Busy);
                 out.push(Transition::State {
@@ -460,5 +488,62 @@ mod tests {
         tracker.observe(verdict, true, t0);
         assert_eq!(tracker.state(), AgentState::Blocked);
         assert_eq!(tracker.dialog(), Some(&dialog));
+    }
+
+    #[test]
+    fn a_tentative_prompt_needs_a_longer_quiet_screen() {
+        let t0 = Instant::now();
+        let mut tracker = Tracker::new(QUIET, false, Duration::ZERO, t0);
+        tracker.observe(prompt().tentative(), true, t0);
+        tracker.tick(t0 + QUIET);
+        assert_eq!(tracker.state(), AgentState::Starting);
+        assert_eq!(
+            tracker.next_deadline(t0 + QUIET),
+            Some(t0 + QUIET * crate::adapters::TENTATIVE_PROMPT_QUIET)
+        );
+        tracker.tick(t0 + QUIET * crate::adapters::TENTATIVE_PROMPT_QUIET);
+        assert_eq!(tracker.state(), AgentState::Prompt);
+    }
+
+    fn choice(question: &str, highlighted: &str, keys: &[&str]) -> Verdict {
+        let dialog = Dialog {
+            reason: "generic-choice".into(),
+            accept_keys: keys.iter().map(|k| k.to_string()).collect(),
+            enter_is_safe: true,
+        };
+        let evidence = format!("{question} (highlighted: {highlighted})");
+        Verdict::new(
+            Observation::Blocked(dialog),
+            "generic.choice-list",
+            Some(3),
+            &evidence,
+        )
+    }
+
+    #[test]
+    fn another_dialog_in_the_place_of_one_is_a_row_of_its_own_and_a_moved_highlight_is_not() {
+        let t0 = Instant::now();
+        let mut tracker = Tracker::new(QUIET, false, Duration::ZERO, t0);
+        let trust = choice("Trust this folder?", "1. Yes", &["Enter"]);
+        assert_eq!(
+            states(&tracker.observe(trust, true, t0)),
+            [AgentState::Blocked]
+        );
+        let moved = choice("Trust this folder?", "2. No", &["Up", "Enter"]);
+        assert!(states(&tracker.observe(moved, true, t0)).is_empty());
+        let command = choice("Do you want to run this command?", "1. Yes", &["Enter"]);
+        let out = tracker.observe(command, true, t0);
+        assert_eq!(states(&out), [AgentState::Blocked], "{out:?}");
+        assert!(matches!(
+            &out[0],
+            Transition::State {
+                from: AgentState::Blocked,
+                ..
+            }
+        ));
+        assert_eq!(
+            tracker.dialog().map(|d| d.accept_keys.clone()),
+            Some(vec!["Enter".into()])
+        );
     }
 }

@@ -20,7 +20,7 @@ pub fn copilot_env(world: &World, agents: &MoreAgents, mock: &MockChat) -> Vec<(
 
 /// Start Copilot in a new folder: its trust dialog is reported blocked with Enter as the answer,
 /// and after Enter the prompt.
-fn start_and_trust(world: &World, env: &[(String, String)], id: &str) {
+pub fn start_and_trust(world: &World, env: &[(String, String)], id: &str) {
     let run = harnex(
         world,
         env,
@@ -173,4 +173,55 @@ fn copilot_turn_the_model_fails_is_reported_failed_from_its_records() {
         good.json
     );
     stop(&world, &env, "cpf");
+}
+
+#[test]
+#[ignore = "needs the real Copilot CLI (bash .ci/install-more-agents.sh): cargo nextest run --run-ignored all"]
+fn copilot_turn_rewound_with_esc_esc_is_reported_interrupted_from_its_records() {
+    let agents = MoreAgents::require(
+        "copilot_turn_rewound_with_esc_esc_is_reported_interrupted_from_its_records",
+    );
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockChat::start().expect("mock model");
+    let env = copilot_env(&world, &agents, &mock);
+    start_and_trust(&world, &env, "cpi");
+
+    let sent = harnex(
+        &world,
+        &env,
+        &[
+            "send",
+            "--id",
+            "cpi",
+            "--message",
+            "Take your time [delay=8000]",
+        ],
+    );
+    assert_eq!(sent.code, 0, "{sent:?}");
+    crate::support::wait_until("the model request", crate::support::DEADLINE, || {
+        (mock.turn_count() == 1).then_some(())
+    });
+    let esc = harnex(&world, &env, &["send", "--id", "cpi", "--keys", "Esc,Esc"]);
+    assert_eq!(esc.code, 0, "{esc:?}");
+    // Copilot cancels the turn and cuts its events back to before the prompt.
+    let end = crate::support::wait_until("the turn's end", crate::support::DEADLINE, || {
+        world
+            .events()
+            .into_iter()
+            .find(|r| r["type"] == "task_complete")
+    });
+    assert_eq!(
+        end["outcome"],
+        "interrupted",
+        "{end}\n{:?}\n{}",
+        world.events(),
+        world.screen("cpi")
+    );
+    assert_eq!(end["source"], "record", "{end}");
+
+    let good = crate::send_turn(&world, &env, "cpi", "C-u first [delay=500]");
+    assert_eq!(good.json["turn"], 2, "{}", good.json);
+    assert_eq!(good.json["outcome"], "completed", "{}", good.json);
+    stop(&world, &env, "cpi");
 }

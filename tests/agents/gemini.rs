@@ -41,7 +41,7 @@ fn gemini_bin_dir(test: &str) -> PathBuf {
 }
 
 /// A world with Gemini set up against `mock`: its own HOME, the repo trusted or not.
-fn gemini_env(
+pub fn gemini_env(
     test: &str,
     world: &World,
     mock: &MockGemini,
@@ -311,4 +311,98 @@ fn gemini_trust_dialog_is_reported_blocked_and_enter_answers_it() {
     .expect("Gemini wrote its trusted folders");
     assert!(trusted.contains("TRUST_FOLDER"), "{trusted}");
     stop(&world, &env, "trust");
+}
+
+#[test]
+#[ignore = "needs the real Gemini CLI (bash .ci/install-more-agents.sh): cargo nextest run --run-ignored all"]
+fn gemini_turns_report_outcome_error_answer_and_usage_from_its_chat_records() {
+    let test = "gemini_turns_report_outcome_error_answer_and_usage_from_its_chat_records";
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockGemini::start().expect("mock");
+    let env = gemini_env(test, &world, &mock, true);
+    start(&world, &env, "rec");
+
+    let good = crate::send_turn(&world, &env, "rec", "Say the answer [delay=1500]");
+    assert_eq!(good.code, 0, "{}", good.json);
+    assert_eq!(good.json["outcome"], "completed", "{}", good.json);
+    assert_eq!(good.json["source"], "record", "{}", good.json);
+    assert_eq!(good.json["answer"], mock_gemini::ANSWER, "{}", good.json);
+    crate::assert_usage(&good.json["usage"]["turn"], 1, true, "turn 1");
+    crate::assert_usage(&good.json["usage"]["session"], 1, true, "after turn 1");
+
+    let status = harnex(&world, &env, &["status", "--id", "rec", "--json"]).json();
+    let records = &status[0]["records"];
+    assert_eq!(records["state"], "following", "{status}");
+    assert_eq!(records["source"], "gemini-chat", "{status}");
+    let path = records["path"].as_str().unwrap_or("");
+    let chats = world.root.path().join("gemini-home/.gemini/tmp");
+    assert!(path.starts_with(&chats.display().to_string()), "{status}");
+
+    // Gemini gives up on a 400 at once; the screen shows the prompt again, the record says why.
+    let failed = crate::send_turn(&world, &env, "rec", "Say it [fail=400]");
+    crate::assert_failed(&failed, "other", Some(400));
+    assert_eq!(failed.json["source"], "record", "{}", failed.json);
+    assert_eq!(
+        failed.json["error"]["message"],
+        mock_gemini::INVALID_ARGUMENT,
+        "{}",
+        failed.json
+    );
+
+    let again = crate::send_turn(&world, &env, "rec", "Say it again");
+    assert_eq!(again.code, 0, "{}", again.json);
+    assert_eq!(again.json["outcome"], "completed", "{}", again.json);
+    assert_eq!(again.json["turn"], 3, "{}", again.json);
+    crate::assert_usage(&again.json["usage"]["turn"], 1, true, "turn 3");
+    crate::assert_usage(&again.json["usage"]["session"], 2, true, "after turn 3");
+    let ends: Vec<Value> = world
+        .events()
+        .into_iter()
+        .filter(|r| r["type"] == "task_complete")
+        .collect();
+    let outcomes: Vec<&str> = ends.iter().filter_map(|r| r["outcome"].as_str()).collect();
+    assert_eq!(outcomes, ["completed", "failed", "completed"], "{ends:?}");
+    stop(&world, &env, "rec");
+}
+
+#[test]
+#[ignore = "needs the real Gemini CLI (bash .ci/install-more-agents.sh): cargo nextest run --run-ignored all"]
+fn gemini_used_up_quota_is_blocked_and_stop_ends_the_turn_failed_rate_limited() {
+    let test = "gemini_used_up_quota_is_blocked_and_stop_ends_the_turn_failed_rate_limited";
+    let world = World::new();
+    commit_readme(&world.repo);
+    let mock = MockGemini::start().expect("mock");
+    let env = gemini_env(test, &world, &mock, true);
+    start(&world, &env, "quota");
+
+    // A 429 saying `limit: 0` is a used-up quota: Gemini asks whether to keep trying.
+    let (code, json, _) = send_and_wait(&world, &env, "quota", "Say it [fail=429]");
+    assert_eq!(code, 1, "{json}\n{}", explain(&world, &env, "quota"));
+    assert_eq!(json["state"], "blocked", "{json}");
+    assert_eq!(json["dialog"]["reason"], "quota", "{json}");
+    assert_eq!(
+        json["dialog"]["accept_keys"],
+        serde_json::json!(["Enter"]),
+        "{json}"
+    );
+
+    let answered = harnex(
+        &world,
+        &env,
+        &["send", "--id", "quota", "--keys", "Down,Enter"],
+    );
+    assert_eq!(answered.code, 0, "{answered:?}");
+    let end = support::wait_until("the turn's end", support::DEADLINE, || {
+        world
+            .events()
+            .into_iter()
+            .find(|r| r["type"] == "task_complete")
+    });
+    assert_eq!(end["outcome"], "failed", "{end}");
+    assert_eq!(end["source"], "record", "{end}");
+    assert_eq!(end["error"]["kind"], "rate_limited", "{end}");
+    // The session's last turn failed at the model: its exit is not classified `success`.
+    let stopped = harnex(&world, &env, &["stop", "--id", "quota", "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
 }

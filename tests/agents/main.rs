@@ -20,6 +20,7 @@ mod copilot;
 mod gemini;
 mod latency;
 mod opencode;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

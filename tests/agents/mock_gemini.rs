@@ -17,6 +17,9 @@
 //! * `[delay=N]`: the stream opens, stays silent for N milliseconds, then the answer comes.
 //! * `[tool]`: the model asks to run [`TOOL_COMMAND`] with the shell tool (Gemini then shows its
 //!   approval dialog); the request carrying the tool's result is answered with the text.
+//! * `[fail=N]`: answered with HTTP status N and a Google-style JSON error body. Gemini CLI gives
+//!   up on a 400 at once; it retries 429 and 5xx for minutes, and a 429 whose message says
+//!   `limit: 0` (a quota) opens its "Usage limit reached" dialog instead.
 
 #![allow(dead_code)]
 
@@ -36,9 +39,14 @@ pub use crate::mock_model::ANSWER;
 pub const TOOL_COMMAND: &str = "touch tool-ran.txt";
 pub const TOOL_FILE: &str = "tool-ran.txt";
 
-/// Usage reported on every answer.
+/// Usage reported on every answer (as `mock_model`'s: input, cached, output, thoughts).
 pub const PROMPT_TOKENS: u64 = 1234;
+pub const CACHED_TOKENS: u64 = 200;
 pub const OUTPUT_TOKENS: u64 = 56;
+pub const THOUGHTS_TOKENS: u64 = 7;
+
+/// The message of a `[fail=400]` answer, as Gemini CLI shows and records it.
+pub const INVALID_ARGUMENT: &str = "Request contains an invalid argument.";
 
 /// One main (`streamGenerateContent`) request.
 #[derive(Clone, Debug)]
@@ -291,6 +299,29 @@ fn last_user_turn(body: &Value) -> (String, bool) {
     (text, tool_result)
 }
 
+/// The status of a `[fail=N]` marker.
+fn parse_fail(prompt: &str) -> Option<u16> {
+    let start = prompt.find("[fail=")?;
+    let rest = &prompt[start + 6..];
+    rest[..rest.find(']')?].parse().ok()
+}
+
+/// A Google API error body for `status`.
+fn api_error(status: u16) -> Value {
+    let (message, name) = match status {
+        400 => (INVALID_ARGUMENT, "INVALID_ARGUMENT"),
+        429 => (
+            "Quota exceeded for metric: generate_content_free_tier_requests, limit: 0",
+            "RESOURCE_EXHAUSTED",
+        ),
+        _ => (
+            "The model is overloaded. Please try again later.",
+            "UNAVAILABLE",
+        ),
+    };
+    json!({"error": {"code": status, "message": message, "status": name}})
+}
+
 fn parse_delay(prompt: &str) -> u64 {
     let Some(start) = prompt.find("[delay=") else {
         return 0;
@@ -306,7 +337,9 @@ fn candidate(parts: Value, finished: bool) -> Value {
         candidate["finishReason"] = json!("STOP");
         response["usageMetadata"] = json!({
             "promptTokenCount": PROMPT_TOKENS,
+            "cachedContentTokenCount": CACHED_TOKENS,
             "candidatesTokenCount": OUTPUT_TOKENS,
+            "thoughtsTokenCount": THOUGHTS_TOKENS,
             "totalTokenCount": PROMPT_TOKENS + OUTPUT_TOKENS,
         });
     }
@@ -345,6 +378,7 @@ fn handle(target: &str, body: &[u8], w: &mut TcpStream, sh: &Shared) -> io::Resu
         );
     }
     let (prompt, tool_result) = last_user_turn(&body);
+    let failure = parse_fail(&prompt).filter(|_| !tool_result);
     let index = {
         let mut main = sh.main.lock().unwrap();
         main.push(MainRequest {
@@ -355,6 +389,11 @@ fn handle(target: &str, body: &[u8], w: &mut TcpStream, sh: &Shared) -> io::Resu
         });
         main.len() - 1
     };
+    if let Some(status) = failure {
+        write_json(w, &format!("{status} Failed"), &api_error(status))?;
+        sh.main.lock().unwrap()[index].answered_at = Some(SystemTime::now());
+        return Ok(());
+    }
     w.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n",
     )?;
