@@ -165,8 +165,35 @@ pub fn parse(text: &str, origin: &Origin) -> Result<RuleFile, RulesError> {
     toml::from_str(text).map_err(|e| RulesError {
         file: origin.to_string(),
         line: e.span().map(|s| line_of(text, s.start)),
-        rule: None,
+        rule: e.span().and_then(|s| rule_around(text, s.start)),
         message: e.message().trim().to_string(),
+    })
+}
+
+/// The name of the `[[rule]]` table the byte `offset` falls in, read from its `name = "…"`
+/// line (the parse failed, so this is all there is to go by).
+fn rule_around(text: &str, offset: usize) -> Option<String> {
+    let head = text.get(..offset.min(text.len()))?;
+    let start = head.rfind("[[rule]]")?;
+    // Another table header between the rule's and the offset: not in the rule.
+    if head[start + 8..]
+        .lines()
+        .any(|l| l.trim_start().starts_with('['))
+    {
+        return None;
+    }
+    let body = &text[start + 8..];
+    let end = body.find("\n[").map_or(body.len(), |i| i + 1);
+    body[..end].lines().find_map(|line| {
+        let value = line
+            .trim()
+            .strip_prefix("name")?
+            .trim_start()
+            .strip_prefix('=')?;
+        let value = value.trim();
+        let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let rest = &value[1..];
+        rest.find(quote).map(|close| rest[..close].to_string())
     })
 }
 

@@ -159,6 +159,7 @@ fn an_unknown_key_is_an_error_with_its_line() {
         "[[rule]]\nname = \"prompt\"\nmeans = \"prompt\"\nbefore_cursr = '^> '\n",
     ));
     assert_eq!(e.line, Some(4), "{e}");
+    assert_eq!(e.rule.as_deref(), Some("prompt"), "{e}");
     assert!(e.message.contains("before_cursr"), "{e}");
     let top = err(base().with_override("/o.toml".into(), "\n\ntui = true\nspeed = 3\n"));
     assert_eq!(top.line, Some(4), "{top}");
@@ -259,4 +260,39 @@ fn fixed_dialog_keys_and_submit_delay_and_exit_come_from_the_file() {
     assert_eq!(builtin("generic").exit[0].bytes, [0x15, 0x04]);
     assert_eq!(builtin("codex").exit[0].bytes, b"/exit");
     assert_eq!(builtin("codex").exit[1].delay.as_millis(), 250);
+}
+
+/// The override examples in docs/adapters.md merge into the adapter their path names.
+#[test]
+fn the_documented_override_examples_load() {
+    let doc = include_str!("../../../docs/adapters.md");
+    let mut blocks = 0;
+    for block in doc.split("```toml\n").skip(1) {
+        let text = block.split("```").next().expect("a closed block");
+        let agent = text
+            .lines()
+            .next()
+            .and_then(|l| l.rsplit('/').next())
+            .and_then(|f| f.strip_suffix(".toml"))
+            .expect("the example starts with its path");
+        let path = std::path::PathBuf::from(format!("/doc/{agent}.toml"));
+        builtin(agent)
+            .with_override(path, text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        blocks += 1;
+    }
+    assert_eq!(blocks, 2);
+    // The first teaches the generic adapter a prompt.
+    let generic = builtin("generic")
+        .with_override(
+            "/doc/generic.toml".into(),
+            doc.split("```toml\n")
+                .nth(1)
+                .and_then(|b| b.split("```").next())
+                .expect("block"),
+        )
+        .expect("loads");
+    let verdict = generic.classify(&view(&["ready: "], (0, 7), ""));
+    assert_eq!(verdict.rule, "generic.prompt-marker");
+    assert_eq!(verdict.observation, Observation::Prompt);
 }
