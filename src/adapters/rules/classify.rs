@@ -167,29 +167,30 @@ fn locate<'v>(locator: &Locator, view: &'v ScreenView) -> Option<Found<'v>> {
             scan,
             within,
         } => {
-            let candidates: Vec<usize> = match within {
-                Within::All => (0..view.rows.len()).collect(),
-                Within::BelowCursor => (cursor_row + 1..view.rows.len()).collect(),
+            let len = view.rows.len();
+            let rows = match within {
+                Within::All => 0..len,
+                Within::BelowCursor => (cursor_row + 1).min(len)..len,
                 Within::LastTextAbove { anchor, skip } => {
                     let (anchor_row, _) =
                         view.rows_bottom_up().find(|(_, r)| anchor.is_match(r))?;
                     let last = view.rows[..anchor_row].iter().rposition(|r| {
                         !r.trim().is_empty() && !skip.as_ref().is_some_and(|s| s.is_match(r))
                     })?;
-                    vec![last]
+                    last..last + 1
                 }
             };
-            let mut order: Box<dyn Iterator<Item = usize>> = match scan {
-                Scan::TopDown => Box::new(candidates.into_iter()),
-                Scan::BottomUp => Box::new(candidates.into_iter().rev()),
-            };
-            order.find_map(|i| {
+            let at_row = |i: usize| {
                 let m = pattern.find(&view.rows[i])?;
                 Some(Found {
                     row: Some(i),
                     matched: m.as_str(),
                 })
-            })
+            };
+            match scan {
+                Scan::TopDown => rows.into_iter().find_map(at_row),
+                Scan::BottomUp => rows.rev().find_map(at_row),
+            }
         }
         Locator::Title(pattern) => pattern.find(&view.title).map(|m| Found {
             row: None,

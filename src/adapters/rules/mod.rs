@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
 pub mod format;
 
@@ -93,24 +93,22 @@ impl From<RulesError> for crate::error::Error {
     }
 }
 
-static BUILTIN_SETS: LazyLock<Vec<RuleSet>> = LazyLock::new(|| {
-    BUILTIN
-        .iter()
-        .map(|(agent, file, text)| {
-            // Proven by the unit test that loads every built-in file.
-            RuleSet::builtin(agent, file, text)
-                .unwrap_or_else(|e| panic!("built-in rules do not load: {e}"))
-        })
-        .collect()
-});
+/// Each built-in file compiled on first use (a session needs one).
+static BUILTIN_SETS: [OnceLock<RuleSet>; BUILTIN.len()] = [const { OnceLock::new() }; BUILTIN.len()];
 
 /// The built-in rules of adapter `agent` (the generic ones for a name without a file).
 pub fn builtin(agent: &str) -> &'static RuleSet {
-    let sets = &*BUILTIN_SETS;
-    sets.iter()
-        .find(|s| s.agent == agent)
-        .or_else(|| sets.iter().find(|s| s.agent == "generic"))
-        .unwrap_or_else(|| panic!("the generic rules are built in"))
+    let index = BUILTIN
+        .iter()
+        .position(|(name, _, _)| *name == agent)
+        .or_else(|| BUILTIN.iter().position(|(name, _, _)| *name == "generic"))
+        .unwrap_or(0);
+    BUILTIN_SETS[index].get_or_init(|| {
+        let (agent, file, text) = BUILTIN[index];
+        // Proven by the unit test that loads every built-in file.
+        RuleSet::builtin(agent, file, text)
+            .unwrap_or_else(|e| panic!("built-in rules do not load: {e}"))
+    })
 }
 
 /// The rules adapter `agent` runs with: the built-in ones, with the user's override merged in
