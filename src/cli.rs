@@ -24,7 +24,8 @@ Working with agents (dispatching tasks)? Read: harnex agents-guide
 New here? Read: harnex guide    Patterns: harnex recipes    Check setup: harnex doctor
 
 Exit codes: 0 ok, 1 failure, 2 usage error, 124 timeout.
-Files live in $HARNEX_STATE_DIR (default ~/.local/state/harnex).";
+Files live in $HARNEX_STATE_DIR (default ~/.local/state/harnex); adapter rule overrides in
+$HARNEX_CONFIG_DIR/adapters/<adapter>.toml (default ~/.config/harnex).";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -94,7 +94,8 @@ impl From<RulesError> for crate::error::Error {
 }
 
 /// Each built-in file compiled on first use (a session needs one).
-static BUILTIN_SETS: [OnceLock<RuleSet>; BUILTIN.len()] = [const { OnceLock::new() }; BUILTIN.len()];
+static BUILTIN_SETS: [OnceLock<RuleSet>; BUILTIN.len()] =
+    [const { OnceLock::new() }; BUILTIN.len()];
 
 /// The built-in rules of adapter `agent` (the generic ones for a name without a file).
 pub fn builtin(agent: &str) -> &'static RuleSet {
