@@ -109,7 +109,7 @@ fn text_line(row: &Row) -> String {
         format!("tested with {}", row.rules.tested_versions.join(", "))
     };
     format!(
-        "      {:<9}  {clis:<13}  rules {:<21}  {} — {tested}",
+        "      {:<9}  {clis:<13}  rules {:<22}  {} — {tested}",
         adapter.name,
         row.rules.source(),
         adapter.agent
