@@ -2,11 +2,7 @@
 //!
 //! What harnex reads off its screen, its keys and delays are data: `rules/claude.toml` (the screen
 //! facts are written down there). This module is what cannot be data: the arguments, the
-//! agent's own records and what it prints at exit.
-
-use std::sync::LazyLock;
-
-use regex::Regex;
+//! agent's own records.
 
 use super::Adapter;
 use crate::vocab::ExitSummary;
@@ -88,42 +84,21 @@ impl Adapter for Claude {
     }
 
     /// Claude prints no usage; its session transcript has it.
-    fn exit_usage(&self, transcript_tail: &str, cwd: &std::path::Path) -> ExitSummary {
-        let parsed = self.parse_exit_summary(transcript_tail);
+    fn usage_from_records(&self, parsed: ExitSummary, cwd: &std::path::Path) -> ExitSummary {
         let from_transcript = parsed.agent_session_id.as_deref().and_then(|session| {
             let config = super::claude_usage::claude_config_dir()?;
             super::claude_usage::claude_usage(&config, cwd, session)
         });
         from_transcript.unwrap_or(parsed)
     }
-
-    /// Claude reports failed API calls as `API Error: …` (or cannot connect at all); a finished
-    /// turn ends with `✻ <Verb> for <time>`.
-    fn gave_up_on_model(&self, plain_tail: &str) -> bool {
-        let last = |re: &Regex| re.find_iter(plain_tail).last().map(|m| m.start());
-        match (last(&API_FAILURE), last(&TURN_DONE)) {
-            (Some(failure), Some(done)) => failure > done,
-            (Some(_), None) => true,
-            _ => false,
-        }
-    }
-
-    fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
-        super::session_id_at_exit(&RESUME, transcript_tail)
-    }
 }
-
-static API_FAILURE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"API Error:|Unable to connect to API|Connection error").expect("valid regex")
-});
-static TURN_DONE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"✻ \p{L}+ for \d").expect("valid regex"));
-
-static RESUME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"--resume\s+(?P<id>[0-9a-fA-F-]{36})").expect("valid regex"));
 
 #[cfg(test)]
 mod tests {
+    use std::sync::LazyLock;
+
+    use regex::Regex;
+
     use super::*;
     use crate::adapters::{Observation, Retry, ScreenView};
 

@@ -2,7 +2,7 @@
 //!
 //! What harnex reads off its screen, its keys and delays are data: `rules/codex.toml` (the screen
 //! facts are written down there). This module is what cannot be data: the arguments, the
-//! agent's own records and what it prints at exit.
+//! agent's own records and the token usage it prints at exit.
 
 use std::path::PathBuf;
 use std::sync::LazyLock;
@@ -86,20 +86,17 @@ impl Adapter for Codex {
         None
     }
 
-    fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
-        parse_summary(&crate::text::strip_ansi(transcript_tail))
-    }
-
-    /// After five failed reconnects Codex prints `■ stream disconnected before completion`.
-    fn gave_up_on_model(&self, plain_tail: &str) -> bool {
-        super::last_marker_is_failure(
-            &plain_tail.to_lowercase(),
-            &[
-                "stream disconnected before completion",
-                "■ unexpected status",
-            ],
-            &["worked for "],
-        )
+    /// Codex prints its usage at exit: `Token usage: total=… input=… output=…`.
+    fn exit_tokens(&self, plain_tail: &str) -> ExitSummary {
+        let mut summary = ExitSummary::default();
+        if let Some(caps) = TOKEN_LINE.captures_iter(plain_tail).last() {
+            summary.total_tokens = number(caps.name("total"));
+            summary.input_tokens = number(caps.name("input"));
+            summary.cached_tokens = number(caps.name("cached"));
+            summary.output_tokens = number(caps.name("output"));
+            summary.reasoning_tokens = number(caps.name("reasoning"));
+        }
+        summary
     }
 }
 
@@ -111,34 +108,19 @@ static TOKEN_LINE: LazyLock<Regex> = LazyLock::new(|| {
     ))
     .expect("valid token regex")
 });
-static RESUME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:codex resume|Session ID:)\s+(?P<id>[0-9a-fA-F-]{36})").expect("valid regex")
-});
-
 fn number(text: Option<regex::Match<'_>>) -> Option<u64> {
     text?.as_str().replace(',', "").parse().ok()
-}
-
-pub fn parse_summary(text: &str) -> ExitSummary {
-    let mut summary = ExitSummary::default();
-    if let Some(caps) = TOKEN_LINE.captures_iter(text).last() {
-        summary.total_tokens = number(caps.name("total"));
-        summary.input_tokens = number(caps.name("input"));
-        summary.cached_tokens = number(caps.name("cached"));
-        summary.output_tokens = number(caps.name("output"));
-        summary.reasoning_tokens = number(caps.name("reasoning"));
-    }
-    summary.agent_session_id = RESUME
-        .captures_iter(text)
-        .last()
-        .map(|c| c["id"].to_string());
-    summary
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::adapters::Retry;
+
+    /// Usage and session id from the text Codex prints at exit.
+    fn parse_summary(text: &str) -> ExitSummary {
+        Codex.parse_exit_summary(text)
+    }
 
     /// The `reconnecting` rule's attempt pattern on one row.
     fn reconnecting(row: &str) -> Option<Retry> {

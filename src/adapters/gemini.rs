@@ -2,14 +2,9 @@
 //!
 //! What harnex reads off its screen, its keys and delays are data: `rules/gemini.toml` (the screen
 //! facts are written down there). This module is what cannot be data: the arguments, the
-//! agent's own records and what it prints at exit.
-
-use std::sync::LazyLock;
-
-use regex::Regex;
+//! agent's own records.
 
 use super::Adapter;
-use crate::vocab::ExitSummary;
 
 pub struct Gemini;
 
@@ -23,15 +18,7 @@ impl Adapter for Gemini {
     fn agent_env(&self) -> &'static [(&'static str, &'static str)] {
         &[("CI", "false")]
     }
-
-    fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
-        super::session_id_at_exit(&RESUME, transcript_tail)
-    }
 }
-
-static RESUME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"gemini --resume\s+(?P<id>[0-9a-fA-F-]{36})").expect("valid regex")
-});
 
 #[cfg(test)]
 mod tests {

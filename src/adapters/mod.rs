@@ -165,19 +165,6 @@ pub struct Keystroke {
     pub bytes: Vec<u8>,
 }
 
-/// The agent's own session id, from the last line of the transcript's end that `resume` matches
-/// (its named group `id`): what Claude, Gemini, OpenCode and Copilot print at exit.
-pub fn session_id_at_exit(resume: &regex::Regex, transcript_tail: &str) -> ExitSummary {
-    let text = crate::text::strip_ansi(transcript_tail);
-    ExitSummary {
-        agent_session_id: resume
-            .captures_iter(&text)
-            .last()
-            .map(|c| c["id"].to_string()),
-        ..ExitSummary::default()
-    }
-}
-
 pub trait Adapter: Send + Sync {
     /// Adapter key: `generic`, `codex`, `claude`, `opencode`, `copilot`.
     fn name(&self) -> &'static str;
@@ -283,20 +270,39 @@ pub trait Adapter: Send + Sync {
         self.rules().interrupt_keys.clone()
     }
 
-    fn parse_exit_summary(&self, _transcript_tail: &str) -> ExitSummary {
+    /// Token usage the transcript's end states (`plain_tail`: escape sequences stripped):
+    /// Codex's `Token usage:` line. None by default.
+    fn exit_tokens(&self, _plain_tail: &str) -> ExitSummary {
         ExitSummary::default()
     }
 
+    /// What the transcript's end says: the token usage it states and the agent's own session
+    /// id (its rules' `exit_text.session_id`).
+    fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
+        let plain = crate::text::strip_ansi(transcript_tail);
+        let mut summary = self.exit_tokens(&plain);
+        summary.agent_session_id = self.rules().exit_text.session_id(&plain);
+        summary
+    }
+
     /// Token usage and the agent's own session id at exit. By default what the transcript's end
-    /// says; agents that keep usage elsewhere look there (`cwd`: where the agent ran).
-    fn exit_usage(&self, transcript_tail: &str, _cwd: &std::path::Path) -> ExitSummary {
-        self.parse_exit_summary(transcript_tail)
+    /// says, completed from the agent's own records where it keeps usage there (`cwd`: where
+    /// the agent ran).
+    fn exit_usage(&self, transcript_tail: &str, cwd: &std::path::Path) -> ExitSummary {
+        self.usage_from_records(self.parse_exit_summary(transcript_tail), cwd)
+    }
+
+    /// Usage from the agent's own records, for agents that print none (Claude); `parsed` is
+    /// what the transcript said.
+    fn usage_from_records(&self, parsed: ExitSummary, _cwd: &std::path::Path) -> ExitSummary {
+        parsed
     }
 
     /// The transcript's end (escape sequences stripped) says the agent lost its model
-    /// connection and gave up, rather than finishing its last turn.
-    fn gave_up_on_model(&self, _plain_tail: &str) -> bool {
-        false
+    /// connection and gave up, rather than finishing its last turn (its rules'
+    /// `exit_text.gave_up`).
+    fn gave_up_on_model(&self, plain_tail: &str) -> bool {
+        self.rules().exit_text.gave_up(plain_tail)
     }
 }
 
@@ -304,16 +310,6 @@ pub trait Adapter: Send + Sync {
 pub const TUI_QUIET_WINDOW: Duration = Duration::from_millis(300);
 /// How long a full-screen agent's prompt must hold after a turn answered too fast to show busy.
 pub const TUI_UNSEEN_TURN_GRACE: Duration = Duration::from_secs(3);
-
-/// Whether the last of `failures` in `text` comes after the last of `successes`.
-pub fn last_marker_is_failure(text: &str, failures: &[&str], successes: &[&str]) -> bool {
-    let last = |markers: &[&str]| markers.iter().filter_map(|m| text.rfind(m)).max();
-    match (last(failures), last(successes)) {
-        (Some(failure), Some(success)) => failure > success,
-        (Some(_), None) => true,
-        _ => false,
-    }
-}
 
 /// The adapter for a CLI name (or path). Unknown CLIs get the generic adapter.
 pub fn for_cli(cli: &str) -> Box<dyn Adapter> {

@@ -2,14 +2,9 @@
 //!
 //! What harnex reads off its screen, its keys and delays are data: `rules/opencode.toml` (the screen
 //! facts are written down there). This module is what cannot be data: the arguments, the
-//! agent's own records and what it prints at exit.
-
-use std::sync::LazyLock;
-
-use regex::Regex;
+//! agent's own records.
 
 use super::Adapter;
-use crate::vocab::ExitSummary;
 
 pub struct OpenCode;
 
@@ -17,15 +12,7 @@ impl Adapter for OpenCode {
     fn name(&self) -> &'static str {
         "opencode"
     }
-
-    /// At exit OpenCode prints `Continue  opencode -s ses_…`.
-    fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
-        super::session_id_at_exit(&CONTINUE, transcript_tail)
-    }
 }
-
-static CONTINUE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"opencode -s (?P<id>ses_[A-Za-z0-9]+)").expect("valid regex"));
 
 #[cfg(test)]
 mod tests {

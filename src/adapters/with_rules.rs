@@ -51,15 +51,11 @@ impl Adapter for WithRules {
         self.agent.agent_env()
     }
 
-    fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
-        self.agent.parse_exit_summary(transcript_tail)
+    fn exit_tokens(&self, plain_tail: &str) -> ExitSummary {
+        self.agent.exit_tokens(plain_tail)
     }
 
-    fn exit_usage(&self, transcript_tail: &str, cwd: &Path) -> ExitSummary {
-        self.agent.exit_usage(transcript_tail, cwd)
-    }
-
-    fn gave_up_on_model(&self, plain_tail: &str) -> bool {
-        self.agent.gave_up_on_model(plain_tail)
+    fn usage_from_records(&self, parsed: ExitSummary, cwd: &Path) -> ExitSummary {
+        self.agent.usage_from_records(parsed, cwd)
     }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::format::{
-    self, ConditionSpec, DialogSpec, Frame, KbCount, KeystrokeSpec, Means, OptionsFrom, Pattern,
-    RetrySpec, RuleFile, RuleSpec, Scan, Shape,
+    self, ConditionSpec, DialogSpec, ExitTextSpec, Frame, KbCount, KeystrokeSpec, Means,
+    OptionsFrom, Pattern, RetrySpec, RuleFile, RuleSpec, Scan, Shape,
 };
 use super::{Origin, RulesError};
 use crate::adapters::Keystroke;
@@ -156,8 +156,17 @@ pub struct RuleSet {
     pub submit_delay: SubmitDelay,
     pub interrupt_keys: Vec<String>,
     pub exit: Vec<Keystroke>,
+    pub exit_text: ExitText,
     pub conditions: BTreeMap<String, Condition>,
     pub rules: Vec<Rule>,
+}
+
+/// What the agent prints at exit, compiled.
+#[derive(Debug, Clone, Default)]
+pub struct ExitText {
+    pub session_id: Option<Regex>,
+    /// (failure, success)
+    pub gave_up: Option<(Regex, Regex)>,
 }
 
 /// Parse a rule file's text.
@@ -239,6 +248,29 @@ impl Compiler<'_> {
 
     fn opt_regex(&self, key: &str, pattern: &Option<Pattern>) -> Result<Option<Regex>, RulesError> {
         pattern.as_ref().map(|p| self.regex(key, p)).transpose()
+    }
+
+    fn exit_text(&self, spec: &ExitTextSpec) -> Result<ExitText, RulesError> {
+        let session_id = self.opt_regex("session_id", &spec.session_id)?;
+        if let (Some(re), Some(pattern)) = (&session_id, &spec.session_id)
+            && !re.capture_names().any(|n| n == Some("id"))
+        {
+            return Err(self.error(
+                pattern.span().start,
+                "`session_id` needs a named group `(?P<id>...)` around the id",
+            ));
+        }
+        let gave_up = match &spec.gave_up {
+            Some(g) => Some((
+                self.regex("failure", &g.failure)?,
+                self.regex("success", &g.success)?,
+            )),
+            None => None,
+        };
+        Ok(ExitText {
+            session_id,
+            gave_up,
+        })
     }
 
     fn condition(&self, spec: &ConditionSpec, at: usize) -> Result<Condition, RulesError> {
@@ -571,6 +603,7 @@ struct Compiled {
     rules: Vec<(Rule, Option<String>)>,
     disabled: Vec<(String, usize)>,
     exit: Option<Vec<Keystroke>>,
+    exit_text: Option<ExitText>,
 }
 
 fn compile_file(
@@ -627,12 +660,41 @@ fn compile_file(
             )
         })?;
     }
+    let exit_text = file
+        .exit_text
+        .as_ref()
+        .map(|spec| compiler.exit_text(spec))
+        .transpose()?;
     Ok(Compiled {
         conditions,
         rules,
         disabled,
         exit,
+        exit_text,
     })
+}
+
+impl ExitText {
+    /// The agent's session id in `plain_tail`: the last match's `id`.
+    pub fn session_id(&self, plain_tail: &str) -> Option<String> {
+        let re = self.session_id.as_ref()?;
+        re.captures_iter(plain_tail)
+            .last()
+            .and_then(|c| c.name("id").map(|m| m.as_str().to_string()))
+    }
+
+    /// Whether the last failure marker in `plain_tail` comes after the last success marker.
+    pub fn gave_up(&self, plain_tail: &str) -> bool {
+        let Some((failure, success)) = &self.gave_up else {
+            return false;
+        };
+        let last = |re: &Regex| re.find_iter(plain_tail).last().map(|m| m.start());
+        match (last(failure), last(success)) {
+            (Some(failure), Some(success)) => failure > success,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
 }
 
 impl RuleSet {
@@ -689,6 +751,7 @@ impl RuleSet {
                 .clone()
                 .ok_or_else(|| missing("interrupt_keys"))?,
             exit: compiled.exit.ok_or_else(|| missing("exit"))?,
+            exit_text: compiled.exit_text.unwrap_or_default(),
             conditions: compiled.conditions,
             rules: compiled.rules.into_iter().map(|(r, _)| r).collect(),
         };
@@ -733,6 +796,15 @@ impl RuleSet {
         }
         if let Some(exit) = compiled.exit {
             merged.exit = exit;
+        }
+        // Each part given replaces the built-in one.
+        if let Some(text) = compiled.exit_text {
+            if text.session_id.is_some() {
+                merged.exit_text.session_id = text.session_id;
+            }
+            if text.gave_up.is_some() {
+                merged.exit_text.gave_up = text.gave_up;
+            }
         }
         merged.conditions.extend(compiled.conditions);
         for (name, line) in &compiled.disabled {

@@ -26,6 +26,8 @@ pub struct RuleFile {
     pub interrupt_keys: Option<Vec<String>>,
     /// What `harnex stop` types first, write by write.
     pub exit: Option<Vec<KeystrokeSpec>>,
+    /// What the agent prints at exit.
+    pub exit_text: Option<ExitTextSpec>,
     /// Named tests rules refer to in `if`, `unless`, `settled_if` and `enter_is_safe_if`.
     #[serde(default)]
     pub conditions: BTreeMap<String, Spanned<ConditionSpec>>,
@@ -61,6 +63,23 @@ pub struct KeystrokeSpec {
     pub after_ms: u64,
     pub text: Option<String>,
     pub keys: Option<Vec<String>>,
+}
+
+/// Text the agent prints at exit, read from the transcript's end (escape sequences stripped).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExitTextSpec {
+    /// The agent's own session id: the named group `id` of the last match.
+    pub session_id: Option<Pattern>,
+    /// The agent gave up on its model: the last `failure` match comes after the last `success`.
+    pub gave_up: Option<GaveUpSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GaveUpSpec {
+    pub failure: Pattern,
+    pub success: Pattern,
 }
 
 /// A named test on the screen; every part given must hold.

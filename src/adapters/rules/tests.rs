@@ -296,3 +296,36 @@ fn the_documented_override_examples_load() {
     assert_eq!(verdict.rule, "generic.prompt-marker");
     assert_eq!(verdict.observation, Observation::Prompt);
 }
+
+#[test]
+fn what_the_agent_prints_at_exit_is_read_with_the_rules_and_an_override_of_them() {
+    use crate::adapters::{Adapter, Claude, Codex, WithRules};
+    let tail = "Token usage: total=10 input=8 output=2\ncodex resume 0199a213-81c0-7800-8aa1-bbab2a035a53\n";
+    assert_eq!(
+        Codex.parse_exit_summary(tail).agent_session_id.as_deref(),
+        Some("0199a213-81c0-7800-8aa1-bbab2a035a53")
+    );
+    // A new exit line: the override's pattern reads it, the token line is still Codex's code.
+    let rules = builtin("codex")
+        .with_override(
+            "/o/codex.toml".into(),
+            "[exit_text]\nsession_id = 'codex continue (?P<id>\\S+)'\n",
+        )
+        .expect("override");
+    let adapter = WithRules::new(Box::new(Codex), rules);
+    let summary =
+        adapter.parse_exit_summary("Token usage: total=10 input=8 output=2\ncodex continue abc\n");
+    assert_eq!(summary.agent_session_id.as_deref(), Some("abc"));
+    assert_eq!(summary.total_tokens, Some(10));
+    // The gave-up markers it leaves alone stay.
+    assert!(adapter.gave_up_on_model("Worked for 1s\n■ stream disconnected before completion"));
+    assert!(Claude.gave_up_on_model("✻ Worked for 3s\n⎿ API Error: Connection error."));
+    assert!(!builtin("generic").exit_text.gave_up("API Error: x"));
+
+    let e = err(builtin("codex").with_override(
+        "/o/codex.toml".into(),
+        "[exit_text]\nsession_id = 'codex continue \\S+'\n",
+    ));
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(e.message.contains("(?P<id>"), "{e}");
+}
