@@ -26,7 +26,8 @@ New here? Read: harnex guide    Patterns: harnex recipes    Check setup: harnex 
 
 Exit codes: 0 ok, 1 failure, 2 usage error, 124 timeout; with --remote HOST also 69 unreachable,
 77 login refused, 127 no harnex there, 76 another version there (docs/remote.md).
-Files live in $HARNEX_STATE_DIR (default ~/.local/state/harnex).";
+Files live in $HARNEX_STATE_DIR (default ~/.local/state/harnex); adapter rule overrides in
+$HARNEX_CONFIG_DIR/adapters/<adapter>.toml (default ~/.config/harnex).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -222,9 +223,10 @@ Examples:
 Exit 1 when the state directory is not usable, or an agent CLI is older than the oldest
 version harnex takes (codex >= 0.128.0, claude >= 2.0.0); tmux, git and the agent CLIs are
 reported with their versions and whether harnex was tested with them. Then the adapters: the
-CLIs that pick each, where its rules come from and the agent versions it was tested on.
+CLIs that pick each, where its rules come from (built in, or your override file in
+<config dir>/adapters/) and the agent versions it was tested on; a bad override is a warning.
 --json has the Ruby harnex's shape, {ok, checks: [{name, required, ok, found, error, …}]},
-plus adapters: [{name, agent, clis, rules, tested_versions}].")]
+plus adapters: [{name, agent, clis, rules, rules_file, tested_versions, rules_error?}].")]
 pub struct DoctorArgs {
     /// Print JSON
     #[arg(long)]
@@ -782,9 +784,11 @@ Examples:
   harnex explain --id impl-1 --json
   harnex explain --replay session.cast               # how harnex reads a recording
 
-Shows the adapter's verdict (which rule matched, on which screen row, with what text), the
+Shows the adapter's verdict (which rule matched, on which screen row, with what text, and the
+rule file and line it comes from: built in, or your override in <config dir>/adapters/), the
 debounced state, the turn counters and the screen. --replay feeds an asciicast v2 recording
-through the same screen and state machine and prints every state change with its time.")]
+through the same screen and state machine (with your override, if any: a way to try one) and
+prints every state change with its time.")]
 pub struct ExplainArgs {
     /// Session id
     #[arg(long, required_unless_present = "replay")]

@@ -1,11 +1,8 @@
 //! OpenAI Codex CLI (tested with 0.169.0, `--no-alt-screen`).
 //!
-//! Screen facts: the input line `› Ask Codex…` is drawn while working too, so it proves nothing by
-//! itself. Busy: a `• Working (… esc to interrupt)` row (the bullet blinks `•`/`◦`), or `loading`
-//! during start-up. A Braille spinner in the window title comes with the Working row during a
-//! turn, and alone while Codex loads after start-up or the trust dialog. Idle: the title is the
-//! folder name (or `<thread title> | <folder>`). Dialogs: "Trust this
-//! folder?" (option 1, highlighted, accepts) and other numbered `› 1.` selection lists.
+//! What harnex reads off its screen, its keys and delays are data: `rules/codex.toml` (the screen
+//! facts are written down there). This module is what cannot be data: the arguments, the
+//! agent's own records and the token usage it prints at exit.
 
 use std::path::PathBuf;
 use std::sync::LazyLock;
@@ -13,8 +10,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use super::dialog::{choices, selection_dialog};
-use super::{Adapter, Keystroke, Observation, Retry, ScreenView, Verdict};
+use super::Adapter;
 use crate::vocab::ExitSummary;
 
 pub struct Codex;
@@ -30,62 +26,6 @@ const NO_DAEMON: &str = "--no-daemon";
 fn lists_no_daemon(help: &str) -> bool {
     help.lines()
         .any(|l| l.trim_start().split([' ', ',', '=']).next() == Some(NO_DAEMON))
-}
-
-pub fn is_braille_spinner(c: char) -> bool {
-    ('\u{2801}'..='\u{28FF}').contains(&c)
-}
-
-fn title_spinner(view: &ScreenView) -> bool {
-    view.title.chars().next().is_some_and(is_braille_spinner)
-}
-
-fn dialog(view: &ScreenView) -> Option<Verdict> {
-    let trust = view
-        .rows
-        .iter()
-        .position(|r| r.contains("Trust this folder?") || r.contains("Do you trust the contents"));
-    if let Some(row) = trust {
-        let options = choices(&view.rows, '›', row);
-        let dialog = selection_dialog("workspace-trust", &options, |t| {
-            t.contains("Trust and continue") || t.contains("Yes")
-        });
-        return Some(Verdict::new(
-            Observation::Blocked(dialog),
-            "codex.trust-dialog",
-            Some(row),
-            view.rows[row].trim(),
-        ));
-    }
-    // Any other numbered selection list the cursor is not typing into (approvals, updates, …).
-    let cursor_row = usize::from(view.cursor.0);
-    let numbered = view.rows.iter().position(|r| {
-        let t = r.trim_start();
-        t.starts_with("› 1.") || t.starts_with("› 2.") || t.starts_with("› 3.")
-    })?;
-    if numbered == cursor_row && view.before_cursor.trim_start().starts_with('›') {
-        return None;
-    }
-    let footer = view
-        .rows
-        .iter()
-        .any(|r| r.contains("enter to") || r.contains("esc to cancel") || r.contains("esc back"));
-    if !footer {
-        return None;
-    }
-    let options = choices(&view.rows, '›', numbered);
-    let dialog = selection_dialog("confirmation", &options, |t| {
-        let t = t
-            .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
-            .trim();
-        t.starts_with("Yes") || t.starts_with("Trust") || t.starts_with("Continue")
-    });
-    Some(Verdict::new(
-        Observation::Blocked(dialog),
-        "codex.selection-dialog",
-        Some(numbered),
-        view.rows[numbered].trim(),
-    ))
 }
 
 impl Adapter for Codex {
@@ -146,103 +86,18 @@ impl Adapter for Codex {
         None
     }
 
-    fn classify(&self, view: &ScreenView) -> Verdict {
-        if let Some(verdict) = dialog(view) {
-            return verdict;
+    /// Codex prints its usage at exit: `Token usage: total=… input=… output=…`.
+    fn exit_tokens(&self, plain_tail: &str) -> ExitSummary {
+        let mut summary = ExitSummary::default();
+        if let Some(caps) = TOKEN_LINE.captures_iter(plain_tail).last() {
+            summary.total_tokens = number(caps.name("total"));
+            summary.input_tokens = number(caps.name("input"));
+            summary.cached_tokens = number(caps.name("cached"));
+            summary.output_tokens = number(caps.name("output"));
+            summary.reasoning_tokens = number(caps.name("reasoning"));
         }
-        for (i, row) in view.rows_bottom_up() {
-            if row.contains("esc to interrupt") {
-                if let Some(retry) = reconnecting(row) {
-                    return Verdict::new(
-                        Observation::Busy,
-                        "codex.reconnecting",
-                        Some(i),
-                        row.trim(),
-                    )
-                    .retrying(retry);
-                }
-                return Verdict::new(Observation::Busy, "codex.working-line", Some(i), row.trim());
-            }
-        }
-        if let Some((i, row)) = view.rows_bottom_up().find(|(_, r)| r.trim() == "loading") {
-            return Verdict::new(Observation::Busy, "codex.loading", Some(i), row.trim());
-        }
-        // Codex titles the window with the folder (or thread) name once it is idle. A spinner
-        // there without a Working row, or the bare `? for shortcuts` footer, is start-up
-        // loading (a trust dialog may still replace the screen): wait for quiet.
-        let loading_footer = view.rows.iter().find(|r| r.trim() == "? for shortcuts");
-        // Codex draws its composer with the bare footer while it starts, before it knows whether
-        // to show the trust dialog instead (its idle footer names more keys): not a prompt yet,
-        // however long it holds.
-        if let Some(footer) = loading_footer
-            && view.title.is_empty()
-        {
-            return Verdict::new(Observation::Unknown, "codex.starting", None, footer.trim());
-        }
-        let idle = !view.title.is_empty() && !title_spinner(view) && loading_footer.is_none();
-        if let Some(verdict) = super::input_line_verdict(view, '›', "codex.input-line", idle) {
-            return verdict;
-        }
-        let cursor_row = usize::from(view.cursor.0);
-        if title_spinner(view) {
-            return Verdict::new(Observation::Busy, "codex.title-spinner", None, &view.title);
-        }
-        Verdict::new(
-            Observation::Unknown,
-            "codex.no-input-line",
-            Some(cursor_row),
-            "cursor is not on the › input line",
-        )
+        summary
     }
-
-    fn is_tui(&self) -> bool {
-        true
-    }
-
-    /// Codex merges keys that arrive within ~120 ms into a paste; Enter must come after that.
-    fn submit_delay(&self, bytes: usize) -> Duration {
-        Duration::from_millis(200 + 50 * (bytes as u64).div_ceil(1024))
-    }
-
-    /// Esc interrupts the turn (`■ Conversation interrupted`) and leaves the input empty.
-    fn interrupt_keys(&self) -> &'static [&'static str] {
-        &["Esc"]
-    }
-
-    fn exit_sequence(&self) -> Vec<Keystroke> {
-        super::slash_exit()
-    }
-
-    fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
-        parse_summary(&crate::text::strip_ansi(transcript_tail))
-    }
-
-    /// After five failed reconnects Codex prints `■ stream disconnected before completion`.
-    fn gave_up_on_model(&self, plain_tail: &str) -> bool {
-        super::last_marker_is_failure(
-            &plain_tail.to_lowercase(),
-            &[
-                "stream disconnected before completion",
-                "■ unexpected status",
-            ],
-            &["worked for "],
-        )
-    }
-}
-
-/// The working line while Codex retries its model request: `• Reconnecting... 2/5 (…` (a broken
-/// stream, a 5xx) or `• Server is busy, reconnecting 2/5 (…` (a 429).
-static RECONNECTING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\breconnecting(?:\.\.\.|…)?\s+(?P<attempt>\d+)/(?P<max>\d+)")
-        .expect("valid reconnecting regex")
-});
-
-fn reconnecting(row: &str) -> Option<Retry> {
-    let caps = RECONNECTING.captures(row)?;
-    Some(Retry {
-        attempt: caps["attempt"].parse().ok()?,
-        max: caps["max"].parse().ok(),
-    })
 }
 
 static TOKEN_LINE: LazyLock<Regex> = LazyLock::new(|| {
@@ -253,33 +108,30 @@ static TOKEN_LINE: LazyLock<Regex> = LazyLock::new(|| {
     ))
     .expect("valid token regex")
 });
-static RESUME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:codex resume|Session ID:)\s+(?P<id>[0-9a-fA-F-]{36})").expect("valid regex")
-});
-
 fn number(text: Option<regex::Match<'_>>) -> Option<u64> {
     text?.as_str().replace(',', "").parse().ok()
-}
-
-pub fn parse_summary(text: &str) -> ExitSummary {
-    let mut summary = ExitSummary::default();
-    if let Some(caps) = TOKEN_LINE.captures_iter(text).last() {
-        summary.total_tokens = number(caps.name("total"));
-        summary.input_tokens = number(caps.name("input"));
-        summary.cached_tokens = number(caps.name("cached"));
-        summary.output_tokens = number(caps.name("output"));
-        summary.reasoning_tokens = number(caps.name("reasoning"));
-    }
-    summary.agent_session_id = RESUME
-        .captures_iter(text)
-        .last()
-        .map(|c| c["id"].to_string());
-    summary
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::Retry;
+
+    /// Usage and session id from the text Codex prints at exit.
+    fn parse_summary(text: &str) -> ExitSummary {
+        Codex.parse_exit_summary(text)
+    }
+
+    /// The `reconnecting` rule's attempt pattern on one row.
+    fn reconnecting(row: &str) -> Option<Retry> {
+        let rules = crate::adapters::rules::builtin("codex");
+        let rule = rules.rules.iter().find(|r| r.name == "reconnecting")?;
+        let caps = rule.retry.as_ref()?.attempt.captures(row)?;
+        Some(Retry {
+            attempt: caps["attempt"].parse().ok()?,
+            max: caps["max"].parse().ok(),
+        })
+    }
 
     #[test]
     fn no_daemon_is_found_as_an_option_in_the_help() {

@@ -1,79 +1,12 @@
 //! GitHub Copilot CLI (tested with `@github/copilot` 1.0.102), a full-screen TUI.
 //!
-//! Screen facts: the `❯` input line between two rules is drawn while Copilot works too; the
-//! footer under it says which: idle ` ← open sidebar · Interactive · Manual Approval · /
-//! commands · ? help …`, busy `◉ Working …` with the glyph cycling ◉ ◎ ○ ●. The idle footer
-//! returns while the answer is still being typed out, so the prompt needs a still screen. Dialogs replace the
-//! input box with a framed list (`│ ❯ 1. Yes`): `Confirm folder trust` at start in a new folder
-//! and `Do you want to run this command?` before a shell command; option 1 (`Yes`) is
-//! highlighted, so Enter accepts both.
+//! What harnex reads off its screen, its keys and delays are data: `rules/copilot.toml` (the screen
+//! facts are written down there). This module is what cannot be data: the arguments, the
+//! agent's own records.
 
-use std::sync::LazyLock;
-use std::time::Duration;
-
-use regex::Regex;
-
-use super::dialog::{choices, selection_dialog};
-use super::{Adapter, Keystroke, Observation, ScreenView, Verdict};
-use crate::vocab::ExitSummary;
+use super::Adapter;
 
 pub struct Copilot;
-
-/// `◉ Working`, `● Working · 39 B`: the busy footer (the glyph cycles).
-static WORKING: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\s*[◉◎○●] Working\b").expect("valid working regex"));
-
-/// Dialog titles, the reason each is reported with, and the rule name.
-const DIALOGS: [(&str, &str, &str); 3] = [
-    (
-        "Confirm folder trust",
-        "workspace-trust",
-        "copilot.trust-dialog",
-    ),
-    (
-        "Do you want to run this command?",
-        "permission",
-        "copilot.command-dialog",
-    ),
-    ("Do you want to", "permission", "copilot.permission-dialog"),
-];
-
-/// A dialog's rows without its frame (`│ ❯ 1. Yes   │` → ` ❯ 1. Yes`), so the option rows line
-/// up as the selection reader expects.
-fn unframed(rows: &[String]) -> Vec<String> {
-    rows.iter()
-        .map(|r| {
-            let t = r.trim_end();
-            let t = t.strip_prefix('│').unwrap_or(t);
-            t.strip_suffix('│').unwrap_or(t).trim_end().to_string()
-        })
-        .collect()
-}
-
-fn dialog(view: &ScreenView) -> Option<Verdict> {
-    let (row, reason, rule) = DIALOGS.iter().find_map(|(title, reason, rule)| {
-        let row = view.rows.iter().position(|r| r.contains(title))?;
-        Some((row, *reason, *rule))
-    })?;
-    let rows = unframed(&view.rows);
-    let options = choices(&rows, '❯', row);
-    // The dialog's list, not the input line: a question with no numbered options is the
-    // model's own text.
-    if !options.iter().any(|c| c.text.starts_with("1.")) {
-        return None;
-    }
-    let dialog = selection_dialog(reason, &options, |t| {
-        t.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
-            .trim()
-            .starts_with("Yes")
-    });
-    Some(Verdict::new(
-        Observation::Blocked(dialog),
-        rule,
-        Some(row),
-        rows[row].trim(),
-    ))
-}
 
 impl Adapter for Copilot {
     fn name(&self) -> &'static str {
@@ -129,79 +62,12 @@ impl Adapter for Copilot {
             agent_session_id,
         }
     }
-
-    fn classify(&self, view: &ScreenView) -> Verdict {
-        if let Some(verdict) = dialog(view) {
-            return verdict;
-        }
-        let cursor_row = usize::from(view.cursor.0);
-        // The footer sits below the input line; the conversation above may quote anything.
-        let footer = view
-            .rows_bottom_up()
-            .take_while(|(i, _)| *i > cursor_row)
-            .find(|(_, r)| WORKING.is_match(r));
-        if let Some((i, row)) = footer {
-            return Verdict::new(Observation::Busy, "copilot.working", Some(i), row.trim());
-        }
-        // The idle footer is back before the answer is drawn (Copilot types it out), so it
-        // settles nothing: the prompt counts once the screen holds still.
-        if let Some(verdict) = super::input_line_verdict(view, '❯', "copilot.input-line", false) {
-            return verdict;
-        }
-        Verdict::new(
-            Observation::Unknown,
-            "copilot.no-input-line",
-            Some(cursor_row),
-            "cursor is not on the ❯ input line",
-        )
-    }
-
-    fn is_tui(&self) -> bool {
-        true
-    }
-
-    /// Copilot types its answer out after the footer says idle; pauses between its frames run
-    /// up to ~200 ms.
-    fn quiet_window(&self) -> Duration {
-        Duration::from_millis(500)
-    }
-
-    fn submit_delay(&self, bytes: usize) -> Duration {
-        Duration::from_millis(200 + 50 * (bytes as u64).div_ceil(1024))
-    }
-
-    /// Esc cancels the turn (a second Esc would open the prompt editor).
-    fn interrupt_keys(&self) -> &'static [&'static str] {
-        &["Esc"]
-    }
-
-    /// Ctrl+D at an empty input exits; C-u first clears a half-typed line.
-    fn exit_sequence(&self) -> Vec<Keystroke> {
-        vec![
-            Keystroke {
-                delay: Duration::ZERO,
-                bytes: vec![0x15],
-            },
-            Keystroke {
-                delay: Duration::from_millis(200),
-                bytes: vec![0x04],
-            },
-        ]
-    }
-
-    /// At exit Copilot prints `Resume     copilot --resume=<uuid>`.
-    fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
-        super::session_id_at_exit(&RESUME, transcript_tail)
-    }
 }
-
-static RESUME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"copilot --resume[= ](?P<id>[0-9a-fA-F-]{36})").expect("valid regex")
-});
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::{Observation, ScreenView};
 
     fn view(rows: &[&str], cursor: (u16, u16)) -> ScreenView {
         let rows: Vec<String> = rows.iter().map(|r| r.to_string()).collect();

@@ -1,130 +1,12 @@
 //! Gemini CLI (tested with 0.61.0).
 //!
-//! Screen facts: the ` >   Type your message…` input box is drawn while working too, so it proves
-//! nothing by itself. Busy: a spinner row ` ⠙ Thinking... (esc to cancel, 5s)` (the words stay
-//! while the verb changes), or `Queued (press ↑ to edit)` when a message was taken before Gemini
-//! finished starting. Title (when Gemini writes it): `◇  Ready (<dir>)` idle, `✦  Working… (<dir>)`
-//! busy, `✋  Action Required (<dir>)` at a dialog; it is not rewritten on every change, so it is
-//! only a hint. Dialogs: `Do you trust the files in this folder?` and tool approvals
-//! `Allow execution of [Shell]?`, both numbered lists with `●` on the highlighted choice, whose
-//! first choice (highlighted) accepts; `Usage limit reached for <model>.` (a used-up quota) with
-//! `● 1. Keep trying` / `2. Stop`. Exit: Ctrl+D twice (the first only warns).
+//! What harnex reads off its screen, its keys and delays are data: `rules/gemini.toml` (the screen
+//! facts are written down there). This module is what cannot be data: the arguments, the
+//! agent's own records.
 
-use std::sync::LazyLock;
-use std::time::Duration;
-
-use regex::Regex;
-
-use super::dialog::{choices, selection_dialog};
-use super::{Adapter, Keystroke, Observation, ScreenView, Verdict};
-use crate::vocab::ExitSummary;
+use super::Adapter;
 
 pub struct Gemini;
-
-/// A row with the box drawing around Gemini's dialogs taken off (`│ ● 1. Allow once │`).
-fn unboxed(row: &str) -> String {
-    row.trim()
-        .trim_start_matches('│')
-        .trim_end_matches('│')
-        .trim_end()
-        .to_string()
-}
-
-fn dialog(view: &ScreenView) -> Option<Verdict> {
-    let (row, reason, rule) = view.rows.iter().enumerate().find_map(|(i, r)| {
-        if r.contains("Do you trust the files in this folder?") {
-            Some((i, "workspace-trust", "gemini.trust-dialog"))
-        } else if r.contains("Allow execution of") || r.contains("Apply this change?") {
-            Some((i, "permission", "gemini.tool-dialog"))
-        } else if r.contains("Usage limit reached for") {
-            // A quota used up (a 429 saying `limit: 0`): keep trying, or stop the turn.
-            Some((i, "quota", "gemini.quota-dialog"))
-        } else {
-            None
-        }
-    })?;
-    // After the trust answer Gemini restarts itself below the dialog it leaves on screen.
-    if view.rows[row..].iter().any(|r| r.contains(RESTARTING)) {
-        return None;
-    }
-    let rows: Vec<String> = view.rows.iter().map(|r| unboxed(r)).collect();
-    let options = choices(&rows, '●', row);
-    if options.is_empty() {
-        return None;
-    }
-    let dialog = selection_dialog(reason, &options, |t| {
-        let t = t
-            .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
-            .trim();
-        t.starts_with("Trust folder")
-            || t.starts_with("Allow once")
-            || t.starts_with("Yes")
-            || t.starts_with("Keep trying")
-    });
-    Some(Verdict::new(
-        Observation::Blocked(dialog),
-        rule,
-        Some(row),
-        rows[row].trim(),
-    ))
-}
-
-const RESTARTING: &str = "Gemini CLI is restarting";
-
-/// Signs on the rows that Gemini is working: its spinner row, a message waiting in its queue
-/// (taken while Gemini still initialises), or the restart after a trust answer.
-fn busy_row(view: &ScreenView) -> Option<(usize, &'static str)> {
-    for (i, row) in view.rows_bottom_up() {
-        if row.contains("(esc to cancel") {
-            return Some((i, "gemini.esc-to-cancel"));
-        }
-        if row.contains("Queued (press ↑ to edit)") {
-            return Some((i, "gemini.queued"));
-        }
-        let text = row.trim();
-        if text.starts_with(RESTARTING) {
-            // Only while nothing has been drawn below it yet but the start-up screen.
-            let later = view.rows[i + 1..]
-                .iter()
-                .any(|r| r.contains("Gemini CLI v"));
-            if !later {
-                return Some((i, "gemini.restarting"));
-            }
-        }
-    }
-    initialising(view)
-}
-
-/// Gemini says `ℹ Initializing... Prompts will be queued.` when a message came before it was
-/// ready; until it echoes that message and starts on it, the notice is the last thing above the
-/// input area (the queue row above it may already be gone).
-fn initialising(view: &ScreenView) -> Option<(usize, &'static str)> {
-    let separator = view
-        .rows_bottom_up()
-        .find(|(_, r)| r.starts_with("──"))
-        .map(|(i, _)| i)?;
-    let (i, last) = view.rows[..separator]
-        .iter()
-        .enumerate()
-        .rev()
-        .find(|(_, r)| !r.trim().is_empty() && r.trim() != "? for shortcuts")?;
-    last.contains("Initializing... Prompts will be queued")
-        .then_some((i, "gemini.initializing"))
-}
-
-/// The title Gemini sets while it works: `✦  Working… (dir)` or `✦  <thought> (dir)`, and
-/// `⏲  Working… (dir)` for silent work.
-fn busy_title(title: &str) -> bool {
-    title.starts_with('✦') || title.starts_with('⏲')
-}
-
-/// Gemini draws its input box (and titles itself Ready) before it has initialised; what it
-/// shows once it has: the banner, or the conversation above the box.
-fn initialised(view: &ScreenView) -> bool {
-    view.rows
-        .iter()
-        .any(|r| r.contains("Gemini CLI v") || r.starts_with("✦ "))
-}
 
 impl Adapter for Gemini {
     fn name(&self) -> &'static str {
@@ -190,73 +72,12 @@ impl Adapter for Gemini {
             agent_session_id,
         }
     }
-
-    fn classify(&self, view: &ScreenView) -> Verdict {
-        if let Some(verdict) = dialog(view) {
-            return verdict;
-        }
-        if let Some((i, rule)) = busy_row(view) {
-            return Verdict::new(Observation::Busy, rule, Some(i), view.rows[i].trim());
-        }
-        if busy_title(&view.title) {
-            return Verdict::new(
-                Observation::Busy,
-                "gemini.title-working",
-                None,
-                view.title.trim(),
-            );
-        }
-        let ready = initialised(view);
-        let idle = view.title.starts_with('◇') && ready;
-        if let Some(verdict) = super::input_line_verdict(view, '>', "gemini.input-box", idle) {
-            // Before its banner Gemini may still put its trust dialog in the box's place.
-            return if ready { verdict } else { verdict.tentative() };
-        }
-        Verdict::new(
-            Observation::Unknown,
-            "gemini.no-input-box",
-            Some(usize::from(view.cursor.0)),
-            "cursor is not in the > input box",
-        )
-    }
-
-    fn is_tui(&self) -> bool {
-        true
-    }
-
-    /// Text and Enter written back to back may be taken as one paste, leaving the text unsent.
-    fn submit_delay(&self, bytes: usize) -> Duration {
-        Duration::from_millis(500 + 50 * (bytes as u64).div_ceil(1024))
-    }
-
-    /// Esc cancels the request; C-u clears whatever is left in the input box.
-    fn interrupt_keys(&self) -> &'static [&'static str] {
-        &["Esc", "C-u"]
-    }
-
-    /// The first Ctrl+D only warns (`Press Ctrl+D again to exit.`). A Ctrl+D that lands while
-    /// Gemini is still settling after a restart can go unseen, so the pair comes once more if
-    /// Gemini is still running 1.5 s later (the ladder stops typing once the agent exits).
-    fn exit_sequence(&self) -> Vec<Keystroke> {
-        let ctrl_d = |delay_ms| Keystroke {
-            delay: Duration::from_millis(delay_ms),
-            bytes: vec![0x04],
-        };
-        vec![ctrl_d(0), ctrl_d(300), ctrl_d(1500), ctrl_d(300)]
-    }
-
-    fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
-        super::session_id_at_exit(&RESUME, transcript_tail)
-    }
 }
-
-static RESUME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"gemini --resume\s+(?P<id>[0-9a-fA-F-]{36})").expect("valid regex")
-});
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::{Observation, ScreenView};
 
     fn view(rows: &[&str], cursor: (u16, u16), title: &str) -> ScreenView {
         let rows: Vec<String> = rows.iter().map(|r| r.to_string()).collect();

@@ -1,4 +1,5 @@
-//! The generic adapter: any CLI harnex has no rules for (shells, REPLs, unknown agents).
+//! The generic adapter: any CLI harnex has no rules for (shells, REPLs, unknown agents). Its
+//! rules are `rules/generic.toml`; this module reads the shapes they name (`shape = ...`).
 //!
 //! Everything it reads is a shape most programs share (`screen_shapes`), and every verdict
 //! waits for a quiet screen, so a frame that only looks like a prompt or a dialog while output
@@ -10,9 +11,10 @@
 
 use super::dialog::{Choice, selection_dialog};
 use super::screen_shapes::{self, ChoiceList, YesNo};
-use super::{Adapter, Dialog, Keystroke, Observation, ScreenView, Verdict};
+use super::{Adapter, Dialog, Observation, ScreenView, Verdict};
 
-/// Prompt markers, longest first so `>>> ` is reported as itself rather than `> `.
+/// Prompt markers, longest first (the choice-list shape's test for a prompt below a list; the
+/// `prompt-marker` rule has its own pattern).
 pub const PROMPT_MARKERS: [&str; 7] = [">>> ", "$ ", "# ", "% ", "> ", "› ", "❯ "];
 
 pub struct Generic;
@@ -29,62 +31,44 @@ impl Adapter for Generic {
     fn name(&self) -> &'static str {
         "generic"
     }
+}
 
-    fn classify(&self, view: &ScreenView) -> Verdict {
-        if let Some(question) = screen_shapes::yes_no_question(view) {
-            return yes_no_verdict(&question);
-        }
-        if let Some(list) = screen_shapes::choice_list(view) {
-            return choice_verdict(&list);
-        }
-        let row = usize::from(view.cursor.0);
-        if let Some(marker) = prompt_marker_before_cursor(view) {
-            return Verdict::new(
-                Observation::Prompt,
-                "generic.prompt-marker",
-                Some(row),
-                &format!("cursor right after {:?}", marker.trim_end()),
-            );
-        }
-        if let Some(glyph) = screen_shapes::input_line_glyph(view) {
-            return Verdict::new(
-                Observation::Prompt,
-                "generic.input-line",
-                Some(row),
-                &format!("the cursor's line starts with {glyph:?}"),
-            );
-        }
-        if screen_shapes::cursor_in_input_box(view) {
-            return Verdict::new(
-                Observation::Prompt,
-                "generic.input-box",
-                Some(row),
-                "the cursor is in a box-drawn input area",
-            );
-        }
+/// Shape `yes-no`: a `(y/n)` question the cursor waits after.
+pub fn yes_no_shape(view: &ScreenView, rule: &str) -> Option<Verdict> {
+    screen_shapes::yes_no_question(view).map(|q| yes_no_verdict(&q, rule))
+}
+
+/// Shape `choice-list`: a choice list at the bottom of the screen.
+pub fn choice_list_shape(view: &ScreenView, rule: &str) -> Option<Verdict> {
+    screen_shapes::choice_list(view).map(|l| choice_verdict(&l, rule))
+}
+
+/// Shape `input-line`: the cursor's line starts with a prompt glyph.
+pub fn input_line_shape(view: &ScreenView, rule: &str) -> Option<Verdict> {
+    let glyph = screen_shapes::input_line_glyph(view)?;
+    Some(Verdict::new(
+        Observation::Prompt,
+        rule,
+        Some(usize::from(view.cursor.0)),
+        &format!("the cursor's line starts with {glyph:?}"),
+    ))
+}
+
+/// Shape `input-box`: the cursor is in a box-drawn input area.
+pub fn input_box_shape(view: &ScreenView, rule: &str) -> Option<Verdict> {
+    screen_shapes::cursor_in_input_box(view).then(|| {
         Verdict::new(
-            Observation::Unknown,
-            "generic.no-prompt",
-            Some(row),
-            &format!(
-                "cursor row text {:?} shows no prompt, input box or dialog",
-                view.before_cursor.trim_end()
-            ),
+            Observation::Prompt,
+            rule,
+            Some(usize::from(view.cursor.0)),
+            "the cursor is in a box-drawn input area",
         )
-    }
-
-    /// EOF at an empty line ends shells and REPLs; the stop ladder handles the rest.
-    fn exit_sequence(&self) -> Vec<Keystroke> {
-        vec![Keystroke {
-            delay: std::time::Duration::ZERO,
-            bytes: vec![0x15, 0x04], // C-u clears a half-typed line, C-d sends EOF
-        }]
-    }
+    })
 }
 
 /// `Continue? [Y/n]`: Enter takes a yes default; otherwise `y` and Enter (line programs read
 /// the answer when Enter comes).
-fn yes_no_verdict(question: &YesNo) -> Verdict {
+fn yes_no_verdict(question: &YesNo, rule: &str) -> Verdict {
     let default_yes = question.default_yes == Some(true);
     let dialog = Dialog {
         reason: "generic-yes-no".into(),
@@ -97,16 +81,15 @@ fn yes_no_verdict(question: &YesNo) -> Verdict {
     };
     Verdict::new(
         Observation::Blocked(dialog),
-        "generic.yes-no",
+        rule,
         Some(question.row),
         &question.question,
     )
-    .tentative()
 }
 
 /// A choice list: Enter when the highlighted option says yes, else the arrows to the first that
 /// does.
-fn choice_verdict(list: &ChoiceList) -> Verdict {
+fn choice_verdict(list: &ChoiceList, rule: &str) -> Verdict {
     let options: Vec<Choice> = list
         .options
         .iter()
@@ -131,13 +114,7 @@ fn choice_verdict(list: &ChoiceList) -> Verdict {
         None => options,
     };
     let row = highlighted.or(list.options.first()).map(|o| o.row);
-    Verdict::new(
-        Observation::Blocked(dialog),
-        "generic.choice-list",
-        row,
-        &evidence,
-    )
-    .tentative()
+    Verdict::new(Observation::Blocked(dialog), rule, row, &evidence)
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! Adapters know one agent CLI: how to start it, how to read its screen, how to send to it and
-//! how to ask it to exit. Classification is a pure function of a [`ScreenView`]; the debounce
-//! and turn tracking around it live in `session::state`.
+//! how to ask it to exit. What is read off the screen, the keys and the delays are data
+//! ([`rules`]: one TOML file per agent, overridable by the user); what cannot be data (argument
+//! building, records plans, usage parsing, the agent's environment) is Rust, one module per
+//! agent. Classification is a pure function of a [`ScreenView`]; the debounce and turn tracking
+//! around it live in `session::state`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,7 +21,9 @@ mod generic;
 mod opencode;
 #[cfg(test)]
 mod recordings;
+pub mod rules;
 mod screen_shapes;
+mod with_rules;
 
 pub use claude::Claude;
 pub use codex::Codex;
@@ -26,6 +31,8 @@ pub use copilot::Copilot;
 pub use gemini::Gemini;
 pub use generic::Generic;
 pub use opencode::OpenCode;
+pub use rules::{RuleSet, RulesError};
+pub use with_rules::WithRules;
 // The shared vocabulary, named here too for the adapters' callers.
 pub use crate::vocab::{Dialog, ExitSummary};
 
@@ -179,19 +186,6 @@ pub struct Keystroke {
     pub bytes: Vec<u8>,
 }
 
-/// The agent's own session id, from the last line of the transcript's end that `resume` matches
-/// (its named group `id`): what Claude, Gemini, OpenCode and Copilot print at exit.
-pub fn session_id_at_exit(resume: &regex::Regex, transcript_tail: &str) -> ExitSummary {
-    let text = crate::text::strip_ansi(transcript_tail);
-    ExitSummary {
-        agent_session_id: resume
-            .captures_iter(&text)
-            .last()
-            .map(|c| c["id"].to_string()),
-        ..ExitSummary::default()
-    }
-}
-
 pub trait Adapter: Send + Sync {
     /// Adapter key: `generic`, `codex`, `claude`, `opencode`, `copilot`.
     fn name(&self) -> &'static str;
@@ -229,7 +223,16 @@ pub trait Adapter: Send + Sync {
         None
     }
 
-    fn classify(&self, view: &ScreenView) -> Verdict;
+    /// The screen rules this adapter reads with. Built in by default; [`WithRules`] puts the
+    /// user's merged override in their place. Everything below that the rules say is read from
+    /// here, so an agent module does not implement it itself.
+    fn rules(&self) -> &RuleSet {
+        rules::builtin(self.name())
+    }
+
+    fn classify(&self, view: &ScreenView) -> Verdict {
+        self.rules().classify(view)
+    }
 
     /// Variables the agent needs set to run under harnex, over the caller's environment.
     fn agent_env(&self) -> &'static [(&'static str, &'static str)] {
@@ -240,12 +243,14 @@ pub trait Adapter: Send + Sync {
     /// input box drawn while it works) rather than a line program that is quiet while idle. The
     /// timing defaults below follow from it.
     fn is_tui(&self) -> bool {
-        false
+        self.rules().tui
     }
 
     /// How long the screen must stay unchanged before an unsettled prompt counts.
     fn quiet_window(&self) -> Duration {
-        if self.is_tui() {
+        if let Some(window) = self.rules().quiet_window {
+            window
+        } else if self.is_tui() {
             TUI_QUIET_WINDOW
         } else {
             Duration::from_millis(250)
@@ -272,50 +277,54 @@ pub trait Adapter: Send + Sync {
     /// Pause between writing the text and pressing Enter, so the agent does not take the
     /// Enter as part of a paste.
     fn submit_delay(&self, bytes: usize) -> Duration {
-        Duration::from_millis(75 + 50 * (bytes as u64 / 1024))
+        self.rules().submit_delay.for_bytes(bytes)
     }
 
     /// What `harnex stop` types first.
-    fn exit_sequence(&self) -> Vec<Keystroke>;
+    fn exit_sequence(&self) -> Vec<Keystroke> {
+        self.rules().exit.clone()
+    }
 
     /// Named keys (as `harnex send --keys` takes them) that interrupt a turn in progress and
     /// leave an empty input line, so a message sent next is not queued behind a hung request.
-    fn interrupt_keys(&self) -> &'static [&'static str] {
-        &["C-c"]
+    fn interrupt_keys(&self) -> Vec<String> {
+        self.rules().interrupt_keys.clone()
     }
 
-    fn parse_exit_summary(&self, _transcript_tail: &str) -> ExitSummary {
+    /// Token usage the transcript's end states (`plain_tail`: escape sequences stripped):
+    /// Codex's `Token usage:` line. None by default.
+    fn exit_tokens(&self, _plain_tail: &str) -> ExitSummary {
         ExitSummary::default()
     }
 
+    /// What the transcript's end says: the token usage it states and the agent's own session
+    /// id (its rules' `exit_text.session_id`).
+    fn parse_exit_summary(&self, transcript_tail: &str) -> ExitSummary {
+        let plain = crate::text::strip_ansi(transcript_tail);
+        let mut summary = self.exit_tokens(&plain);
+        summary.agent_session_id = self.rules().exit_text.session_id(&plain);
+        summary
+    }
+
     /// Token usage and the agent's own session id at exit. By default what the transcript's end
-    /// says; agents that keep usage elsewhere look there (`cwd`: where the agent ran).
-    fn exit_usage(&self, transcript_tail: &str, _cwd: &std::path::Path) -> ExitSummary {
-        self.parse_exit_summary(transcript_tail)
+    /// says, completed from the agent's own records where it keeps usage there (`cwd`: where
+    /// the agent ran).
+    fn exit_usage(&self, transcript_tail: &str, cwd: &std::path::Path) -> ExitSummary {
+        self.usage_from_records(self.parse_exit_summary(transcript_tail), cwd)
+    }
+
+    /// Usage from the agent's own records, for agents that print none (Claude); `parsed` is
+    /// what the transcript said.
+    fn usage_from_records(&self, parsed: ExitSummary, _cwd: &std::path::Path) -> ExitSummary {
+        parsed
     }
 
     /// The transcript's end (escape sequences stripped) says the agent lost its model
-    /// connection and gave up, rather than finishing its last turn.
-    fn gave_up_on_model(&self, _plain_tail: &str) -> bool {
-        false
+    /// connection and gave up, rather than finishing its last turn (its rules'
+    /// `exit_text.gave_up`).
+    fn gave_up_on_model(&self, plain_tail: &str) -> bool {
+        self.rules().exit_text.gave_up(plain_tail)
     }
-}
-
-/// A prompt verdict when the cursor sits on the agent's input line, which starts with `glyph`
-/// (`›` for Codex, `❯` for Claude); settled when `idle` says the agent shows idle evidence.
-pub fn input_line_verdict(
-    view: &ScreenView,
-    glyph: char,
-    rule: &str,
-    idle: bool,
-) -> Option<Verdict> {
-    if !view.before_cursor.trim_start().starts_with(glyph) {
-        return None;
-    }
-    let row = usize::from(view.cursor.0);
-    let text = view.rows.get(row).map_or("", |r| r.trim());
-    let verdict = Verdict::new(Observation::Prompt, rule, Some(row), text);
-    Some(if idle { verdict.settled() } else { verdict })
 }
 
 /// How many quiet windows a tentative prompt needs before it counts.
@@ -325,31 +334,6 @@ pub const TENTATIVE_PROMPT_QUIET: u32 = 4;
 pub const TUI_QUIET_WINDOW: Duration = Duration::from_millis(300);
 /// How long a full-screen agent's prompt must hold after a turn answered too fast to show busy.
 pub const TUI_UNSEEN_TURN_GRACE: Duration = Duration::from_secs(3);
-
-/// `/exit`, then Enter as its own write once the agent's paste-burst window has passed (Codex
-/// and Claude both take keys that arrive together as a paste).
-pub fn slash_exit() -> Vec<Keystroke> {
-    vec![
-        Keystroke {
-            delay: Duration::ZERO,
-            bytes: b"/exit".to_vec(),
-        },
-        Keystroke {
-            delay: Duration::from_millis(250),
-            bytes: b"\r".to_vec(),
-        },
-    ]
-}
-
-/// Whether the last of `failures` in `text` comes after the last of `successes`.
-pub fn last_marker_is_failure(text: &str, failures: &[&str], successes: &[&str]) -> bool {
-    let last = |markers: &[&str]| markers.iter().filter_map(|m| text.rfind(m)).max();
-    match (last(failures), last(successes)) {
-        (Some(failure), Some(success)) => failure > success,
-        (Some(_), None) => true,
-        _ => false,
-    }
-}
 
 /// The adapter for a CLI name (or path). Unknown CLIs get the generic adapter.
 pub fn for_cli(cli: &str) -> Box<dyn Adapter> {
@@ -361,6 +345,17 @@ pub fn for_cli(cli: &str) -> Box<dyn Adapter> {
         "gemini" => Box::new(Gemini),
         _ => Box::new(Generic),
     }
+}
+
+/// The adapter for a CLI with the user's rule override merged in (when there is one): what
+/// `run` and the session use. A bad override is an error naming its file and line.
+pub fn configured_for_cli(cli: &str) -> Result<Box<dyn Adapter>, RulesError> {
+    let adapter = for_cli(cli);
+    let rules = rules::load(adapter.name())?;
+    if rules.override_path.is_none() {
+        return Ok(adapter);
+    }
+    Ok(Box::new(WithRules::new(adapter, rules)))
 }
 
 /// The program name of a CLI given as a path (`/usr/bin/codex` → `codex`).

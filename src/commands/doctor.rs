@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 use crate::paths::StateDir;
 
 /// Agent CLIs harnex knows: the oldest version it takes (Codex: the Ruby harnex's floor; Claude
-/// Code: the 2.x screens the adapter reads). The versions tested come from the adapters'
-/// catalog.
+/// Code: the 2.x screens the adapter reads). The versions tested come from the adapters' rule
+/// files.
 const AGENTS: [Agent; 2] = [
     Agent {
         name: "codex",
@@ -111,7 +111,7 @@ fn tool_check(name: &'static str, flag: &str, purpose: &str) -> Check {
 fn agent_check(agent: &Agent) -> Check {
     let Agent { name, minimum } = *agent;
     let tested_versions = super::doctor_adapters::tested_versions(name);
-    let tested = tested_versions.first().copied().unwrap_or("none");
+    let tested = tested_versions.first().map_or("none", String::as_str);
     let required = format!(">= {minimum}");
     let Some(line) = version_of(name, "--version") else {
         let error = format!("not found on PATH (install it to run `harnex run {name}`)");
@@ -129,7 +129,7 @@ fn agent_check(agent: &Agent) -> Check {
     let version = parse_version(&line);
     let is_tested = version
         .as_deref()
-        .is_some_and(|v| tested_versions.contains(&v));
+        .is_some_and(|v| tested_versions.iter().any(|t| t == v));
     let too_old = version
         .as_deref()
         .is_some_and(|v| version_key(v) < version_key(minimum));

@@ -61,6 +61,13 @@ fn describe(answer: &Value) -> String {
             ""
         },
     ));
+    if let (Some(file), Some(line)) = (answer["rule_file"].as_str(), answer["rule_line"].as_u64()) {
+        out.push_str(&format!("rule from: {file}, line {line}\n"));
+    }
+    out.push_str(&format!(
+        "rules: {}\n",
+        answer["rules_file"].as_str().unwrap_or("?")
+    ));
     if let Some(attempt) = verdict["retry"]["attempt"].as_u64() {
         let max = verdict["retry"]["max"]
             .as_u64()
@@ -114,7 +121,7 @@ fn describe(answer: &Value) -> String {
 fn explain_replay(path: &std::path::Path, cli: Option<&str>, as_json: bool) -> Result<i32> {
     let cast = Cast::load(path)?;
     let cli = cli.or_else(|| cast.agent()).unwrap_or("generic");
-    let adapter = crate::adapters::for_cli(cli);
+    let adapter = crate::adapters::configured_for_cli(cli)?;
     let result = replay(&cast, adapter.as_ref());
     if as_json {
         let steps = result
@@ -131,6 +138,7 @@ fn explain_replay(path: &std::path::Path, cli: Option<&str>, as_json: bool) -> R
         super::print_json(&crate::wire::to_value(&ReplayReport {
             ok: true,
             adapter: adapter.name().to_string(),
+            rules_file: adapter.rules().source().to_string(),
             steps,
             turns_started: result.turns_started,
             turns_completed: result.turns_completed,
@@ -138,11 +146,12 @@ fn explain_replay(path: &std::path::Path, cli: Option<&str>, as_json: bool) -> R
         return Ok(0);
     }
     println!(
-        "{} ({}x{}, {} adapter)",
+        "{} ({}x{}, {} adapter, rules: {})",
         path.display(),
         cast.width,
         cast.height,
-        adapter.name()
+        adapter.name(),
+        adapter.rules().source()
     );
     for step in &result.steps {
         let row = step

@@ -213,6 +213,8 @@ pub struct CorruptStatus {
 pub struct ReplayReport {
     pub ok: bool,
     pub adapter: String,
+    /// Where the adapter's screen rules came from (`built-in <agent>.toml` or the override).
+    pub rules_file: String,
     pub steps: Vec<ReplayStep>,
     /// (time, turn) when each turn was seen to start.
     pub turns_started: Vec<(f64, u64)>,

@@ -118,6 +118,12 @@ pub struct ExplainReply {
     /// The adapter's classification of the current screen (rule, row, evidence).
     pub verdict: Value,
     pub dialog: Option<Dialog>,
+    /// Where the session's screen rules come from: `built-in <agent>.toml`, or the user's
+    /// override file merged over it.
+    pub rules_file: String,
+    /// The file the matched rule is from (the built-in one or the override) and its line there.
+    pub rule_file: Option<String>,
+    pub rule_line: Option<u64>,
     pub quiet_window_ms: u64,
     pub output_means_busy: bool,
     pub turn: TurnCounters,

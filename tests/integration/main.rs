@@ -3,6 +3,7 @@
 
 mod support;
 
+mod adapter_rules;
 mod api;
 mod api_hardening;
 mod attribution;

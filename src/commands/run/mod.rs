@@ -40,7 +40,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         None
     };
     let state = StateDir::from_env()?;
-    let adapter = crate::adapters::for_cli(args.cli());
+    let adapter = crate::adapters::configured_for_cli(args.cli())?;
     let mode = PlanMode::of(&args);
     let plan = Plan::resolve(&args, adapter.as_ref(), &state, mode)?;
     let timeout = args.timeout.unwrap_or(DEFAULT_START_TIMEOUT);

@@ -40,6 +40,8 @@ pub fn supervise(
     reporter: Option<Reporter>,
 ) -> Result<i32> {
     let state = plan.state();
+    // The rules `run` checked; read again here, where the session runs.
+    let adapter = crate::adapters::configured_for_cli(&plan.cli)?;
     // Held for the whole life of this supervisor.
     let lock = claim_session(plan)?;
     let listener = bind(plan)?;
@@ -75,7 +77,6 @@ pub fn supervise(
     if let Some(reporter) = &reporter {
         report_ready(plan, &config, &listener, reporter.clone())?;
     }
-    let adapter = crate::adapters::for_cli(&plan.cli);
     let code = session::run(config, adapter, state.clone(), listener)?;
     if let Some(reporter) = &reporter
         && !reporter.sent()

@@ -93,7 +93,7 @@ pub fn run(plan: &Plan, policy: Policy, timeout: Duration) -> Result<i32> {
         policy.max_resumes
     ));
     let mut signals = Interrupts::listen()?;
-    Watcher::new(entry, policy, clock).watch(started, &mut signals)
+    Watcher::new(entry, policy, clock)?.watch(started, &mut signals)
 }
 
 /// SIGINT and SIGTERM, delivered as bytes on a pipe: sleeping is a read with a timeout, which a
@@ -158,7 +158,7 @@ struct Watcher {
     entry: RegistryEntry,
     client: Client,
     policy: Policy,
-    interrupt_keys: &'static [&'static str],
+    interrupt_keys: Vec<String>,
     polls: u64,
     stalls: u32,
     resumes: u32,
@@ -180,9 +180,13 @@ enum Outcome {
 }
 
 impl Watcher {
-    fn new(entry: RegistryEntry, policy: Policy, clock: crate::watch_clock::WatchClock) -> Watcher {
-        let adapter = crate::adapters::for_cli(&entry.cli);
-        Watcher {
+    fn new(
+        entry: RegistryEntry,
+        policy: Policy,
+        clock: crate::watch_clock::WatchClock,
+    ) -> Result<Watcher> {
+        let adapter = crate::adapters::configured_for_cli(&entry.cli)?;
+        Ok(Watcher {
             client: Client::for_entry(&entry),
             interrupt_keys: adapter.interrupt_keys(),
             entry,
@@ -195,7 +199,7 @@ impl Watcher {
             api_errors: 0,
             last_state: "starting".into(),
             clock,
-        }
+        })
     }
 
     /// Often enough to catch a stall within a tenth of its length, never busier than 4 Hz.

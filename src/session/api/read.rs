@@ -51,6 +51,8 @@ pub fn get_explain(session: &Session) -> Reply {
     let Some(Inspection { view, verdict }) = inspect(session) else {
         return Reply::error(503, "screen unavailable (session is shutting down)");
     };
+    let rules = session.adapter.rules();
+    let matched = rules.rule(&verdict.rule);
     let live = session.shared.lock();
     Reply::ok(&ExplainReply {
         ok: true,
@@ -60,6 +62,9 @@ pub fn get_explain(session: &Session) -> Reply {
         state_since: crate::time::rfc3339(live.state_since),
         verdict: serde_json::to_value(&verdict).unwrap_or_default(),
         dialog: live.dialog.clone(),
+        rules_file: rules.source().to_string(),
+        rule_file: matched.map(|r| r.origin.to_string()),
+        rule_line: matched.map(|r| r.line as u64),
         quiet_window_ms: session.adapter.quiet_window().as_millis() as u64,
         output_means_busy: session.adapter.output_means_busy(),
         turn: status::turn_counters(&live),

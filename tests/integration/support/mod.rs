@@ -94,6 +94,8 @@ impl World {
         cmd.current_dir(dir)
             .env("HARNEX_STATE_DIR", &self.state)
             .env("HOME", &self.home)
+            // Rule overrides come from here: never the user's own config dir.
+            .env("HARNEX_CONFIG_DIR", self.config_dir())
             .env("TMUX_TMPDIR", &self.tmux_tmpdir)
             .env(WATCH_TIME_SCALE.0, WATCH_TIME_SCALE.1)
             .env_remove("TMUX")
@@ -108,6 +110,12 @@ impl World {
             .env_remove("HARNEX_INBOX_TTL")
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// The config dir harnex reads rule overrides from (`<it>/adapters/<agent>.toml`); not
+    /// created until a test writes there.
+    pub fn config_dir(&self) -> PathBuf {
+        self.root.path().join("config")
     }
 
     /// Run harnex with `args` to completion.
