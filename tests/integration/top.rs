@@ -340,11 +340,17 @@ fn fifty_sessions_idle_cpu_and_redraw_latency() {
     for id in ids.iter().take(SAMPLES) {
         let send = world.run(&["send", "--id", id, "--message", "tick"]);
         assert_eq!(send.code, 0, "{send:?}");
+        // Captured back to back (no pause between looks, which would add to the figure).
+        let give_up = std::time::Instant::now() + DEADLINE;
         let seen = loop {
             let pane = capture(&world);
             if row_of(&pane, id).is_some_and(|row| !row.contains(" prompt ")) {
                 break std::time::SystemTime::now();
             }
+            assert!(
+                std::time::Instant::now() < give_up,
+                "{id} never left prompt on screen"
+            );
         };
         let changed = wait_until("the state row", DEADLINE, || {
             world
