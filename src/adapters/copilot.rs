@@ -166,7 +166,7 @@ impl Adapter for Copilot {
         Duration::from_millis(500)
     }
 
-    fn submit_delay(&self, bytes: usize) -> Duration {
+    fn submit_delay(&self, bytes: usize, _bracketed_paste: bool) -> Duration {
         Duration::from_millis(200 + 50 * (bytes as u64).div_ceil(1024))
     }
 

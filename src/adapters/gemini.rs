@@ -162,7 +162,7 @@ impl Adapter for Gemini {
     }
 
     /// Text and Enter written back to back may be taken as one paste, leaving the text unsent.
-    fn submit_delay(&self, bytes: usize) -> Duration {
+    fn submit_delay(&self, bytes: usize, _bracketed_paste: bool) -> Duration {
         Duration::from_millis(500 + 50 * (bytes as u64).div_ceil(1024))
     }
 

@@ -249,8 +249,14 @@ pub trait Adapter: Send + Sync {
     }
 
     /// Pause between writing the text and pressing Enter, so the agent does not take the
-    /// Enter as part of a paste.
-    fn submit_delay(&self, bytes: usize) -> Duration {
+    /// Enter as part of a paste. None when the text went in as a bracketed paste (the end marker
+    /// tells the agent where the paste ends, and Enter comes after it), nor for line programs
+    /// (the terminal's line discipline hands them the line at the Enter, however fast it came);
+    /// a TUI without bracketed paste may take a fast Enter for a pasted newline.
+    fn submit_delay(&self, bytes: usize, bracketed_paste: bool) -> Duration {
+        if bracketed_paste || !self.is_tui() {
+            return Duration::ZERO;
+        }
         Duration::from_millis(75 + 50 * (bytes as u64 / 1024))
     }
 

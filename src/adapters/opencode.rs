@@ -91,7 +91,7 @@ impl Adapter for OpenCode {
     }
 
     /// Text arrives as a bracketed paste; Enter as a separate write after it.
-    fn submit_delay(&self, bytes: usize) -> Duration {
+    fn submit_delay(&self, bytes: usize, _bracketed_paste: bool) -> Duration {
         Duration::from_millis(200 + 50 * (bytes as u64).div_ceil(1024))
     }
 

@@ -20,6 +20,7 @@ mod copilot;
 mod gemini;
 mod latency;
 mod opencode;
+mod send_burst;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
