@@ -30,7 +30,7 @@ pub fn run(args: StatusArgs) -> Result<i32> {
         .filter(|e| args.all || e.repo_root == repo)
         .filter(|e| id_key.as_ref().is_none_or(|k| paths::id_key(&e.id) == *k))
         .collect();
-    let mut rows: Vec<Value> = selected.iter().map(|e| session_status(e)).collect();
+    let mut rows: Vec<Value> = selected.iter().map(|e| session_status(&state, e)).collect();
     // Damaged entries are shown (never deleted): whose they are is in their file name.
     let repo_key = paths::repo_key(&repo);
     let damaged: Vec<Value> = scan
@@ -126,9 +126,11 @@ fn warn_corrupt(row: &Value) {
     );
 }
 
-/// The live `/status` of a session, or its registry entry if the API does not answer.
-fn session_status(entry: &RegistryEntry) -> Value {
-    let mut status = match Client::for_entry(entry).get("/status", STATUS_TIMEOUT) {
+/// The status of a live session: its snapshot file when there is one for this run (no request),
+/// else its live `/status`, else its registry entry if the API does not answer either.
+fn session_status(state: &StateDir, entry: &RegistryEntry) -> Value {
+    let live = || Client::for_entry(entry).get("/status", STATUS_TIMEOUT);
+    let mut status = match crate::status_files::read(state, entry).map_or_else(live, Ok) {
         Ok(body) => body,
         Err(_) => {
             // The entry as stored, with the state the API could not give.

@@ -27,6 +27,7 @@ mod run;
 mod schema;
 mod send;
 mod start;
+mod status_files;
 mod stop;
 mod tmux;
 mod wait_exit;
