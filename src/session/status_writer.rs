@@ -31,7 +31,7 @@ pub fn run(session: Arc<Session>) {
         }) else {
             return;
         };
-        let Ok(bytes) = serde_json::to_vec(&status) else {
+        let Ok(bytes) = crate::status_files::document(&status) else {
             continue;
         };
         if bytes != written {
