@@ -140,7 +140,12 @@ impl TreeWatch {
         pick: &dyn Fn(usize, &[String]) -> Vec<String>,
     ) -> std::io::Result<TreeWatch> {
         std::fs::create_dir_all(root)?;
-        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .map_err(|e| {
+                let e = std::io::Error::from(e);
+                crate::follow::warn_polling(&root.display().to_string(), NO_INOTIFY_POLL, &e);
+            })
+            .ok();
         let mut watch = TreeWatch {
             inotify,
             dirs: HashMap::new(),
