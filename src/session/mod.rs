@@ -166,6 +166,8 @@ pub struct Session {
     pub api_in_flight: std::sync::atomic::AtomicUsize,
     /// Held while the registry entry is written or removed; true once it is removed for good.
     registry_removed: Mutex<bool>,
+    /// What the status snapshot holds ([`status_writer`]).
+    pub status_file: status_writer::StatusFile,
 }
 
 impl Session {

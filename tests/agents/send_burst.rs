@@ -133,6 +133,18 @@ fn burst(agent: &str, env: &[(String, String)], world: &World, mock: &MockModel)
     let retried = log.matches("pressing it once more").count();
     assert_eq!(retried, 0, "Enter pressed twice {retried} time(s):\n{log}");
 
+    // The pause-free path: the agent had bracketed paste on (mode 2004) for the messages.
+    let transcript: Vec<u8> = std::fs::read_dir(world.state.join("output"))
+        .expect("output dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("--burst.log"))
+        .flat_map(|e| std::fs::read(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        transcript.windows(8).any(|w| w == b"\x1b[?2004h"),
+        "{agent} enabled bracketed paste"
+    );
+
     took.sort();
     println!(
         "SEND-BURST {agent}: {n} sends, 0 lost, 0 merged, {} model requests with a message, in {:.1} s; send → JSON median {:.0} ms, p90 {:.0} ms (with the answers they waited for)",

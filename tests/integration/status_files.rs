@@ -122,3 +122,33 @@ fn a_stopped_session_removes_its_snapshot() {
     assert_eq!(stopped.code, 0, "{stopped:?}");
     assert!(!file.exists());
 }
+
+/// `status` right after an answer shows at least what the answer said: the API writes the
+/// snapshot before it answers (here `run --detach`, which reports ready through `/wait`, and
+/// `send`).
+#[test]
+fn status_right_after_an_answer_is_not_behind_it() {
+    let world = World::new();
+    let codex = world.new_dir("bin").join("codex");
+    std::os::unix::fs::symlink(crate::support::fake_agent_bin(), &codex).expect("symlink");
+    for i in 0..5 {
+        let id = format!("d{i}");
+        let run = world.detach(&[
+            codex.to_str().expect("utf-8"),
+            "--id",
+            &id,
+            "--",
+            "--dialog",
+        ]);
+        assert_eq!(run["agent_state"], "blocked", "{run}");
+        let status = world.run(&["status", "--id", &id, "--json"]);
+        assert_eq!(status.json()[0]["agent_state"], "blocked", "{status:?}");
+    }
+    world.start_fake("typed", &[], &[]);
+    for n in 1..=5 {
+        let sent = world.run(&["send", "--id", "typed", "--message", &format!("m{n}")]);
+        assert_eq!(sent.code, 0, "{sent:?}");
+        let status = world.run(&["status", "--id", "typed", "--json"]);
+        assert_eq!(status.json()[0]["injected_count"], n, "{status:?}");
+    }
+}
