@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use crate::mock_model::MockModel;
-use crate::support::{World, wait_until};
+use crate::support::World;
 use crate::{Agents, commit_readme, harnex};
 
 const SENDS: usize = 200;
@@ -94,15 +94,16 @@ fn burst(agent: &str, env: &[(String, String)], world: &World, mock: &MockModel)
         ],
     );
     assert_eq!(waited.code, 0, "{waited:?}");
-    let prompts = wait_until(
-        "a model request per message",
-        Duration::from_secs(60),
-        || {
-            let prompts = mock.prompts();
-            let ours = prompts.iter().filter(|p| p.contains("msg-")).count();
-            (ours >= n).then_some(prompts)
-        },
-    );
+    // Every message's request, or (after a deadline) what arrived, to say which are missing.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let prompts = loop {
+        let prompts = mock.prompts();
+        let ours = prompts.iter().filter(|p| p.contains("msg-")).count();
+        if ours >= n || Instant::now() >= deadline {
+            break prompts;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let elapsed = started.elapsed();
 
     let ours: Vec<&String> = prompts.iter().filter(|p| p.contains("msg-")).collect();
@@ -116,7 +117,14 @@ fn burst(agent: &str, env: &[(String, String)], world: &World, mock: &MockModel)
     for (i, text) in sent.iter().enumerate() {
         let marker = format!("msg-{i:03}");
         let asked: Vec<&&String> = ours.iter().filter(|p| p.contains(&marker)).collect();
-        assert!(!asked.is_empty(), "message {i} never reached the model");
+        if asked.is_empty() {
+            let screen = harnex(world, env, &["pane", "--id", "burst"]);
+            panic!(
+                "message {i} never reached the model ({} requests with a message for {n} sends); the screen now:\n{}",
+                ours.len(),
+                screen.stdout
+            );
+        }
         for prompt in asked {
             assert!(
                 prompt.contains(text.as_str()),
