@@ -36,6 +36,42 @@ pub enum Wake {
 
 /// How often to look when inotify is unavailable (no watch could be set up).
 const NO_INOTIFY_POLL: Duration = Duration::from_millis(50);
+/// Say (once per process) that a file is followed by polling because inotify failed, and — when
+/// the reason is the per-user limit on inotify instances (`EMFILE`), which every harnex session
+/// and follower draws on (128 by default: the first thing 200 sessions on one machine run out
+/// of) — what the limit is and how to raise it.
+pub fn warn_polling(what: &str, every: Duration, error: &std::io::Error) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    crate::warn!(
+        "{}",
+        polling_message(what, every, error, &inotify_instance_limit())
+    );
+}
+
+/// The words of [`warn_polling`].
+pub fn polling_message(what: &str, every: Duration, error: &std::io::Error, limit: &str) -> String {
+    let why = if error.raw_os_error() == Some(libc::EMFILE) {
+        format!(
+            "this user's inotify instances are used up (fs.inotify.max_user_instances = {limit}; each harnex session and follower takes one or two): raise the limit, e.g. `sudo sysctl fs.inotify.max_user_instances=1024`"
+        )
+    } else {
+        format!("inotify failed: {error}")
+    };
+    format!(
+        "harnex: following {what} by looking every {} ms: {why}",
+        every.as_millis()
+    )
+}
+
+fn inotify_instance_limit() -> String {
+    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 /// How often to check the owner when no pidfd could be opened (kernels before 5.3).
 const NO_PIDFD_POLL: Duration = Duration::from_millis(500);
 
@@ -105,9 +141,13 @@ impl FileWatch {
         }
     }
 
-    /// `new`, falling back to [`FileWatch::polling`] where inotify is unavailable.
+    /// `new`, falling back to [`FileWatch::polling`] where inotify is unavailable (and saying
+    /// so, once per process: see [`warn_polling`]).
     pub fn new_or_polling(path: &Path) -> FileWatch {
-        FileWatch::new(path).unwrap_or_else(|_| FileWatch::polling(path))
+        FileWatch::new(path).unwrap_or_else(|e| {
+            warn_polling(&path.display().to_string(), NO_INOTIFY_POLL, &e);
+            FileWatch::polling(path)
+        })
     }
 
     /// Also wake ([`Wake::OwnerExited`]) when process `pid` exits. The caller checks afterwards

@@ -142,3 +142,22 @@ fn a_watch_wakes_when_its_owner_exits() {
         "{wake:?}"
     );
 }
+
+#[test]
+fn polling_for_lack_of_inotify_instances_says_which_limit_to_raise() {
+    let used_up = std::io::Error::from_raw_os_error(libc::EMFILE);
+    let text = polling_message("/s/x.jsonl", Duration::from_millis(50), &used_up, "128");
+    assert!(text.contains("looking every 50 ms"), "{text}");
+    assert!(
+        text.contains("fs.inotify.max_user_instances = 128"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sysctl fs.inotify.max_user_instances="),
+        "{text}"
+    );
+    let other = std::io::Error::from_raw_os_error(libc::ENOSPC);
+    let text = polling_message("/s/x.jsonl", Duration::from_millis(50), &other, "128");
+    assert!(!text.contains("max_user_instances"), "{text}");
+    assert!(text.contains("inotify failed"), "{text}");
+}

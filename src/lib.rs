@@ -33,6 +33,7 @@ pub mod rendered_log;
 pub mod replay;
 pub mod session;
 pub mod session_lock;
+pub mod status_files;
 pub mod sweep;
 pub mod telemetry;
 pub mod terminal_filter;

@@ -128,6 +128,13 @@ impl StateDir {
         )
     }
 
+    /// A live session's status snapshot ([`crate::status_files`]).
+    pub fn status_path(&self, key: &SessionKey) -> PathBuf {
+        self.root
+            .join("status")
+            .join(format!("{}.json", key.slug()))
+    }
+
     /// A detached supervisor's own stdout/stderr. The Ruby harnex used the raw id here; the
     /// slug keeps ids out of paths and apart across repos.
     pub fn supervisor_log_path(&self, key: &SessionKey) -> PathBuf {
@@ -136,7 +143,9 @@ impl StateDir {
 }
 
 /// The state dir itself (`""`) and its subdirectories.
-const SUBDIRS: [&str; 7] = ["", "sessions", "exits", "output", "events", "logs", "hooks"];
+const SUBDIRS: [&str; 8] = [
+    "", "sessions", "exits", "output", "events", "logs", "hooks", "status",
+];
 
 fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())

@@ -176,8 +176,10 @@ const DIR_EVENTS: AddWatchFlags = AddWatchFlags::IN_CREATE
 /// into directories as they are created (see the module docs).
 pub struct TreeWatch {
     /// None when no inotify instance could be had (the user's limit, 128 by default, is shared
-    /// by all their processes): then every wait is a short sleep and the caller looks.
+    /// by all their processes): then every wait is a sleep and the caller looks.
     inotify: Option<Inotify>,
+    /// Without inotify: how long the next wait sleeps ([`next_poll`]).
+    poll_every: std::time::Duration,
     /// Each watched directory and its depth below the root (the root is 0).
     dirs: HashMap<WatchDescriptor, (PathBuf, usize)>,
     file_depth: usize,
@@ -193,9 +195,15 @@ impl TreeWatch {
         pick: &dyn Fn(usize, &[String]) -> Vec<String>,
     ) -> std::io::Result<TreeWatch> {
         std::fs::create_dir_all(root)?;
-        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .map_err(|e| {
+                let e = std::io::Error::from(e);
+                crate::follow::warn_polling(&root.display().to_string(), NO_INOTIFY_POLL, &e);
+            })
+            .ok();
         let mut watch = TreeWatch {
             inotify,
+            poll_every: NO_INOTIFY_POLL,
             dirs: HashMap::new(),
             file_depth,
             owner: None,
@@ -248,10 +256,15 @@ impl TreeWatch {
     /// Block until a file at the watched depth is created or written, or the agent exits.
     pub fn wait(&mut self) -> TreeWake {
         let Some(inotify) = &self.inotify else {
-            std::thread::sleep(NO_INOTIFY_POLL);
+            let sleep = self.poll_every;
+            self.poll_every = next_poll(sleep);
             return match &self.owner {
-                Some(owner) if owner_exited(owner) => TreeWake::OwnerExited,
-                _ => TreeWake::Touched(Vec::new()),
+                Some(owner) if owner_exits_within(owner, sleep) => TreeWake::OwnerExited,
+                Some(_) => TreeWake::Touched(Vec::new()),
+                None => {
+                    std::thread::sleep(sleep);
+                    TreeWake::Touched(Vec::new())
+                }
             };
         };
         let inotify_fd = inotify.as_fd().try_clone_to_owned();
@@ -354,13 +367,23 @@ fn subdirs(dir: &Path) -> Vec<String> {
     names
 }
 
-/// How often to look when no inotify instance could be had.
+/// How often to look when no inotify instance could be had: at first, then ever less often up
+/// to [`NO_INOTIFY_POLL_MAX`] — looking for an agent's records (its open files in /proc) every
+/// 100 ms costs a waiting session about 5% of a core, and a machine out of inotify instances has
+/// many sessions.
 const NO_INOTIFY_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+const NO_INOTIFY_POLL_MAX: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Whether the process behind `pidfd` exited (its pidfd reads as ready).
-fn owner_exited(pidfd: &OwnedFd) -> bool {
+/// The sleep after one of `current`: twice as long, at most [`NO_INOTIFY_POLL_MAX`].
+fn next_poll(current: std::time::Duration) -> std::time::Duration {
+    (current * 2).min(NO_INOTIFY_POLL_MAX)
+}
+
+/// Whether the process behind `pidfd` exits within `within` (its pidfd becomes ready).
+fn owner_exits_within(pidfd: &OwnedFd, within: std::time::Duration) -> bool {
     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+    let millis = u16::try_from(within.as_millis()).unwrap_or(u16::MAX);
+    poll(&mut fds, PollTimeout::from(millis)).is_ok_and(|n| n > 0)
 }
 
 /// For a Codex sessions tree: at each level only the newest directory (zero-padded dates sort).
@@ -414,6 +437,17 @@ mod tests {
     }
 
     #[test]
+    fn without_inotify_the_watch_looks_ever_less_often_up_to_a_second() {
+        let mut every = NO_INOTIFY_POLL;
+        let mut sleeps = Vec::new();
+        for _ in 0..6 {
+            sleeps.push(every.as_millis());
+            every = next_poll(every);
+        }
+        assert_eq!(sleeps, [100, 200, 400, 800, 1000, 1000]);
+    }
+
+    #[test]
     fn without_inotify_the_watch_still_wakes_to_look_and_sees_the_agent_exit() {
         let mut child = std::process::Command::new("sh")
             .args(["-c", "read _"])
@@ -422,6 +456,7 @@ mod tests {
             .unwrap();
         let mut watch = TreeWatch {
             inotify: None,
+            poll_every: NO_INOTIFY_POLL,
             dirs: HashMap::new(),
             file_depth: 2,
             owner: None,

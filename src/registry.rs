@@ -43,6 +43,20 @@ fn stat_fields(stat: &str) -> Option<Vec<&str>> {
     Some(stat[close + 1..].split_whitespace().collect())
 }
 
+/// Whether `pid` is alive (not a zombie) and, if so, its start time in clock ticks since boot:
+/// one read of /proc/<pid>/stat for both (`status` checks every live session).
+pub fn process_alive_since(pid: u32) -> Option<Option<u64>> {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return None;
+    }
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields = stat_fields(&stat)?;
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    Some(fields.get(19).and_then(|f| f.parse().ok()))
+}
+
 /// Process start time in clock ticks since boot (field 22 of /proc/<pid>/stat).
 pub fn process_start_ticks(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -275,9 +275,15 @@ pub trait Adapter: Send + Sync {
     }
 
     /// Pause between writing the text and pressing Enter, so the agent does not take the
-    /// Enter as part of a paste.
-    fn submit_delay(&self, bytes: usize) -> Duration {
-        self.rules().submit_delay.for_bytes(bytes)
+    /// Enter as part of a paste. None for line programs (the terminal's line discipline hands
+    /// them the line at the Enter, however fast it came); for a TUI what its rule file says,
+    /// which may be less after a bracketed paste (the end marker tells the agent where the paste
+    /// ends, and Enter comes after it).
+    fn submit_delay(&self, bytes: usize, bracketed_paste: bool) -> Duration {
+        if !self.is_tui() {
+            return Duration::ZERO;
+        }
+        self.rules().submit_delay.for_bytes(bytes, bracketed_paste)
     }
 
     /// What `harnex stop` types first.

@@ -5,7 +5,8 @@
 //! is not live: nobody holds its lock (`sessions/<slug>.lock`) and it has no registry entry, or
 //! one whose supervisor is gone. An entry that cannot be read counts as live (it may be a session
 //! being written right now). A lock file left by a killed supervisor goes too, removed only while
-//! prune holds it. Symlinks and anything else that is not a regular file are never followed nor
+//! prune holds it. A status snapshot (`status/<slug>.json`) of a session that is not live goes
+//! whatever its age: it only ever describes a live session. Symlinks and anything else that is not a regular file are never followed nor
 //! removed.
 
 use std::collections::{BTreeMap, HashSet};
@@ -76,10 +77,20 @@ pub fn run(args: PruneArgs) -> Result<i32> {
         }
     }
 
-    let old: Vec<Group> = groups
+    let mut old: Vec<Group> = groups
         .into_values()
         .filter(|g| g.newest.is_some_and(|t| t < cutoff))
         .collect();
+    // A status snapshot describes a live session; one whose session is not live (its supervisor
+    // was killed before it could remove it) is stale, whatever its age.
+    let mut stale = Group::default();
+    for (name, path, meta) in regular_files(&state.root().join("status")) {
+        let slug = name.split('.').next().unwrap_or_default();
+        if !slug.is_empty() && !live.slugs.contains(slug) {
+            stale.add(path, &meta);
+        }
+    }
+    old.push(stale);
     let mut removed = Vec::new();
     let mut failures = Vec::new();
     for file in old.into_iter().flat_map(|g| g.files) {

@@ -10,6 +10,7 @@ use crate::client::Client;
 use crate::error::Result;
 use crate::paths::{self, StateDir};
 use crate::registry::{self, RegistryEntry};
+use crate::status_files::{Row, set};
 use crate::wire::outputs::CorruptStatus;
 
 /// Per-session budget for the live status call.
@@ -30,7 +31,7 @@ pub fn run(args: StatusArgs) -> Result<i32> {
         .filter(|e| args.all || e.repo_root == repo)
         .filter(|e| id_key.as_ref().is_none_or(|k| paths::id_key(&e.id) == *k))
         .collect();
-    let mut rows: Vec<Value> = selected.iter().map(|e| session_status(e)).collect();
+    let mut rows: Vec<Row> = selected.iter().map(|e| session_status(&state, e)).collect();
     // Damaged entries are shown (never deleted): whose they are is in their file name.
     let repo_key = paths::repo_key(&repo);
     let damaged: Vec<Value> = scan
@@ -47,16 +48,22 @@ pub fn run(args: StatusArgs) -> Result<i32> {
     for row in &damaged {
         warn_corrupt(row);
     }
-    rows.extend(damaged);
+    rows.extend(damaged.iter().map(row_of));
     // Asked for one session that is not live: a failure (exit 1), with where it may be instead.
     let missing = id.is_some() && rows.is_empty();
     if args.json {
-        let rows = if args.tree {
-            super::status_tree::nest(rows)
+        // One write: formatting through `println!` costs a write call per fragment.
+        let out = if args.tree {
+            serde_json::to_vec(&super::status_tree::nest(values_of(&rows)))
         } else {
-            rows
+            serde_json::to_vec(&rows)
         };
-        println!("{}", Value::Array(rows));
+        let mut out = out.map_err(|e| crate::error::Error::failed(e.to_string()))?;
+        out.push(b'\n');
+        std::io::stdout()
+            .lock()
+            .write_all(&out)
+            .map_err(|e| crate::error::Error::failed(format!("cannot write the status: {e}")))?;
         return Ok(if missing { 1 } else { 0 });
     }
     if rows.is_empty() && !missing {
@@ -89,6 +96,7 @@ pub fn run(args: StatusArgs) -> Result<i32> {
         }
         return Ok(if missing { 1 } else { 0 });
     }
+    let rows = values_of(&rows);
     if args.tree {
         print!("{}", super::status_tree::render(&rows));
     } else {
@@ -126,38 +134,59 @@ fn warn_corrupt(row: &Value) {
     );
 }
 
-/// The live `/status` of a session, or its registry entry if the API does not answer.
-fn session_status(entry: &RegistryEntry) -> Value {
-    let mut status = match Client::for_entry(entry).get("/status", STATUS_TIMEOUT) {
-        Ok(body) => body,
-        Err(_) => {
-            // The entry as stored, with the state the API could not give.
-            let mut fallback = crate::wire::to_value(entry);
-            fallback["agent_state"] = Value::from("unreachable");
-            fallback
-        }
+/// The status of a live session: its snapshot file when there is one for this run (no request),
+/// else its live `/status`, else its registry entry if the API does not answer either.
+fn session_status(state: &StateDir, entry: &RegistryEntry) -> Row {
+    let mut row = match crate::status_files::read(state, entry) {
+        Some(row) => row,
+        None => row_of(
+            &match Client::for_entry(entry).get("/status", STATUS_TIMEOUT) {
+                Ok(body) => body,
+                Err(_) => {
+                    // The entry as stored, with the state the API could not give.
+                    let mut fallback = crate::wire::to_value(entry);
+                    fallback["agent_state"] = Value::from("unreachable");
+                    fallback
+                }
+            },
+        ),
     };
-    if let Some(map) = status.as_object_mut() {
-        // As the Ruby harnex's registry rows have them: scripts call the API with the token
-        // (it is the user's own: the registry file is 0600, and so is what they redirect to).
-        let registered = crate::wire::status::RegistryFields {
-            token: entry.token.clone(),
-            cwd: entry.cwd.clone(),
-            registry_path: entry.file.clone(),
-        };
-        if let Value::Object(fields) = serde_json::json!(registered) {
-            map.extend(fields);
-        }
-        for key in ["log_mtime", "log_idle_s"] {
-            map.entry(key).or_insert(Value::Null);
-        }
-        for key in ["tmux_target", "tmux_session", "tmux_window"] {
-            if let Some(value) = entry.extra.get(key) {
-                map.entry(key).or_insert(value.clone());
-            }
+    // As the Ruby harnex's registry rows have them: scripts call the API with the token (it is
+    // the user's own: the registry file is 0600, and so is what they redirect to).
+    set(&mut row, "token", &entry.token);
+    set(&mut row, "cwd", &entry.cwd);
+    set(&mut row, "registry_path", &entry.file);
+    for key in ["log_mtime", "log_idle_s"] {
+        if !row.contains_key(key) {
+            set(&mut row, key, &());
         }
     }
-    status
+    for key in ["tmux_target", "tmux_session", "tmux_window"] {
+        if let Some(value) = entry.extra.get(key)
+            && !row.contains_key(key)
+        {
+            set(&mut row, key, value);
+        }
+    }
+    row
+}
+
+/// A JSON object as a [`Row`] (anything else as an empty one).
+fn row_of(value: &Value) -> Row {
+    let mut row = Row::new();
+    if let Some(map) = value.as_object() {
+        for (key, value) in map {
+            set(&mut row, key, value);
+        }
+    }
+    row
+}
+
+/// Rows as JSON values, for the table and the tree.
+fn values_of(rows: &[Row]) -> Vec<Value> {
+    rows.iter()
+        .map(|row| serde_json::to_value(row).unwrap_or(Value::Null))
+        .collect()
 }
 
 fn table(rows: &[Value]) -> String {

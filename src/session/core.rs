@@ -107,6 +107,7 @@ impl Session {
             transcript_dropped: parts.transcript_dropped,
             api_in_flight: std::sync::atomic::AtomicUsize::new(0),
             registry_removed: Mutex::new(false),
+            status_file: Default::default(),
             config: parts.config,
         }
     }

@@ -84,8 +84,8 @@ pub fn deliver(
     }
     let _turn = take_the_pty(session)?;
     let mut bytes_written = 0;
+    let paste = session.shared.lock().bracketed_paste;
     if !payload.enter_only {
-        let paste = session.shared.lock().bracketed_paste;
         let bytes = if paste {
             [b"\x1b[200~", text.as_bytes(), b"\x1b[201~"].concat()
         } else {
@@ -98,9 +98,11 @@ pub fn deliver(
     }
     let submit = payload.submit || payload.enter_only;
     if submit && bytes_written > 0 {
-        session
-            .clock()
-            .sleep(session.adapter.submit_delay(bytes_written));
+        // None after a bracketed paste: Enter follows the end marker at once.
+        let pause = session.adapter.submit_delay(bytes_written, paste);
+        if !pause.is_zero() {
+            session.clock().sleep(pause);
+        }
     }
     let turn = if submit {
         session.shared.update(|live| {
@@ -139,7 +141,7 @@ fn press_enter(session: &Session, turn: u64) -> Result<bool, String> {
     // Tell the monitor first: everything it sees from now on is the agent's reaction.
     let _ = session.monitor.send(MonitorMsg::Submitted(turn));
     let mut taken = false;
-    for _attempt in 0..2 {
+    for attempt in 0..2 {
         session
             .write(b"\r".to_vec())
             .map_err(|e| format!("cannot write to the agent: {e}"))?;
@@ -151,6 +153,13 @@ fn press_enter(session: &Session, turn: u64) -> Result<bool, String> {
             .is_some();
         if taken {
             break;
+        }
+        if attempt == 0 {
+            crate::warn!(
+                "harnex: {}: no reaction to Enter within {} ms (turn {turn}); pressing it once more",
+                session.config.id,
+                TAKE_WINDOW.as_millis()
+            );
         }
     }
     if !taken {
@@ -209,4 +218,26 @@ fn wait_for_still_screen(session: &Session, quiet: Duration, max: Duration) {
             Err(Some(still_until.min(give_up)))
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::adapters::for_cli;
+
+    #[test]
+    fn enter_follows_a_bracketed_paste_at_once_and_a_line_program_needs_no_pause() {
+        for cli in ["bash", "claude"] {
+            let adapter = for_cli(cli);
+            assert_eq!(adapter.submit_delay(10, true), Duration::ZERO, "{cli}");
+            assert_eq!(adapter.submit_delay(4096, true), Duration::ZERO, "{cli}");
+        }
+        assert_eq!(for_cli("bash").submit_delay(4096, false), Duration::ZERO);
+        // Without bracketed paste the TUIs take a fast Enter for a pasted newline; Codex keeps
+        // its pause with it too.
+        assert!(for_cli("codex").submit_delay(10, true) >= Duration::from_millis(150));
+        assert!(for_cli("codex").submit_delay(10, false) >= Duration::from_millis(150));
+        assert!(for_cli("claude").submit_delay(10, false) >= Duration::from_millis(150));
+    }
 }

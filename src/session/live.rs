@@ -219,6 +219,9 @@ pub struct Shared {
     changed: Condvar,
     /// Bumped with every update, for async waiters (the API's long-polls hold no thread).
     generation: tokio::sync::watch::Sender<u64>,
+    /// Bumped with every update while the lock is held, so a waiter on the condition variable
+    /// can tell whether anything changed since it last looked ([`Shared::updates`]).
+    updates: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -228,6 +231,7 @@ impl Shared {
             clock,
             changed: Condvar::new(),
             generation: tokio::sync::watch::Sender::new(0),
+            updates: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -245,10 +249,22 @@ impl Shared {
 
     /// Modify and wake every waiter.
     pub fn update<R>(&self, f: impl FnOnce(&mut Live) -> R) -> R {
-        let result = f(&mut self.lock());
+        let result = {
+            let mut live = self.lock();
+            let result = f(&mut live);
+            self.updates
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            result
+        };
         self.changed.notify_all();
         self.generation.send_modify(|n| *n = n.wrapping_add(1));
         result
+    }
+
+    /// How many updates there were; read it under the lock (in a `wait_for` check) to know
+    /// whether anything changed since an earlier look.
+    pub fn updates(&self) -> u64 {
+        self.updates.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `wait_for` for async callers: sleeps on the watch channel, never on a thread.

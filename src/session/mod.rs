@@ -38,6 +38,7 @@ pub mod screen;
 mod shell;
 pub mod state;
 pub mod status;
+pub mod status_writer;
 pub mod stop;
 pub mod submit;
 pub mod terminal;
@@ -166,6 +167,8 @@ pub struct Session {
     pub api_in_flight: std::sync::atomic::AtomicUsize,
     /// Held while the registry entry is written or removed; true once it is removed for good.
     registry_removed: Mutex<bool>,
+    /// What the status snapshot holds ([`status_writer`]).
+    pub status_file: status_writer::StatusFile,
 }
 
 impl Session {
@@ -183,6 +186,18 @@ impl Session {
             .unwrap_or_else(|p| p.into_inner());
         *removed = true;
         registry::remove_entry(&self.state_dir, &self.key(), &self.config.session_id);
+        crate::status_files::remove(&self.state_dir, &self.key());
+    }
+
+    /// Run `write` (a write of one of the session's live files) unless the session has removed
+    /// its registry entry for good; `None` when it has. Holds the lock that removal takes, so a
+    /// late write never brings a file back after the end.
+    pub fn unless_removed<R>(&self, write: impl FnOnce() -> R) -> Option<R> {
+        let removed = self
+            .registry_removed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        (!*removed).then(write)
     }
 
     pub fn key(&self) -> SessionKey {

@@ -15,7 +15,7 @@ use super::monitor::MonitorMsg;
 use super::pty::WriteRequest;
 use super::{
     Mode, Session, SessionConfig, SessionPaths, api_server, delivery, ending, file_hook, inbox,
-    monitor, pty, record_feed, screen, stop, terminal, transcript,
+    monitor, pty, record_feed, screen, status_writer, stop, terminal, transcript,
 };
 use crate::adapters::Adapter;
 use crate::error::{Error, Result};
@@ -173,6 +173,8 @@ fn start(
     })?;
     let s = Arc::clone(&session);
     spawn_thread("inbox", move || delivery::inbox_loop(s))?;
+    let s = Arc::clone(&session);
+    spawn_thread("status-writer", move || status_writer::run(s))?;
     match (records_finder, records_problem) {
         (Some(finder), _) => {
             let s = Arc::clone(&session);

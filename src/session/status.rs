@@ -150,6 +150,16 @@ pub fn snapshot(session: &Session, live: &Live) -> Snapshot {
     }
 }
 
+/// The status as its snapshot file stores it: the clock fields (`log_mtime`, `log_idle_s`,
+/// `progress_idle_s`) left out, for the reader to fill in ([`crate::status_files`]).
+pub fn status_for_file(session: &Session, live: &Live) -> Status {
+    let mut status = status(session, live);
+    status.snapshot.log_mtime = None;
+    status.snapshot.log_idle_s = None;
+    status.snapshot.progress_idle_s = 0.0;
+    status
+}
+
 /// The full status (`GET /status`).
 pub fn status(session: &Session, live: &Live) -> Status {
     let config = &session.config;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::paths::SessionKey;
-use crate::registry::{process_alive, process_start_ticks, url_host};
+use crate::registry::{process_alive, process_alive_since, url_host};
 use crate::session_lock::{self, Probe};
 
 /// One live session as written to `sessions/<slug>.json` (Ruby-compatible field names, plus
@@ -71,13 +71,11 @@ impl RegistryEntry {
     /// process exists and, when it has a session lock, holds it (a reused pid does not).
     pub fn is_alive(&self) -> bool {
         let process = match self.supervisor_pid {
-            Some(pid) => {
-                process_alive(pid)
-                    && match (self.supervisor_started, process_start_ticks(pid)) {
-                        (Some(want), Some(have)) => want == have,
-                        _ => true,
-                    }
-            }
+            Some(pid) => match (process_alive_since(pid), self.supervisor_started) {
+                (None, _) => false,
+                (Some(Some(have)), Some(want)) => want == have,
+                (Some(_), _) => true,
+            },
             None => process_alive(self.pid),
         };
         process

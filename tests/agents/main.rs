@@ -20,6 +20,7 @@ mod copilot;
 mod gemini;
 mod latency;
 mod opencode;
+mod send_burst;
 mod soak;
 
 use std::path::{Path, PathBuf};

@@ -115,6 +115,12 @@ fn a_session_that_ends_on_a_full_disk_writes_its_record_once_space_returns() {
     let agent = world.entry("end")["pid"].as_u64().unwrap();
     let filler = world.state.join("filler");
     fill(&filler);
+    // The status snapshot goes when a rewrite fails (a stale one would be shown as current),
+    // which frees its block: take that room too, so the disk stays full.
+    for snapshot in world.files_of("status", "end") {
+        std::fs::remove_file(snapshot).unwrap();
+    }
+    fill(&world.state.join("filler-2"));
     let stopped = world.run(&["stop", "--id", "end"]);
     assert_eq!(stopped.code, 0, "{stopped:?}");
     wait_until("the agent to exit", DEADLINE, || {
@@ -128,6 +134,7 @@ fn a_session_that_ends_on_a_full_disk_writes_its_record_once_space_returns() {
         "the disk is full"
     );
     std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(world.state.join("filler-2")).unwrap();
 
     let waited = world.run(&["wait", "--id", "end"]);
     assert_eq!(waited.code, 0, "{waited:?}");

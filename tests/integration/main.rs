@@ -29,6 +29,7 @@ mod run;
 mod schema;
 mod send;
 mod start;
+mod status_files;
 mod stop;
 mod tmux;
 mod top;

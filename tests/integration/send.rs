@@ -700,3 +700,38 @@ fn wait_until_or_explain(world: &World, id: &str, needle: &str) -> String {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Sends in a row to bash, without a pause before Enter: each is a command of its own, none lost
+/// (left typed, to be merged with the next), none merged.
+#[test]
+fn sends_in_a_row_to_bash_are_each_a_line_of_their_own() {
+    let world = World::new();
+    world.detach_bash("row");
+    world.wait_state("row", "prompt");
+    let out = world.root.path().join("row.txt");
+    let path = out.to_str().expect("utf-8");
+    const SENDS: usize = 30;
+    for i in 0..SENDS {
+        let command = if i % 2 == 0 {
+            format!("echo row-{i} >> {path}")
+        } else {
+            // Two lines in one message: a bracketed paste when bash enabled it.
+            format!("echo row-{i} >> {path} &&\necho row-{i}b >> {path}")
+        };
+        let sent = world.run(&["send", "--id", "row", "--message", &command]);
+        assert_eq!(sent.code, 0, "send {i}: {sent:?}");
+    }
+    let mut want: Vec<String> = Vec::new();
+    for i in 0..SENDS {
+        want.push(format!("row-{i}"));
+        if i % 2 == 1 {
+            want.push(format!("row-{i}b"));
+        }
+    }
+    let got = wait_until("every command to run", DEADLINE, || {
+        let text = std::fs::read_to_string(&out).ok()?;
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        (lines.len() >= want.len()).then_some(lines)
+    });
+    assert_eq!(got, want);
+}

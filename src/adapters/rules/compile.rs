@@ -131,10 +131,15 @@ pub struct SubmitDelay {
     pub base_ms: u64,
     pub per_kb_ms: u64,
     pub count: KbCount,
+    /// The pause after a bracketed paste, when it differs (Claude Code takes Enter at once).
+    pub after_paste_ms: Option<u64>,
 }
 
 impl SubmitDelay {
-    pub fn for_bytes(self, bytes: usize) -> Duration {
+    pub fn for_bytes(self, bytes: usize, bracketed_paste: bool) -> Duration {
+        if bracketed_paste && let Some(ms) = self.after_paste_ms {
+            return Duration::from_millis(ms);
+        }
         let kb = match self.count {
             KbCount::Started => (bytes as u64).div_ceil(1024),
             KbCount::Whole => bytes as u64 / 1024,
@@ -758,6 +763,7 @@ impl RuleSet {
                 base_ms: submit.base_ms,
                 per_kb_ms: submit.per_kb_ms,
                 count: submit.count,
+                after_paste_ms: submit.after_paste_ms,
             },
             interrupt_keys: file
                 .interrupt_keys
@@ -802,6 +808,7 @@ impl RuleSet {
                 base_ms: submit.base_ms,
                 per_kb_ms: submit.per_kb_ms,
                 count: submit.count,
+                after_paste_ms: submit.after_paste_ms,
             };
         }
         if let Some(keys) = &file.interrupt_keys {

@@ -46,6 +46,8 @@ pub struct SubmitDelaySpec {
     /// `started` (default) counts a KiB begun as a whole one; `whole` counts full KiB only.
     #[serde(default)]
     pub count: KbCount,
+    /// The pause after a bracketed paste, when it differs from the one above.
+    pub after_paste_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -251,10 +251,13 @@ fn fixed_dialog_keys_and_submit_delay_and_exit_come_from_the_file() {
     };
     assert_eq!(dialog.accept_keys, ["Enter"]);
     assert!(dialog.enter_is_safe);
-    assert_eq!(set.submit_delay.for_bytes(0).as_millis(), 200);
-    assert_eq!(set.submit_delay.for_bytes(1).as_millis(), 250);
+    assert_eq!(set.submit_delay.for_bytes(0, false).as_millis(), 200);
+    assert_eq!(set.submit_delay.for_bytes(1, false).as_millis(), 250);
     assert_eq!(
-        builtin("generic").submit_delay.for_bytes(1023).as_millis(),
+        builtin("generic")
+            .submit_delay
+            .for_bytes(1023, false)
+            .as_millis(),
         75
     );
     assert_eq!(builtin("generic").exit[0].bytes, [0x15, 0x04]);

@@ -74,15 +74,27 @@ impl Call {
 
 /// `GET /wait` and `GET /messages/:id`.
 pub async fn long_poll(session: &Session, call: &Call) -> Reply {
-    match call.segments().as_slice() {
+    let reply = match call.segments().as_slice() {
         ["wait"] => wait::get_wait(session, &call.query).await,
         ["messages", id] => wait::get_message(session, id, &call.query).await,
         _ => Reply::error(404, "not found"),
-    }
+    };
+    // What the answer says is in the status snapshot before the client reads it.
+    super::status_writer::flush(session);
+    reply
 }
 
 /// Every other route; may block (delivery, the screen, stop).
 pub fn handle(session: &Arc<Session>, call: &Call) -> Reply {
+    let reply = route(session, call);
+    // A change a request made is in the status snapshot before its client reads the answer.
+    if call.method != Method::GET {
+        super::status_writer::flush(session);
+    }
+    reply
+}
+
+fn route(session: &Arc<Session>, call: &Call) -> Reply {
     let body = &call.body[..];
     match (&call.method, call.segments().as_slice()) {
         (&Method::GET, ["status"] | ["health"]) => read::get_status(session),

@@ -1,0 +1,133 @@
+//! Status snapshots on disk, `status/<slug>.json`: what a live session's `GET /status` answers,
+//! kept current by its supervisor ([`crate::session::status_writer`]), so `harnex status` reads
+//! one small file per session instead of making an HTTP request to each.
+//!
+//! A snapshot holds no token (the registry entry does); it is 0600 in the 0700 state dir all the
+//! same, written atomically. Whether the session is alive is never taken from it: the reader
+//! lists only sessions whose registry entry passes the liveness check (pid, start time, session
+//! lock), so the snapshot of a supervisor that died is not shown, and the scan that finds the dead
+//! entry removes it. The fields that change with the clock alone are not stored (the writer
+//! would have to rewrite the file every second); the reader fills them in: `log_mtime` and
+//! `log_idle_s` from the transcript, `progress_idle_s` from `last_progress_at`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use serde_json::value::{RawValue, to_raw_value};
+
+use crate::paths::{SessionKey, StateDir};
+use crate::registry::RegistryEntry;
+use crate::time::{parse_rfc3339, rfc3339};
+
+/// A status as its top-level fields, each kept as the JSON text it was read as: `status` lists
+/// many sessions, and copying their text costs a fraction of parsing and re-serialising every
+/// value. Keys are sorted, as in every JSON document harnex writes.
+pub type Row = BTreeMap<String, Box<RawValue>>;
+
+/// Set `key` in `row` to `value`.
+pub fn set<T: Serialize + ?Sized>(row: &mut Row, key: &str, value: &T) {
+    if let Ok(raw) = to_raw_value(value) {
+        row.insert(key.to_string(), raw);
+    }
+}
+
+/// The snapshot as it is written: a JSON document with sorted keys at every level.
+pub fn document<T: Serialize>(status: &T) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&crate::wire::to_value(status))
+}
+
+/// The status of `entry` from its snapshot, with the clock fields filled in; `None` when there
+/// is none for this run (a supervisor of an older harnex, a failed write), so the caller asks
+/// the session itself.
+pub fn read(state: &StateDir, entry: &RegistryEntry) -> Option<Row> {
+    let bytes = crate::private_fs::read(&state.status_path(&entry.key())).ok()?;
+    let mut row: Row = serde_json::from_slice(&bytes).ok()?;
+    // A leftover of an earlier run of the same id is not this session's.
+    let session_id: String = serde_json::from_str(row.get("session_id")?.get()).ok()?;
+    if session_id != entry.session_id {
+        return None;
+    }
+    fill_clock_fields(&mut row, SystemTime::now());
+    Some(row)
+}
+
+/// Remove the snapshot of `key` (the session ended, or its supervisor is gone).
+pub fn remove(state: &StateDir, key: &SessionKey) {
+    let _ = std::fs::remove_file(state.status_path(key));
+}
+
+/// Set `log_mtime`, `log_idle_s` (from the transcript named by `output_log_path`) and
+/// `progress_idle_s` (from `last_progress_at`) as of `now`, as the live session computes them.
+pub fn fill_clock_fields(row: &mut Row, now: SystemTime) {
+    let field = |key: &str| -> Option<String> { serde_json::from_str(row.get(key)?.get()).ok() };
+    let transcript = field("output_log_path")
+        .and_then(|path| std::fs::metadata(PathBuf::from(path)).ok())
+        .filter(|meta| meta.len() > 0)
+        .and_then(|meta| meta.modified().ok());
+    let progress = field("last_progress_at").and_then(|at| parse_rfc3339(&at));
+    match transcript {
+        Some(mtime) => {
+            set(row, "log_mtime", &rfc3339(mtime));
+            set(
+                row,
+                "log_idle_s",
+                &now.duration_since(mtime).map_or(0, |d| d.as_secs()),
+            );
+        }
+        None => {
+            set(row, "log_mtime", &());
+            set(row, "log_idle_s", &());
+        }
+    }
+    if let Some(since) = progress {
+        let idle = now.duration_since(since).map_or(0.0, |d| d.as_secs_f64());
+        set(row, "progress_idle_s", &idle);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+    use std::time::Duration;
+
+    fn row_of(value: Value) -> Row {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn value_of(row: &Row) -> Value {
+        serde_json::to_value(row).unwrap()
+    }
+
+    #[test]
+    fn clock_fields_are_computed_at_read_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("out.log");
+        std::fs::write(&log, b"some output").unwrap();
+        let mtime = std::fs::metadata(&log).unwrap().modified().unwrap();
+        let progress = SystemTime::now() - Duration::from_secs(90);
+        let mut row = row_of(json!({
+            "output_log_path": log,
+            "last_progress_at": rfc3339(progress),
+            "log_mtime": null, "log_idle_s": null, "progress_idle_s": 0.0,
+        }));
+        fill_clock_fields(&mut row, mtime + Duration::from_secs(7));
+        let status = value_of(&row);
+        assert_eq!(status["log_mtime"], rfc3339(mtime));
+        assert_eq!(status["log_idle_s"], 7);
+        let idle = status["progress_idle_s"].as_f64().unwrap();
+        // 90 s before the file was written, read 7 s after it.
+        assert!((96.0..99.0).contains(&idle), "{idle}");
+    }
+
+    #[test]
+    fn an_empty_or_missing_transcript_has_no_log_time() {
+        let mut row = row_of(json!({"output_log_path": "/nonexistent/harnex/out.log"}));
+        fill_clock_fields(&mut row, SystemTime::now());
+        let status = value_of(&row);
+        assert_eq!(status["log_mtime"], Value::Null);
+        assert_eq!(status["log_idle_s"], Value::Null);
+    }
+}
