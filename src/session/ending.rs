@@ -62,7 +62,12 @@ pub fn record_end(session: &Session, exit: ChildExit) -> ExitRecord {
             .gave_up_on_model(&crate::text::strip_ansi(&tail)),
         (_, Some(last)) => last.facts.outcome == TurnOutcome::Failed,
     };
-    let reason = telemetry::classify_exit(exit, ever_ready, stop_requested, gave_up);
+    let typed_ctrl_c = session
+        .adapter
+        .exit_sequence()
+        .iter()
+        .any(|key| key.bytes.contains(&0x03));
+    let reason = telemetry::classify_exit(exit, ever_ready, stop_requested, gave_up, typed_ctrl_c);
 
     session.events.emit(&Event::Usage(UsageRow {
         totals: usage.clone(),

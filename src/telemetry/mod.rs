@@ -12,6 +12,7 @@ pub fn classify_exit(
     ever_ready: bool,
     stop_requested: bool,
     gave_up: bool,
+    typed_ctrl_c: bool,
 ) -> &'static str {
     if !ever_ready && !stop_requested {
         "boot_failure"
@@ -20,6 +21,11 @@ pub fn classify_exit(
     } else if gave_up {
         "disconnected"
     } else if exit.code == 0 {
+        "success"
+    } else if stop_requested && typed_ctrl_c && ended_by_sigint(exit) {
+        // The stop typed Ctrl+C as the agent's own quit key (OpenCode): a second one that
+        // lands while the agent is already restoring its terminal arrives as SIGINT. The ladder
+        // itself never sends SIGINT, so this is the quit harnex asked for.
         "success"
     } else if stop_requested && (exit.signal.is_some() || ended_by_stop_signal(exit.code)) {
         // Ended by the stop ladder's signals (`stop --force`, a grace that ran out), whether
@@ -31,6 +37,11 @@ pub fn classify_exit(
     } else {
         "failure"
     }
+}
+
+/// Ended by SIGINT: killed by it, or caught it and exited 128 + 2.
+fn ended_by_sigint(exit: ChildExit) -> bool {
+    exit.signal == Some(2) || (exit.signal.is_none() && exit.code == 130)
 }
 
 /// An exit code that says "ended by a signal the stop ladder sends" (128 + HUP, INT, KILL, TERM).
@@ -48,19 +59,49 @@ mod tests {
 
     #[test]
     fn exits_are_classified_in_order() {
-        assert_eq!(classify_exit(code(0), false, false, false), "boot_failure");
-        assert_eq!(classify_exit(code(1), false, true, false), "failure");
-        assert_eq!(classify_exit(code(124), true, false, false), "timeout");
-        assert_eq!(classify_exit(code(0), true, false, true), "disconnected");
-        assert_eq!(classify_exit(code(0), true, true, false), "success");
+        assert_eq!(
+            classify_exit(code(0), false, false, false, false),
+            "boot_failure"
+        );
+        assert_eq!(classify_exit(code(1), false, true, false, false), "failure");
+        assert_eq!(
+            classify_exit(code(124), true, false, false, false),
+            "timeout"
+        );
+        assert_eq!(
+            classify_exit(code(0), true, false, true, false),
+            "disconnected"
+        );
+        assert_eq!(classify_exit(code(0), true, true, false, false), "success");
         // It caught the stop's SIGTERM and exited 128 + 15 itself: stopped all the same.
-        assert_eq!(classify_exit(code(143), true, true, false), "stopped");
-        assert_eq!(classify_exit(code(143), true, false, false), "failure");
+        assert_eq!(
+            classify_exit(code(143), true, true, false, false),
+            "stopped"
+        );
+        assert_eq!(
+            classify_exit(code(143), true, false, false, false),
+            "failure"
+        );
         let signalled = ChildExit {
             code: 129,
             signal: Some(1),
         };
-        assert_eq!(classify_exit(signalled, true, true, false), "stopped");
-        assert_eq!(classify_exit(signalled, true, false, false), "killed");
+        assert_eq!(
+            classify_exit(signalled, true, true, false, false),
+            "stopped"
+        );
+        assert_eq!(
+            classify_exit(signalled, true, false, false, false),
+            "killed"
+        );
+        // Ctrl+C typed as the agent's quit key, the agent ending of SIGINT: the quit asked for.
+        let sigint = ChildExit {
+            code: 130,
+            signal: Some(2),
+        };
+        assert_eq!(classify_exit(sigint, true, true, false, true), "success");
+        assert_eq!(classify_exit(code(130), true, true, false, true), "success");
+        assert_eq!(classify_exit(sigint, true, true, false, false), "stopped");
+        assert_eq!(classify_exit(sigint, true, false, false, true), "killed");
     }
 }
