@@ -103,6 +103,7 @@ impl Session {
             monitor: parts.monitor,
             signal: parts.signal,
             delivery_lock: Mutex::new(()),
+            turn_rows: Mutex::new(()),
             git_start: parts.git_start,
             transcript_dropped: parts.transcript_dropped,
             api_in_flight: std::sync::atomic::AtomicUsize::new(0),

@@ -157,6 +157,10 @@ pub struct Session {
     pub signal: stop::Signaller,
     /// Held for the whole of one delivery (text, pause, Enter, check).
     pub delivery_lock: Mutex<()>,
+    /// Held from a turn decision (the ledger, under the live lock) until its rows are written:
+    /// the monitor and the record follower both decide, and without it one thread's rows could
+    /// overtake the other's (a `task_complete` before the `usage` row decided ahead of it).
+    pub turn_rows: Mutex<()>,
     /// The person's keystrokes (foreground and tmux): held while a delivery writes.
     pub keyboard: keyboard::Keyboard,
     /// HEAD when the session started (none outside git or before the first commit).

@@ -191,6 +191,7 @@ fn publish(
     at: Instant,
 ) {
     let now = SystemTime::now();
+    let order = super::record_feed::turn_rows(session);
     let decided = session.shared.update(|live| {
         if changed {
             live.generation += 1;
@@ -243,5 +244,7 @@ fn publish(
             Transition::TurnCompleted(_) => {}
         }
     }
-    super::record_feed::apply(session, decided);
+    let ended = super::record_feed::write_rows(session, decided);
+    drop(order);
+    super::record_feed::finish(session, ended);
 }

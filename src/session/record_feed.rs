@@ -101,8 +101,12 @@ pub fn run(session: Arc<Session>, finder: Finder) {
 }
 
 pub(super) fn unavailable(session: &Session, why: String) {
-    let outs = session.shared.update(|live| live.ledger.unavailable(why));
-    apply(session, outs);
+    let ended = {
+        let _order = turn_rows(session);
+        let outs = session.shared.update(|live| live.ledger.unavailable(why));
+        write_rows(session, outs)
+    };
+    finish(session, ended);
 }
 
 /// Wait until the agent's record file exists; `Err` when the agent exits first.
@@ -341,26 +345,42 @@ fn whole_lines(
 /// Hand facts to the ledger and carry out what it decides.
 pub(super) fn feed(session: &Session, facts: Vec<RecordFact>, source: Source) {
     let now = session.clock().now();
-    let outs = session.shared.update(|live| {
-        let assigned = live.last_turn_assigned;
-        let mut outs = Vec::new();
-        for fact in facts {
-            outs.extend(live.ledger.fact_at(fact, source, assigned, now));
-        }
-        outs
-    });
-    apply(session, outs);
+    let ended = {
+        let _order = turn_rows(session);
+        let outs = session.shared.update(|live| {
+            let assigned = live.last_turn_assigned;
+            let mut outs = Vec::new();
+            for fact in facts {
+                outs.extend(live.ledger.fact_at(fact, source, assigned, now));
+            }
+            outs
+        });
+        write_rows(session, outs)
+    };
+    finish(session, ended);
     if source == Source::Hook {
         // A hook's turn end may now wait for its record: the monitor keeps that deadline.
         let _ = session.monitor.send(MonitorMsg::Wake);
     }
 }
 
-/// Write the rows the ledger decided on; tell the screen tracker about turns the records ended.
-/// Only then are the decided turns counted as completed: whoever waits for a turn finds its
+/// Lock the order of turn rows: take it before the ledger decides, and write the decided rows
+/// ([`write_rows`]) before letting it go, then [`finish`].
+pub fn turn_rows(session: &Session) -> std::sync::MutexGuard<'_, ()> {
+    session
+        .turn_rows
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// After [`write_rows`], once the order lock is let go: tell the screen tracker about
+/// the turns the records ended (a message the monitor may only read once it has the lock), then
+/// count the decided turns as completed: only now, so whoever waits for a turn finds its
 /// `task_complete` row written when it wakes.
-pub fn apply(session: &Session, outs: Vec<LedgerOut>) {
-    emit(session, outs);
+pub fn finish(session: &Session, ended: Vec<u64>) {
+    for turn in ended {
+        let _ = session.monitor.send(MonitorMsg::RecordTurnEnded(turn));
+    }
     let behind = {
         let live = session.shared.lock();
         live.ledger.completed() > live.turns.completed
@@ -372,7 +392,10 @@ pub fn apply(session: &Session, outs: Vec<LedgerOut>) {
     }
 }
 
-fn emit(session: &Session, outs: Vec<LedgerOut>) {
+/// Write the rows the ledger decided on, in its order; the turns the records ended, for
+/// [`finish`].
+pub fn write_rows(session: &Session, outs: Vec<LedgerOut>) -> Vec<u64> {
+    let mut ended = Vec::new();
     for out in outs {
         match out {
             LedgerOut::Emit(event) => {
@@ -385,9 +408,8 @@ fn emit(session: &Session, outs: Vec<LedgerOut>) {
                 }
                 session.events.emit(&event);
             }
-            LedgerOut::CompleteTurn(turn) => {
-                let _ = session.monitor.send(MonitorMsg::RecordTurnEnded(turn));
-            }
+            LedgerOut::CompleteTurn(turn) => ended.push(turn),
         }
     }
+    ended
 }
