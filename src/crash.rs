@@ -36,7 +36,7 @@ pub fn settle(state: &StateDir, entry: &RegistryEntry) {
     let lock_path = session_lock::lock_path_of_entry(file);
     // Still held after a short wait: a new supervisor of this id owns the slug (it settles the
     // old run itself when it starts).
-    let Ok(Some(lock)) = SessionLock::acquire(&lock_path, PATIENCE) else {
+    let Ok(Some(lock)) = SessionLock::acquire_to_settle(&lock_path, PATIENCE) else {
         return;
     };
     match registry::parse_entry(file) {

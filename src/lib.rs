@@ -18,6 +18,7 @@ pub mod event_stream;
 pub mod events;
 pub mod follow;
 pub mod ids;
+pub mod json_row;
 pub mod keys;
 pub mod message_text;
 pub mod paths;

@@ -27,9 +27,19 @@ pub fn open_read(path: &Path) -> io::Result<File> {
 
 /// The whole content of a file.
 pub fn read(path: &Path) -> io::Result<Vec<u8>> {
-    let mut file = open_read(path)?;
-    let mut bytes = Vec::new();
-    io::Read::read_to_end(&mut file, &mut bytes)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(SAFE_FLAGS)
+        .open(path)
+        .map_err(|e| explain(path, e))?;
+    // One fstat for both the regular-file check and the size: `File::read_to_end` would ask
+    // for the size again (and the position), and `status` reads two files per session.
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular(path));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
+    io::Read::read_to_end(&mut io::Read::take(&file, u64::MAX), &mut bytes)?;
     Ok(bytes)
 }
 
@@ -173,11 +183,15 @@ fn regular(path: &Path, file: File) -> io::Result<File> {
     if file.metadata()?.is_file() {
         Ok(file)
     } else {
-        Err(io::Error::other(format!(
-            "{} is not a regular file; harnex does not read or write anything else in its state directory: remove it",
-            path.display()
-        )))
+        Err(not_regular(path))
     }
+}
+
+fn not_regular(path: &Path) -> io::Error {
+    io::Error::other(format!(
+        "{} is not a regular file; harnex does not read or write anything else in its state directory: remove it",
+        path.display()
+    ))
 }
 
 /// `ELOOP` from `O_NOFOLLOW` means a symlink: say so, and what to do.

@@ -96,15 +96,19 @@ pub enum EntryError {
 }
 
 pub fn parse_entry(path: &Path) -> std::result::Result<RegistryEntry, EntryError> {
+    let mut entry: RegistryEntry = parse_as(path)?;
+    entry.file = Some(path.to_path_buf());
+    Ok(entry)
+}
+
+fn parse_as<T: serde::de::DeserializeOwned>(path: &Path) -> std::result::Result<T, EntryError> {
     let bytes = match crate::private_fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(EntryError::Missing),
         Err(e) => return Err(EntryError::Corrupt(format!("cannot read it: {e}"))),
     };
-    let mut entry: RegistryEntry = serde_json::from_slice(&bytes)
-        .map_err(|e| EntryError::Corrupt(format!("not a registry entry: {e}")))?;
-    entry.file = Some(path.to_path_buf());
-    Ok(entry)
+    serde_json::from_slice(&bytes)
+        .map_err(|e| EntryError::Corrupt(format!("not a registry entry: {e}")))
 }
 
 /// A registry file that could not be parsed (left in place; see the module docs).
@@ -127,15 +131,78 @@ impl CorruptEntry {
 }
 
 /// What the registry holds: live sessions, and entries that could not be read.
-#[derive(Debug, Default)]
-pub struct Scan {
-    pub live: Vec<RegistryEntry>,
+#[derive(Debug)]
+pub struct Scan<T = RegistryEntry> {
+    pub live: Vec<T>,
     pub corrupt: Vec<CorruptEntry>,
+}
+
+impl<T> Default for Scan<T> {
+    fn default() -> Self {
+        Scan {
+            live: Vec::new(),
+            corrupt: Vec::new(),
+        }
+    }
 }
 
 /// Look at every registry entry. Entries of dead supervisors are settled on the way (their crash
 /// recorded once, then removed); damaged ones are reported, never deleted.
 pub fn scan(state: &StateDir) -> Scan {
+    scan_as(state)
+}
+
+/// As [`scan`], reading of each entry only what listing sessions needs ([`EntryHead`]).
+pub fn scan_heads(state: &StateDir) -> Scan<EntryHead> {
+    scan_as(state)
+}
+
+/// A registry entry as a scan reads it.
+trait Listed: Sized {
+    fn parse(path: &Path) -> std::result::Result<Self, EntryError>;
+    fn liveness(&self) -> Liveness<'_>;
+    fn started_at(&self) -> &str;
+    fn id(&self) -> &str;
+}
+
+impl Listed for RegistryEntry {
+    fn parse(path: &Path) -> std::result::Result<Self, EntryError> {
+        parse_entry(path)
+    }
+    fn liveness(&self) -> Liveness<'_> {
+        self.liveness()
+    }
+    fn started_at(&self) -> &str {
+        &self.started_at
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Listed for EntryHead {
+    fn parse(path: &Path) -> std::result::Result<Self, EntryError> {
+        let mut head: EntryHead = parse_as(path)?;
+        head.file = path.to_path_buf();
+        Ok(head)
+    }
+    fn liveness(&self) -> Liveness<'_> {
+        Liveness {
+            pid: self.pid,
+            supervisor_pid: self.supervisor_pid,
+            supervisor_started: self.supervisor_started,
+            file: Some(&self.file),
+        }
+    }
+    fn started_at(&self) -> &str {
+        &self.started_at
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+fn scan_as<T: Listed>(state: &StateDir) -> Scan<T> {
     let mut scan = Scan::default();
     let Ok(dir) = fs::read_dir(state.sessions_dir()) else {
         return scan;
@@ -145,9 +212,14 @@ pub fn scan(state: &StateDir) -> Scan {
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        match parse_entry(&path) {
-            Ok(entry) if entry.is_alive() => scan.live.push(entry),
-            Ok(entry) => crate::crash::settle(state, &entry),
+        match T::parse(&path) {
+            Ok(entry) if entry.liveness().is_alive() => scan.live.push(entry),
+            // Settling reads the whole entry again, under the lock: rare, so not worth keeping.
+            Ok(_) => {
+                if let Ok(entry) = parse_entry(&path) {
+                    crate::crash::settle(state, &entry);
+                }
+            }
             Err(EntryError::Missing) => {}
             Err(EntryError::Corrupt(error)) => scan.corrupt.push(CorruptEntry {
                 supervisor_alive: session_lock::probe(&session_lock::lock_path_of_entry(&path))
@@ -158,9 +230,103 @@ pub fn scan(state: &StateDir) -> Scan {
         }
     }
     scan.live
-        .sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+        .sort_by(|a, b| a.started_at().cmp(b.started_at()).then(a.id().cmp(b.id())));
     scan.corrupt.sort_by(|a, b| a.path.cmp(&b.path));
     scan
+}
+
+/// What listing sessions needs of a registry entry. An entry also carries a copy of its
+/// session's whole status (about 60 fields, as the Ruby harnex's entries do); serde skips those
+/// unparsed here, so a listing costs the same per session whatever an entry holds.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct EntryHead {
+    pub session_id: String,
+    pub id: String,
+    pub cli: String,
+    pub repo_root: PathBuf,
+    /// The agent's PID (the PTY child).
+    pub pid: u32,
+    pub token: String,
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    pub started_at: String,
+    #[serde(default)]
+    pub supervisor_pid: Option<u32>,
+    #[serde(default)]
+    pub supervisor_started: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmux_target: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmux_session: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmux_window: Option<serde_json::Value>,
+    /// The file this entry was read from.
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+impl EntryHead {
+    pub fn key(&self) -> SessionKey {
+        SessionKey::new(self.repo_root.clone(), &self.id)
+    }
+
+    /// The whole entry (read again from its file).
+    pub fn full(&self) -> std::result::Result<RegistryEntry, EntryError> {
+        parse_entry(&self.file)
+    }
+}
+
+/// What says whether a registry entry's session is alive.
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness<'a> {
+    /// The agent's pid (entries without a supervisor pid).
+    pub pid: u32,
+    pub supervisor_pid: Option<u32>,
+    /// The supervisor's start time in clock ticks since boot.
+    pub supervisor_started: Option<u64>,
+    /// The registry file (its lock file is next to it).
+    pub file: Option<&'a Path>,
+}
+
+impl Liveness<'_> {
+    /// Whether the session's supervisor (or, for entries without one, the agent) is alive.
+    ///
+    /// The session lock answers first: nobody holds it, or a reader settling the run's crash
+    /// does, dead; a supervisor holds it, alive (its pid is checked to exist too, for a lock
+    /// taken by a harnex from before readers took only its first byte). That costs one `fcntl`
+    /// and one `kill(pid, 0)`, so `status` stays cheap per session; a supervisor's lock goes
+    /// with its process, before it is a zombie. Without a lock file (a supervisor from before
+    /// locks) the pid and its start time in `/proc` decide, so a reused pid is not taken for the
+    /// supervisor.
+    pub fn is_alive(&self) -> bool {
+        let lock = self
+            .file
+            .map(|file| session_lock::probe(&session_lock::lock_path_of_entry(file)));
+        match (lock, self.supervisor_pid) {
+            (Some(Probe::Free | Probe::Settling), _) => false,
+            (Some(Probe::Held), Some(pid)) => pid_exists(pid),
+            (_, Some(pid)) => match (process_alive_since(pid), self.supervisor_started) {
+                (None, _) => false,
+                (Some(Some(have)), Some(want)) => want == have,
+                (Some(_), _) => true,
+            },
+            (_, None) => process_alive(self.pid),
+        }
+    }
+}
+
+/// Whether a process with this pid exists (a zombie too; one that is not ours too).
+fn pid_exists(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(e) => e == nix::errno::Errno::EPERM,
+    }
 }
 
 /// Every live session in the registry (see [`scan`]).
@@ -225,7 +391,7 @@ impl Selector {
         })
     }
 
-    fn matches(&self, entry: &RegistryEntry) -> bool {
+    fn matches(&self, entry: &EntryHead) -> bool {
         paths::id_key(&entry.id) == paths::id_key(&self.id)
             && self
                 .cli
@@ -251,28 +417,29 @@ impl Selector {
 
     pub fn resolve(&self, state: &StateDir) -> Result<Resolved> {
         let home = self.home_repo()?;
-        let scan = scan(state);
+        // Heads only: the one entry this names is read whole below.
+        let scan = scan_heads(state);
         let live = scan.live;
-        let matching: Vec<&RegistryEntry> = live.iter().filter(|e| self.matches(e)).collect();
-        if let Some(here) = matching.iter().find(|e| e.repo_root == home) {
-            return Ok(Resolved::Live(Box::new((*here).clone())));
+        let matching: Vec<&EntryHead> = live.iter().filter(|e| self.matches(e)).collect();
+        let chosen = match matching.iter().find(|e| e.repo_root == home) {
+            Some(here) => Some(*here),
+            None if self.repo.is_none() && matching.len() == 1 => Some(matching[0]),
+            None => None,
+        };
+        // Gone between the scan and this read: it just ended, and is looked up as ended below.
+        if let Some(entry) = chosen.and_then(|head| head.full().ok()) {
+            return Ok(Resolved::Live(Box::new(entry)));
         }
-        if self.repo.is_none() {
-            match matching.as_slice() {
-                [only] => return Ok(Resolved::Live(Box::new((*only).clone()))),
-                [] => {}
-                many => {
-                    let repos: Vec<String> = many
-                        .iter()
-                        .map(|e| format!("{} ({})", e.repo_root.display(), e.cli))
-                        .collect();
-                    return Err(Error::failed(format!(
-                        "multiple active sessions found with id {:?}: {}; pass --repo PATH (or --cli NAME) to pick one",
-                        self.id,
-                        repos.join(", ")
-                    )));
-                }
-            }
+        if self.repo.is_none() && chosen.is_none() && matching.len() > 1 {
+            let repos: Vec<String> = matching
+                .iter()
+                .map(|e| format!("{} ({})", e.repo_root.display(), e.cli))
+                .collect();
+            return Err(Error::failed(format!(
+                "multiple active sessions found with id {:?}: {}; pass --repo PATH (or --cli NAME) to pick one",
+                self.id,
+                repos.join(", ")
+            )));
         }
         // A damaged entry of this very session: its supervisor may be alive and about to rewrite it.
         let slug = SessionKey::new(home.clone(), &self.id).slug();
@@ -298,7 +465,7 @@ impl Selector {
         })
     }
 
-    fn not_found_hint(&self, live: &[RegistryEntry], home: &Path) -> String {
+    fn not_found_hint(&self, live: &[EntryHead], home: &Path) -> String {
         let here: Vec<&str> = live
             .iter()
             .filter(|e| e.repo_root == home)
@@ -416,6 +583,51 @@ mod tests {
         let me = std::process::id();
         assert!(process_alive(me));
         assert!(process_start_ticks(me).is_some());
+    }
+
+    /// A pid no process has: one past `pid_max` is never handed out.
+    fn unused_pid() -> u32 {
+        let max: u32 = fs::read_to_string("/proc/sys/kernel/pid_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(4_194_304);
+        max + 1
+    }
+
+    fn liveness_of(file: &Path, supervisor_pid: u32, started: Option<u64>) -> bool {
+        Liveness {
+            pid: supervisor_pid,
+            supervisor_pid: Some(supervisor_pid),
+            supervisor_started: started,
+            file: Some(file),
+        }
+        .is_alive()
+    }
+
+    #[test]
+    fn the_session_lock_decides_liveness_before_the_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = dir.path().join("r--s.json");
+        let me = std::process::id();
+        let wrong_start = process_start_ticks(me).map(|t| t + 1);
+        // No lock file (a supervisor from before locks): the pid and its start time decide.
+        assert!(liveness_of(&entry, me, process_start_ticks(me)));
+        assert!(!liveness_of(&entry, me, wrong_start), "a reused pid");
+        assert!(!liveness_of(&entry, unused_pid(), None));
+        // A lock nobody holds: dead, whatever the pid.
+        let lock_path = session_lock::lock_path_of_entry(&entry);
+        fs::write(&lock_path, b"").unwrap();
+        assert!(!liveness_of(&entry, me, process_start_ticks(me)));
+        // Held: alive while the supervisor's pid exists (its start time is not read), dead when
+        // the holder is a reader settling a run whose supervisor is gone.
+        let lock = session_lock::SessionLock::acquire(&lock_path, std::time::Duration::ZERO)
+            .unwrap()
+            .expect("the lock is free");
+        // The holder's own process asks: an OFD lock is per open file, so it sees it held.
+        assert_eq!(session_lock::probe(&lock_path), Probe::Held);
+        assert!(liveness_of(&entry, me, wrong_start));
+        assert!(!liveness_of(&entry, unused_pid(), None));
+        lock.release();
     }
 
     #[test]

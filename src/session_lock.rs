@@ -5,8 +5,10 @@
 //! inherited by the agent (the file is close-on-exec), and anyone can ask whether it is held
 //! without taking it (`F_OFD_GETLK`). So "is this slug's supervisor alive?" has an exact answer
 //! even when the registry entry is damaged or its pid was reused, and a second `run` with the same
-//! id is refused. A reader that records the crash of a dead run takes the lock for the few
-//! milliseconds that takes, so two readers never write that record twice.
+//! id is refused. A reader that records the crash of a dead run (or prunes its files) takes the
+//! lock for the few milliseconds that takes, so two readers never write that record twice. A
+//! supervisor locks the whole file and a reader its first byte only: both exclude each other, and
+//! a look at the lock tells a live supervisor from a reader busy with a dead run's files.
 //!
 //! The holder unlinks the file before letting go; whoever takes the lock checks that the file it
 //! locked is still the one at the path (else it retries), so an unlink never lets two holders in.
@@ -33,8 +35,10 @@ pub struct SessionLock {
 /// What a look at a lock file found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probe {
-    /// A live process holds it.
+    /// A live supervisor holds it.
     Held,
+    /// A reader holds it while it settles or prunes a run whose supervisor is gone.
+    Settling,
     /// Nobody holds it.
     Free,
     /// There is no lock file (nobody holds it; or a supervisor from before locks existed).
@@ -63,10 +67,43 @@ fn whole_file(kind: libc::c_short) -> libc::flock {
     }
 }
 
+/// Who takes a lock: the range it locks says so to [`probe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    /// The whole file, for the session's life.
+    Supervisor,
+    /// The first byte, for the moments a reader settles a dead run.
+    Reader,
+}
+
+impl Holder {
+    fn range(self) -> libc::flock {
+        let mut lock = whole_file(libc::F_WRLCK as _);
+        if self == Holder::Reader {
+            lock.l_len = 1;
+        }
+        lock
+    }
+}
+
 impl SessionLock {
-    /// Take the lock at `path`, waiting up to `patience` while another process holds it.
-    /// `Ok(None)`: still held at the end (a live supervisor, or a reader settling a crash).
+    /// Take the lock at `path` for a supervisor's life, waiting up to `patience` while another
+    /// process holds it. `Ok(None)`: still held at the end (a live supervisor, or a reader
+    /// settling a crash).
     pub fn acquire(path: &Path, patience: Duration) -> io::Result<Option<SessionLock>> {
+        Self::acquire_as(path, patience, Holder::Supervisor)
+    }
+
+    /// As [`SessionLock::acquire`], for a reader that settles or prunes a dead run's files.
+    pub fn acquire_to_settle(path: &Path, patience: Duration) -> io::Result<Option<SessionLock>> {
+        Self::acquire_as(path, patience, Holder::Reader)
+    }
+
+    fn acquire_as(
+        path: &Path,
+        patience: Duration,
+        holder: Holder,
+    ) -> io::Result<Option<SessionLock>> {
         let deadline = Instant::now() + patience;
         loop {
             let file = OpenOptions::new()
@@ -77,10 +114,7 @@ impl SessionLock {
                 .mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(path)?;
-            match fcntl(
-                &file,
-                FcntlArg::F_OFD_SETLK(&whole_file(libc::F_WRLCK as _)),
-            ) {
+            match fcntl(&file, FcntlArg::F_OFD_SETLK(&holder.range())) {
                 Ok(_) => {
                     // The previous holder may have unlinked the file we opened: a lock on an
                     // unlinked file protects nothing.
@@ -124,7 +158,7 @@ impl Drop for SessionLock {
 /// moments later); false if someone still does after `within`.
 pub fn await_free(path: &Path, within: Duration) -> bool {
     let deadline = Instant::now() + within;
-    while probe(path) == Probe::Held {
+    while matches!(probe(path), Probe::Held | Probe::Settling) {
         if Instant::now() >= deadline {
             return false;
         }
@@ -151,6 +185,9 @@ pub fn probe(path: &Path) -> Probe {
     let mut query = whole_file(libc::F_WRLCK as _);
     match fcntl(&file, FcntlArg::F_OFD_GETLK(&mut query)) {
         Ok(_) if query.l_type == libc::F_UNLCK as libc::c_short => Probe::Free,
+        Ok(_) if query.l_start == 0 && query.l_len == Holder::Reader.range().l_len => {
+            Probe::Settling
+        }
         Ok(_) => Probe::Held,
         Err(_) => Probe::Missing,
     }
@@ -204,6 +241,35 @@ mod tests {
         assert_eq!(probe(&path), Probe::Held);
         drop(lock);
         assert_eq!(probe(&path), Probe::Missing);
+    }
+
+    #[test]
+    fn a_reader_settling_is_told_from_a_supervisor_and_both_exclude_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.lock");
+        let reader = SessionLock::acquire_to_settle(&path, Duration::ZERO)
+            .unwrap()
+            .unwrap();
+        assert_eq!(probe(&path), Probe::Settling);
+        let wait = Duration::from_millis(30);
+        assert!(SessionLock::acquire(&path, wait).unwrap().is_none());
+        assert!(
+            SessionLock::acquire_to_settle(&path, wait)
+                .unwrap()
+                .is_none()
+        );
+        assert!(!await_free(&path, wait), "a reader is still at it");
+        reader.release();
+        let supervisor = SessionLock::acquire(&path, Duration::ZERO)
+            .unwrap()
+            .unwrap();
+        assert_eq!(probe(&path), Probe::Held);
+        assert!(
+            SessionLock::acquire_to_settle(&path, wait)
+                .unwrap()
+                .is_none()
+        );
+        supervisor.release();
     }
 
     #[test]

@@ -10,43 +10,32 @@
 //! would have to rewrite the file every second); the reader fills them in: `log_mtime` and
 //! `log_idle_s` from the transcript, `progress_idle_s` from `last_progress_at`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 use serde::Serialize;
-use serde_json::value::{RawValue, to_raw_value};
 
+pub use crate::json_row::Row;
 use crate::paths::{SessionKey, StateDir};
-use crate::registry::RegistryEntry;
+use crate::registry::EntryHead;
 use crate::time::{parse_rfc3339, rfc3339};
-
-/// A status as its top-level fields, each kept as the JSON text it was read as: `status` lists
-/// many sessions, and copying their text costs a fraction of parsing and re-serialising every
-/// value. Keys are sorted, as in every JSON document harnex writes.
-pub type Row = BTreeMap<String, Box<RawValue>>;
-
-/// Set `key` in `row` to `value`.
-pub fn set<T: Serialize + ?Sized>(row: &mut Row, key: &str, value: &T) {
-    if let Ok(raw) = to_raw_value(value) {
-        row.insert(key.to_string(), raw);
-    }
-}
 
 /// The snapshot as it is written: a JSON document with sorted keys at every level.
 pub fn document<T: Serialize>(status: &T) -> serde_json::Result<Vec<u8>> {
     serde_json::to_vec(&crate::wire::to_value(status))
 }
 
-/// The status of `entry` from its snapshot, with the clock fields filled in; `None` when there
-/// is none for this run (a supervisor of an older harnex, a failed write), so the caller asks
+/// The snapshot file of `entry`'s session, as read; make it a status with [`row`].
+pub fn read(state: &StateDir, entry: &EntryHead) -> Option<Vec<u8>> {
+    crate::private_fs::read(&state.status_path(&entry.key())).ok()
+}
+
+/// The status in `snapshot`, with the clock fields filled in; `None` when it is not of this run
+/// of `entry` (a leftover of an earlier run of the same id) or not a status, so the caller asks
 /// the session itself.
-pub fn read(state: &StateDir, entry: &RegistryEntry) -> Option<Row> {
-    let bytes = crate::private_fs::read(&state.status_path(&entry.key())).ok()?;
-    let mut row: Row = serde_json::from_slice(&bytes).ok()?;
-    // A leftover of an earlier run of the same id is not this session's.
-    let session_id: String = serde_json::from_str(row.get("session_id")?.get()).ok()?;
-    if session_id != entry.session_id {
+pub fn row<'a>(snapshot: &'a [u8], entry: &EntryHead) -> Option<Row<'a>> {
+    let mut row = Row::parse(snapshot)?;
+    if row.get_as::<String>("session_id")? != entry.session_id {
         return None;
     }
     fill_clock_fields(&mut row, SystemTime::now());
@@ -61,29 +50,30 @@ pub fn remove(state: &StateDir, key: &SessionKey) {
 /// Set `log_mtime`, `log_idle_s` (from the transcript named by `output_log_path`) and
 /// `progress_idle_s` (from `last_progress_at`) as of `now`, as the live session computes them.
 pub fn fill_clock_fields(row: &mut Row, now: SystemTime) {
-    let field = |key: &str| -> Option<String> { serde_json::from_str(row.get(key)?.get()).ok() };
-    let transcript = field("output_log_path")
+    let transcript = row
+        .get_as::<String>("output_log_path")
         .and_then(|path| std::fs::metadata(PathBuf::from(path)).ok())
         .filter(|meta| meta.len() > 0)
         .and_then(|meta| meta.modified().ok());
-    let progress = field("last_progress_at").and_then(|at| parse_rfc3339(&at));
+    let progress = row
+        .get_as::<String>("last_progress_at")
+        .and_then(|at| parse_rfc3339(&at));
     match transcript {
         Some(mtime) => {
-            set(row, "log_mtime", &rfc3339(mtime));
-            set(
-                row,
+            row.set("log_mtime", &rfc3339(mtime));
+            row.set(
                 "log_idle_s",
                 &now.duration_since(mtime).map_or(0, |d| d.as_secs()),
             );
         }
         None => {
-            set(row, "log_mtime", &());
-            set(row, "log_idle_s", &());
+            row.set("log_mtime", &());
+            row.set("log_idle_s", &());
         }
     }
     if let Some(since) = progress {
         let idle = now.duration_since(since).map_or(0.0, |d| d.as_secs_f64());
-        set(row, "progress_idle_s", &idle);
+        row.set("progress_idle_s", &idle);
     }
 }
 
@@ -93,12 +83,12 @@ mod tests {
     use serde_json::{Value, json};
     use std::time::Duration;
 
-    fn row_of(value: Value) -> Row {
-        serde_json::from_value(value).unwrap()
+    fn row_of(value: Value) -> Row<'static> {
+        Row::of_value(&value)
     }
 
     fn value_of(row: &Row) -> Value {
-        serde_json::to_value(row).unwrap()
+        row.to_value()
     }
 
     #[test]

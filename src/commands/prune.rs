@@ -129,7 +129,11 @@ impl LiveSessions {
         let mut slugs = HashSet::new();
         for (name, path, _) in regular_files(&state.sessions_dir()) {
             if let Some(slug) = name.strip_suffix(".lock") {
-                if session_lock::probe(&path) == session_lock::Probe::Held {
+                // A reader settling a crash: the files are still being written.
+                if matches!(
+                    session_lock::probe(&path),
+                    session_lock::Probe::Held | session_lock::Probe::Settling
+                ) {
                     slugs.insert(slug.to_string());
                 }
                 continue;
@@ -185,7 +189,7 @@ fn remove_regular_file(path: &Path) -> std::io::Result<()> {
 
 /// Remove a lock file only while holding it, so a supervisor that just took it keeps it.
 fn remove_free_lock(path: &Path) -> std::io::Result<()> {
-    match session_lock::SessionLock::acquire(path, Duration::ZERO)? {
+    match session_lock::SessionLock::acquire_to_settle(path, Duration::ZERO)? {
         Some(lock) => {
             lock.release();
             Ok(())

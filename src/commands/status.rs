@@ -9,8 +9,8 @@ use crate::cli::StatusArgs;
 use crate::client::Client;
 use crate::error::Result;
 use crate::paths::{self, StateDir};
-use crate::registry::{self, RegistryEntry};
-use crate::status_files::{Row, set};
+use crate::registry::{self, EntryHead};
+use crate::status_files::Row;
 use crate::wire::outputs::CorruptStatus;
 
 /// Per-session budget for the live status call.
@@ -19,19 +19,28 @@ const STATUS_TIMEOUT: Duration = Duration::from_millis(250);
 pub fn run(args: StatusArgs) -> Result<i32> {
     let id = args.id.as_deref().map(paths::normalize_id).transpose()?;
     let state = StateDir::from_env()?;
-    let scan = registry::scan(&state);
+    let scan = registry::scan_heads(&state);
     let live = scan.live;
     let repo = match &args.repo {
         Some(repo) => paths::repo_root_of(repo),
         None => paths::current_repo_root()?,
     };
     let id_key = id.as_deref().map(paths::id_key);
-    let selected: Vec<&RegistryEntry> = live
+    let selected: Vec<&EntryHead> = live
         .iter()
         .filter(|e| args.all || e.repo_root == repo)
         .filter(|e| id_key.as_ref().is_none_or(|k| paths::id_key(&e.id) == *k))
         .collect();
-    let mut rows: Vec<Row> = selected.iter().map(|e| session_status(&state, e)).collect();
+    // All snapshots are read first: the rows borrow their text.
+    let snapshots: Vec<Option<Vec<u8>>> = selected
+        .iter()
+        .map(|e| crate::status_files::read(&state, e))
+        .collect();
+    let mut rows: Vec<Row> = selected
+        .iter()
+        .zip(&snapshots)
+        .map(|(e, snapshot)| session_status(e, snapshot.as_deref()))
+        .collect();
     // Damaged entries are shown (never deleted): whose they are is in their file name.
     let repo_key = paths::repo_key(&repo);
     let damaged: Vec<Value> = scan
@@ -48,7 +57,7 @@ pub fn run(args: StatusArgs) -> Result<i32> {
     for row in &damaged {
         warn_corrupt(row);
     }
-    rows.extend(damaged.iter().map(row_of));
+    rows.extend(damaged.iter().map(|row| -> Row { Row::of_value(row) }));
     // Asked for one session that is not live: a failure (exit 1), with where it may be instead.
     let missing = id.is_some() && rows.is_empty();
     if args.json {
@@ -134,59 +143,57 @@ fn warn_corrupt(row: &Value) {
     );
 }
 
-/// The status of a live session: its snapshot file when there is one for this run (no request),
+/// The status of a live session: its snapshot when there is one for this run (no request),
 /// else its live `/status`, else its registry entry if the API does not answer either.
-fn session_status(state: &StateDir, entry: &RegistryEntry) -> Row {
-    let mut row = match crate::status_files::read(state, entry) {
-        Some(row) => row,
-        None => row_of(
-            &match Client::for_entry(entry).get("/status", STATUS_TIMEOUT) {
-                Ok(body) => body,
-                Err(_) => {
-                    // The entry as stored, with the state the API could not give.
-                    let mut fallback = crate::wire::to_value(entry);
-                    fallback["agent_state"] = Value::from("unreachable");
-                    fallback
-                }
-            },
-        ),
-    };
+fn session_status<'a>(entry: &EntryHead, snapshot: Option<&'a [u8]>) -> Row<'a> {
+    let mut row = snapshot
+        .and_then(|bytes| crate::status_files::row(bytes, entry))
+        .unwrap_or_else(|| Row::of_value(&live_status(entry)));
     // As the Ruby harnex's registry rows have them: scripts call the API with the token (it is
     // the user's own: the registry file is 0600, and so is what they redirect to).
-    set(&mut row, "token", &entry.token);
-    set(&mut row, "cwd", &entry.cwd);
-    set(&mut row, "registry_path", &entry.file);
+    row.set("token", &entry.token);
+    row.set("cwd", &entry.cwd);
+    row.set("registry_path", &entry.file);
     for key in ["log_mtime", "log_idle_s"] {
         if !row.contains_key(key) {
-            set(&mut row, key, &());
+            row.set(key, &());
         }
     }
-    for key in ["tmux_target", "tmux_session", "tmux_window"] {
-        if let Some(value) = entry.extra.get(key)
+    for (key, value) in [
+        ("tmux_target", &entry.tmux_target),
+        ("tmux_session", &entry.tmux_session),
+        ("tmux_window", &entry.tmux_window),
+    ] {
+        if let Some(value) = value
             && !row.contains_key(key)
         {
-            set(&mut row, key, value);
+            row.set(key, value);
         }
     }
     row
 }
 
-/// A JSON object as a [`Row`] (anything else as an empty one).
-fn row_of(value: &Value) -> Row {
-    let mut row = Row::new();
-    if let Some(map) = value.as_object() {
-        for (key, value) in map {
-            set(&mut row, key, value);
-        }
+/// The session's own `/status`, for a session without a snapshot (a supervisor of an older
+/// harnex); else its entry as stored, with the state the API could not give.
+fn live_status(head: &EntryHead) -> Value {
+    let entry = head.full();
+    if let Ok(entry) = &entry
+        && let Ok(body) = Client::for_entry(entry).get("/status", STATUS_TIMEOUT)
+    {
+        return body;
     }
-    row
+    let mut fallback = match &entry {
+        Ok(entry) => crate::wire::to_value(entry),
+        // Removed since the scan (the session just ended): what the scan read of it.
+        Err(_) => crate::wire::to_value(head),
+    };
+    fallback["agent_state"] = Value::from("unreachable");
+    fallback
 }
 
 /// Rows as JSON values, for the table and the tree.
 fn values_of(rows: &[Row]) -> Vec<Value> {
-    rows.iter()
-        .map(|row| serde_json::to_value(row).unwrap_or(Value::Null))
-        .collect()
+    rows.iter().map(Row::to_value).collect()
 }
 
 fn table(rows: &[Value]) -> String {

@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::paths::SessionKey;
-use crate::registry::{process_alive, process_alive_since, url_host};
-use crate::session_lock::{self, Probe};
+use crate::registry::{Liveness, url_host};
 
 /// One live session as written to `sessions/<slug>.json` (Ruby-compatible field names, plus
 /// harnex's own: `supervisor_pid`, `supervisor_started`, `adapter`, `mode`, …).
@@ -67,21 +66,18 @@ impl RegistryEntry {
         SessionKey::new(self.repo_root.clone(), &self.id)
     }
 
-    /// Whether the session's supervisor (or, for entries without one, the agent) is alive: its
-    /// process exists and, when it has a session lock, holds it (a reused pid does not).
+    /// Whether the session's supervisor (or, for entries without one, the agent) is alive.
     pub fn is_alive(&self) -> bool {
-        let process = match self.supervisor_pid {
-            Some(pid) => match (process_alive_since(pid), self.supervisor_started) {
-                (None, _) => false,
-                (Some(Some(have)), Some(want)) => want == have,
-                (Some(_), _) => true,
-            },
-            None => process_alive(self.pid),
-        };
-        process
-            && self.file.as_deref().is_none_or(|file| {
-                session_lock::probe(&session_lock::lock_path_of_entry(file)) != Probe::Free
-            })
+        self.liveness().is_alive()
+    }
+
+    pub fn liveness(&self) -> Liveness<'_> {
+        Liveness {
+            pid: self.pid,
+            supervisor_pid: self.supervisor_pid,
+            supervisor_started: self.supervisor_started,
+            file: self.file.as_deref(),
+        }
     }
 
     pub fn base_url(&self) -> String {
