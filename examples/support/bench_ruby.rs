@@ -386,7 +386,16 @@ pub fn measure(ruby: RubyHarnex, agent: &Path, counts: &Counts) -> Baseline {
         }
         if n < crowd && counts.live.contains(&n) {
             status.push(status_round_trips(&world, n, counts.samples));
-            progress(&format!("Ruby harnex: starting sessions up to {crowd}"));
+            let next = counts
+                .live
+                .iter()
+                .copied()
+                .find(|l| *l > n)
+                .unwrap_or(crowd);
+            progress(&format!(
+                "Ruby harnex: starting sessions {} to {next}, one after another",
+                n + 1
+            ));
         }
     }
     progress(&format!(
