@@ -108,21 +108,7 @@ fn main() {
         std::process::exit(2);
     }
     let options = options();
-    let ruby = match ruby::find() {
-        Ok(ruby) => ruby,
-        Err(e) => {
-            say(&format!("bench: {e}"));
-            std::process::exit(2);
-        }
-    };
-    if options.ruby_only && ruby.is_none() {
-        say(
-            "bench: --ruby-only needs the Ruby harnex: set HARNEX_RUBY to a command that runs \
-             it (e.g. `ruby /path/to/harnex/bin/harnex`, a checkout of tag v0.5.0 of \
-             github.com/jikkuatwork/harnex) or `gem install harnex -v 0.5.0`",
-        );
-        std::process::exit(2);
-    }
+    let ruby = find_ruby(&options);
     let (harnex, agent) = build();
     let heading = heading(&harnex, &agent);
     install_cleanup();
@@ -158,6 +144,24 @@ fn main() {
     ruby::rows(&mut report, &baseline);
     println!("{heading}");
     print!("{}", report.render());
+}
+
+/// The Ruby harnex to measure, or none; exits 2 (with what to do) when the options and the
+/// environment ask for one that cannot run.
+fn find_ruby(options: &Options) -> Option<ruby::RubyHarnex> {
+    let ruby = ruby::find().unwrap_or_else(|e| {
+        say(&format!("bench: {e}"));
+        std::process::exit(2);
+    });
+    if options.ruby_only && ruby.is_none() {
+        say(
+            "bench: --ruby-only needs the Ruby harnex: set HARNEX_RUBY to a command that runs \
+             it (e.g. `ruby /path/to/harnex/bin/harnex`, a checkout of tag v0.5.0 of \
+             github.com/jikkuatwork/harnex) or `gem install harnex -v 0.5.0`",
+        );
+        std::process::exit(2);
+    }
+    ruby
 }
 
 fn run_all(world: &World, report: &mut Report, baseline: &ruby::Baseline) {
@@ -1288,9 +1292,23 @@ fn throughput_rows(report: &mut Report, t: &Throughput, baseline: &ruby::Baselin
     report.note("runs: bare PTY", runs(&t.bare));
     report.note("runs: harnex screen", runs(&t.screen));
     let cpu = t.cpu.iter().sum::<f64>() / t.cpu.len() as f64;
-    report.note(
-        "supervisor CPU per 20 MB (utime + stime)",
+    // CPU time holds still on a loaded machine where wall times do not.
+    let (ruby_cpu, vs) = match baseline.throughput_cpu_s() {
+        Some((bytes, theirs)) if bytes == THROUGHPUT_BYTES => {
+            (format!("{theirs:.2} s"), vs_ruby(cpu, theirs, CPU))
+        }
+        Some((bytes, theirs)) => (
+            format!("{theirs:.2} s per {} MB", bytes as f64 / 1e6),
+            String::new(),
+        ),
+        None => (String::new(), String::new()),
+    };
+    report.row(
+        "  supervisor CPU per 20 MB (utime + stime)",
         format!("{cpu:.2} s"),
+        String::new(),
+        &ruby_cpu,
+        &vs,
     );
     report.note(
         "supervisor RSS after the runs",
@@ -1588,6 +1606,7 @@ fn target_ms(value: Duration, limit_ms: f64, label: &str) -> String {
 /// Words for "smaller is better" and "larger is worse" of a kind of figure.
 const TIME: (&str, &str) = ("faster", "slower");
 const MEMORY: (&str, &str) = ("less", "more");
+const CPU: (&str, &str) = ("less CPU", "more CPU");
 
 /// `ours` as a share of Ruby's `theirs` (`0.07×`; smaller is better).
 fn ratio_to_ruby(ours: f64, theirs: f64) -> String {

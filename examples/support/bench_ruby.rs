@@ -307,6 +307,18 @@ impl Baseline {
         }
     }
 
+    /// Its supervisor's mean CPU seconds for the bytes it moved: (bytes, seconds), if measured.
+    pub fn throughput_cpu_s(&self) -> Option<(u64, f64)> {
+        let Baseline::Measured(m) = self else {
+            return None;
+        };
+        let cpu = &m.throughput.cpu;
+        Some((
+            m.throughput.bytes,
+            cpu.iter().sum::<f64>() / cpu.len().max(1) as f64,
+        ))
+    }
+
     /// The Ruby cell of the bare-PTY row.
     pub fn bare_cell(&self) -> String {
         let t = self.throughput();
@@ -757,7 +769,7 @@ mod tests {
                 bytes: 20_000_000,
                 ruby: vec![Duration::from_secs(16)],
                 bare: vec![Duration::from_millis(500)],
-                cpu: Vec::new(),
+                cpu: vec![12.0, 14.0],
             },
         }))
     }
@@ -775,6 +787,7 @@ mod tests {
         assert_eq!(b.idle_rss_mb(), 19.0);
         assert_eq!(b.throughput_ratio_cell(), "32.0×");
         assert_eq!(b.bare_cell(), "0.50 s for 20 MB");
+        assert_eq!(b.throughput_cpu_s(), Some((20_000_000, 13.0)));
     }
 
     #[test]
@@ -788,5 +801,6 @@ mod tests {
         assert_eq!(b.status_up_to(50), Some((10, 119.0)));
         assert_eq!(b.idle_rss_mb(), 18.0);
         assert_eq!(b.throughput_ratio_cell(), "15.4×");
+        assert_eq!(b.throughput_cpu_s(), None);
     }
 }
