@@ -5,19 +5,26 @@
 //! scripted fake agent in a private world — temp state dir, git repo, HOME and tmux socket dir —
 //! and prints one table: CLI round trips, the cost of idle sessions and of 50 live ones, screen
 //! throughput through the codex adapter against a bare PTY (`script`), state and event
-//! latencies, each next to its target and to the Ruby harnex 0.5.0 figures. It takes about two
-//! minutes; `docs/performance.md` explains the method and records a run.
+//! latencies, each next to its target and to the Ruby harnex 0.5.0: measured in this run when it
+//! is installed (`HARNEX_RUBY` or a `harnex` gem binary, see `support/bench_ruby.rs`), else the
+//! figures measured in issue 8. `--ruby-only` measures the Ruby harnex alone, `--quick` with
+//! small counts. It takes about five minutes (four more with the Ruby harnex);
+//! `docs/performance.md` explains the method and records a run.
 //!
-//! It ends only processes it started: the sessions of its own state dir (checked by the
+//! It ends only processes it started: the sessions of its own state dirs (checked by the
 //! `HARNEX_STATE_DIR` in their environment), by pid and process group.
 
+#[path = "support/bench_ruby.rs"]
+mod ruby;
+
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
@@ -44,14 +51,6 @@ const CODEX_QUIET_MS: f64 = 300.0;
 /// Longest wait for anything the bench waits on.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-// Ruby harnex 0.5.0 on this machine kind, as quoted in the issue.
-const RUBY_SEND_MS: f64 = 115.0;
-const RUBY_STATUS_10_MS: f64 = 119.0;
-const RUBY_IDLE_RSS_MB: f64 = 18.0;
-const RUBY_THROUGHPUT_MB: f64 = 13.8;
-const RUBY_THROUGHPUT_S: f64 = 11.4;
-const RUBY_BARE_S: f64 = 0.74;
-
 // Targets from the issue.
 const TARGET_CLI_MS: f64 = 10.0;
 /// A delivered send within this share of the Ruby time.
@@ -63,24 +62,109 @@ const TARGET_IDLE_RSS_MB: f64 = 8.0;
 const TARGET_THROUGHPUT_RATIO: f64 = 1.5;
 const TARGET_LATENCY_SLACK_MS: f64 = 50.0;
 
+const USAGE: &str = "\
+usage: cargo run --release --example bench [-- FLAGS]
+
+flags:
+  --ruby-only   measure the Ruby harnex alone (HARNEX_RUBY or a `harnex` gem binary)
+  --quick       the Ruby part with small counts (5 samples, 5 sessions, 2 MB once): a try-out,
+                not a figure to record
+  -h, --help    show this help
+
+HARNEX_RUBY     a command that runs the Ruby harnex, split at spaces,
+                e.g. HARNEX_RUBY='ruby /path/to/harnex/bin/harnex'
+";
+
+struct Options {
+    ruby_only: bool,
+    quick: bool,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        ruby_only: false,
+        quick: false,
+    };
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--ruby-only" => options.ruby_only = true,
+            "--quick" => options.quick = true,
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => {
+                say(&format!("bench: unknown argument {arg:?}\n{USAGE}"));
+                std::process::exit(2);
+            }
+        }
+    }
+    options
+}
+
 fn main() {
     if cfg!(debug_assertions) {
-        eprintln!("bench: build it optimised: cargo run --release --example bench");
+        say("bench: build it optimised: cargo run --release --example bench");
         std::process::exit(2);
     }
+    let options = options();
+    let ruby = find_ruby(&options);
     let (harnex, agent) = build();
-    let world = World::new(harnex, agent);
-    install_cleanup(&world);
-    let heading = heading(&world);
-    eprintln!("bench: private world in {}", world.root().display());
-    let mut report = Report::default();
-    run_all(&world, &mut report);
-    world.stop_all();
+    let heading = heading(&harnex, &agent);
+    install_cleanup();
+    let counts = if options.quick {
+        ruby::Counts::quick()
+    } else {
+        ruby::Counts::full()
+    };
+    // First, so that its sessions are gone before harnex is measured.
+    let baseline = match ruby {
+        Some(ruby) => ruby::measure(ruby, &agent, &counts),
+        None => ruby::Baseline::Quoted,
+    };
+    let quick = if options.quick {
+        " (--quick: small counts, a try-out, not a figure to record)"
+    } else {
+        ""
+    };
+    let heading = format!(
+        "{heading}\nRuby harnex baseline: {}{quick}\n",
+        baseline.heading()
+    );
+    let mut report = Report::new(baseline.title());
+    if !options.ruby_only {
+        let world = World::new(vec![harnex.into()], agent);
+        say(&format!(
+            "bench: private world in {}",
+            world.root().display()
+        ));
+        run_all(&world, &mut report, &baseline);
+        world.stop_all();
+    }
+    ruby::rows(&mut report, &baseline);
     println!("{heading}");
     print!("{}", report.render());
 }
 
-fn run_all(world: &World, report: &mut Report) {
+/// The Ruby harnex to measure, or none; exits 2 (with what to do) when the options and the
+/// environment ask for one that cannot run.
+fn find_ruby(options: &Options) -> Option<ruby::RubyHarnex> {
+    let ruby = ruby::find().unwrap_or_else(|e| {
+        say(&format!("bench: {e}"));
+        std::process::exit(2);
+    });
+    if options.ruby_only && ruby.is_none() {
+        say(
+            "bench: --ruby-only needs the Ruby harnex: set HARNEX_RUBY to a command that runs \
+             it (e.g. `ruby /path/to/harnex/bin/harnex`, a checkout of tag v0.5.0 of \
+             github.com/jikkuatwork/harnex) or `gem install harnex -v 0.5.0`",
+        );
+        std::process::exit(2);
+    }
+    ruby
+}
+
+fn run_all(world: &World, report: &mut Report, baseline: &ruby::Baseline) {
     let generic = world.agent.clone();
     let codex = world.codex.clone();
 
@@ -158,12 +242,13 @@ fn run_all(world: &World, report: &mut Report) {
         (&send_1, &send_codex),
         &queued,
         &[(1, &status_1), (10, &status_10), (SOME, &status_20)],
+        baseline,
     );
     report.section("2. Cost of a session");
-    idle_rows(report, &idle, &starts);
-    many_rows(report, &many, &send_1, &status_1);
+    idle_rows(report, &idle, &starts, baseline);
+    many_rows(report, &many, (&send_1, &status_1), baseline);
     report.section(&format!("2b. {CROWD} sessions on one machine"));
-    many_rows(report, &crowd, &send_1, &status_1);
+    many_rows(report, &crowd, (&send_1, &status_1), baseline);
     report.row(
         &format!("stop all {CROWD} (harnex stop --wait each, at once)"),
         ms(stopped.all),
@@ -176,7 +261,7 @@ fn run_all(world: &World, report: &mut Report) {
         format!("{} / {}", ms(median(&stopped.each)), ms(stopped.slowest())),
     );
     report.section("3. Screen throughput (20,000,000 bytes of 80-column lines, median of 3)");
-    throughput_rows(report, &throughput);
+    throughput_rows(report, &throughput, baseline);
     report.section("4. State latency (median / p90 of 20)");
     state_rows(report, "generic", GENERIC_QUIET_MS, &state_generic);
     state_rows(report, "codex", CODEX_QUIET_MS, &state_codex);
@@ -193,7 +278,12 @@ fn run_all(world: &World, report: &mut Report) {
 }
 
 fn progress(what: &str) {
-    eprintln!("bench: {what}…");
+    say(&format!("bench: {what}…"));
+}
+
+/// A line on stderr for people; a full or closed stderr is no reason to stop measuring.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 // ---------------------------------------------------------------------------
@@ -204,7 +294,7 @@ fn progress(what: &str) {
 fn build() -> (PathBuf, PathBuf) {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("bench: cargo build --release --bin harnex --example fake_agent");
+    say("bench: cargo build --release --bin harnex --example fake_agent");
     let status = Command::new(cargo)
         .args([
             "build",
@@ -217,7 +307,7 @@ fn build() -> (PathBuf, PathBuf) {
         .current_dir(manifest)
         .status();
     if !status.is_ok_and(|s| s.success()) {
-        eprintln!("bench: the build failed");
+        say("bench: the build failed");
         std::process::exit(1);
     }
     // This program is <target>/release/examples/bench.
@@ -238,7 +328,8 @@ fn build() -> (PathBuf, PathBuf) {
     (harnex, agent)
 }
 
-fn heading(world: &World) -> String {
+/// The machine and what runs, as the run begins (the baseline's line comes after it).
+fn heading(harnex: &Path, agent: &Path) -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
@@ -277,14 +368,12 @@ fn heading(world: &World) -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ");
-    // The bench does not run the Ruby harnex (it is not installed on the reference machine).
-    let ruby = "not run by this bench; its column holds the figures measured in issue 8";
     format!(
-        "harnex benchmark, {}\nmachine: {cpu}, {cores} cores, Linux {kernel}, {:.1} GiB RAM, load average {load}\nharnex: {} (commit {commit}{dirty})\nagent: {}\nRuby harnex 0.5.0: {ruby}\n",
+        "harnex benchmark, {}\nmachine: {cpu}, {cores} cores, Linux {kernel}, {:.1} GiB RAM, load average {load}\nharnex: {} (commit {commit}{dirty})\nagent: {}",
         humantime::format_rfc3339_seconds(SystemTime::now()),
         mem_kb / 1024.0 / 1024.0,
-        world.harnex.display(),
-        world.agent.display(),
+        harnex.display(),
+        agent.display(),
     )
 }
 
@@ -298,9 +387,11 @@ struct World {
     repo: PathBuf,
     home: PathBuf,
     tmux: PathBuf,
-    /// A symlink named `codex` to the fake agent: harnex picks the adapter from the program name.
+    /// A symlink named `codex` to the fake agent: harnex picks the adapter from the program name
+    /// (its dir leads `PATH`, where the Ruby harnex finds `codex`).
     codex: PathBuf,
-    harnex: PathBuf,
+    /// The harnex to run: program and leading arguments (`ruby /x/bin/harnex` for the Ruby one).
+    program: Vec<OsString>,
     agent: PathBuf,
 }
 
@@ -318,7 +409,7 @@ struct Session {
 }
 
 impl World {
-    fn new(harnex: PathBuf, agent: PathBuf) -> World {
+    fn new(program: Vec<OsString>, agent: PathBuf) -> World {
         let tmp = tempfile::Builder::new()
             .prefix("harnex-bench-")
             .tempdir()
@@ -338,6 +429,7 @@ impl World {
         assert!(git.is_ok_and(|s| s.success()), "git init failed");
         let codex = bin.join("codex");
         std::os::unix::fs::symlink(&agent, &codex).expect("symlink codex");
+        remember_world(tmp.path(), &state);
         World {
             tmp,
             state,
@@ -345,7 +437,7 @@ impl World {
             home,
             tmux,
             codex,
-            harnex,
+            program,
             agent,
         }
     }
@@ -356,11 +448,19 @@ impl World {
 
     /// A harnex command in this world, run from its repo.
     fn cmd(&self) -> Command {
-        let mut cmd = Command::new(&self.harnex);
-        cmd.current_dir(&self.repo)
+        let mut cmd = Command::new(&self.program[0]);
+        let bin = self.codex.parent().expect("the codex symlink has a dir");
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path = std::env::join_paths(
+            std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&path)),
+        )
+        .expect("PATH without a colon in its dirs");
+        cmd.args(&self.program[1..])
+            .current_dir(&self.repo)
             .env("HARNEX_STATE_DIR", &self.state)
             .env("HOME", &self.home)
             .env("TMUX_TMPDIR", &self.tmux)
+            .env("PATH", path)
             .stdin(Stdio::null());
         for var in [
             "TMUX",
@@ -419,12 +519,13 @@ impl World {
             .unwrap_or_else(|| panic!("no registry entry for {id}"));
         let text = |key: &str| entry[key].as_str().unwrap_or_default().to_string();
         let number = |key: &str| entry[key].as_i64().unwrap_or_default();
+        let (supervisor, agent) = entry_pids(&entry).unwrap_or_default();
         Session {
             id: id.to_string(),
             port: number("port") as u16,
             token: text("token"),
-            supervisor: number("supervisor_pid") as i32,
-            agent: number("pid") as i32,
+            supervisor,
+            agent,
             transcript: PathBuf::from(text("output_log_path")),
             events: PathBuf::from(text("events_log_path")),
             session_id: text("session_id"),
@@ -439,8 +540,7 @@ impl World {
         let pids: Vec<(i32, i32)> = self
             .entries()
             .iter()
-            .filter_map(|e| Some((e["supervisor_pid"].as_i64()?, e["pid"].as_i64()?)))
-            .map(|(s, a)| (s as i32, a as i32))
+            .filter_map(entry_pids)
             .filter(|(s, _)| started_here(*s, &self.state))
             .collect();
         for (supervisor, _) in &pids {
@@ -467,7 +567,29 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         kill_all(&self.state);
+        forget_world(self.tmp.path());
     }
+}
+
+/// (supervisor, agent) of a registry entry. The Ruby harnex records only the agent's pid; its
+/// supervisor is the agent's parent (it forks the agent itself).
+fn entry_pids(entry: &Value) -> Option<(i32, i32)> {
+    let agent = entry["pid"].as_i64()? as i32;
+    let supervisor = match entry["supervisor_pid"].as_i64() {
+        Some(pid) => pid as i32,
+        None => parent_pid(agent)?,
+    };
+    Some((supervisor, agent))
+}
+
+fn parent_pid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after `(comm)`: state, ppid, …
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Whether `pid` runs with this world's state dir in its environment (a supervisor of ours, or
@@ -499,11 +621,9 @@ fn kill_all(state: &Path) {
         .filter_map(|e| std::fs::read(e.path()).ok())
         .filter_map(|b| serde_json::from_slice(&b).ok())
         .collect();
-    for entry in entries {
-        for key in ["supervisor_pid", "pid"] {
-            if let Some(pid) = entry[key].as_i64().map(|p| p as i32)
-                && started_here(pid, state)
-            {
+    for (supervisor, agent) in entries.iter().filter_map(entry_pids) {
+        for pid in [supervisor, agent] {
+            if started_here(pid, state) {
                 // Supervisor and agent each lead their own process group (setsid).
                 let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -512,17 +632,29 @@ fn kill_all(state: &Path) {
     }
 }
 
-/// On Ctrl-C (or SIGTERM/SIGHUP), end our sessions and remove the world before exiting.
-fn install_cleanup(world: &World) {
+/// The live worlds (root, state dir), for the cleanup on Ctrl-C.
+static WORLDS: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+
+fn remember_world(root: &Path, state: &Path) {
+    let mut worlds = WORLDS.lock().unwrap_or_else(PoisonError::into_inner);
+    worlds.push((root.to_path_buf(), state.to_path_buf()));
+}
+
+fn forget_world(root: &Path) {
+    let mut worlds = WORLDS.lock().unwrap_or_else(PoisonError::into_inner);
+    worlds.retain(|(r, _)| r != root);
+}
+
+/// On Ctrl-C (or SIGTERM/SIGHUP), end our sessions and remove the worlds before exiting.
+fn install_cleanup() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    static ROOT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    let _ = ROOT.set((world.root().to_path_buf(), world.state.clone()));
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
         return;
     };
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
-            if let Some((root, state)) = ROOT.get() {
+            let worlds = WORLDS.lock().unwrap_or_else(PoisonError::into_inner);
+            for (root, state) in worlds.iter() {
                 kill_all(state);
                 let _ = std::fs::remove_dir_all(root);
             }
@@ -548,7 +680,7 @@ impl Session {
             std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the API");
         stream.set_read_timeout(Some(timeout)).expect("timeout");
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             self.token,
             body.len()
         );
@@ -660,8 +792,10 @@ fn cli_rows(
     (send, send_codex): (&[Duration], &[Duration]),
     queued: &[Duration],
     status: &[(usize, &Vec<Duration>)],
+    baseline: &ruby::Baseline,
 ) {
-    let send_limit = RUBY_SEND_MS * TARGET_SEND_VS_RUBY;
+    let ruby_send = baseline.send_ms();
+    let send_limit = ruby_send * TARGET_SEND_VS_RUBY;
     for (label, samples) in [
         ("send --message → JSON (delivered), median", send),
         ("same, codex adapter, bracketed paste, median", send_codex),
@@ -671,8 +805,8 @@ fn cli_rows(
             label,
             ms(m),
             target_ms(m, send_limit, &format!("0.1× Ruby = {send_limit:.1} ms")),
-            &format!("{RUBY_SEND_MS:.0} ms"),
-            &ratio_to_ruby(secs(m) * 1000.0, RUBY_SEND_MS),
+            &ms_f64(ruby_send),
+            &ratio_to_ruby(secs(m) * 1000.0, ruby_send),
         );
         report.note("p90", ms(p90(samples)));
     }
@@ -691,13 +825,9 @@ fn cli_rows(
     report.note("p90", ms(p90(queued)));
     for (live, samples) in status {
         let m = median(samples);
-        let (ruby, vs) = if *live == 10 {
-            (
-                format!("{RUBY_STATUS_10_MS:.0} ms"),
-                vs_ruby(secs(m) * 1000.0, RUBY_STATUS_10_MS, TIME),
-            )
-        } else {
-            (String::new(), String::new())
+        let (ruby, vs) = match baseline.status_ms(*live) {
+            Some(theirs) => (ms_f64(theirs), vs_ruby(secs(m) * 1000.0, theirs, TIME)),
+            None => (String::new(), String::new()),
         };
         report.row(
             &format!("status --json, {live} live, median"),
@@ -740,7 +870,7 @@ fn idle_cost(sessions: &[Session], window: Duration) -> Idle {
     }
 }
 
-fn idle_rows(report: &mut Report, idle: &Idle, starts: &[Duration]) {
+fn idle_rows(report: &mut Report, idle: &Idle, starts: &[Duration], baseline: &ruby::Baseline) {
     let hz = clock_ticks_per_second();
     let pct = |ticks: u64, sessions: usize| {
         ticks as f64 / hz / (idle.window.as_secs_f64() * sessions as f64) * 100.0
@@ -774,8 +904,8 @@ fn idle_rows(report: &mut Report, idle: &Idle, starts: &[Duration]) {
         "idle supervisor RSS (VmRSS, s01)",
         format!("{rss:.1} MB"),
         target(rss <= TARGET_IDLE_RSS_MB, "8 MB"),
-        &format!("{RUBY_IDLE_RSS_MB:.0} MB"),
-        &vs_ruby(rss, RUBY_IDLE_RSS_MB, MEMORY),
+        &format!("{:.1} MB", baseline.idle_rss_mb()),
+        &vs_ruby(rss, baseline.idle_rss_mb(), MEMORY),
     );
     let max_rss = *idle.supervisor_rss_kb.iter().max().unwrap_or(&0) as f64 / 1024.0;
     report.note(
@@ -857,15 +987,21 @@ fn many_sessions(world: &World, agent: &Path, first: usize, total: usize) -> Man
     }
 }
 
-fn many_rows(report: &mut Report, many: &Many, send_1: &[Duration], status_1: &[Duration]) {
+fn many_rows(
+    report: &mut Report,
+    many: &Many,
+    (send_1, status_1): (&[Duration], &[Duration]),
+    baseline: &ruby::Baseline,
+) {
     let n = many.total;
     let rss = many.supervisor_rss_kb as f64 / 1024.0;
+    let ruby_rss = baseline.idle_rss_mb() * n as f64;
     report.row(
         &format!("{n} live sessions: supervisors' total RSS"),
         format!("{rss:.0} MB ({:.1} MB each)", rss / n as f64),
         target(rss / n as f64 <= TARGET_IDLE_RSS_MB, "8 MB each"),
-        &format!("{:.0} MB", RUBY_IDLE_RSS_MB * n as f64),
-        &vs_ruby(rss, RUBY_IDLE_RSS_MB * n as f64, MEMORY),
+        &format!("{ruby_rss:.0} MB ({n} × {:.1})", baseline.idle_rss_mb()),
+        &vs_ruby(rss, ruby_rss, MEMORY),
     );
     let pss = many.supervisor_pss_kb as f64 / 1024.0;
     report.note(
@@ -911,13 +1047,14 @@ fn many_rows(report: &mut Report, many: &Many, send_1: &[Duration], status_1: &[
         ),
     );
     let send = median(&many.send);
-    let send_limit = RUBY_SEND_MS * TARGET_SEND_VS_RUBY;
+    let ruby_send = baseline.send_ms();
+    let send_limit = ruby_send * TARGET_SEND_VS_RUBY;
     report.row(
         &format!("send → JSON with {n} live, median"),
         ms(send),
         target_ms(send, send_limit, &format!("{send_limit:.1} ms")),
-        &format!("{RUBY_SEND_MS:.0} ms"),
-        &ratio_to_ruby(secs(send) * 1000.0, RUBY_SEND_MS),
+        &format!("{} (1 live)", ms_f64(ruby_send)),
+        &ratio_to_ruby(secs(send) * 1000.0, ruby_send),
     );
     report.note("p90", ms(p90(&many.send)));
     report.note("with 1 live, median", ms(median(send_1)));
@@ -926,8 +1063,14 @@ fn many_rows(report: &mut Report, many: &Many, send_1: &[Duration], status_1: &[
         &format!("status --json with {n} live, median"),
         ms(status),
         target_ms(status, TARGET_CLI_MS, "10 ms"),
-        &format!("{RUBY_STATUS_10_MS:.0} ms (10 live)"),
-        &ratio_to_ruby(secs(status) * 1000.0, RUBY_STATUS_10_MS),
+        &baseline
+            .status_up_to(n)
+            .map(|(live, theirs)| format!("{} ({live} live)", ms_f64(theirs)))
+            .unwrap_or_default(),
+        &baseline
+            .status_up_to(n)
+            .map(|(_, theirs)| ratio_to_ruby(secs(status) * 1000.0, theirs))
+            .unwrap_or_default(),
     );
     report.note("p90", ms(p90(&many.status)));
     let growth = secs(status) / secs(median(status_1));
@@ -1113,7 +1256,7 @@ fn read_until(pipe: &mut impl Read, tail: &mut Vec<u8>, needle: &[u8]) {
     }
 }
 
-fn throughput_rows(report: &mut Report, t: &Throughput) {
+fn throughput_rows(report: &mut Report, t: &Throughput, baseline: &ruby::Baseline) {
     let bare = median(&t.bare);
     let screen = median(&t.screen);
     let mb = THROUGHPUT_BYTES as f64 / 1e6;
@@ -1121,26 +1264,24 @@ fn throughput_rows(report: &mut Report, t: &Throughput) {
         "bare PTY (script -qfc … /dev/null)",
         format!("{} ({:.0} MB/s)", ms(bare), mb / secs(bare)),
         String::new(),
-        &format!("{RUBY_BARE_S:.2} s for {RUBY_THROUGHPUT_MB} MB"),
+        &baseline.bare_cell(),
         "",
     );
     let ratio = secs(screen) / secs(bare);
-    let ruby_ratio = RUBY_THROUGHPUT_S / RUBY_BARE_S;
+    // Ruby's figure is until `printed N` is in its transcript (it has no screen endpoint).
+    let (ruby, vs) = baseline.throughput_cells(mb / secs(screen));
     report.row(
         "harnex, codex adapter: until `printed N` on its screen",
         format!("{} ({:.0} MB/s)", ms(screen), mb / secs(screen)),
         String::new(),
-        &format!("{RUBY_THROUGHPUT_S:.1} s for {RUBY_THROUGHPUT_MB} MB"),
-        &format!(
-            "{:.0}× faster",
-            (mb / secs(screen)) / (RUBY_THROUGHPUT_MB / RUBY_THROUGHPUT_S)
-        ),
+        &ruby,
+        &vs,
     );
     report.row(
         "  ratio harnex / bare PTY",
         format!("{ratio:.2}×"),
         target(ratio <= TARGET_THROUGHPUT_RATIO, "1.5×"),
-        &format!("{ruby_ratio:.1}×"),
+        &baseline.throughput_ratio_cell(),
         "",
     );
     report.note(
@@ -1151,9 +1292,23 @@ fn throughput_rows(report: &mut Report, t: &Throughput) {
     report.note("runs: bare PTY", runs(&t.bare));
     report.note("runs: harnex screen", runs(&t.screen));
     let cpu = t.cpu.iter().sum::<f64>() / t.cpu.len() as f64;
-    report.note(
-        "supervisor CPU per 20 MB (utime + stime)",
+    // CPU time holds still on a loaded machine where wall times do not.
+    let (ruby_cpu, vs) = match baseline.throughput_cpu_s() {
+        Some((bytes, theirs)) if bytes == THROUGHPUT_BYTES => {
+            (format!("{theirs:.2} s"), vs_ruby(cpu, theirs, CPU))
+        }
+        Some((bytes, theirs)) => (
+            format!("{theirs:.2} s per {} MB", bytes as f64 / 1e6),
+            String::new(),
+        ),
+        None => (String::new(), String::new()),
+    };
+    report.row(
+        "  supervisor CPU per 20 MB (utime + stime)",
         format!("{cpu:.2} s"),
+        String::new(),
+        &ruby_cpu,
+        &vs,
     );
     report.note(
         "supervisor RSS after the runs",
@@ -1424,6 +1579,11 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// [`ms`] of a figure already in milliseconds.
+fn ms_f64(milliseconds: f64) -> String {
+    ms(Duration::from_secs_f64(milliseconds.max(0.0) / 1000.0))
+}
+
 fn ms(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;
     if ms < 10.0 {
@@ -1446,6 +1606,7 @@ fn target_ms(value: Duration, limit_ms: f64, label: &str) -> String {
 /// Words for "smaller is better" and "larger is worse" of a kind of figure.
 const TIME: (&str, &str) = ("faster", "slower");
 const MEMORY: (&str, &str) = ("less", "more");
+const CPU: (&str, &str) = ("less CPU", "more CPU");
 
 /// `ours` as a share of Ruby's `theirs` (`0.07×`; smaller is better).
 fn ratio_to_ruby(ours: f64, theirs: f64) -> String {
@@ -1464,12 +1625,20 @@ fn vs_ruby(ours: f64, theirs: f64, (better, worse): (&str, &str)) -> String {
     }
 }
 
-#[derive(Default)]
 struct Report {
     rows: Vec<[String; 5]>,
+    /// The Ruby column's title: where its figures come from.
+    ruby_title: String,
 }
 
 impl Report {
+    fn new(ruby_title: String) -> Report {
+        Report {
+            rows: Vec::new(),
+            ruby_title,
+        }
+    }
+
     fn section(&mut self, title: &str) {
         self.rows.push([
             format!("\n{title}"),
@@ -1506,7 +1675,7 @@ impl Report {
             "figure".to_string(),
             "measured".to_string(),
             "target".to_string(),
-            "Ruby 0.5.0".to_string(),
+            self.ruby_title.clone(),
             "harnex vs Ruby".to_string(),
         ];
         let width = |c: usize| {

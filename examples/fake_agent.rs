@@ -25,6 +25,8 @@ flags:
   --query-cursor            send ESC[6n at startup, wait up to 2 s for the reply
   --bracketed-paste         enable bracketed paste (ESC[?2004h)
   --title TEXT              window title (OSC 0) while idle
+  --banner TEXT             print TEXT as the first line (the Ruby harnex 0.5.0's codex adapter
+                            counts a prompt only once Codex's banner, \"OpenAI Codex\", was seen)
   --prompt STR              prompt string (default \"> \")
   --dialog                  start with a blocking \"Trust this folder?\" dialog
   --codex-summary           print a Codex-style token usage/resume summary on /exit
@@ -77,6 +79,7 @@ struct Config {
     query_cursor: bool,
     bracketed_paste: bool,
     title: Option<String>,
+    banner: Option<String>,
     prompt: String,
     dialog: bool,
     codex_summary: bool,
@@ -93,6 +96,7 @@ impl Default for Config {
             query_cursor: false,
             bracketed_paste: false,
             title: None,
+            banner: None,
             prompt: "> ".to_string(),
             dialog: false,
             codex_summary: false,
@@ -130,6 +134,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String>
             "--boot-ms"
                 | "--exit-at-start"
                 | "--title"
+                | "--banner"
                 | "--prompt"
                 | "--turn-ms"
                 | "--session-id"
@@ -154,6 +159,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String>
             "--query-cursor" => cfg.query_cursor = true,
             "--bracketed-paste" => cfg.bracketed_paste = true,
             "--title" => cfg.title = Some(value),
+            "--banner" => cfg.banner = Some(value),
             "--prompt" => cfg.prompt = value,
             "--dialog" => cfg.dialog = true,
             "--codex-summary" => cfg.codex_summary = true,
@@ -668,6 +674,9 @@ impl App {
         if self.cfg.query_cursor {
             self.query_cursor();
         }
+        if let Some(banner) = self.cfg.banner.clone() {
+            self.say(&banner);
+        }
         if self.cfg.boot_ms > 0 {
             self.say("booting…");
             std::thread::sleep(Duration::from_millis(self.cfg.boot_ms));
@@ -995,12 +1004,15 @@ mod tests {
             "--bracketed-paste",
             "--title",
             "my title",
+            "--banner",
+            "OpenAI Codex",
             "--prompt=› ",
             "--dialog",
             "--codex-summary",
             "--turn-ms",
             "50",
             "--echo-prompt-while-busy",
+            "--codex-rollout",
         ]);
         let want = Config {
             boot_ms: 200,
@@ -1008,11 +1020,13 @@ mod tests {
             query_cursor: true,
             bracketed_paste: true,
             title: Some("my title".into()),
+            banner: Some("OpenAI Codex".into()),
             prompt: "› ".into(),
             dialog: true,
             codex_summary: true,
             turn_ms: 50,
             echo_prompt_while_busy: true,
+            codex_rollout: true,
         };
         assert_eq!(parsed, Ok(Parsed::Run(want)));
     }
