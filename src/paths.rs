@@ -130,9 +130,12 @@ impl StateDir {
 
     /// A live session's status snapshot ([`crate::status_files`]).
     pub fn status_path(&self, key: &SessionKey) -> PathBuf {
-        self.root
-            .join("status")
-            .join(format!("{}.json", key.slug()))
+        self.status_dir().join(format!("{}.json", key.slug()))
+    }
+
+    /// Where the status snapshots are.
+    pub fn status_dir(&self) -> PathBuf {
+        self.root.join("status")
     }
 
     /// A detached supervisor's own stdout/stderr. The Ruby harnex used the raw id here; the

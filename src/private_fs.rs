@@ -32,15 +32,79 @@ pub fn read(path: &Path) -> io::Result<Vec<u8>> {
         .custom_flags(SAFE_FLAGS)
         .open(path)
         .map_err(|e| explain(path, e))?;
-    // One fstat for both the regular-file check and the size: `File::read_to_end` would ask
-    // for the size again (and the position), and `status` reads two files per session.
+    read_regular(file, path)
+}
+
+/// All of `file`, if it is a regular file. One fstat gives both the check and the size:
+/// `File::read_to_end` would ask for the size again (and the position), and `status` reads two
+/// files per session.
+fn read_regular(file: File, path: &Path) -> io::Result<Vec<u8>> {
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(not_regular(path));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
+    let size = usize::try_from(meta.len()).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(size.saturating_add(1));
     io::Read::read_to_end(&mut io::Read::take(&file, u64::MAX), &mut bytes)?;
     Ok(bytes)
+}
+
+/// A directory of the state dir opened once, so that the files in it are opened by name relative
+/// to it: the kernel walks the directory's path once, not once per file (`status` opens three
+/// files per session). The rules of this module hold for it and for what is opened in it.
+#[derive(Debug)]
+pub struct Dir {
+    file: File,
+    path: std::path::PathBuf,
+}
+
+impl Dir {
+    /// Open the directory at `path` (not through a symlink).
+    pub fn open(path: &Path) -> io::Result<Dir> {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | SAFE_FLAGS)
+            .open(path)
+            .map_err(|e| explain(path, e))?;
+        Ok(Dir {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Open the file `name` in it for reading, as [`open_read`] does. `name` is one path
+    /// component (a `/` in it is refused).
+    pub fn open_file(&self, name: &str) -> io::Result<File> {
+        let path = self.path.join(name);
+        if name.contains('/') || name.is_empty() || name == "." || name == ".." {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a file name", path.display()),
+            ));
+        }
+        let flags = nix::fcntl::OFlag::from_bits_retain(libc::O_RDONLY | SAFE_FLAGS);
+        let fd = nix::fcntl::openat(&self.file, name, flags, nix::sys::stat::Mode::empty())
+            .map_err(|e| explain(&path, io::Error::from(e)))?;
+        Ok(File::from(fd))
+    }
+
+    /// The whole content of the regular file `name` in it, a document written whole and
+    /// replaced by a rename (a registry entry, a status snapshot): so its size when opened is
+    /// all there is, and no read is spent on finding the end.
+    pub fn read_document(&self, name: &str) -> io::Result<Vec<u8>> {
+        let file = self.open_file(name)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(not_regular(&self.path.join(name)));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        io::Read::read_to_end(&mut io::Read::take(&file, meta.len()), &mut bytes)?;
+        Ok(bytes)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// Open a file for appending, creating it 0600.

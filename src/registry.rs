@@ -96,18 +96,20 @@ pub enum EntryError {
 }
 
 pub fn parse_entry(path: &Path) -> std::result::Result<RegistryEntry, EntryError> {
-    let mut entry: RegistryEntry = parse_as(path)?;
-    entry.file = Some(path.to_path_buf());
-    Ok(entry)
+    let bytes = crate::private_fs::read(path).map_err(read_error)?;
+    <RegistryEntry as Listed>::from_bytes(&bytes, path.to_path_buf())
 }
 
-fn parse_as<T: serde::de::DeserializeOwned>(path: &Path) -> std::result::Result<T, EntryError> {
-    let bytes = match crate::private_fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(EntryError::Missing),
-        Err(e) => return Err(EntryError::Corrupt(format!("cannot read it: {e}"))),
-    };
-    serde_json::from_slice(&bytes)
+fn read_error(e: std::io::Error) -> EntryError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        EntryError::Missing
+    } else {
+        EntryError::Corrupt(format!("cannot read it: {e}"))
+    }
+}
+
+fn from_bytes<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, EntryError> {
+    serde_json::from_slice(bytes)
         .map_err(|e| EntryError::Corrupt(format!("not a registry entry: {e}")))
 }
 
@@ -159,18 +161,26 @@ pub fn scan_heads(state: &StateDir) -> Scan<EntryHead> {
 
 /// A registry entry as a scan reads it.
 trait Listed: Sized {
-    fn parse(path: &Path) -> std::result::Result<Self, EntryError>;
-    fn liveness(&self) -> Liveness<'_>;
+    fn from_bytes(bytes: &[u8], path: PathBuf) -> std::result::Result<Self, EntryError>;
+    /// Whether its session is alive, given what its lock file showed.
+    fn liveness(&self, lock: Probe) -> Liveness;
     fn started_at(&self) -> &str;
     fn id(&self) -> &str;
 }
 
 impl Listed for RegistryEntry {
-    fn parse(path: &Path) -> std::result::Result<Self, EntryError> {
-        parse_entry(path)
+    fn from_bytes(bytes: &[u8], path: PathBuf) -> std::result::Result<Self, EntryError> {
+        let mut entry: RegistryEntry = from_bytes(bytes)?;
+        entry.file = Some(path);
+        Ok(entry)
     }
-    fn liveness(&self) -> Liveness<'_> {
-        self.liveness()
+    fn liveness(&self, lock: Probe) -> Liveness {
+        Liveness {
+            pid: self.pid,
+            supervisor_pid: self.supervisor_pid,
+            supervisor_started: self.supervisor_started,
+            lock: Some(lock),
+        }
     }
     fn started_at(&self) -> &str {
         &self.started_at
@@ -181,17 +191,17 @@ impl Listed for RegistryEntry {
 }
 
 impl Listed for EntryHead {
-    fn parse(path: &Path) -> std::result::Result<Self, EntryError> {
-        let mut head: EntryHead = parse_as(path)?;
-        head.file = path.to_path_buf();
+    fn from_bytes(bytes: &[u8], path: PathBuf) -> std::result::Result<Self, EntryError> {
+        let mut head: EntryHead = from_bytes(bytes)?;
+        head.file = path;
         Ok(head)
     }
-    fn liveness(&self) -> Liveness<'_> {
+    fn liveness(&self, lock: Probe) -> Liveness {
         Liveness {
             pid: self.pid,
             supervisor_pid: self.supervisor_pid,
             supervisor_started: self.supervisor_started,
-            file: Some(&self.file),
+            lock: Some(lock),
         }
     }
     fn started_at(&self) -> &str {
@@ -204,16 +214,27 @@ impl Listed for EntryHead {
 
 fn scan_as<T: Listed>(state: &StateDir) -> Scan<T> {
     let mut scan = Scan::default();
-    let Ok(dir) = fs::read_dir(state.sessions_dir()) else {
+    let sessions = state.sessions_dir();
+    // Listed by path, opened by name in the directory opened once (see `private_fs::Dir`).
+    let (Ok(listing), Ok(dir)) = (
+        fs::read_dir(&sessions),
+        crate::private_fs::Dir::open(&sessions),
+    ) else {
         return scan;
     };
-    for item in dir.flatten() {
-        let path = item.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+    for item in listing.flatten() {
+        let name = item.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
             continue;
-        }
-        match T::parse(&path) {
-            Ok(entry) if entry.liveness().is_alive() => scan.live.push(entry),
+        };
+        let path = item.path();
+        let lock = || session_lock::probe_in(&dir, &format!("{stem}.lock"));
+        let read = match dir.read_document(&format!("{stem}.json")) {
+            Ok(bytes) => T::from_bytes(&bytes, path.clone()),
+            Err(e) => Err(read_error(e)),
+        };
+        match read {
+            Ok(entry) if entry.liveness(lock()).is_alive() => scan.live.push(entry),
             // Settling reads the whole entry again, under the lock: rare, so not worth keeping.
             Ok(_) => {
                 if let Ok(entry) = parse_entry(&path) {
@@ -222,8 +243,7 @@ fn scan_as<T: Listed>(state: &StateDir) -> Scan<T> {
             }
             Err(EntryError::Missing) => {}
             Err(EntryError::Corrupt(error)) => scan.corrupt.push(CorruptEntry {
-                supervisor_alive: session_lock::probe(&session_lock::lock_path_of_entry(&path))
-                    == Probe::Held,
+                supervisor_alive: lock() == Probe::Held,
                 path,
                 error,
             }),
@@ -270,6 +290,14 @@ impl EntryHead {
         SessionKey::new(self.repo_root.clone(), &self.id)
     }
 
+    /// `<repo_key>--<id_key>`, from the name of the file it was read from.
+    pub fn slug(&self) -> &str {
+        self.file
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap_or_default()
+    }
+
     /// The whole entry (read again from its file).
     pub fn full(&self) -> std::result::Result<RegistryEntry, EntryError> {
         parse_entry(&self.file)
@@ -278,17 +306,17 @@ impl EntryHead {
 
 /// What says whether a registry entry's session is alive.
 #[derive(Debug, Clone, Copy)]
-pub struct Liveness<'a> {
+pub struct Liveness {
     /// The agent's pid (entries without a supervisor pid).
     pub pid: u32,
     pub supervisor_pid: Option<u32>,
     /// The supervisor's start time in clock ticks since boot.
     pub supervisor_started: Option<u64>,
-    /// The registry file (its lock file is next to it).
-    pub file: Option<&'a Path>,
+    /// What its lock file showed; `None` for an entry read from no file.
+    pub lock: Option<Probe>,
 }
 
-impl Liveness<'_> {
+impl Liveness {
     /// Whether the session's supervisor (or, for entries without one, the agent) is alive.
     ///
     /// The session lock answers first: nobody holds it, or a reader settling the run's crash
@@ -299,10 +327,7 @@ impl Liveness<'_> {
     /// locks) the pid and its start time in `/proc` decide, so a reused pid is not taken for the
     /// supervisor.
     pub fn is_alive(&self) -> bool {
-        let lock = self
-            .file
-            .map(|file| session_lock::probe(&session_lock::lock_path_of_entry(file)));
-        match (lock, self.supervisor_pid) {
+        match (self.lock, self.supervisor_pid) {
             (Some(Probe::Free | Probe::Settling), _) => false,
             (Some(Probe::Held), Some(pid)) => pid_exists(pid),
             (_, Some(pid)) => match (process_alive_since(pid), self.supervisor_started) {
@@ -599,7 +624,7 @@ mod tests {
             pid: supervisor_pid,
             supervisor_pid: Some(supervisor_pid),
             supervisor_started: started,
-            file: Some(file),
+            lock: Some(session_lock::probe(&session_lock::lock_path_of_entry(file))),
         }
         .is_alive()
     }

@@ -169,11 +169,20 @@ pub fn await_free(path: &Path, within: Duration) -> bool {
 
 /// Whether someone holds the lock at `path`, without taking it.
 pub fn probe(path: &Path) -> Probe {
-    let file = match OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
+        .open(path);
+    probe_opened(file)
+}
+
+/// As [`probe`], for the lock file `name` in `dir` (a scan of the registry opens it there).
+pub fn probe_in(dir: &crate::private_fs::Dir, name: &str) -> Probe {
+    probe_opened(dir.open_file(name))
+}
+
+fn probe_opened(file: io::Result<File>) -> Probe {
+    let file = match file {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Probe::Missing,
         // Cannot look (not ours, a symlink): no evidence either way.

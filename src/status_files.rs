@@ -17,6 +17,7 @@ use serde::Serialize;
 
 pub use crate::json_row::Row;
 use crate::paths::{SessionKey, StateDir};
+use crate::private_fs::Dir;
 use crate::registry::EntryHead;
 use crate::time::{parse_rfc3339, rfc3339};
 
@@ -25,9 +26,10 @@ pub fn document<T: Serialize>(status: &T) -> serde_json::Result<Vec<u8>> {
     serde_json::to_vec(&crate::wire::to_value(status))
 }
 
-/// The snapshot file of `entry`'s session, as read; make it a status with [`row`].
-pub fn read(state: &StateDir, entry: &EntryHead) -> Option<Vec<u8>> {
-    crate::private_fs::read(&state.status_path(&entry.key())).ok()
+/// The snapshot file of `entry`'s session in `dir` (the state dir's `status/`, see
+/// [`StateDir::status_dir`]), as read; make it a status with [`row`].
+pub fn read(dir: &Dir, entry: &EntryHead) -> Option<Vec<u8>> {
+    dir.read_document(&format!("{}.json", entry.slug())).ok()
 }
 
 /// The status in `snapshot`, with the clock fields filled in; `None` when it is not of this run

@@ -32,9 +32,14 @@ pub fn run(args: StatusArgs) -> Result<i32> {
         .filter(|e| id_key.as_ref().is_none_or(|k| paths::id_key(&e.id) == *k))
         .collect();
     // All snapshots are read first: the rows borrow their text.
+    let status_dir = crate::private_fs::Dir::open(&state.status_dir()).ok();
     let snapshots: Vec<Option<Vec<u8>>> = selected
         .iter()
-        .map(|e| crate::status_files::read(&state, e))
+        .map(|e| {
+            status_dir
+                .as_ref()
+                .and_then(|dir| crate::status_files::read(dir, e))
+        })
         .collect();
     let mut rows: Vec<Row> = selected
         .iter()

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::paths::SessionKey;
 use crate::registry::{Liveness, url_host};
+use crate::session_lock;
 
 /// One live session as written to `sessions/<slug>.json` (Ruby-compatible field names, plus
 /// harnex's own: `supervisor_pid`, `supervisor_started`, `adapter`, `mode`, …).
@@ -71,12 +72,16 @@ impl RegistryEntry {
         self.liveness().is_alive()
     }
 
-    pub fn liveness(&self) -> Liveness<'_> {
+    /// What says whether its session is alive (its lock file looked at now).
+    pub fn liveness(&self) -> Liveness {
         Liveness {
             pid: self.pid,
             supervisor_pid: self.supervisor_pid,
             supervisor_started: self.supervisor_started,
-            file: self.file.as_deref(),
+            lock: self
+                .file
+                .as_deref()
+                .map(|file| session_lock::probe(&session_lock::lock_path_of_entry(file))),
         }
     }
 
