@@ -84,7 +84,10 @@ pub fn deliver(
     }
     let _turn = take_the_pty(session)?;
     let mut bytes_written = 0;
-    let paste = session.shared.lock().bracketed_paste;
+    let (paste, drawn_before) = {
+        let live = session.shared.lock();
+        (live.bracketed_paste, live.generation)
+    };
     if !payload.enter_only {
         let bytes = if paste {
             [b"\x1b[200~", text.as_bytes(), b"\x1b[201~"].concat()
@@ -98,9 +101,18 @@ pub fn deliver(
     }
     let submit = payload.submit || payload.enter_only;
     if submit && bytes_written > 0 {
-        // None after a bracketed paste: Enter follows the end marker at once.
+        // None after a bracketed paste for most agents: Enter follows the end marker at once.
         let pause = session.adapter.submit_delay(bytes_written, paste);
-        if !pause.is_zero() {
+        let shown = paste.then(|| session.adapter.paste_shown()).flatten();
+        if let Some(how) = shown {
+            if !wait_until_shown(session, &text, how, drawn_before, pause) {
+                crate::warn!(
+                    "harnex: {}: the pasted message did not show at the cursor within {} ms; pressing Enter anyway",
+                    session.config.id,
+                    pause.as_millis()
+                );
+            }
+        } else if !pause.is_zero() {
             session.clock().sleep(pause);
         }
     }
@@ -133,6 +145,37 @@ pub fn deliver(
         turn,
         submitted,
     })
+}
+
+/// Wait (at most `longest`) until the screen shows the pasted `text` at the cursor, checking each
+/// screen drawn after generation `seen`. Pressed earlier, Enter can be read as part of the paste;
+/// and the check that Enter was taken would take the drawing of the paste for its effect.
+fn wait_until_shown(
+    session: &Session,
+    text: &str,
+    how: &crate::adapters::rules::PasteShown,
+    mut seen: u64,
+    longest: Duration,
+) -> bool {
+    let give_up = session.clock().now() + longest;
+    loop {
+        let drawn = session.shared.wait_for(Some(give_up), |live| {
+            if live.exit().is_some() {
+                return Some(None);
+            }
+            (live.generation > seen).then_some(Some(live.generation))
+        });
+        let Some(Some(generation)) = drawn else {
+            return false;
+        };
+        seen = generation;
+        let Some(inspection) = super::monitor::inspect(session) else {
+            return false;
+        };
+        if super::paste_shown::shown(&inspection.view, text, how) {
+            return true;
+        }
+    }
 }
 
 /// Press Enter for `turn`, check the agent reacted, press it once more if not.
