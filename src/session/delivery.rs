@@ -271,16 +271,23 @@ mod tests {
 
     #[test]
     fn enter_follows_a_bracketed_paste_at_once_and_a_line_program_needs_no_pause() {
-        for cli in ["bash", "claude"] {
+        for cli in ["bash", "claude", "copilot", "opencode"] {
             let adapter = for_cli(cli);
             assert_eq!(adapter.submit_delay(10, true), Duration::ZERO, "{cli}");
             assert_eq!(adapter.submit_delay(4096, true), Duration::ZERO, "{cli}");
         }
         assert_eq!(for_cli("bash").submit_delay(4096, false), Duration::ZERO);
-        // Without bracketed paste the TUIs take a fast Enter for a pasted newline; Codex keeps
-        // its pause with it too.
+        // Without bracketed paste the TUIs take a fast Enter for a pasted newline; Gemini needs
+        // its pause with it too; Codex waits for the paste to show, its pause the longest wait.
+        for cli in ["claude", "codex", "copilot", "opencode", "gemini"] {
+            assert!(
+                for_cli(cli).submit_delay(10, false) >= Duration::from_millis(150),
+                "{cli}"
+            );
+        }
+        assert!(for_cli("gemini").submit_delay(10, true) >= Duration::from_millis(500));
+        assert!(for_cli("gemini").paste_shown().is_none());
+        assert!(for_cli("codex").paste_shown().is_some());
         assert!(for_cli("codex").submit_delay(10, true) >= Duration::from_millis(150));
-        assert!(for_cli("codex").submit_delay(10, false) >= Duration::from_millis(150));
-        assert!(for_cli("claude").submit_delay(10, false) >= Duration::from_millis(150));
     }
 }
