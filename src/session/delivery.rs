@@ -1,7 +1,8 @@
 //! Delivering messages to the agent: the inbox loop (waits for the prompt, never polls) and the
 //! delivery itself — text (bracketed paste when the agent enabled it; escape sequences and control
-//! characters removed, see [`crate::message_text`]), the adapter's pause, Enter as a separate
-//! write, then a check that the agent took it, with one retry of Enter.
+//! characters removed, see [`crate::message_text`]), the adapter's pause (or, where the rules
+//! say `until_shown`, the wait until the paste shows at the cursor), Enter as a separate write,
+//! then a check that the agent took it, with one retry of Enter.
 //!
 //! Deliveries are serialised by `Session::delivery_lock`, so a forced send and a queued one never
 //! interleave their writes; and each takes its turn at the keyboard (`Session::keyboard`), so a
@@ -103,9 +104,10 @@ pub fn deliver(
     if submit && bytes_written > 0 {
         // None after a bracketed paste for most agents: Enter follows the end marker at once.
         let pause = session.adapter.submit_delay(bytes_written, paste);
-        let shown = paste.then(|| session.adapter.paste_shown()).flatten();
-        if let Some(how) = shown {
-            if !wait_until_shown(session, &text, how, drawn_before, pause) {
+        let until_shown = paste.then(|| session.adapter.paste_shown()).flatten();
+        if let Some(how) = until_shown {
+            let shown = wait_until_shown(session, &text, how, drawn_before, pause);
+            if !shown && session.shared.lock().exit().is_none() {
                 crate::warn!(
                     "harnex: {}: the pasted message did not show at the cursor within {} ms; pressing Enter anyway",
                     session.config.id,
