@@ -812,7 +812,7 @@ fn cli_rows(
     }
     report.note(
         "pause before Enter",
-        "none: a line program (generic) / after the paste's end marker (codex)".into(),
+        "none: a line program (generic) / until the paste shows at the cursor (codex)".into(),
     );
     let queued_median = median(queued);
     report.row(

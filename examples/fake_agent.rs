@@ -24,6 +24,8 @@ flags:
   --exit-at-start CODE      print a fatal message on stderr and exit CODE at once
   --query-cursor            send ESC[6n at startup, wait up to 2 s for the reply
   --bracketed-paste         enable bracketed paste (ESC[?2004h)
+  --paste-draw-ms N         take N ms to take a paste in before drawing it; an Enter read in
+                            that time is part of the paste (a space), not a submit
   --title TEXT              window title (OSC 0) while idle
   --banner TEXT             print TEXT as the first line (the Ruby harnex 0.5.0's codex adapter
                             counts a prompt only once Codex's banner, \"OpenAI Codex\", was seen)
@@ -78,6 +80,7 @@ struct Config {
     exit_at_start: Option<i32>,
     query_cursor: bool,
     bracketed_paste: bool,
+    paste_draw_ms: u64,
     title: Option<String>,
     banner: Option<String>,
     prompt: String,
@@ -95,6 +98,7 @@ impl Default for Config {
             exit_at_start: None,
             query_cursor: false,
             bracketed_paste: false,
+            paste_draw_ms: 0,
             title: None,
             banner: None,
             prompt: "> ".to_string(),
@@ -137,6 +141,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String>
                 | "--banner"
                 | "--prompt"
                 | "--turn-ms"
+                | "--paste-draw-ms"
                 | "--session-id"
                 | "--settings"
         );
@@ -158,6 +163,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String>
             "--exit-at-start" => cfg.exit_at_start = Some(number(&flag, &value)?),
             "--query-cursor" => cfg.query_cursor = true,
             "--bracketed-paste" => cfg.bracketed_paste = true,
+            "--paste-draw-ms" => cfg.paste_draw_ms = number(&flag, &value)?,
             "--title" => cfg.title = Some(value),
             "--banner" => cfg.banner = Some(value),
             "--prompt" => cfg.prompt = value,
@@ -603,6 +609,28 @@ impl App {
         osc_title(self.cfg.title.as_deref().unwrap_or(DEFAULT_TITLE))
     }
 
+    /// Read the input that has arrived, without waiting.
+    fn read_ready(&mut self) {
+        let mut pfd = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, 0) } <= 0 {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        // SAFETY: buf is valid for writes of its length.
+        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            let mut keys = Vec::new();
+            self.parser
+                .feed(&buf[..n as usize], Instant::now(), &mut keys);
+            self.queue.extend(keys);
+        }
+    }
+
     /// Next key, or None once `deadline` passes. With no deadline it blocks
     /// (returning [`Key::Eof`] when stdin is closed). Never busy-spins.
     fn next_key(&mut self, deadline: Option<Instant>) -> Option<Key> {
@@ -691,7 +719,16 @@ impl App {
                     self.input.push(c);
                     self.out(c.encode_utf8(&mut [0; 4]));
                 }
-                Some(Key::Paste(s)) => {
+                Some(Key::Paste(mut s)) => {
+                    if self.cfg.paste_draw_ms > 0 {
+                        std::thread::sleep(Duration::from_millis(self.cfg.paste_draw_ms));
+                        // An Enter that came while the paste was being taken in belongs to it.
+                        self.read_ready();
+                        while self.queue.front() == Some(&Key::Enter) {
+                            self.queue.pop_front();
+                            s.push(' ');
+                        }
+                    }
                     self.input.push_str(&s);
                     self.out(&s);
                 }

@@ -286,6 +286,15 @@ pub trait Adapter: Send + Sync {
         self.rules().submit_delay.for_bytes(bytes, bracketed_paste)
     }
 
+    /// After a bracketed paste: how the screen shows that the agent took it, so Enter goes then
+    /// (within the pause [`Self::submit_delay`] gives); `None` waits the pause out.
+    fn paste_shown(&self) -> Option<&rules::PasteShown> {
+        if !self.is_tui() {
+            return None;
+        }
+        self.rules().submit_delay.until_shown.as_ref()
+    }
+
     /// What `harnex stop` types first.
     fn exit_sequence(&self) -> Vec<Keystroke> {
         self.rules().exit.clone()

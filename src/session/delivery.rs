@@ -1,7 +1,8 @@
 //! Delivering messages to the agent: the inbox loop (waits for the prompt, never polls) and the
 //! delivery itself — text (bracketed paste when the agent enabled it; escape sequences and control
-//! characters removed, see [`crate::message_text`]), the adapter's pause, Enter as a separate
-//! write, then a check that the agent took it, with one retry of Enter.
+//! characters removed, see [`crate::message_text`]), the adapter's pause (or, where the rules
+//! say `until_shown`, the wait until the paste shows at the cursor), Enter as a separate write,
+//! then a check that the agent took it, with one retry of Enter.
 //!
 //! Deliveries are serialised by `Session::delivery_lock`, so a forced send and a queued one never
 //! interleave their writes; and each takes its turn at the keyboard (`Session::keyboard`), so a
@@ -84,7 +85,10 @@ pub fn deliver(
     }
     let _turn = take_the_pty(session)?;
     let mut bytes_written = 0;
-    let paste = session.shared.lock().bracketed_paste;
+    let (paste, drawn_before) = {
+        let live = session.shared.lock();
+        (live.bracketed_paste, live.generation)
+    };
     if !payload.enter_only {
         let bytes = if paste {
             [b"\x1b[200~", text.as_bytes(), b"\x1b[201~"].concat()
@@ -98,9 +102,19 @@ pub fn deliver(
     }
     let submit = payload.submit || payload.enter_only;
     if submit && bytes_written > 0 {
-        // None after a bracketed paste: Enter follows the end marker at once.
+        // None after a bracketed paste for most agents: Enter follows the end marker at once.
         let pause = session.adapter.submit_delay(bytes_written, paste);
-        if !pause.is_zero() {
+        let until_shown = paste.then(|| session.adapter.paste_shown()).flatten();
+        if let Some(how) = until_shown {
+            let shown = wait_until_shown(session, &text, how, drawn_before, pause);
+            if !shown && session.shared.lock().exit().is_none() {
+                crate::warn!(
+                    "harnex: {}: the pasted message did not show at the cursor within {} ms; pressing Enter anyway",
+                    session.config.id,
+                    pause.as_millis()
+                );
+            }
+        } else if !pause.is_zero() {
             session.clock().sleep(pause);
         }
     }
@@ -133,6 +147,37 @@ pub fn deliver(
         turn,
         submitted,
     })
+}
+
+/// Wait (at most `longest`) until the screen shows the pasted `text` at the cursor, checking each
+/// screen drawn after generation `seen`. Pressed earlier, Enter can be read as part of the paste;
+/// and the check that Enter was taken would take the drawing of the paste for its effect.
+fn wait_until_shown(
+    session: &Session,
+    text: &str,
+    how: &crate::adapters::rules::PasteShown,
+    mut seen: u64,
+    longest: Duration,
+) -> bool {
+    let give_up = session.clock().now() + longest;
+    loop {
+        let drawn = session.shared.wait_for(Some(give_up), |live| {
+            if live.exit().is_some() {
+                return Some(None);
+            }
+            (live.generation > seen).then_some(Some(live.generation))
+        });
+        let Some(Some(generation)) = drawn else {
+            return false;
+        };
+        seen = generation;
+        let Some(inspection) = super::monitor::inspect(session) else {
+            return false;
+        };
+        if super::paste_shown::shown(&inspection.view, text, how) {
+            return true;
+        }
+    }
 }
 
 /// Press Enter for `turn`, check the agent reacted, press it once more if not.
@@ -228,16 +273,23 @@ mod tests {
 
     #[test]
     fn enter_follows_a_bracketed_paste_at_once_and_a_line_program_needs_no_pause() {
-        for cli in ["bash", "claude"] {
+        for cli in ["bash", "claude", "copilot", "opencode"] {
             let adapter = for_cli(cli);
             assert_eq!(adapter.submit_delay(10, true), Duration::ZERO, "{cli}");
             assert_eq!(adapter.submit_delay(4096, true), Duration::ZERO, "{cli}");
         }
         assert_eq!(for_cli("bash").submit_delay(4096, false), Duration::ZERO);
-        // Without bracketed paste the TUIs take a fast Enter for a pasted newline; Codex keeps
-        // its pause with it too.
+        // Without bracketed paste the TUIs take a fast Enter for a pasted newline; Gemini needs
+        // its pause with it too; Codex waits for the paste to show, its pause the longest wait.
+        for cli in ["claude", "codex", "copilot", "opencode", "gemini"] {
+            assert!(
+                for_cli(cli).submit_delay(10, false) >= Duration::from_millis(150),
+                "{cli}"
+            );
+        }
+        assert!(for_cli("gemini").submit_delay(10, true) >= Duration::from_millis(500));
+        assert!(for_cli("gemini").paste_shown().is_none());
+        assert!(for_cli("codex").paste_shown().is_some());
         assert!(for_cli("codex").submit_delay(10, true) >= Duration::from_millis(150));
-        assert!(for_cli("codex").submit_delay(10, false) >= Duration::from_millis(150));
-        assert!(for_cli("claude").submit_delay(10, false) >= Duration::from_millis(150));
     }
 }

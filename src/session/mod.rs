@@ -31,6 +31,7 @@ pub mod keyboard;
 pub mod live;
 pub mod monitor;
 pub mod opencode_events;
+pub mod paste_shown;
 pub mod progress;
 pub mod pty;
 pub mod record_feed;

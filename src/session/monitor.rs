@@ -41,6 +41,14 @@ pub struct Inspection {
     pub verdict: Verdict,
 }
 
+/// The screen and verdict now, after all output read so far (`None`: the monitor has ended or
+/// did not answer within 2 s).
+pub fn inspect(session: &Session) -> Option<Inspection> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    session.monitor.send(MonitorMsg::Inspect(tx)).ok()?;
+    rx.recv_timeout(Duration::from_secs(2)).ok()
+}
+
 /// Most output folded into one classification when the monitor falls behind.
 const MAX_BATCH: usize = 256 * 1024;
 /// How long a synchronized update may hold classification back (agents end theirs within a

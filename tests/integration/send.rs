@@ -735,3 +735,98 @@ fn sends_in_a_row_to_bash_are_each_a_line_of_their_own() {
     });
     assert_eq!(got, want);
 }
+
+/// The fake agent as `codex` (a symlink), taking `draw_ms` to take a paste in, with the codex
+/// rules' pause before Enter overridden by `submit_delay`.
+fn slow_paste_agent(world: &World, id: &str, draw_ms: &str, submit_delay: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = world.config_dir().join("adapters");
+    std::fs::create_dir_all(&dir).expect("config dir");
+    for d in [world.config_dir(), dir.clone()] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+    let rules = dir.join("codex.toml");
+    std::fs::write(&rules, format!("submit_delay = {submit_delay}\n")).expect("override");
+    std::fs::set_permissions(&rules, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let codex = world.new_dir("bin").join("codex");
+    std::os::unix::fs::symlink(fake_agent_bin(), &codex).expect("symlink");
+    world.detach(&[
+        codex.to_str().expect("utf-8"),
+        "--id",
+        id,
+        "--",
+        "--prompt",
+        "› ",
+        "--title",
+        "idle",
+        "--turn-ms",
+        "100",
+        "--bracketed-paste",
+        "--paste-draw-ms",
+        draw_ms,
+    ]);
+    world.wait_state(id, "prompt");
+}
+
+fn session_log(world: &World, id: &str) -> String {
+    world
+        .files_of("logs", id)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn enter_waits_until_the_agent_shows_the_paste_and_no_longer() {
+    let world = World::new();
+    // An Enter read before the paste is drawn would be part of the paste and submit nothing.
+    slow_paste_agent(
+        &world,
+        "shown",
+        "400",
+        "{ base_ms = 5000, per_kb_ms = 0, until_shown = true }",
+    );
+    for (turn, message) in [(1, "first message here"), (2, "first line\nmessage here")] {
+        let started = Instant::now();
+        let run = world.run(&["send", "--id", "shown", "--message", message]);
+        let took = started.elapsed();
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(run.json()["turn"], turn, "{run:?}");
+        assert_eq!(run.json()["submitted"], true, "{run:?}");
+        // Enter went when the paste showed, not at the end of the 5 s bound.
+        assert!(took < Duration::from_millis(3000), "send took {took:?}");
+        let answer = format!("answer: {}", message.replace('\n', " "));
+        wait_until_or_explain(&world, "shown", &answer);
+        world.wait_state("shown", "prompt");
+    }
+    let screen = world.screen("shown");
+    assert_eq!(screen.matches("answer:").count(), 2, "{screen}");
+    let log = session_log(&world, "shown");
+    assert!(!log.contains("did not show"), "{log}");
+    assert!(!log.contains("pressing it once more"), "{log}");
+}
+
+#[test]
+fn enter_goes_at_the_bound_when_the_paste_never_shows() {
+    let world = World::new();
+    slow_paste_agent(
+        &world,
+        "unseen",
+        "4000",
+        "{ base_ms = 300, per_kb_ms = 0, until_shown = true }",
+    );
+    let started = Instant::now();
+    let run = world.run(&["send", "--id", "unseen", "--message", "never drawn in time"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "Enter waited past the bound: {:?}",
+        started.elapsed()
+    );
+    let log = wait_until("the warning", DEADLINE, || {
+        let log = session_log(&world, "unseen");
+        log.contains("did not show at the cursor within 300 ms")
+            .then_some(log)
+    });
+    assert!(log.contains("pressing Enter anyway"), "{log}");
+}

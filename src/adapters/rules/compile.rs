@@ -10,7 +10,7 @@ use regex::Regex;
 
 use super::format::{
     self, ConditionSpec, DialogSpec, ExitTextSpec, Frame, KbCount, KeystrokeSpec, Means,
-    OptionsFrom, Pattern, RetrySpec, RuleFile, RuleSpec, Scan, Shape,
+    OptionsFrom, Pattern, RetrySpec, RuleFile, RuleSpec, Scan, Shape, SubmitDelaySpec,
 };
 use super::{Origin, RulesError};
 use crate::adapters::Keystroke;
@@ -126,17 +126,27 @@ impl Rule {
 }
 
 /// How long to wait between writing a message and pressing Enter.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SubmitDelay {
     pub base_ms: u64,
     pub per_kb_ms: u64,
     pub count: KbCount,
     /// The pause after a bracketed paste, when it differs (Claude Code takes Enter at once).
     pub after_paste_ms: Option<u64>,
+    /// After a bracketed paste, Enter goes once the pasted text shows at the cursor (the pause
+    /// is then the longest wait): `None` waits out the pause.
+    pub until_shown: Option<PasteShown>,
+}
+
+/// How the agent shows a paste it has taken: the text at the cursor ends with the message, or
+/// with the agent's stand-in for a long paste.
+#[derive(Debug, Clone, Default)]
+pub struct PasteShown {
+    pub placeholder: Option<Regex>,
 }
 
 impl SubmitDelay {
-    pub fn for_bytes(self, bytes: usize, bracketed_paste: bool) -> Duration {
+    pub fn for_bytes(&self, bytes: usize, bracketed_paste: bool) -> Duration {
         if bracketed_paste && let Some(ms) = self.after_paste_ms {
             return Duration::from_millis(ms);
         }
@@ -255,6 +265,23 @@ impl Compiler<'_> {
 
     fn opt_regex(&self, key: &str, pattern: &Option<Pattern>) -> Result<Option<Regex>, RulesError> {
         pattern.as_ref().map(|p| self.regex(key, p)).transpose()
+    }
+
+    fn submit_delay(&self, spec: &SubmitDelaySpec) -> Result<SubmitDelay, RulesError> {
+        let placeholder = self.opt_regex("paste_placeholder", &spec.paste_placeholder)?;
+        if let (Some(pattern), false) = (&spec.paste_placeholder, spec.until_shown) {
+            return Err(self.error(
+                pattern.span().start,
+                "`paste_placeholder` is read only with `until_shown = true`: set it, or remove the placeholder",
+            ));
+        }
+        Ok(SubmitDelay {
+            base_ms: spec.base_ms,
+            per_kb_ms: spec.per_kb_ms,
+            count: spec.count,
+            after_paste_ms: spec.after_paste_ms,
+            until_shown: spec.until_shown.then_some(PasteShown { placeholder }),
+        })
     }
 
     fn exit_text(&self, spec: &ExitTextSpec) -> Result<ExitText, RulesError> {
@@ -622,6 +649,7 @@ struct Compiled {
     disabled: Vec<(String, usize)>,
     exit: Option<Vec<Keystroke>>,
     exit_text: Option<ExitText>,
+    submit_delay: Option<SubmitDelay>,
 }
 
 fn compile_file(
@@ -683,12 +711,18 @@ fn compile_file(
         .as_ref()
         .map(|spec| compiler.exit_text(spec))
         .transpose()?;
+    let submit_delay = file
+        .submit_delay
+        .as_ref()
+        .map(|spec| compiler.submit_delay(spec))
+        .transpose()?;
     Ok(Compiled {
         conditions,
         rules,
         disabled,
         exit,
         exit_text,
+        submit_delay,
     })
 }
 
@@ -748,7 +782,9 @@ impl RuleSet {
                     .into(),
             });
         }
-        let submit = file.submit_delay.ok_or_else(|| missing("submit_delay"))?;
+        let submit_delay = compiled
+            .submit_delay
+            .ok_or_else(|| missing("submit_delay"))?;
         let set = RuleSet {
             agent: agent.to_string(),
             builtin_file: file_name,
@@ -759,12 +795,7 @@ impl RuleSet {
                 .ok_or_else(|| missing("tested_versions"))?,
             tui: file.tui.unwrap_or(false),
             quiet_window: file.quiet_window_ms.map(Duration::from_millis),
-            submit_delay: SubmitDelay {
-                base_ms: submit.base_ms,
-                per_kb_ms: submit.per_kb_ms,
-                count: submit.count,
-                after_paste_ms: submit.after_paste_ms,
-            },
+            submit_delay,
             interrupt_keys: file
                 .interrupt_keys
                 .clone()
@@ -803,13 +834,8 @@ impl RuleSet {
         if let Some(ms) = file.quiet_window_ms {
             merged.quiet_window = Some(Duration::from_millis(ms));
         }
-        if let Some(submit) = file.submit_delay {
-            merged.submit_delay = SubmitDelay {
-                base_ms: submit.base_ms,
-                per_kb_ms: submit.per_kb_ms,
-                count: submit.count,
-                after_paste_ms: submit.after_paste_ms,
-            };
+        if let Some(submit) = compiled.submit_delay {
+            merged.submit_delay = submit;
         }
         if let Some(keys) = &file.interrupt_keys {
             merged.interrupt_keys = keys.clone();

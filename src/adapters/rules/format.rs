@@ -38,7 +38,7 @@ pub struct RuleFile {
 }
 
 /// Pause between writing a message and pressing Enter: `base_ms + per_kb_ms` per KiB.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitDelaySpec {
     pub base_ms: u64,
@@ -48,6 +48,13 @@ pub struct SubmitDelaySpec {
     pub count: KbCount,
     /// The pause after a bracketed paste, when it differs from the one above.
     pub after_paste_ms: Option<u64>,
+    /// After a bracketed paste, press Enter as soon as the pasted text shows at the cursor; the
+    /// pause is then only the longest wait.
+    #[serde(default)]
+    pub until_shown: bool,
+    /// What the agent shows at the cursor instead of a long paste (`\[Pasted Content \d+
+    /// chars\]`), for `until_shown`.
+    pub paste_placeholder: Option<Pattern>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -17,7 +17,7 @@ mod classify;
 mod compile;
 mod user;
 
-pub use compile::{Locator, Rule, RuleSet};
+pub use compile::{Locator, PasteShown, Rule, RuleSet};
 pub use user::{config_dir, override_path};
 
 /// The built-in rule files: adapter key, file name, text.

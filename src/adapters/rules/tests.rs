@@ -332,3 +332,34 @@ fn what_the_agent_prints_at_exit_is_read_with_the_rules_and_an_override_of_them(
     assert_eq!(e.line, Some(2), "{e}");
     assert!(e.message.contains("(?P<id>"), "{e}");
 }
+
+#[test]
+fn until_shown_and_its_placeholder_come_from_the_file() {
+    let codex = builtin("codex");
+    let shown = codex
+        .submit_delay
+        .until_shown
+        .as_ref()
+        .expect("codex waits");
+    let placeholder = shown.placeholder.as_ref().expect("a placeholder");
+    assert!(placeholder.is_match("[Pasted Content 4113 chars]"));
+    assert!(placeholder.is_match("[Pasted Content 4113 chars] #2"));
+    assert!(builtin("claude").submit_delay.until_shown.is_none());
+
+    let alone = BASE.replace(
+        "submit_delay = { base_ms = 10, per_kb_ms = 5 }",
+        "submit_delay = { base_ms = 10, per_kb_ms = 5, paste_placeholder = 'x' }",
+    );
+    let e = err(RuleSet::builtin("toy", "toy.toml", &alone));
+    assert!(e.message.contains("until_shown = true"), "{e}");
+    let bad = BASE.replace(
+        "submit_delay = { base_ms = 10, per_kb_ms = 5 }",
+        "submit_delay = { base_ms = 10, per_kb_ms = 5, until_shown = true, paste_placeholder = '(' }",
+    );
+    let e = err(RuleSet::builtin("toy", "toy.toml", &bad));
+    assert!(
+        e.message.contains("`paste_placeholder` is not a valid"),
+        "{e}"
+    );
+    assert!(e.line.is_some(), "{e}");
+}

@@ -2,11 +2,10 @@
 //! the inbox's `DELETE` routes.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::Reply;
 use crate::session::Session;
-use crate::session::monitor::{Inspection, MonitorMsg};
+use crate::session::monitor::{self, Inspection};
 use crate::session::status;
 use crate::wire::replies::{
     Cleared, Cursor, Dropped, ExplainReply, InboxReply, MessageView, ScreenReply,
@@ -18,18 +17,12 @@ pub fn get_status(session: &Session) -> Reply {
     Reply::ok(&status::status(session, &live))
 }
 
-fn inspect(session: &Session) -> Option<Inspection> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    session.monitor.send(MonitorMsg::Inspect(tx)).ok()?;
-    rx.recv_timeout(Duration::from_secs(2)).ok()
-}
-
 fn cursor((row, col): (u16, u16)) -> Cursor {
     Cursor { row, col }
 }
 
 pub fn get_screen(session: &Session) -> Reply {
-    let Some(Inspection { view, .. }) = inspect(session) else {
+    let Some(Inspection { view, .. }) = monitor::inspect(session) else {
         return Reply::error(503, "screen unavailable (session is shutting down)");
     };
     Reply::ok(&ScreenReply {
@@ -48,7 +41,7 @@ pub fn get_screen(session: &Session) -> Reply {
 }
 
 pub fn get_explain(session: &Session) -> Reply {
-    let Some(Inspection { view, verdict }) = inspect(session) else {
+    let Some(Inspection { view, verdict }) = monitor::inspect(session) else {
         return Reply::error(503, "screen unavailable (session is shutting down)");
     };
     let rules = session.adapter.rules();
