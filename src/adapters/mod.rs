@@ -286,6 +286,12 @@ pub trait Adapter: Send + Sync {
         self.rules().submit_delay.for_bytes(bytes, bracketed_paste)
     }
 
+    /// How long a turn the screen saw end waits for the agent's own record of its end before
+    /// the screen's word stands (its rule file's `[records] lag_ms`).
+    fn record_lag(&self) -> Duration {
+        self.rules().record_lag
+    }
+
     /// What `harnex stop` types first.
     fn exit_sequence(&self) -> Vec<Keystroke> {
         self.rules().exit.clone()

@@ -3,14 +3,15 @@
 //! monitor (screen) and the record follower (records, hooks).
 //!
 //! The screen is fast but cannot tell a failed turn from a finished one; the records can. So when
-//! records are expected, a turn the screen saw end waits (at most [`RECORD_LAG`]) for the record
-//! of its end, and a turn the records saw end is over at once — the screen's grace period for
+//! records are expected, a turn the screen saw end waits (at most the adapter's record lag, given
+//! at construction: OpenCode's events come later than Codex's rollout rows) for the record of its
+//! end, and a turn the records saw end is over at once — the screen's grace period for
 //! very fast answers is not needed. Each fact has a key; the same fact from a second source only
 //! fills in what the first lacked.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::records::{RecordFact, TurnError, TurnOutcome, Usage};
 use crate::wire::events::{Event, UsageRow};
@@ -18,13 +19,9 @@ use crate::wire::turns::{
     RecordsState, RecordsStatus, Retrying, Source, TurnEnd, TurnFacts, TurnUsage,
 };
 
-/// How long a turn the screen saw end waits for the record of its end before the screen's word
-/// stands (records unreadable, or an agent that wrote none).
-pub const RECORD_LAG: std::time::Duration = std::time::Duration::from_secs(3);
-
 /// How long a turn a hook said ended waits for the agent's record of it (which adds the usage
 /// and the turn's id) before the hook's word stands alone.
-pub const HOOK_LAG: std::time::Duration = std::time::Duration::from_secs(1);
+pub const HOOK_LAG: Duration = Duration::from_secs(1);
 
 /// The longest answer kept with a turn (the record file has it whole).
 const ANSWER_MAX: usize = 64 * 1024;
@@ -50,6 +47,9 @@ struct OpenTurn {
 #[derive(Debug)]
 pub struct Ledger {
     records: RecordsStatus,
+    /// How long a turn the screen saw end waits for the record of its end before the screen's
+    /// word stands (records unreadable, or an agent that wrote none).
+    record_lag: Duration,
     session_usage: Option<Usage>,
     model: Option<String>,
     open: Option<OpenTurn>,
@@ -74,15 +74,16 @@ pub struct Ledger {
     hook_held: BTreeMap<u64, (TurnEnd, Instant)>,
     /// The time of the fact being handled.
     now: Instant,
-    /// A turn waited out [`RECORD_LAG`] while the record file was still not found: later turns
+    /// A turn waited out the record lag while the record file was still not found: later turns
     /// do not wait for a file that may never come (until it is found after all).
     gave_up_waiting: bool,
 }
 
 impl Ledger {
-    pub fn new(records: RecordsStatus) -> Ledger {
+    pub fn new(records: RecordsStatus, record_lag: Duration) -> Ledger {
         Ledger {
             records,
+            record_lag,
             session_usage: None,
             model: None,
             open: None,
@@ -183,7 +184,7 @@ impl Ledger {
 
     /// When a held turn's wait for its record runs out.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let screen = self.held.values().map(|since| *since + RECORD_LAG);
+        let screen = self.held.values().map(|since| *since + self.record_lag);
         let hooks = self.hook_held.values().map(|(_, since)| *since + HOOK_LAG);
         screen.chain(hooks).min()
     }
@@ -193,7 +194,7 @@ impl Ledger {
         let overdue: Vec<u64> = self
             .held
             .iter()
-            .filter(|(_, since)| now >= **since + RECORD_LAG)
+            .filter(|(_, since)| now >= **since + self.record_lag)
             .map(|(turn, _)| *turn)
             .collect();
         let mut out = Vec::new();

@@ -332,3 +332,59 @@ fn what_the_agent_prints_at_exit_is_read_with_the_rules_and_an_override_of_them(
     assert_eq!(e.line, Some(2), "{e}");
     assert!(e.message.contains("(?P<id>"), "{e}");
 }
+
+#[test]
+fn the_record_lag_comes_from_the_file_and_an_override_sets_it() {
+    use crate::adapters::{Adapter, Codex, OpenCode, WithRules};
+    assert_eq!(base().record_lag, compile::DEFAULT_RECORD_LAG);
+    assert_eq!(compile::DEFAULT_RECORD_LAG.as_millis(), 3000);
+    // OpenCode's `session.idle` comes well after its answer: it waits longer than the others.
+    assert!(
+        OpenCode.record_lag() > Codex.record_lag(),
+        "{:?}",
+        OpenCode.record_lag()
+    );
+    let with_lag = format!("{BASE}\n[records]\nlag_ms = 4500\n");
+    let set = RuleSet::builtin("toy", "toy.toml", &with_lag).expect("loads");
+    assert_eq!(set.record_lag.as_millis(), 4500);
+    let merged = set
+        .with_override("/o/toy.toml".into(), "[records]\nlag_ms = 9000\n")
+        .expect("override");
+    assert_eq!(merged.record_lag.as_millis(), 9000);
+    // An override that leaves it out keeps the built-in one.
+    let kept = set
+        .with_override("/o/toy.toml".into(), "tui = true\n")
+        .expect("override");
+    assert_eq!(kept.record_lag.as_millis(), 4500);
+    let adapter = WithRules::new(
+        Box::new(Codex),
+        builtin("codex")
+            .with_override("/o/codex.toml".into(), "[records]\nlag_ms = 7000\n")
+            .expect("override"),
+    );
+    assert_eq!(adapter.record_lag().as_millis(), 7000);
+}
+
+#[test]
+fn a_silly_record_lag_is_refused_naming_file_and_line() {
+    for (text, line, wanted) in [
+        ("[records]\nlag_ms = 0\n", 2, "give 200 to 30000"),
+        ("\n[records]\nlag_ms = 3600000\n", 3, "give 200 to 30000"),
+        (
+            "[records]\nlag_ms = -5\n",
+            2,
+            "`lag_ms = -5` is out of range",
+        ),
+        ("[records]\nlag_ms = \"6s\"\n", 2, "expected i64"),
+        ("[records]\nlag = 6000\n", 2, "lag"),
+    ] {
+        let e = err(base().with_override("/o/toy.toml".into(), text));
+        assert_eq!(e.file, "/o/toy.toml", "{text}: {e}");
+        assert_eq!(e.line, Some(line), "{text}: {e}");
+        assert!(e.message.contains(wanted), "{text}: {e}");
+    }
+    let builtin = format!("{BASE}\n[records]\nlag_ms = 50\n");
+    let e = err(RuleSet::builtin("toy", "toy.toml", &builtin));
+    assert_eq!(e.file, "built-in toy.toml");
+    assert!(e.message.contains("`lag_ms = 50` is out of range"), "{e}");
+}
