@@ -344,7 +344,7 @@ impl Ledger {
             (Some(session), _) => session,
             (None, Some(request)) => {
                 let mut sum = self.session_usage.clone().unwrap_or_default();
-                sum = add(&sum, request);
+                sum.add(request);
                 sum
             }
             (None, None) => return Vec::new(),
@@ -541,20 +541,6 @@ fn fill(first: &mut TurnFacts, later: TurnFacts) {
         (_, later_error) => first.error.take().or(later_error),
     };
     first.agent_turn_id = first.agent_turn_id.take().or(later.agent_turn_id);
-}
-
-fn add(a: &Usage, b: &Usage) -> Usage {
-    let sum = |x: Option<u64>, y: Option<u64>| match (x, y) {
-        (None, None) => None,
-        (x, y) => Some(x.unwrap_or(0).saturating_add(y.unwrap_or(0))),
-    };
-    Usage {
-        input_tokens: sum(a.input_tokens, b.input_tokens),
-        cached_input_tokens: sum(a.cached_input_tokens, b.cached_input_tokens),
-        output_tokens: sum(a.output_tokens, b.output_tokens),
-        reasoning_tokens: sum(a.reasoning_tokens, b.reasoning_tokens),
-        total_tokens: sum(a.total_tokens, b.total_tokens),
-    }
 }
 
 #[cfg(test)]
