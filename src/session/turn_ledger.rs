@@ -270,6 +270,7 @@ impl Ledger {
                     agent_turn_id: turn_id,
                     usage_at_start: self.session_usage.clone().unwrap_or_default(),
                 });
+                self.turn_alive();
                 Vec::new()
             }
             RecordFact::Retrying {
@@ -277,6 +278,7 @@ impl Ledger {
                 max,
                 error,
             } => {
+                self.turn_alive();
                 self.retrying = Some(Retrying {
                     attempt,
                     max,
@@ -289,7 +291,10 @@ impl Ledger {
                 turn,
                 session,
                 model,
-            } => self.usage(turn, session, model, source),
+            } => {
+                self.turn_alive();
+                self.usage(turn, session, model, source)
+            }
             RecordFact::TurnEnded {
                 turn_id,
                 outcome,
@@ -315,6 +320,20 @@ impl Ledger {
                     key,
                 }))]
             }
+        }
+    }
+
+    /// The records show the open turn at work (it started, or a model request of it answered or
+    /// is retried): if the screen called it over already, its wait for the record's end starts
+    /// again now. The screen's word came too early — a slow agent that had not yet drawn busy
+    /// when the screen's grace for very fast answers ran out — and the turn may run for longer
+    /// than the lag still.
+    fn turn_alive(&mut self) {
+        let Some(turn) = self.open.as_ref().and_then(|open| open.turn) else {
+            return;
+        };
+        if let Some(since) = self.held.get_mut(&turn) {
+            *since = (*since).max(self.now);
         }
     }
 

@@ -220,6 +220,65 @@ fn a_longer_record_lag_waits_longer_for_the_record() {
     assert_eq!(ledger.next_deadline(), None);
 }
 
+/// Under load OpenCode drew busy 8 s after the Enter: the screen took the prompt that held for
+/// its grace as a very fast answer. The records then said the turn started, and later that its
+/// request answered: each time the wait for the record's end starts again, so the turn is not
+/// decided on the screen's early word while the agent still works on it.
+#[test]
+fn records_of_a_turn_at_work_restart_the_wait_the_screen_called_over() {
+    let lag = Duration::from_secs(6);
+    let secs = Duration::from_secs;
+    let mut ledger = Ledger::new(status(RecordsState::Following), lag);
+    let t0 = Instant::now();
+    assert!(ledger.screen_completed(1, t0).is_empty());
+    let started = RecordFact::TurnStarted {
+        turn_id: Some("t1".into()),
+    };
+    assert!(
+        ledger
+            .fact_at(started, Source::Record, 1, t0 + secs(5))
+            .is_empty()
+    );
+    assert!(ledger.tick(t0 + lag).is_empty(), "the turn started 1 s ago");
+    assert_eq!(ledger.next_deadline(), Some(t0 + secs(5) + lag));
+    let answered = RecordFact::Usage {
+        turn: Some(usage(100, 5)),
+        session: None,
+        model: None,
+    };
+    ledger.fact_at(answered, Source::Record, 1, t0 + secs(10));
+    assert!(ledger.tick(t0 + secs(11)).is_empty());
+    assert_eq!(ledger.next_deadline(), Some(t0 + secs(10) + lag));
+    let outs = ledger.fact_at(
+        ended(TurnOutcome::Completed, Some("done"), None),
+        Source::Record,
+        1,
+        t0 + secs(12),
+    );
+    assert_eq!(
+        task_completes(&outs),
+        vec![(1, TurnOutcome::Completed, Source::Record)]
+    );
+}
+
+/// Records that show the turn at work, then nothing: the screen's word stands one lag after
+/// the last of them (a stream that broke mid-turn does not hold the turn for ever).
+#[test]
+fn a_turn_at_work_whose_end_never_comes_ends_on_the_screens_word_one_lag_later() {
+    let lag = Duration::from_secs(6);
+    let mut ledger = Ledger::new(status(RecordsState::Following), lag);
+    let t0 = Instant::now();
+    ledger.screen_completed(1, t0);
+    let started = RecordFact::TurnStarted { turn_id: None };
+    let t1 = t0 + Duration::from_secs(4);
+    ledger.fact_at(started, Source::Record, 1, t1);
+    assert!(ledger.tick(t1 + lag - Duration::from_millis(1)).is_empty());
+    assert_eq!(
+        task_completes(&ledger.tick(t1 + lag)),
+        vec![(1, TurnOutcome::Completed, Source::Screen)]
+    );
+}
+
 /// A shorter lag lets the screen's word stand sooner.
 #[test]
 fn a_shorter_record_lag_lets_the_screen_decide_sooner() {
