@@ -37,6 +37,17 @@ pub enum LedgerOut {
     CompleteTurn(u64),
 }
 
+/// A turn the screen saw end, waiting for the record of its end.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// When the screen saw it end, or the last record since that showed it at work.
+    since: Instant,
+    /// The records said the turn started only after the screen saw it end: the screen's word
+    /// was its guess at a very fast answer, and it does not stand while the records hold the
+    /// turn open.
+    started_late: bool,
+}
+
 #[derive(Debug, Clone)]
 struct OpenTurn {
     turn: Option<u64>,
@@ -56,7 +67,7 @@ pub struct Ledger {
     /// The highest harnex turn a record turn was bound to.
     last_bound: u64,
     /// Turns the screen saw end, waiting for their record since then.
-    held: BTreeMap<u64, Instant>,
+    held: BTreeMap<u64, Held>,
     /// Turns the records saw end, waiting for the screen tracker to close them (so the
     /// `turn_started` row always precedes the `task_complete` row).
     record_ends: BTreeMap<u64, TurnEnd>,
@@ -176,7 +187,10 @@ impl Ledger {
             return self.finish(end);
         }
         if self.expects_records() {
-            self.held.entry(turn).or_insert(now);
+            self.held.entry(turn).or_insert(Held {
+                since: now,
+                started_late: false,
+            });
             return Vec::new();
         }
         self.finish_from_screen(turn)
@@ -184,7 +198,11 @@ impl Ledger {
 
     /// When a held turn's wait for its record runs out.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let screen = self.held.values().map(|since| *since + self.record_lag);
+        let screen = self
+            .held
+            .iter()
+            .filter(|(turn, held)| !self.open_in_records(**turn, held))
+            .map(|(_, held)| held.since + self.record_lag);
         let hooks = self.hook_held.values().map(|(_, since)| *since + HOOK_LAG);
         screen.chain(hooks).min()
     }
@@ -194,7 +212,8 @@ impl Ledger {
         let overdue: Vec<u64> = self
             .held
             .iter()
-            .filter(|(_, since)| now >= **since + self.record_lag)
+            .filter(|(turn, held)| !self.open_in_records(**turn, held))
+            .filter(|(_, held)| now >= held.since + self.record_lag)
             .map(|(turn, _)| *turn)
             .collect();
         let mut out = Vec::new();
@@ -220,6 +239,12 @@ impl Ledger {
             out.extend(self.finish_from_screen(turn));
         }
         out
+    }
+
+    /// A held turn the screen called over before the agent took it, and that the records still
+    /// hold open: its end is theirs to tell.
+    fn open_in_records(&self, turn: u64, held: &Held) -> bool {
+        held.started_late && self.open.as_ref().and_then(|open| open.turn) == Some(turn)
     }
 
     fn finish_from_screen(&mut self, turn: u64) -> Vec<LedgerOut> {
@@ -270,7 +295,7 @@ impl Ledger {
                     agent_turn_id: turn_id,
                     usage_at_start: self.session_usage.clone().unwrap_or_default(),
                 });
-                self.turn_alive();
+                self.turn_alive(true);
                 Vec::new()
             }
             RecordFact::Retrying {
@@ -278,7 +303,7 @@ impl Ledger {
                 max,
                 error,
             } => {
-                self.turn_alive();
+                self.turn_alive(false);
                 self.retrying = Some(Retrying {
                     attempt,
                     max,
@@ -292,7 +317,7 @@ impl Ledger {
                 session,
                 model,
             } => {
-                self.turn_alive();
+                self.turn_alive(false);
                 self.usage(turn, session, model, source)
             }
             RecordFact::TurnEnded {
@@ -323,17 +348,18 @@ impl Ledger {
         }
     }
 
-    /// The records show the open turn at work (it started, or a model request of it answered or
-    /// is retried): if the screen called it over already, its wait for the record's end starts
-    /// again now. The screen's word came too early — a slow agent that had not yet drawn busy
-    /// when the screen's grace for very fast answers ran out — and the turn may run for longer
-    /// than the lag still.
-    fn turn_alive(&mut self) {
+    /// The records show the open turn at work (`started`: it began, else a request of it
+    /// answered or is retried). If the screen saw it end already, its wait for the record's
+    /// end starts again now; and if the screen saw it end before it began, that was the
+    /// screen's guess at a very fast answer (a slow agent had not drawn busy yet), and the
+    /// records decide it while they hold it open.
+    fn turn_alive(&mut self, started: bool) {
         let Some(turn) = self.open.as_ref().and_then(|open| open.turn) else {
             return;
         };
-        if let Some(since) = self.held.get_mut(&turn) {
-            *since = (*since).max(self.now);
+        if let Some(held) = self.held.get_mut(&turn) {
+            held.since = held.since.max(self.now);
+            held.started_late |= started;
         }
     }
 
