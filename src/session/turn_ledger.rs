@@ -3,10 +3,11 @@
 //! monitor (screen) and the record follower (records, hooks).
 //!
 //! The screen is fast but cannot tell a failed turn from a finished one; the records can. So when
-//! records are expected, a turn the screen saw end waits (at most the adapter's record lag, given
-//! at construction: OpenCode's events come later than Codex's rollout rows) for the record of its
-//! end, and a turn the records saw end is over at once — the screen's grace period for
-//! very fast answers is not needed. Each fact has a key; the same fact from a second source only
+//! records are expected, a turn the screen saw end waits for the record of its end — the
+//! adapter's record lag (given at construction: OpenCode's events come later than Codex's rollout
+//! rows) from the last record of the turn at work, or as long as the records hold it open when
+//! they said it started only after the screen saw it end — and a turn the records saw end is
+//! over at once: the screen's grace period for very fast answers is not needed. Each fact has a key; the same fact from a second source only
 //! fills in what the first lacked.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};

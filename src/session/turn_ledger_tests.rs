@@ -51,6 +51,21 @@ fn ended(outcome: TurnOutcome, answer: Option<&str>, error: Option<TurnError>) -
     }
 }
 
+fn started(turn_id: Option<&str>) -> RecordFact {
+    RecordFact::TurnStarted {
+        turn_id: turn_id.map(str::to_string),
+    }
+}
+
+/// A model request of the open turn answered, with its tokens.
+fn answered() -> RecordFact {
+    RecordFact::Usage {
+        turn: Some(usage(100, 5)),
+        session: None,
+        model: None,
+    }
+}
+
 #[test]
 fn without_records_the_screen_ends_a_turn_at_once() {
     let mut ledger = Ledger::new(status(RecordsState::Unavailable), LAG);
@@ -187,14 +202,7 @@ fn a_longer_record_lag_waits_longer_for_the_record() {
     let lag = Duration::from_secs(6);
     let mut ledger = Ledger::new(status(RecordsState::Following), lag);
     let t0 = Instant::now();
-    ledger.fact_at(
-        RecordFact::TurnStarted {
-            turn_id: Some("t1".into()),
-        },
-        Source::Record,
-        1,
-        t0,
-    );
+    ledger.fact_at(started(Some("t1")), Source::Record, 1, t0);
     assert!(ledger.screen_completed(1, t0).is_empty());
     assert_eq!(ledger.next_deadline(), Some(t0 + lag));
     assert!(
@@ -231,22 +239,19 @@ fn a_turn_the_records_started_after_the_screen_saw_it_end_is_theirs_to_end() {
     let mut ledger = Ledger::new(status(RecordsState::Following), lag);
     let t0 = Instant::now();
     assert!(ledger.screen_completed(1, t0).is_empty());
-    let started = RecordFact::TurnStarted {
-        turn_id: Some("t1".into()),
-    };
     assert!(
         ledger
-            .fact_at(started, Source::Record, 1, t0 + Duration::from_millis(107))
+            .fact_at(
+                started(Some("t1")),
+                Source::Record,
+                1,
+                t0 + Duration::from_millis(107)
+            )
             .is_empty()
     );
     assert_eq!(ledger.next_deadline(), None, "the records have it");
     assert!(ledger.tick(t0 + secs(60)).is_empty());
-    let answered = RecordFact::Usage {
-        turn: Some(usage(100, 5)),
-        session: None,
-        model: None,
-    };
-    ledger.fact_at(answered, Source::Record, 1, t0 + secs(61));
+    ledger.fact_at(answered(), Source::Record, 1, t0 + secs(61));
     assert!(ledger.tick(t0 + secs(70)).is_empty());
     let outs = ledger.fact_at(
         ended(TurnOutcome::Completed, Some("done"), None),
@@ -270,20 +275,10 @@ fn a_late_started_turn_whose_end_never_comes_ends_on_the_screens_word_after_the_
     let t0 = Instant::now();
     ledger.screen_completed(1, t0);
     let t1 = t0 + Duration::from_secs(4);
-    ledger.fact_at(
-        RecordFact::TurnStarted { turn_id: None },
-        Source::Record,
-        1,
-        t1,
-    );
+    ledger.fact_at(started(None), Source::Record, 1, t1);
     assert!(ledger.tick(t1 + lag * 10).is_empty());
     let t2 = t1 + lag * 10;
-    ledger.fact_at(
-        RecordFact::TurnStarted { turn_id: None },
-        Source::Record,
-        2,
-        t2,
-    );
+    ledger.fact_at(started(None), Source::Record, 2, t2);
     assert_eq!(ledger.next_deadline(), Some(t1 + lag));
     assert_eq!(
         task_completes(&ledger.tick(t2)),
@@ -299,20 +294,10 @@ fn a_record_of_the_turn_at_work_restarts_the_wait_for_its_end() {
     let secs = Duration::from_secs;
     let mut ledger = Ledger::new(status(RecordsState::Following), lag);
     let t0 = Instant::now();
-    ledger.fact_at(
-        RecordFact::TurnStarted { turn_id: None },
-        Source::Record,
-        1,
-        t0,
-    );
+    ledger.fact_at(started(None), Source::Record, 1, t0);
     ledger.screen_completed(1, t0 + secs(1));
     assert_eq!(ledger.next_deadline(), Some(t0 + secs(1) + lag));
-    let answered = RecordFact::Usage {
-        turn: Some(usage(100, 5)),
-        session: None,
-        model: None,
-    };
-    ledger.fact_at(answered, Source::Record, 1, t0 + secs(3));
+    ledger.fact_at(answered(), Source::Record, 1, t0 + secs(3));
     assert!(ledger.tick(t0 + secs(1) + lag).is_empty());
     assert_eq!(ledger.next_deadline(), Some(t0 + secs(3) + lag));
     assert_eq!(
