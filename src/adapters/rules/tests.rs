@@ -327,11 +327,10 @@ fn the_record_lag_comes_from_the_file_and_an_override_sets_it() {
     assert_eq!(base().record_lag, compile::DEFAULT_RECORD_LAG);
     assert_eq!(compile::DEFAULT_RECORD_LAG.as_millis(), 3000);
     // OpenCode's `session.idle` comes well after its answer: it waits longer than the others.
-    assert!(
-        OpenCode.record_lag() > Codex.record_lag(),
-        "{:?}",
-        OpenCode.record_lag()
-    );
+    assert_eq!(OpenCode.record_lag().as_millis(), 6000);
+    for agent in ["codex", "claude", "gemini", "copilot", "generic"] {
+        assert_eq!(builtin(agent).record_lag.as_millis(), 3000, "{agent}");
+    }
     let with_lag = format!("{BASE}\n[records]\nlag_ms = 4500\n");
     let set = RuleSet::builtin("toy", "toy.toml", &with_lag).expect("loads");
     assert_eq!(set.record_lag.as_millis(), 4500);
