@@ -1050,6 +1050,8 @@ mod tests {
             "50",
             "--echo-prompt-while-busy",
             "--codex-rollout",
+            "--paste-draw-ms",
+            "40",
         ]);
         let want = Config {
             boot_ms: 200,
@@ -1064,6 +1066,7 @@ mod tests {
             turn_ms: 50,
             echo_prompt_while_busy: true,
             codex_rollout: true,
+            paste_draw_ms: 40,
         };
         assert_eq!(parsed, Ok(Parsed::Run(want)));
     }

@@ -31,50 +31,24 @@ impl Adapter for Claude {
         env: &dyn Fn(&str) -> Option<String>,
         _cwd: &std::path::Path,
     ) -> crate::record_files::RecordsPlan {
+        use super::argv::{Flag, Spelling, flag_value, has_flag, named_or_fresh_uuid};
         use crate::record_files::{RecordsPlan, agent_home};
         let projects_dir = agent_home(env, "CLAUDE_CONFIG_DIR", ".claude").join("projects");
-        let value_of = |flags: &[&str]| {
-            argv.iter().enumerate().find_map(|(i, arg)| {
-                flags.iter().find_map(|flag| {
-                    if arg == flag {
-                        argv.get(i + 1).filter(|v| !v.starts_with('-')).cloned()
-                    } else {
-                        arg.strip_prefix(&format!("{flag}=")).map(str::to_string)
-                    }
-                })
-            })
-        };
-        let has = |flags: &[&str]| {
-            argv.iter().any(|a| {
-                flags
-                    .iter()
-                    .any(|f| a == f || a.starts_with(&format!("{f}=")))
-            })
-        };
-        if has(&["--continue", "-c", "--fork-session"]) {
+        if has_flag(argv, &["--continue", "-c", "--fork-session"]) {
             return RecordsPlan::unavailable(
                 "started with --continue or --fork-session: Claude picks the transcript itself",
             );
         }
-        let named = value_of(&["--session-id", "--resume", "-r"]);
-        if named.is_none() && has(&["--resume", "-r"]) {
+        if flag_value(argv, &["--resume", "-r"]) == Flag::NoValue {
             return RecordsPlan::unavailable(
                 "started with --resume and no session id: Claude picks the transcript itself",
             );
         }
-        let agent_session_id = match named {
-            Some(id) if crate::ids::is_uuid(&id) => id,
-            Some(_) => {
-                return RecordsPlan::unavailable(
-                    "the session named on the command line is not a session id (a UUID)",
-                );
-            }
-            None => {
-                let id = crate::ids::uuid_v4();
-                argv.push("--session-id".into());
-                argv.push(id.clone());
-                id
-            }
+        // A resumed session keeps its id, and so its transcript.
+        let names = ["--session-id", "--resume", "-r"];
+        let agent_session_id = match named_or_fresh_uuid(argv, &names, Spelling::Separate) {
+            Ok(id) => id,
+            Err(why) => return RecordsPlan::unavailable(why),
         };
         RecordsPlan::ClaudeTranscript {
             projects_dir,
@@ -122,6 +96,52 @@ mod tests {
     }
 
     #[test]
+    fn the_transcript_is_bound_by_the_session_id_harnex_picks_or_the_run_names() {
+        use crate::record_files::RecordsPlan;
+        let env = |key: &str| (key == "CLAUDE_CONFIG_DIR").then(|| "/c".to_string());
+        let cwd = std::path::Path::new("/repo");
+        let session_of = |argv: &mut Vec<String>| match Claude.records_plan(argv, &env, cwd) {
+            RecordsPlan::ClaudeTranscript {
+                projects_dir,
+                agent_session_id,
+                ..
+            } => {
+                assert_eq!(projects_dir, std::path::Path::new("/c/projects"));
+                Ok(agent_session_id)
+            }
+            RecordsPlan::Unavailable { why } => Err(why),
+            other => panic!("{other:?}"),
+        };
+        let mut fresh = vec!["claude".to_string()];
+        let id = session_of(&mut fresh).expect("bound");
+        assert_eq!(fresh[1..], ["--session-id".to_string(), id]);
+        let uuid = "b6f9ae22-03a8-4b2e-88b3-f7c26e201e94";
+        for named in [
+            vec!["claude".to_string(), "--resume".into(), uuid.into()],
+            vec!["claude".to_string(), format!("-r={uuid}")],
+            vec!["claude".to_string(), format!("--session-id={uuid}")],
+        ] {
+            let mut argv = named.clone();
+            assert_eq!(session_of(&mut argv).as_deref(), Ok(uuid), "{named:?}");
+            assert_eq!(argv, named, "nothing added");
+        }
+        for (argv, why) in [
+            (vec!["claude", "--resume"], "Claude picks"),
+            (vec!["claude", "-r", "--verbose"], "Claude picks"),
+            (vec!["claude", "--continue"], "Claude picks"),
+            (vec!["claude", "--session-id", "x"], "not a session id"),
+            (vec!["claude", "--session-id"], "without a session id"),
+        ] {
+            let mut argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+            let got = session_of(&mut argv);
+            assert!(
+                got.as_ref().is_err_and(|w| w.contains(why)),
+                "{argv:?}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
     fn an_api_error_after_the_last_finished_turn_means_it_gave_up() {
         assert!(Claude.gave_up_on_model("✻ Worked for 3s\n❯ next\n⎿ API Error: Connection error."));
         assert!(!Claude.gave_up_on_model("⎿ API Error: 500\n● ok\n✻ Cooked for 4s · done"));
@@ -129,14 +149,10 @@ mod tests {
     }
 
     fn busy_view(rows: &[&str]) -> ScreenView {
-        let mut rows: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
-        rows.push("❯ ".into());
-        rows.push("  ⏵⏵ bypass permissions on · esc to interrupt".into());
-        ScreenView {
-            cursor: (rows.len() as u16 - 2, 2),
-            rows,
-            ..ScreenView::default()
-        }
+        let mut rows = rows.to_vec();
+        rows.push("❯ ");
+        rows.push("  ⏵⏵ bypass permissions on · esc to interrupt");
+        ScreenView::for_test(&rows, (rows.len() as u16 - 2, 2), "")
     }
 
     #[test]

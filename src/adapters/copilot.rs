@@ -22,40 +22,18 @@ impl Adapter for Copilot {
         env: &dyn Fn(&str) -> Option<String>,
         _cwd: &std::path::Path,
     ) -> crate::record_files::RecordsPlan {
+        use super::argv::{Spelling, has_flag, named_or_fresh_uuid};
         use crate::record_files::{RecordsPlan, agent_home};
         let session_state_dir = agent_home(env, "COPILOT_HOME", ".copilot").join("session-state");
-        let flag = |names: &[&str], arg: &str| {
-            names
-                .iter()
-                .any(|n| arg == *n || arg.starts_with(&format!("{n}=")))
-        };
-        if argv
-            .iter()
-            .any(|a| flag(&["--resume", "-r", "--continue", "--connect"], a))
-        {
+        if has_flag(argv, &["--resume", "-r", "--continue", "--connect"]) {
             return RecordsPlan::unavailable(
                 "started with --resume, --continue or --connect: Copilot picks the session itself",
             );
         }
-        let named = argv.iter().enumerate().find_map(|(i, arg)| {
-            if arg == "--session-id" {
-                argv.get(i + 1).cloned()
-            } else {
-                arg.strip_prefix("--session-id=").map(str::to_string)
-            }
-        });
-        let agent_session_id = match named {
-            Some(id) if crate::ids::is_uuid(&id) => id,
-            Some(_) => {
-                return RecordsPlan::unavailable(
-                    "the session named with --session-id is not a session id (a UUID)",
-                );
-            }
-            None => {
-                let id = crate::ids::uuid_v4();
-                argv.push(format!("--session-id={id}"));
-                id
-            }
+        let agent_session_id = match named_or_fresh_uuid(argv, &["--session-id"], Spelling::Joined)
+        {
+            Ok(id) => id,
+            Err(why) => return RecordsPlan::unavailable(why),
         };
         RecordsPlan::CopilotEvents {
             session_state_dir,
@@ -69,20 +47,6 @@ mod tests {
     use super::*;
     use crate::adapters::{Observation, ScreenView};
 
-    fn view(rows: &[&str], cursor: (u16, u16)) -> ScreenView {
-        let rows: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
-        let before_cursor = rows
-            .get(usize::from(cursor.0))
-            .map(|r| r.chars().take(usize::from(cursor.1)).collect())
-            .unwrap_or_default();
-        ScreenView {
-            rows,
-            cursor,
-            before_cursor,
-            ..ScreenView::default()
-        }
-    }
-
     fn input(footer: &'static str) -> [&'static str; 5] {
         [
             "● Working on it, said the model",
@@ -95,9 +59,10 @@ mod tests {
 
     #[test]
     fn the_footer_tells_busy_from_idle() {
-        let idle = Copilot.classify(&view(
+        let idle = Copilot.classify(&ScreenView::for_test(
             &input(" ← open sidebar · Interactive · Manual Approval · / commands · ? help"),
             (2, 2),
+            "",
         ));
         assert_eq!(idle.observation, Observation::Prompt, "{idle:?}");
         // The answer is still being typed out when the footer turns idle.
@@ -105,7 +70,7 @@ mod tests {
         for glyph in ['◉', '◎', '○', '●'] {
             let footer = format!(" {glyph} Working · 39 B esc esc interrupt");
             let footer: &'static str = Box::leak(footer.into_boxed_str());
-            let busy = Copilot.classify(&view(&input(footer), (2, 2)));
+            let busy = Copilot.classify(&ScreenView::for_test(&input(footer), (2, 2), ""));
             assert_eq!(busy.observation, Observation::Busy, "{glyph}: {busy:?}");
         }
     }
@@ -123,7 +88,7 @@ mod tests {
             "│ ↑/↓ to navigate · enter to select │",
             "╰──────────────────────────────╯",
         ];
-        let verdict = Copilot.classify(&view(&screen, (0, 0)));
+        let verdict = Copilot.classify(&ScreenView::for_test(&screen, (0, 0), ""));
         let Observation::Blocked(dialog) = verdict.observation else {
             panic!("{verdict:?}")
         };

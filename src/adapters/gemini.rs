@@ -27,46 +27,23 @@ impl Adapter for Gemini {
         env: &dyn Fn(&str) -> Option<String>,
         _cwd: &std::path::Path,
     ) -> crate::record_files::RecordsPlan {
+        use super::argv::{Spelling, has_flag, named_or_fresh_uuid};
         use crate::record_files::RecordsPlan;
         let home = env("GEMINI_CLI_HOME")
             .filter(|h| !h.is_empty())
             .or_else(|| env("HOME"))
             .unwrap_or_default();
         let tmp_dir = std::path::PathBuf::from(home).join(".gemini").join("tmp");
-        let flag = |names: &[&str], arg: &str| {
-            names
-                .iter()
-                .any(|n| arg == *n || arg.starts_with(&format!("{n}=")))
-        };
-        if argv
-            .iter()
-            .any(|a| flag(&["--resume", "-r", "--session-file"], a))
-        {
+        if has_flag(argv, &["--resume", "-r", "--session-file"]) {
             return RecordsPlan::unavailable(
                 "started with --resume or --session-file: Gemini picks the chat file itself",
             );
         }
-        let named = argv.iter().enumerate().find_map(|(i, arg)| {
-            if arg == "--session-id" {
-                argv.get(i + 1).cloned()
-            } else {
-                arg.strip_prefix("--session-id=").map(str::to_string)
-            }
-        });
-        let agent_session_id = match named {
-            Some(id) if crate::ids::is_uuid(&id) => id,
-            Some(_) => {
-                return RecordsPlan::unavailable(
-                    "the session named with --session-id is not a session id (a UUID)",
-                );
-            }
-            None => {
-                let id = crate::ids::uuid_v4();
-                argv.push("--session-id".into());
-                argv.push(id.clone());
-                id
-            }
-        };
+        let agent_session_id =
+            match named_or_fresh_uuid(argv, &["--session-id"], Spelling::Separate) {
+                Ok(id) => id,
+                Err(why) => return RecordsPlan::unavailable(why),
+            };
         RecordsPlan::GeminiChat {
             tmp_dir,
             agent_session_id,
@@ -79,21 +56,6 @@ mod tests {
     use super::*;
     use crate::adapters::{Observation, ScreenView};
 
-    fn view(rows: &[&str], cursor: (u16, u16), title: &str) -> ScreenView {
-        let rows: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
-        let before_cursor = rows
-            .get(usize::from(cursor.0))
-            .map(|r| r.chars().take(usize::from(cursor.1)).collect())
-            .unwrap_or_default();
-        ScreenView {
-            rows,
-            cursor,
-            before_cursor,
-            title: title.into(),
-            ..ScreenView::default()
-        }
-    }
-
     const BOX: [&str; 3] = [
         " Shift+Tab to accept edits",
         "",
@@ -104,11 +66,11 @@ mod tests {
     fn the_input_box_is_a_prompt_settled_only_once_gemini_has_initialised() {
         let mut rows = vec![" ▝▜▄     Gemini CLI v0.61.0", ""];
         rows.extend(BOX);
-        let ready = Gemini.classify(&view(&rows, (4, 3), "◇  Ready (repo)"));
+        let ready = Gemini.classify(&ScreenView::for_test(&rows, (4, 3), "◇  Ready (repo)"));
         assert_eq!(ready.observation, Observation::Prompt);
         assert!(ready.settled);
         // Before the banner Gemini still initialises: prompts typed now are queued.
-        let early = Gemini.classify(&view(&BOX, (2, 3), "◇  Ready (repo)"));
+        let early = Gemini.classify(&ScreenView::for_test(&BOX, (2, 3), "◇  Ready (repo)"));
         assert_eq!(early.observation, Observation::Prompt);
         assert!(!early.settled);
         assert!(early.tentative, "the trust dialog may still replace it");
@@ -118,12 +80,12 @@ mod tests {
     fn a_queued_message_and_the_working_title_are_busy_though_the_box_is_drawn() {
         let mut rows = vec!["  Queued (press ↑ to edit):", "    Say hi", ""];
         rows.extend(BOX);
-        let queued = Gemini.classify(&view(&rows, (5, 3), "◇  Ready (repo)"));
+        let queued = Gemini.classify(&ScreenView::for_test(&rows, (5, 3), "◇  Ready (repo)"));
         assert_eq!(
             (queued.observation, queued.rule.as_str()),
             (Observation::Busy, "gemini.queued")
         );
-        let working = Gemini.classify(&view(&BOX, (2, 3), "✦  Working… (repo)"));
+        let working = Gemini.classify(&ScreenView::for_test(&BOX, (2, 3), "✦  Working… (repo)"));
         assert_eq!(working.observation, Observation::Busy);
     }
 
@@ -137,12 +99,12 @@ mod tests {
             "──────────────",
         ];
         rows.extend(BOX);
-        let waiting = Gemini.classify(&view(&rows, (7, 3), "◇  Ready (repo)"));
+        let waiting = Gemini.classify(&ScreenView::for_test(&rows, (7, 3), "◇  Ready (repo)"));
         assert_eq!(waiting.rule, "gemini.initializing");
         assert_eq!(waiting.observation, Observation::Busy);
         rows.insert(2, " > Say hi");
         rows.insert(3, "✦ Hello.");
-        let done = Gemini.classify(&view(&rows, (9, 3), "◇  Ready (repo)"));
+        let done = Gemini.classify(&ScreenView::for_test(&rows, (9, 3), "◇  Ready (repo)"));
         assert_eq!(done.observation, Observation::Prompt);
         assert!(done.settled);
     }
@@ -185,7 +147,11 @@ mod tests {
             "│   2. Stop                            │",
             "╰──────────────────────────────────────╯",
         ];
-        let verdict = Gemini.classify(&view(&rows, (0, 0), "✋  Action Required (repo)"));
+        let verdict = Gemini.classify(&ScreenView::for_test(
+            &rows,
+            (0, 0),
+            "✋  Action Required (repo)",
+        ));
         let Observation::Blocked(dialog) = verdict.observation else {
             panic!("{verdict:?}")
         };

@@ -7,26 +7,11 @@ use super::*;
 use crate::replay::{Cast, replay};
 use crate::vocab::AgentState::{self, Blocked, Prompt, Starting};
 
-/// A screen of `rows` with the cursor at (`row`, `col`); `col` counts characters.
-pub fn screen(rows: &[&str], row: usize, col: usize) -> ScreenView {
-    let line = rows.get(row).copied().unwrap_or("");
-    let mut before: String = line.chars().take(col).collect();
-    while before.chars().count() < col {
-        before.push(' ');
-    }
-    ScreenView {
-        rows: rows.iter().map(|r| r.to_string()).collect(),
-        cursor: (row as u16, col as u16),
-        before_cursor: before,
-        size: (rows.len() as u16, 100),
-        ..ScreenView::default()
-    }
-}
-
 /// The cursor at the end of the last row.
 fn at_end(rows: &[&str]) -> ScreenView {
     let last = rows.len() - 1;
-    screen(rows, last, rows[last].chars().count())
+    let col = rows[last].chars().count();
+    ScreenView::for_test(rows, (last as u16, col as u16), "")
 }
 
 fn view(before_cursor: &str) -> ScreenView {
@@ -58,7 +43,7 @@ fn plain_output_is_not_a_prompt() {
         assert_eq!(verdict.observation, Observation::Unknown, "{text:?}");
     }
     // A command running: the shell's line above, the cursor on an empty line below.
-    let running = screen(&["$ sleep 5", ""], 1, 0);
+    let running = ScreenView::for_test(&["$ sleep 5", ""], (1, 0), "");
     assert_eq!(Generic.classify(&running).observation, Observation::Unknown);
 }
 
@@ -67,24 +52,24 @@ fn an_input_line_is_found_from_the_start_of_the_cursors_line() {
     let cases = [
         // Placeholder text after the cursor (Codex-like).
         (
-            screen(&["", "› Ask anything", "", "  ? for shortcuts"], 1, 2),
+            ScreenView::for_test(&["", "› Ask anything", "", "  ? for shortcuts"], (1, 2), ""),
             "›",
         ),
         // Text typed at a prompt.
         (view("$ echo hi"), "$"),
-        (screen(&["› fix the bug"], 0, 13), "›"),
+        (ScreenView::for_test(&["› fix the bug"], (0, 13), ""), "›"),
         // An inquirer-style question that takes text.
         (view("? Project name: my-app"), "?"),
         // Inside a box border (Gemini-like).
         (
-            screen(
+            ScreenView::for_test(
                 &[
                     "╭──────────────╮",
                     "│ >   Type your message…   │",
                     "╰──────────────╯",
                 ],
-                1,
-                4,
+                (1, 4),
+                "",
             ),
             ">",
         ),
@@ -103,7 +88,7 @@ fn an_input_line_is_found_from_the_start_of_the_cursors_line() {
 #[test]
 fn a_box_drawn_input_area_around_the_cursor_is_a_prompt() {
     // OpenCode-like: a thick left border on the input rows, no glyph.
-    let bordered = screen(
+    let bordered = ScreenView::for_test(
         &[
             "",
             "┃",
@@ -111,14 +96,14 @@ fn a_box_drawn_input_area_around_the_cursor_is_a_prompt() {
             "┃",
             "┃  Build · Mock Model",
         ],
-        2,
-        3,
+        (2, 3),
+        "",
     );
     // Rules above and below an empty input row.
-    let ruled = screen(
+    let ruled = ScreenView::for_test(
         &["─".repeat(40).as_str(), "  ", "─".repeat(40).as_str()],
-        1,
-        2,
+        (1, 2),
+        "",
     );
     for view in [bordered, ruled] {
         let verdict = Generic.classify(&view);
@@ -143,7 +128,7 @@ fn a_numbered_list_with_a_highlighted_yes_is_answered_by_enter() {
             "Press enter to continue",
         ]),
         // Copilot-like command approval.
-        screen(
+        ScreenView::for_test(
             &[
                 "Do you want to run this command?",
                 "",
@@ -153,11 +138,11 @@ fn a_numbered_list_with_a_highlighted_yes_is_answered_by_enter() {
                 "",
                 "Confirm with number keys or ↑↓ keys and Enter, Cancel with Esc",
             ],
-            0,
-            0,
+            (0, 0),
+            "",
         ),
         // Gemini-like, radio marks inside a box.
-        screen(
+        ScreenView::for_test(
             &[
                 "╭─────────────────────────────────────────╮",
                 "│ Allow execution of [Shell]?             │",
@@ -167,8 +152,8 @@ fn a_numbered_list_with_a_highlighted_yes_is_answered_by_enter() {
                 "│ ○ 3. No, suggest changes (esc)          │",
                 "╰─────────────────────────────────────────╯",
             ],
-            3,
-            2,
+            (3, 2),
+            "",
         ),
         // `> 1)` numbering.
         at_end(&["Approve the plan?", "> 1) Approve", "  2) Reject"]),
@@ -190,7 +175,7 @@ fn a_numbered_list_with_a_highlighted_yes_is_answered_by_enter() {
 #[test]
 fn a_highlighted_no_is_answered_by_the_arrows_to_yes() {
     // Claude-like: the default declines, the options carry no numbers.
-    let view = screen(
+    let view = ScreenView::for_test(
         &[
             " Do you trust the files in this folder?",
             "",
@@ -199,8 +184,8 @@ fn a_highlighted_no_is_answered_by_the_arrows_to_yes() {
             "",
             " Enter to confirm · Esc to cancel",
         ],
-        5,
-        0,
+        (5, 0),
+        "",
     );
     let verdict = Generic.classify(&view);
     let dialog = dialog_of(&verdict);
@@ -351,10 +336,9 @@ fn captured(name: &str) -> ScreenView {
         .iter()
         .map(|r| r.as_str().expect("a row"))
         .collect();
-    let at = |key: &str| fixture["cursor"][key].as_u64().expect("cursor") as usize;
-    let mut view = screen(&rows, at("row"), at("col"));
-    view.title = fixture["title"].as_str().unwrap_or_default().to_string();
-    view
+    let at = |key: &str| fixture["cursor"][key].as_u64().expect("cursor") as u16;
+    let title = fixture["title"].as_str().unwrap_or_default();
+    ScreenView::for_test(&rows, (at("row"), at("col")), title)
 }
 
 #[test]

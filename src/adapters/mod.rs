@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+mod argv;
 pub mod catalog;
 mod claude;
 mod claude_usage;
@@ -83,6 +84,31 @@ impl ScreenView {
             text.push('\n');
         }
         text
+    }
+}
+
+#[cfg(test)]
+impl ScreenView {
+    /// A screen for tests: `rows` as shown, the cursor at (row, column) — the column counts
+    /// characters — and the window title. The text before the cursor is read off its row as the
+    /// emulator reads it (blank cells as spaces).
+    pub fn for_test(rows: &[&str], cursor: (u16, u16), title: &str) -> ScreenView {
+        let line = rows.get(usize::from(cursor.0)).copied().unwrap_or("");
+        let mut before_cursor: String = line.chars().take(usize::from(cursor.1)).collect();
+        let short = usize::from(cursor.1).saturating_sub(before_cursor.chars().count());
+        before_cursor.extend(std::iter::repeat_n(' ', short));
+        let widest = rows.iter().map(|r| r.chars().count()).max().unwrap_or(0);
+        ScreenView {
+            rows: rows.iter().map(|r| r.to_string()).collect(),
+            cursor,
+            before_cursor,
+            title: title.to_string(),
+            size: (
+                u16::try_from(rows.len()).unwrap_or(u16::MAX),
+                u16::try_from(widest.max(100)).unwrap_or(u16::MAX),
+            ),
+            ..ScreenView::default()
+        }
     }
 }
 
@@ -293,6 +319,12 @@ pub trait Adapter: Send + Sync {
             return None;
         }
         self.rules().submit_delay.until_shown.as_ref()
+    }
+
+    /// How long a turn the screen saw end waits for the agent's own record of its end before
+    /// the screen's word stands (its rule file's `[records] lag_ms`).
+    fn record_lag(&self) -> Duration {
+        self.rules().record_lag
     }
 
     /// What `harnex stop` types first.

@@ -22,25 +22,25 @@ impl Adapter for OpenCode {
         _env: &dyn Fn(&str) -> Option<String>,
         _cwd: &std::path::Path,
     ) -> crate::record_files::RecordsPlan {
+        use super::argv::{Flag, Spelling, flag_value, push_flag};
         use crate::record_files::RecordsPlan;
-        let named = argv.iter().enumerate().find_map(|(i, arg)| {
-            if arg == "--port" {
-                Some(argv.get(i + 1).cloned().unwrap_or_default())
-            } else {
-                arg.strip_prefix("--port=").map(str::to_string)
-            }
-        });
-        let port = match named.map(|p| p.parse::<u16>()) {
-            Some(Ok(port)) if port != 0 => port,
-            Some(_) => {
+        let port = match flag_value(argv, &["--port"]) {
+            Flag::Value(port) => match port.parse::<u16>() {
+                Ok(port) if port != 0 => port,
+                _ => {
+                    return RecordsPlan::unavailable(
+                        "started with --port 0 or a port that is not a number: its events cannot be found",
+                    );
+                }
+            },
+            Flag::NoValue => {
                 return RecordsPlan::unavailable(
-                    "started with --port 0 or a port that is not a number: its events cannot be found",
+                    "started with --port and no port after it: its events cannot be found",
                 );
             }
-            None => match free_port() {
+            Flag::Absent => match free_port() {
                 Some(port) => {
-                    argv.push("--port".into());
-                    argv.push(port.to_string());
+                    push_flag(argv, "--port", &port.to_string(), Spelling::Separate);
                     port
                 }
                 None => {
@@ -65,20 +65,6 @@ mod tests {
     use super::*;
     use crate::adapters::{Observation, ScreenView};
 
-    fn view(rows: &[&str], cursor: (u16, u16)) -> ScreenView {
-        let rows: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
-        let before_cursor = rows
-            .get(usize::from(cursor.0))
-            .map(|r| r.chars().take(usize::from(cursor.1)).collect())
-            .unwrap_or_default();
-        ScreenView {
-            rows,
-            cursor,
-            before_cursor,
-            ..ScreenView::default()
-        }
-    }
-
     const IDLE: [&str; 4] = [
         "  ┃  Ask anything…",
         "  ┃  Build · Mock Model Mock",
@@ -88,14 +74,14 @@ mod tests {
 
     #[test]
     fn the_box_with_its_footer_is_the_prompt_and_esc_interrupt_is_busy() {
-        let idle = OpenCode.classify(&view(&IDLE, (0, 5)));
+        let idle = OpenCode.classify(&ScreenView::for_test(&IDLE, (0, 5), ""));
         assert_eq!(idle.observation, Observation::Prompt, "{idle:?}");
         let mut busy = IDLE.to_vec();
         busy[3] = "   ⬝⬝⬝■■■■■  esc interrupt     ctrl+p commands";
-        let busy = OpenCode.classify(&view(&busy, (0, 5)));
+        let busy = OpenCode.classify(&ScreenView::for_test(&busy, (0, 5), ""));
         assert_eq!(busy.observation, Observation::Busy, "{busy:?}");
         // Before the UI is wired up there is no footer: not a prompt yet.
-        let early = OpenCode.classify(&view(&IDLE[..1], (0, 5)));
+        let early = OpenCode.classify(&ScreenView::for_test(&IDLE[..1], (0, 5), ""));
         assert_eq!(early.observation, Observation::Unknown, "{early:?}");
     }
 
@@ -107,7 +93,7 @@ mod tests {
             "  ┃  $ touch x",
             "  ┃   Allow once   Allow always   Reject        enter confirm",
         ];
-        let verdict = OpenCode.classify(&view(&screen, (2, 5)));
+        let verdict = OpenCode.classify(&ScreenView::for_test(&screen, (2, 5), ""));
         let Observation::Blocked(dialog) = verdict.observation else {
             panic!("{verdict:?}")
         };
@@ -146,10 +132,17 @@ mod tests {
             RecordsPlan::OpenCodeEvents { port: 4999 }
         );
         assert_eq!(named.len(), 2);
-        let mut any = vec!["opencode".into(), "--port".into(), "0".into()];
-        assert!(matches!(
-            OpenCode.records_plan(&mut any, &env, cwd),
-            RecordsPlan::Unavailable { .. }
-        ));
+        for bad in [&["--port", "0"][..], &["--port=x"], &["--port"]] {
+            let mut argv = vec!["opencode".to_string()];
+            argv.extend(bad.iter().map(|a| a.to_string()));
+            assert!(
+                matches!(
+                    OpenCode.records_plan(&mut argv, &env, cwd),
+                    RecordsPlan::Unavailable { .. }
+                ),
+                "{bad:?}"
+            );
+            assert_eq!(argv.len(), 1 + bad.len(), "no second --port beside it");
+        }
     }
 }

@@ -38,15 +38,15 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::{ErrorKind, RecordFact, TurnError, TurnOutcome, Usage};
+use super::{ErrorKind, RecordFact, TurnError, TurnOutcome, Usage, UsageTally};
 
 #[path = "claude_fields.rs"]
 mod fields;
 #[path = "claude_local.rs"]
 mod local;
 use fields::{
-    add, api_error, assistant_text, between, is_tool_result, retry_error, str_at, subtract, u32_at,
-    usage_of, user_text, word_after,
+    api_error, assistant_text, between, is_tool_result, retry_error, str_at, u32_at, usage_of,
+    user_text, word_after,
 };
 
 /// What Claude writes as the user's turn when the person pressed Esc.
@@ -68,7 +68,7 @@ pub struct ClaudeRecords {
     /// Usage per request/message key (a message spans one row per content block, each with the
     /// whole message's usage), so a message counts once and a changed count replaces the old.
     usage_by_message: HashMap<String, Usage>,
-    session: Usage,
+    usage: UsageTally,
     subagents: HashSet<String>,
     /// Sub-agents seen to finish (a task notification can be written twice: queued, then as a prompt).
     finished_subagents: HashSet<String>,
@@ -285,16 +285,12 @@ impl ClaudeRecords {
             return;
         }
         if let Some(before) = before {
-            subtract(&mut self.session, before);
+            self.usage.withdraw(before);
         }
-        add(&mut self.session, &usage);
         self.usage_by_message
             .insert(message_id.to_string(), usage.clone());
-        facts.push(RecordFact::Usage {
-            turn: Some(usage),
-            session: Some(self.session.clone()),
-            model: model.filter(|m| !m.starts_with('<')).map(str::to_string),
-        });
+        let model = model.filter(|m| !m.starts_with('<'));
+        facts.push(self.usage.request(usage, model));
     }
 
     fn api_request(&mut self, row: &Value, facts: &mut Vec<RecordFact>) {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::records::{ErrorKind, TurnError, Usage, kind_of_status};
+use crate::records::{ErrorKind, TurnError, Usage};
 
 pub(super) fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter()
@@ -96,49 +96,21 @@ pub(super) fn usage_of(raw: &Value) -> Option<Usage> {
     })
 }
 
-pub(super) fn add(sum: &mut Usage, usage: &Usage) {
-    combine(sum, usage, u64::saturating_add);
-}
-
-pub(super) fn subtract(sum: &mut Usage, usage: &Usage) {
-    combine(sum, usage, u64::saturating_sub);
-}
-
-pub(super) fn combine(sum: &mut Usage, usage: &Usage, op: fn(u64, u64) -> u64) {
-    let pairs = [
-        (&mut sum.input_tokens, usage.input_tokens),
-        (&mut sum.cached_input_tokens, usage.cached_input_tokens),
-        (&mut sum.output_tokens, usage.output_tokens),
-        (&mut sum.reasoning_tokens, usage.reasoning_tokens),
-        (&mut sum.total_tokens, usage.total_tokens),
-    ];
-    for (total, value) in pairs {
-        if let Some(value) = value {
-            *total = Some(op(total.unwrap_or(0), value));
-        }
-    }
-}
-
 /// The error of an assistant row Claude wrote when it gave up on the model.
 pub(super) fn api_error(row: &Value) -> TurnError {
     let status = u32_at(row, "apiErrorStatus").and_then(|s| u16::try_from(s).ok());
-    let kind = match status {
-        Some(status) => kind_of_status(status),
-        None => kind_of_label(
-            str_at(row, &["apiError"])
-                .or(str_at(row, &["apiErrorType"]))
-                .or(str_at(row, &["error"])),
-        ),
-    };
+    let label = str_at(row, &["apiError"])
+        .or(str_at(row, &["apiErrorType"]))
+        .or(str_at(row, &["error"]));
     let text = row
         .get("message")
         .map(assistant_text)
         .filter(|text| !text.is_empty());
-    TurnError {
-        kind,
-        message: text.unwrap_or_else(|| "Claude reported an API error".to_string()),
-        http_status: status,
-    }
+    TurnError::with_status_or(
+        text.unwrap_or_else(|| "Claude reported an API error".to_string()),
+        status,
+        kind_of_label(label),
+    )
 }
 
 /// The error of a `system`/`api_error` retry row (`error.status`, `error.message`).
@@ -150,15 +122,7 @@ pub(super) fn retry_error(row: &Value) -> TurnError {
     let message = error
         .and_then(|e| str_at(e, &["message"]))
         .unwrap_or("Claude is retrying its model request");
-    let kind = match status {
-        Some(status) => kind_of_status(status),
-        None => kind_of_label(Some(message)),
-    };
-    TurnError {
-        kind,
-        message: message.to_string(),
-        http_status: status,
-    }
+    TurnError::with_status_or(message, status, kind_of_label(Some(message)))
 }
 
 /// The kind of an error Claude names without an HTTP status (`apiError`, `error`).

@@ -277,7 +277,7 @@ impl ConversationReader {
         }
         if let Some(request) = turn {
             let sum = open.requests.get_or_insert_with(Usage::default);
-            add(sum, &request);
+            sum.add(&request);
         }
         if model.is_some() {
             open.turn.model = model;
@@ -462,21 +462,6 @@ fn codex_tool(kind: &str, payload: &Value) -> Option<String> {
         "local_shell_call" => Some("local_shell".to_string()),
         "web_search_call" => Some("web_search".to_string()),
         _ => None,
-    }
-}
-
-fn add(sum: &mut Usage, more: &Usage) {
-    let pairs = [
-        (&mut sum.input_tokens, more.input_tokens),
-        (&mut sum.cached_input_tokens, more.cached_input_tokens),
-        (&mut sum.output_tokens, more.output_tokens),
-        (&mut sum.reasoning_tokens, more.reasoning_tokens),
-        (&mut sum.total_tokens, more.total_tokens),
-    ];
-    for (total, value) in pairs {
-        if let Some(value) = value {
-            *total = Some(total.unwrap_or(0).saturating_add(value));
-        }
     }
 }
 

@@ -23,7 +23,7 @@
 
 use serde_json::Value;
 
-use super::{ErrorKind, RecordFact, TurnError, TurnOutcome, Usage, kind_of_status};
+use super::{ErrorKind, RecordFact, TurnError, TurnOutcome, Usage, UsageTally, kind_of_words};
 
 /// A parser for one `events.jsonl`, fed its lines in order. It remembers the turn in progress,
 /// its last answer, whether the last round asked for a tool, and the session's usage so far.
@@ -34,7 +34,7 @@ pub struct CopilotRecords {
     wants_tool: bool,
     /// Whether the current model round wrote a message (a failed round writes none).
     round_answered: bool,
-    session: Usage,
+    usage: UsageTally,
 }
 
 impl CopilotRecords {
@@ -94,20 +94,20 @@ impl CopilotRecords {
                 let http_status = data["statusCode"]
                     .as_u64()
                     .and_then(|s| u16::try_from(s).ok());
-                let kind = match (http_status, data["errorType"].as_str()) {
-                    (Some(status), _) => kind_of_status(status),
-                    (None, Some("rate_limit")) => ErrorKind::RateLimited,
-                    _ => ErrorKind::Other,
+                let message = data["message"].as_str().unwrap_or("");
+                let without_status = match data["errorType"].as_str() {
+                    Some("rate_limit") => ErrorKind::RateLimited,
+                    _ => kind_of_words(message),
                 };
                 RecordFact::TurnEnded {
                     turn_id: Some(turn_id),
                     outcome: TurnOutcome::Failed,
                     answer: None,
-                    error: Some(TurnError {
-                        kind,
-                        message: data["message"].as_str().unwrap_or("").to_string(),
+                    error: Some(TurnError::with_status_or(
+                        message,
                         http_status,
-                    }),
+                        without_status,
+                    )),
                 }
             }),
             _ => None,
@@ -142,22 +142,7 @@ impl CopilotRecords {
             reasoning_tokens: count("reasoningTokens"),
             total_tokens: Some(input + output),
         };
-        let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
-        };
-        self.session = Usage {
-            input_tokens: add(self.session.input_tokens, turn.input_tokens),
-            cached_input_tokens: add(self.session.cached_input_tokens, turn.cached_input_tokens),
-            output_tokens: add(self.session.output_tokens, turn.output_tokens),
-            reasoning_tokens: add(self.session.reasoning_tokens, turn.reasoning_tokens),
-            total_tokens: add(self.session.total_tokens, turn.total_tokens),
-        };
-        Some(RecordFact::Usage {
-            turn: Some(turn),
-            session: Some(self.session.clone()),
-            model: usage["model"].as_str().map(str::to_string),
-        })
+        Some(self.usage.request(turn, usage["model"].as_str()))
     }
 }
 

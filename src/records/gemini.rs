@@ -19,7 +19,7 @@
 
 use serde_json::Value;
 
-use super::{ErrorKind, RecordFact, TurnError, TurnOutcome, Usage, kind_of_status};
+use super::{RecordFact, TurnError, TurnOutcome, Usage, UsageTally};
 
 /// A parser for one chat file, fed its lines in order. It remembers the turn in progress, the
 /// replies already counted and the session's usage so far.
@@ -27,7 +27,7 @@ use super::{ErrorKind, RecordFact, TurnError, TurnOutcome, Usage, kind_of_status
 pub struct GeminiRecords {
     turn_id: Option<String>,
     counted: Vec<String>,
-    session: Usage,
+    usage: UsageTally,
 }
 
 impl GeminiRecords {
@@ -109,22 +109,7 @@ impl GeminiRecords {
             reasoning_tokens: count("thoughts"),
             total_tokens: count("total").or(Some(input + output)),
         };
-        let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
-        };
-        self.session = Usage {
-            input_tokens: add(self.session.input_tokens, turn.input_tokens),
-            cached_input_tokens: add(self.session.cached_input_tokens, turn.cached_input_tokens),
-            output_tokens: add(self.session.output_tokens, turn.output_tokens),
-            reasoning_tokens: add(self.session.reasoning_tokens, turn.reasoning_tokens),
-            total_tokens: add(self.session.total_tokens, turn.total_tokens),
-        };
-        Some(RecordFact::Usage {
-            turn: Some(turn),
-            session: Some(self.session.clone()),
-            model: model.map(str::to_string),
-        })
+        Some(self.usage.request(turn, model))
     }
 }
 
@@ -151,29 +136,18 @@ fn error_of(text: &str) -> TurnError {
         .as_ref()
         .and_then(|v| v["error"]["code"].as_u64())
         .and_then(|c| u16::try_from(c).ok());
-    let lower = text.to_lowercase();
-    let kind = match http_status {
-        Some(status) => kind_of_status(status),
-        None if lower.contains("quota") || lower.contains("rate limit") => ErrorKind::RateLimited,
-        None if lower.contains("fetch failed") || lower.contains("econn") => {
-            ErrorKind::Disconnected
-        }
-        None => ErrorKind::Other,
-    };
     let message = api
         .as_ref()
         .and_then(|v| v["error"]["message"].as_str())
         .unwrap_or(text);
-    TurnError {
-        kind,
-        message: message.to_string(),
-        http_status,
-    }
+    // The kind from the whole text: a quota's words may stand outside the API's message.
+    TurnError::with_status_or(message, http_status, super::kind_of_words(text))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::ErrorKind;
 
     const ANSWER: &str = "Done. The mock agent finished the task.";
 

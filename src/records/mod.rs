@@ -111,7 +111,56 @@ pub enum RecordFact {
     },
 }
 
+impl TurnError {
+    /// An error as the agent reported it: its kind from the HTTP status where the agent gave
+    /// one, else `without_status` (what the agent's own words or labels say).
+    pub fn with_status_or(
+        message: impl Into<String>,
+        http_status: Option<u16>,
+        without_status: ErrorKind,
+    ) -> TurnError {
+        TurnError {
+            kind: http_status.map_or(without_status, kind_of_status),
+            message: message.into(),
+            http_status,
+        }
+    }
+
+    /// An error as the agent reported it: its kind from the HTTP status where the agent gave
+    /// one, else from its words ([`kind_of_words`]).
+    pub fn reported(message: impl Into<String>, http_status: Option<u16>) -> TurnError {
+        let message = message.into();
+        let kind = kind_of_words(&message);
+        TurnError::with_status_or(message, http_status, kind)
+    }
+}
+
 impl Usage {
+    /// Count `more` in: a count either has is summed, one neither has stays unknown.
+    pub fn add(&mut self, more: &Usage) {
+        self.combine(more, u64::saturating_add);
+    }
+
+    /// Take `less` out again (a count the agent wrote anew).
+    pub fn subtract(&mut self, less: &Usage) {
+        self.combine(less, u64::saturating_sub);
+    }
+
+    fn combine(&mut self, other: &Usage, op: fn(u64, u64) -> u64) {
+        let pairs = [
+            (&mut self.input_tokens, other.input_tokens),
+            (&mut self.cached_input_tokens, other.cached_input_tokens),
+            (&mut self.output_tokens, other.output_tokens),
+            (&mut self.reasoning_tokens, other.reasoning_tokens),
+            (&mut self.total_tokens, other.total_tokens),
+        ];
+        for (total, value) in pairs {
+            if let Some(value) = value {
+                *total = Some(op(total.unwrap_or(0), value));
+            }
+        }
+    }
+
     /// What this session total adds to an `earlier` one (a turn's share of the session).
     pub fn since(&self, earlier: &Usage) -> Usage {
         let less =
@@ -138,6 +187,45 @@ impl Usage {
     }
 }
 
+/// A session's usage added up request by request, for agents whose records count each model
+/// request alone (Copilot, Gemini, OpenCode, Claude).
+#[derive(Debug, Default)]
+pub struct UsageTally {
+    session: Usage,
+}
+
+impl UsageTally {
+    /// The fact of one model request's usage: the request's count and the session's so far.
+    pub fn request(&mut self, request: Usage, model: Option<&str>) -> RecordFact {
+        self.session.add(&request);
+        RecordFact::Usage {
+            turn: Some(request),
+            session: Some(self.session.clone()),
+            model: model.map(str::to_string),
+        }
+    }
+
+    /// Take a request counted before out again: the agent wrote its count anew.
+    pub fn withdraw(&mut self, request: &Usage) {
+        self.session.subtract(request);
+    }
+}
+
+/// The kind of an error an agent describes in words only (no HTTP status).
+pub fn kind_of_words(message: &str) -> ErrorKind {
+    let lower = message.to_lowercase();
+    let has = |word: &str| lower.contains(word);
+    if has("rate limit") || has("quota") {
+        ErrorKind::RateLimited
+    } else if has("overloaded") {
+        ErrorKind::Overloaded
+    } else if has("fetch failed") || has("econn") {
+        ErrorKind::Disconnected
+    } else {
+        ErrorKind::Other
+    }
+}
+
 /// The kind of an HTTP status an agent reported.
 pub fn kind_of_status(status: u16) -> ErrorKind {
     match status {
@@ -145,5 +233,68 @@ pub fn kind_of_status(status: u16) -> ErrorKind {
         401 | 403 => ErrorKind::Auth,
         500..=599 => ErrorKind::Overloaded,
         _ => ErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(input: Option<u64>, cached: Option<u64>) -> Usage {
+        Usage {
+            input_tokens: input,
+            cached_input_tokens: cached,
+            ..Usage::default()
+        }
+    }
+
+    #[test]
+    fn a_tally_adds_each_request_to_the_session_and_keeps_unknown_counts_unknown() {
+        let mut tally = UsageTally::default();
+        let first = tally.request(usage(Some(10), None), Some("m"));
+        assert_eq!(
+            first,
+            RecordFact::Usage {
+                turn: Some(usage(Some(10), None)),
+                session: Some(usage(Some(10), None)),
+                model: Some("m".into()),
+            }
+        );
+        let RecordFact::Usage { session, .. } = tally.request(usage(Some(5), Some(2)), None) else {
+            panic!("a usage fact")
+        };
+        assert_eq!(session, Some(usage(Some(15), Some(2))));
+        tally.withdraw(&usage(Some(5), Some(2)));
+        let RecordFact::Usage { session, .. } = tally.request(usage(Some(u64::MAX), None), None)
+        else {
+            panic!("a usage fact")
+        };
+        assert_eq!(session, Some(usage(Some(u64::MAX), Some(0))), "saturates");
+    }
+
+    #[test]
+    fn an_error_takes_its_kind_from_the_status_else_from_its_words() {
+        let error = TurnError::reported("Rate limit reached", Some(400));
+        assert_eq!(
+            (error.kind, error.http_status),
+            (ErrorKind::Other, Some(400))
+        );
+        assert_eq!(error.message, "Rate limit reached");
+        for (words, kind) in [
+            ("Rate limit reached", ErrorKind::RateLimited),
+            ("You exceeded your quota", ErrorKind::RateLimited),
+            ("The model is overloaded", ErrorKind::Overloaded),
+            ("TypeError: fetch failed", ErrorKind::Disconnected),
+            ("connect ECONNREFUSED", ErrorKind::Disconnected),
+            ("bad request", ErrorKind::Other),
+        ] {
+            assert_eq!(TurnError::reported(words, None).kind, kind, "{words}");
+        }
+        let labelled = TurnError::with_status_or("x", None, ErrorKind::Auth);
+        assert_eq!(labelled.kind, ErrorKind::Auth);
+        assert_eq!(
+            TurnError::with_status_or("x", Some(529), ErrorKind::Auth).kind,
+            ErrorKind::Overloaded
+        );
     }
 }

@@ -20,7 +20,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::{ErrorKind, RecordFact, TurnError, TurnOutcome, Usage, kind_of_status};
+use super::{ErrorKind, RecordFact, TurnError, TurnOutcome, Usage, UsageTally};
 
 /// A parser for one OpenCode server's events, fed in order. It remembers the sessions that are
 /// the person's, the turn in progress, the last answer, the error seen and the usage so far.
@@ -34,7 +34,7 @@ pub struct OpenCodeRecords {
     turn_id: Option<String>,
     answer: Option<String>,
     error: Option<(TurnOutcome, TurnError)>,
-    session: Usage,
+    usage: UsageTally,
 }
 
 impl OpenCodeRecords {
@@ -80,17 +80,12 @@ impl OpenCodeRecords {
             }
             Some("session.status") if props["status"]["type"] == "retry" => {
                 let status = &props["status"];
-                let message = status["message"].as_str().unwrap_or("").to_string();
                 vec![RecordFact::Retrying {
                     attempt: status["attempt"]
                         .as_u64()
                         .and_then(|a| u32::try_from(a).ok()),
                     max: None,
-                    error: TurnError {
-                        kind: kind_of_words(&message),
-                        message,
-                        http_status: None,
-                    },
+                    error: TurnError::reported(status["message"].as_str().unwrap_or(""), None),
                 }]
             }
             Some("session.error") => {
@@ -189,19 +184,7 @@ impl OpenCodeRecords {
             reasoning_tokens: Some(reasoning),
             total_tokens: tokens["total"].as_u64().or(Some(input + output)),
         };
-        let add = |a: Option<u64>, b: Option<u64>| Some(a.unwrap_or(0) + b.unwrap_or(0));
-        self.session = Usage {
-            input_tokens: add(self.session.input_tokens, turn.input_tokens),
-            cached_input_tokens: add(self.session.cached_input_tokens, turn.cached_input_tokens),
-            output_tokens: add(self.session.output_tokens, turn.output_tokens),
-            reasoning_tokens: add(self.session.reasoning_tokens, turn.reasoning_tokens),
-            total_tokens: add(self.session.total_tokens, turn.total_tokens),
-        };
-        Some(RecordFact::Usage {
-            turn: Some(turn),
-            session: Some(self.session.clone()),
-            model: model.map(str::to_string),
-        })
+        Some(self.usage.request(turn, model))
     }
 }
 
@@ -228,27 +211,10 @@ fn error_of(error: &Value) -> (TurnOutcome, TurnError) {
     let http_status = data["statusCode"]
         .as_u64()
         .and_then(|s| u16::try_from(s).ok());
-    let kind = match http_status {
-        Some(status) => kind_of_status(status),
-        None => kind_of_words(&message),
-    };
-    let error = TurnError {
-        kind,
-        message,
-        http_status,
-    };
-    (TurnOutcome::Failed, error)
-}
-
-fn kind_of_words(message: &str) -> ErrorKind {
-    let lower = message.to_lowercase();
-    if lower.contains("rate limit") || lower.contains("quota") {
-        ErrorKind::RateLimited
-    } else if lower.contains("overloaded") {
-        ErrorKind::Overloaded
-    } else {
-        ErrorKind::Other
-    }
+    (
+        TurnOutcome::Failed,
+        TurnError::reported(message, http_status),
+    )
 }
 
 #[cfg(test)]

@@ -89,6 +89,7 @@ impl Session {
             inbox,
             parts.clock.now(),
             records_status(&parts.config.records),
+            parts.adapter.record_lag(),
         );
         Session {
             shared: Shared::new(live, parts.clock),

@@ -154,7 +154,13 @@ impl Lifecycle {
 }
 
 impl Live {
-    pub fn new(inbox: Inbox, now: Instant, records: crate::wire::turns::RecordsStatus) -> Live {
+    /// `record_lag`: how long a turn the screen saw end waits for the agent's record of it.
+    pub fn new(
+        inbox: Inbox,
+        now: Instant,
+        records: crate::wire::turns::RecordsStatus,
+        record_lag: std::time::Duration,
+    ) -> Live {
         Live {
             state: AgentState::Starting,
             state_since: SystemTime::now(),
@@ -177,7 +183,7 @@ impl Live {
             last_injected_at: None,
             delivering: 0,
             output_closed: false,
-            ledger: super::turn_ledger::Ledger::new(records),
+            ledger: super::turn_ledger::Ledger::new(records, record_lag),
             records_done: false,
             resized_to: None,
         }

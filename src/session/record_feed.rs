@@ -345,21 +345,23 @@ fn whole_lines(
 /// Hand facts to the ledger and carry out what it decides.
 pub(super) fn feed(session: &Session, facts: Vec<RecordFact>, source: Source) {
     let now = session.clock().now();
-    let ended = {
+    let (ended, deadline_moved) = {
         let _order = turn_rows(session);
-        let outs = session.shared.update(|live| {
+        let (outs, deadline_moved) = session.shared.update(|live| {
             let assigned = live.last_turn_assigned;
+            let before = live.ledger.next_deadline();
             let mut outs = Vec::new();
             for fact in facts {
                 outs.extend(live.ledger.fact_at(fact, source, assigned, now));
             }
-            outs
+            (outs, live.ledger.next_deadline() != before)
         });
-        write_rows(session, outs)
+        (write_rows(session, outs), deadline_moved)
     };
     finish(session, ended);
-    if source == Source::Hook {
-        // A hook's turn end may now wait for its record: the monitor keeps that deadline.
+    if deadline_moved {
+        // A turn now waits for its record (a hook ended it), or waits from another time: the
+        // monitor keeps that deadline.
         let _ = session.monitor.send(MonitorMsg::Wake);
     }
 }

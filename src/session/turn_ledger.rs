@@ -3,14 +3,16 @@
 //! monitor (screen) and the record follower (records, hooks).
 //!
 //! The screen is fast but cannot tell a failed turn from a finished one; the records can. So when
-//! records are expected, a turn the screen saw end waits (at most [`RECORD_LAG`]) for the record
-//! of its end, and a turn the records saw end is over at once — the screen's grace period for
-//! very fast answers is not needed. Each fact has a key; the same fact from a second source only
+//! records are expected, a turn the screen saw end waits for the record of its end — the
+//! adapter's record lag (given at construction: OpenCode's events come later than Codex's rollout
+//! rows) from the last record of the turn at work, or as long as the records hold it open when
+//! they said it started only after the screen saw it end — and a turn the records saw end is
+//! over at once: the screen's grace period for very fast answers is not needed. Each fact has a key; the same fact from a second source only
 //! fills in what the first lacked.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::records::{RecordFact, TurnError, TurnOutcome, Usage};
 use crate::wire::events::{Event, UsageRow};
@@ -18,13 +20,9 @@ use crate::wire::turns::{
     RecordsState, RecordsStatus, Retrying, Source, TurnEnd, TurnFacts, TurnUsage,
 };
 
-/// How long a turn the screen saw end waits for the record of its end before the screen's word
-/// stands (records unreadable, or an agent that wrote none).
-pub const RECORD_LAG: std::time::Duration = std::time::Duration::from_secs(3);
-
 /// How long a turn a hook said ended waits for the agent's record of it (which adds the usage
 /// and the turn's id) before the hook's word stands alone.
-pub const HOOK_LAG: std::time::Duration = std::time::Duration::from_secs(1);
+pub const HOOK_LAG: Duration = Duration::from_secs(1);
 
 /// The longest answer kept with a turn (the record file has it whole).
 const ANSWER_MAX: usize = 64 * 1024;
@@ -40,6 +38,17 @@ pub enum LedgerOut {
     CompleteTurn(u64),
 }
 
+/// A turn the screen saw end, waiting for the record of its end.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// When the screen saw it end, or the last record since that showed it at work.
+    since: Instant,
+    /// The records said the turn started only after the screen saw it end: the screen's word
+    /// was its guess at a very fast answer, and it does not stand while the records hold the
+    /// turn open.
+    started_late: bool,
+}
+
 #[derive(Debug, Clone)]
 struct OpenTurn {
     turn: Option<u64>,
@@ -50,13 +59,16 @@ struct OpenTurn {
 #[derive(Debug)]
 pub struct Ledger {
     records: RecordsStatus,
+    /// How long a turn the screen saw end waits for the record of its end before the screen's
+    /// word stands (records unreadable, or an agent that wrote none).
+    record_lag: Duration,
     session_usage: Option<Usage>,
     model: Option<String>,
     open: Option<OpenTurn>,
     /// The highest harnex turn a record turn was bound to.
     last_bound: u64,
     /// Turns the screen saw end, waiting for their record since then.
-    held: BTreeMap<u64, Instant>,
+    held: BTreeMap<u64, Held>,
     /// Turns the records saw end, waiting for the screen tracker to close them (so the
     /// `turn_started` row always precedes the `task_complete` row).
     record_ends: BTreeMap<u64, TurnEnd>,
@@ -74,15 +86,16 @@ pub struct Ledger {
     hook_held: BTreeMap<u64, (TurnEnd, Instant)>,
     /// The time of the fact being handled.
     now: Instant,
-    /// A turn waited out [`RECORD_LAG`] while the record file was still not found: later turns
+    /// A turn waited out the record lag while the record file was still not found: later turns
     /// do not wait for a file that may never come (until it is found after all).
     gave_up_waiting: bool,
 }
 
 impl Ledger {
-    pub fn new(records: RecordsStatus) -> Ledger {
+    pub fn new(records: RecordsStatus, record_lag: Duration) -> Ledger {
         Ledger {
             records,
+            record_lag,
             session_usage: None,
             model: None,
             open: None,
@@ -175,7 +188,10 @@ impl Ledger {
             return self.finish(end);
         }
         if self.expects_records() {
-            self.held.entry(turn).or_insert(now);
+            self.held.entry(turn).or_insert(Held {
+                since: now,
+                started_late: false,
+            });
             return Vec::new();
         }
         self.finish_from_screen(turn)
@@ -183,7 +199,11 @@ impl Ledger {
 
     /// When a held turn's wait for its record runs out.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let screen = self.held.values().map(|since| *since + RECORD_LAG);
+        let screen = self
+            .held
+            .iter()
+            .filter(|(turn, held)| !self.open_in_records(**turn, held))
+            .map(|(_, held)| held.since + self.record_lag);
         let hooks = self.hook_held.values().map(|(_, since)| *since + HOOK_LAG);
         screen.chain(hooks).min()
     }
@@ -193,7 +213,8 @@ impl Ledger {
         let overdue: Vec<u64> = self
             .held
             .iter()
-            .filter(|(_, since)| now >= **since + RECORD_LAG)
+            .filter(|(turn, held)| !self.open_in_records(**turn, held))
+            .filter(|(_, held)| now >= held.since + self.record_lag)
             .map(|(turn, _)| *turn)
             .collect();
         let mut out = Vec::new();
@@ -219,6 +240,12 @@ impl Ledger {
             out.extend(self.finish_from_screen(turn));
         }
         out
+    }
+
+    /// A held turn the screen called over before the agent took it, and that the records still
+    /// hold open: its end is theirs to tell.
+    fn open_in_records(&self, turn: u64, held: &Held) -> bool {
+        held.started_late && self.open.as_ref().and_then(|open| open.turn) == Some(turn)
     }
 
     fn finish_from_screen(&mut self, turn: u64) -> Vec<LedgerOut> {
@@ -269,6 +296,7 @@ impl Ledger {
                     agent_turn_id: turn_id,
                     usage_at_start: self.session_usage.clone().unwrap_or_default(),
                 });
+                self.turn_alive(true);
                 Vec::new()
             }
             RecordFact::Retrying {
@@ -276,6 +304,7 @@ impl Ledger {
                 max,
                 error,
             } => {
+                self.turn_alive(false);
                 self.retrying = Some(Retrying {
                     attempt,
                     max,
@@ -288,7 +317,10 @@ impl Ledger {
                 turn,
                 session,
                 model,
-            } => self.usage(turn, session, model, source),
+            } => {
+                self.turn_alive(false);
+                self.usage(turn, session, model, source)
+            }
             RecordFact::TurnEnded {
                 turn_id,
                 outcome,
@@ -314,6 +346,21 @@ impl Ledger {
                     key,
                 }))]
             }
+        }
+    }
+
+    /// The records show the open turn at work (`started`: it began, else a request of it
+    /// answered or is retried). If the screen saw it end already, its wait for the record's
+    /// end starts again now; and if the screen saw it end before it began, that was the
+    /// screen's guess at a very fast answer (a slow agent had not drawn busy yet), and the
+    /// records decide it while they hold it open.
+    fn turn_alive(&mut self, started: bool) {
+        let Some(turn) = self.open.as_ref().and_then(|open| open.turn) else {
+            return;
+        };
+        if let Some(held) = self.held.get_mut(&turn) {
+            held.since = held.since.max(self.now);
+            held.started_late |= started;
         }
     }
 
@@ -343,7 +390,7 @@ impl Ledger {
             (Some(session), _) => session,
             (None, Some(request)) => {
                 let mut sum = self.session_usage.clone().unwrap_or_default();
-                sum = add(&sum, request);
+                sum.add(request);
                 sum
             }
             (None, None) => return Vec::new(),
@@ -540,20 +587,6 @@ fn fill(first: &mut TurnFacts, later: TurnFacts) {
         (_, later_error) => first.error.take().or(later_error),
     };
     first.agent_turn_id = first.agent_turn_id.take().or(later.agent_turn_id);
-}
-
-fn add(a: &Usage, b: &Usage) -> Usage {
-    let sum = |x: Option<u64>, y: Option<u64>| match (x, y) {
-        (None, None) => None,
-        (x, y) => Some(x.unwrap_or(0).saturating_add(y.unwrap_or(0))),
-    };
-    Usage {
-        input_tokens: sum(a.input_tokens, b.input_tokens),
-        cached_input_tokens: sum(a.cached_input_tokens, b.cached_input_tokens),
-        output_tokens: sum(a.output_tokens, b.output_tokens),
-        reasoning_tokens: sum(a.reasoning_tokens, b.reasoning_tokens),
-        total_tokens: sum(a.total_tokens, b.total_tokens),
-    }
 }
 
 #[cfg(test)]

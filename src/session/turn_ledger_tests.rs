@@ -5,6 +5,9 @@ use crate::records::{ErrorKind, RecordFact, TurnError, TurnOutcome, Usage};
 use crate::wire::events::Event;
 use crate::wire::turns::{RecordsState, RecordsStatus, Source};
 
+/// The record lag most adapters have.
+const LAG: Duration = Duration::from_secs(3);
+
 fn status(state: RecordsState) -> RecordsStatus {
     RecordsStatus {
         state,
@@ -48,9 +51,24 @@ fn ended(outcome: TurnOutcome, answer: Option<&str>, error: Option<TurnError>) -
     }
 }
 
+fn started(turn_id: Option<&str>) -> RecordFact {
+    RecordFact::TurnStarted {
+        turn_id: turn_id.map(str::to_string),
+    }
+}
+
+/// A model request of the open turn answered, with its tokens.
+fn answered() -> RecordFact {
+    RecordFact::Usage {
+        turn: Some(usage(100, 5)),
+        session: None,
+        model: None,
+    }
+}
+
 #[test]
 fn without_records_the_screen_ends_a_turn_at_once() {
-    let mut ledger = Ledger::new(status(RecordsState::Unavailable));
+    let mut ledger = Ledger::new(status(RecordsState::Unavailable), LAG);
     let outs = ledger.screen_completed(1, Instant::now());
     assert_eq!(
         task_completes(&outs),
@@ -61,7 +79,7 @@ fn without_records_the_screen_ends_a_turn_at_once() {
 
 #[test]
 fn a_failed_turn_the_screen_saw_end_is_reported_failed_from_its_record() {
-    let mut ledger = Ledger::new(status(RecordsState::Following));
+    let mut ledger = Ledger::new(status(RecordsState::Following), LAG);
     let t0 = Instant::now();
     assert!(
         ledger
@@ -77,7 +95,7 @@ fn a_failed_turn_the_screen_saw_end_is_reported_failed_from_its_record() {
     // The screen is back at the prompt first: the turn waits for its record.
     assert!(ledger.screen_completed(1, t0).is_empty());
     assert_eq!(ledger.completed(), 0, "not decided before the record");
-    assert_eq!(ledger.next_deadline(), Some(t0 + RECORD_LAG));
+    assert_eq!(ledger.next_deadline(), Some(t0 + LAG));
     let error = TurnError {
         kind: ErrorKind::RateLimited,
         message: "exceeded retry limit, last status: 429".into(),
@@ -99,7 +117,7 @@ fn a_failed_turn_the_screen_saw_end_is_reported_failed_from_its_record() {
 
 #[test]
 fn a_turn_the_records_end_first_is_closed_through_the_screen_tracker_with_its_answer_and_usage() {
-    let mut ledger = Ledger::new(status(RecordsState::Following));
+    let mut ledger = Ledger::new(status(RecordsState::Following), LAG);
     ledger.fact(
         RecordFact::Usage {
             turn: Some(usage(10, 1)),
@@ -154,15 +172,11 @@ fn a_turn_the_records_end_first_is_closed_through_the_screen_tracker_with_its_an
 
 #[test]
 fn an_overdue_record_lets_the_screen_decide_and_a_late_record_still_corrects_status() {
-    let mut ledger = Ledger::new(status(RecordsState::Following));
+    let mut ledger = Ledger::new(status(RecordsState::Following), LAG);
     let t0 = Instant::now();
     ledger.screen_completed(1, t0);
-    assert!(
-        ledger
-            .tick(t0 + RECORD_LAG - Duration::from_millis(1))
-            .is_empty()
-    );
-    let outs = ledger.tick(t0 + RECORD_LAG);
+    assert!(ledger.tick(t0 + LAG - Duration::from_millis(1)).is_empty());
+    let outs = ledger.tick(t0 + LAG);
     assert_eq!(
         task_completes(&outs),
         vec![(1, TurnOutcome::Completed, Source::Screen)]
@@ -181,9 +195,135 @@ fn an_overdue_record_lets_the_screen_decide_and_a_late_record_still_corrects_sta
     assert_eq!(ledger.result(1).unwrap().facts.outcome, TurnOutcome::Failed);
 }
 
+/// OpenCode's `session.idle` comes seconds after its answer on a loaded machine: its longer lag
+/// holds the turn past the 3 s most agents get, so the record (a failure here) still decides.
+#[test]
+fn a_longer_record_lag_waits_longer_for_the_record() {
+    let lag = Duration::from_secs(6);
+    let mut ledger = Ledger::new(status(RecordsState::Following), lag);
+    let t0 = Instant::now();
+    ledger.fact_at(started(Some("t1")), Source::Record, 1, t0);
+    assert!(ledger.screen_completed(1, t0).is_empty());
+    assert_eq!(ledger.next_deadline(), Some(t0 + lag));
+    assert!(
+        ledger.tick(t0 + LAG).is_empty(),
+        "the default lag is not this one"
+    );
+    assert!(ledger.tick(t0 + lag - Duration::from_millis(1)).is_empty());
+    let error = TurnError {
+        kind: ErrorKind::RateLimited,
+        message: "429".into(),
+        http_status: Some(429),
+    };
+    let outs = ledger.fact_at(
+        ended(TurnOutcome::Failed, None, Some(error)),
+        Source::Record,
+        1,
+        t0 + lag - Duration::from_millis(1),
+    );
+    assert_eq!(
+        task_completes(&outs),
+        vec![(1, TurnOutcome::Failed, Source::Record)]
+    );
+    assert_eq!(ledger.next_deadline(), None);
+}
+
+/// Under load OpenCode took the message 7 s after the Enter and drew busy a second later: the
+/// screen had taken the prompt that held for its grace as a very fast answer. The records said
+/// the turn started only after that, so the screen's word does not stand while they hold the
+/// turn open, however long it runs.
+#[test]
+fn a_turn_the_records_started_after_the_screen_saw_it_end_is_theirs_to_end() {
+    let lag = Duration::from_secs(6);
+    let secs = Duration::from_secs;
+    let mut ledger = Ledger::new(status(RecordsState::Following), lag);
+    let t0 = Instant::now();
+    assert!(ledger.screen_completed(1, t0).is_empty());
+    assert!(
+        ledger
+            .fact_at(
+                started(Some("t1")),
+                Source::Record,
+                1,
+                t0 + Duration::from_millis(107)
+            )
+            .is_empty()
+    );
+    assert_eq!(ledger.next_deadline(), None, "the records have it");
+    assert!(ledger.tick(t0 + secs(60)).is_empty());
+    ledger.fact_at(answered(), Source::Record, 1, t0 + secs(61));
+    assert!(ledger.tick(t0 + secs(70)).is_empty());
+    let outs = ledger.fact_at(
+        ended(TurnOutcome::Completed, Some("done"), None),
+        Source::Record,
+        1,
+        t0 + secs(71),
+    );
+    assert_eq!(
+        task_completes(&outs),
+        vec![(1, TurnOutcome::Completed, Source::Record)]
+    );
+}
+
+/// Such a turn whose end never comes (its events were lost) is not held for ever: once the
+/// records move on to the next turn, the screen's word stands one lag after the last record of
+/// it.
+#[test]
+fn a_late_started_turn_whose_end_never_comes_ends_on_the_screens_word_after_the_next_starts() {
+    let lag = Duration::from_secs(6);
+    let mut ledger = Ledger::new(status(RecordsState::Following), lag);
+    let t0 = Instant::now();
+    ledger.screen_completed(1, t0);
+    let t1 = t0 + Duration::from_secs(4);
+    ledger.fact_at(started(None), Source::Record, 1, t1);
+    assert!(ledger.tick(t1 + lag * 10).is_empty());
+    let t2 = t1 + lag * 10;
+    ledger.fact_at(started(None), Source::Record, 2, t2);
+    assert_eq!(ledger.next_deadline(), Some(t1 + lag));
+    assert_eq!(
+        task_completes(&ledger.tick(t2)),
+        vec![(1, TurnOutcome::Completed, Source::Screen)]
+    );
+}
+
+/// A turn the records saw start before the screen saw it end: a later record of it at work
+/// (a request answered) starts the wait for its end again.
+#[test]
+fn a_record_of_the_turn_at_work_restarts_the_wait_for_its_end() {
+    let lag = Duration::from_secs(3);
+    let secs = Duration::from_secs;
+    let mut ledger = Ledger::new(status(RecordsState::Following), lag);
+    let t0 = Instant::now();
+    ledger.fact_at(started(None), Source::Record, 1, t0);
+    ledger.screen_completed(1, t0 + secs(1));
+    assert_eq!(ledger.next_deadline(), Some(t0 + secs(1) + lag));
+    ledger.fact_at(answered(), Source::Record, 1, t0 + secs(3));
+    assert!(ledger.tick(t0 + secs(1) + lag).is_empty());
+    assert_eq!(ledger.next_deadline(), Some(t0 + secs(3) + lag));
+    assert_eq!(
+        task_completes(&ledger.tick(t0 + secs(3) + lag)),
+        vec![(1, TurnOutcome::Completed, Source::Screen)]
+    );
+}
+
+/// A shorter lag lets the screen's word stand sooner.
+#[test]
+fn a_shorter_record_lag_lets_the_screen_decide_sooner() {
+    let lag = Duration::from_millis(500);
+    let mut ledger = Ledger::new(status(RecordsState::Following), lag);
+    let t0 = Instant::now();
+    ledger.screen_completed(1, t0);
+    assert_eq!(ledger.next_deadline(), Some(t0 + lag));
+    assert!(ledger.tick(t0 + lag - Duration::from_millis(1)).is_empty());
+    assert_eq!(
+        task_completes(&ledger.tick(t0 + lag)),
+        vec![(1, TurnOutcome::Completed, Source::Screen)]
+    );
+}
+
 #[test]
 fn the_same_turn_end_from_a_hook_and_the_record_is_recorded_once_and_filled_in() {
-    let mut ledger = Ledger::new(status(RecordsState::Following));
+    let mut ledger = Ledger::new(status(RecordsState::Following), LAG);
     ledger.fact(
         RecordFact::TurnStarted {
             turn_id: Some("t1".into()),
@@ -217,7 +357,7 @@ fn the_same_turn_end_from_a_hook_and_the_record_is_recorded_once_and_filled_in()
 
 #[test]
 fn a_turn_harnex_did_not_start_is_remembered_without_a_task_complete_row() {
-    let mut ledger = Ledger::new(status(RecordsState::Following));
+    let mut ledger = Ledger::new(status(RecordsState::Following), LAG);
     ledger.fact(RecordFact::TurnStarted { turn_id: None }, Source::Record, 0);
     let outs = ledger.fact(
         RecordFact::TurnEnded {
@@ -236,7 +376,7 @@ fn a_turn_harnex_did_not_start_is_remembered_without_a_task_complete_row() {
 
 #[test]
 fn records_that_become_unavailable_release_held_turns() {
-    let mut ledger = Ledger::new(status(RecordsState::Waiting));
+    let mut ledger = Ledger::new(status(RecordsState::Waiting), LAG);
     ledger.screen_completed(1, Instant::now());
     let outs = ledger.unavailable("the agent exited before it wrote its records".into());
     assert_eq!(
@@ -247,7 +387,7 @@ fn records_that_become_unavailable_release_held_turns() {
 
 #[test]
 fn answers_are_masked_and_bounded() {
-    let mut ledger = Ledger::new(status(RecordsState::Following));
+    let mut ledger = Ledger::new(status(RecordsState::Following), LAG);
     ledger.fact(
         RecordFact::TurnStarted {
             turn_id: Some("t1".into()),
@@ -273,7 +413,7 @@ fn answers_are_masked_and_bounded() {
 
 #[test]
 fn a_hook_ahead_of_the_record_ends_the_turn_and_the_record_fills_in_its_usage() {
-    let mut ledger = Ledger::new(status(RecordsState::Following));
+    let mut ledger = Ledger::new(status(RecordsState::Following), LAG);
     // Claude's Stop hook runs before its transcript rows reach the file.
     let hook_end = RecordFact::TurnEnded {
         turn_id: None,
@@ -327,7 +467,7 @@ fn a_hook_ahead_of_the_record_ends_the_turn_and_the_record_fills_in_its_usage() 
 
 #[test]
 fn a_failed_turn_from_a_hook_while_the_record_turn_is_open_is_failed_once() {
-    let mut ledger = Ledger::new(status(RecordsState::Following));
+    let mut ledger = Ledger::new(status(RecordsState::Following), LAG);
     ledger.fact(
         RecordFact::TurnStarted {
             turn_id: Some("p1".into()),
@@ -363,7 +503,7 @@ fn a_failed_turn_from_a_hook_while_the_record_turn_is_open_is_failed_once() {
 
 #[test]
 fn a_hook_whose_record_never_comes_ends_the_turn_after_a_moment() {
-    let mut ledger = Ledger::new(status(RecordsState::Following));
+    let mut ledger = Ledger::new(status(RecordsState::Following), LAG);
     let t0 = Instant::now();
     let hook_end = RecordFact::TurnEnded {
         turn_id: None,
@@ -385,7 +525,7 @@ fn a_hook_whose_record_never_comes_ends_the_turn_after_a_moment() {
 
 #[test]
 fn without_records_a_hook_ends_the_turn_at_once() {
-    let mut ledger = Ledger::new(status(RecordsState::Unavailable));
+    let mut ledger = Ledger::new(status(RecordsState::Unavailable), LAG);
     let failed = RecordFact::TurnEnded {
         turn_id: None,
         outcome: TurnOutcome::Failed,
@@ -407,24 +547,24 @@ fn without_records_a_hook_ends_the_turn_at_once() {
 
 #[test]
 fn once_a_turn_waited_out_a_record_file_never_found_later_turns_do_not_wait() {
-    let mut ledger = Ledger::new(status(RecordsState::Waiting));
+    let mut ledger = Ledger::new(status(RecordsState::Waiting), LAG);
     let t0 = Instant::now();
     assert!(
         ledger.screen_completed(1, t0).is_empty(),
         "the first turn waits"
     );
-    let outs = ledger.tick(t0 + RECORD_LAG);
+    let outs = ledger.tick(t0 + LAG);
     assert_eq!(
         task_completes(&outs),
         vec![(1, TurnOutcome::Completed, Source::Screen)]
     );
     // The file is still not there: the next turn ends on the screen's word at once.
-    let outs = ledger.screen_completed(2, t0 + RECORD_LAG * 2);
+    let outs = ledger.screen_completed(2, t0 + LAG * 2);
     assert_eq!(
         task_completes(&outs),
         vec![(2, TurnOutcome::Completed, Source::Screen)]
     );
     // Found after all: turns wait for their record again.
     ledger.following(std::path::PathBuf::from("/records/late.jsonl"));
-    assert!(ledger.screen_completed(3, t0 + RECORD_LAG * 3).is_empty());
+    assert!(ledger.screen_completed(3, t0 + LAG * 3).is_empty());
 }

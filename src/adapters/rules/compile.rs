@@ -3,6 +3,7 @@
 //! names the file, the line and the rule, and says what to fix.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,7 +11,8 @@ use regex::Regex;
 
 use super::format::{
     self, ConditionSpec, DialogSpec, ExitTextSpec, Frame, KbCount, KeystrokeSpec, Means,
-    OptionsFrom, Pattern, RetrySpec, RuleFile, RuleSpec, Scan, Shape, SubmitDelaySpec,
+    OptionsFrom, Pattern, RecordsSpec, RetrySpec, RuleFile, RuleSpec, Scan, Shape,
+    SubmitDelaySpec,
 };
 use super::{Origin, RulesError};
 use crate::adapters::Keystroke;
@@ -158,6 +160,15 @@ impl SubmitDelay {
     }
 }
 
+/// How long a turn the screen saw end waits for the agent's record of its end, where the rule
+/// file does not say (`[records] lag_ms`).
+pub const DEFAULT_RECORD_LAG: Duration = Duration::from_secs(3);
+
+/// The record lags a rule file may set, in ms. Shorter and a turn is called over on the
+/// screen's word before any agent has written its end (a failed turn would read as completed);
+/// longer and `wait` sits for half a minute on a record that is not coming.
+pub const RECORD_LAG_MS: RangeInclusive<u64> = 200..=30_000;
+
 /// One agent's screen rules, ready to classify with.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
@@ -174,6 +185,8 @@ pub struct RuleSet {
     pub interrupt_keys: Vec<String>,
     pub exit: Vec<Keystroke>,
     pub exit_text: ExitText,
+    /// How long a turn the screen saw end waits for the agent's record of its end.
+    pub record_lag: Duration,
     pub conditions: BTreeMap<String, Condition>,
     pub rules: Vec<Rule>,
 }
@@ -305,6 +318,25 @@ impl Compiler<'_> {
             session_id,
             gave_up,
         })
+    }
+
+    fn record_lag(&self, spec: &RecordsSpec) -> Result<Duration, RulesError> {
+        let ms = *spec.lag_ms.get_ref();
+        let Some(ms) = u64::try_from(ms)
+            .ok()
+            .filter(|ms| RECORD_LAG_MS.contains(ms))
+        else {
+            return Err(self.error(
+                spec.lag_ms.span().start,
+                format!(
+                    "`lag_ms = {ms}` is out of range: give {} to {} (how many ms a turn the \
+                     screen saw end waits for the agent's record of it)",
+                    RECORD_LAG_MS.start(),
+                    RECORD_LAG_MS.end()
+                ),
+            ));
+        };
+        Ok(Duration::from_millis(ms))
     }
 
     fn condition(&self, spec: &ConditionSpec, at: usize) -> Result<Condition, RulesError> {
@@ -650,6 +682,7 @@ struct Compiled {
     exit: Option<Vec<Keystroke>>,
     exit_text: Option<ExitText>,
     submit_delay: Option<SubmitDelay>,
+    record_lag: Option<Duration>,
 }
 
 fn compile_file(
@@ -716,6 +749,11 @@ fn compile_file(
         .as_ref()
         .map(|spec| compiler.submit_delay(spec))
         .transpose()?;
+    let record_lag = file
+        .records
+        .as_ref()
+        .map(|spec| compiler.record_lag(spec))
+        .transpose()?;
     Ok(Compiled {
         conditions,
         rules,
@@ -723,6 +761,7 @@ fn compile_file(
         exit,
         exit_text,
         submit_delay,
+        record_lag,
     })
 }
 
@@ -802,6 +841,7 @@ impl RuleSet {
                 .ok_or_else(|| missing("interrupt_keys"))?,
             exit: compiled.exit.ok_or_else(|| missing("exit"))?,
             exit_text: compiled.exit_text.unwrap_or_default(),
+            record_lag: compiled.record_lag.unwrap_or(DEFAULT_RECORD_LAG),
             conditions: compiled.conditions,
             rules: compiled.rules.into_iter().map(|(r, _)| r).collect(),
         };
@@ -842,6 +882,9 @@ impl RuleSet {
         }
         if let Some(exit) = compiled.exit {
             merged.exit = exit;
+        }
+        if let Some(lag) = compiled.record_lag {
+            merged.record_lag = lag;
         }
         // Each part given replaces the built-in one.
         if let Some(text) = compiled.exit_text {

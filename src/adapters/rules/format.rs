@@ -28,6 +28,8 @@ pub struct RuleFile {
     pub exit: Option<Vec<KeystrokeSpec>>,
     /// What the agent prints at exit.
     pub exit_text: Option<ExitTextSpec>,
+    /// How the agent's own records are waited for.
+    pub records: Option<RecordsSpec>,
     /// Named tests rules refer to in `if`, `unless`, `settled_if`, `tentative_unless` and
     /// `enter_is_safe_if`.
     #[serde(default)]
@@ -73,6 +75,14 @@ pub struct KeystrokeSpec {
     pub after_ms: u64,
     pub text: Option<String>,
     pub keys: Option<Vec<String>>,
+}
+
+/// How long a turn the screen saw end waits for the agent's record of its end.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsSpec {
+    /// Signed, so a negative value gets the range in its error rather than serde's words.
+    pub lag_ms: Spanned<i64>,
 }
 
 /// Text the agent prints at exit, read from the transcript's end (escape sequences stripped).

@@ -1,5 +1,6 @@
 //! Adapters as data: each agent's screen rules (patterns, where they apply, what they mean,
-//! dialogs and their keys, the exit sequence, the submit delay, the versions tested) live in
+//! dialogs and their keys, the exit sequence, the submit delay, how long a turn waits for the
+//! agent's records, the versions tested) live in
 //! one TOML file per agent, compiled into the binary (`rules/<agent>.toml`) and overridable by
 //! the user (`<config dir>/adapters/<agent>.toml`, merged by rule name). The built-in files are
 //! parsed once, on first use; an override is read when a session starts.

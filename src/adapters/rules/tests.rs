@@ -1,21 +1,6 @@
 use super::*;
 use crate::adapters::{Observation, ScreenView};
 
-fn view(rows: &[&str], cursor: (u16, u16), title: &str) -> ScreenView {
-    let rows: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
-    let before_cursor = rows
-        .get(usize::from(cursor.0))
-        .map(|r| r.chars().take(usize::from(cursor.1)).collect())
-        .unwrap_or_default();
-    ScreenView {
-        rows,
-        cursor,
-        before_cursor,
-        title: title.into(),
-        ..ScreenView::default()
-    }
-}
-
 fn err(result: Result<RuleSet, RulesError>) -> RulesError {
     match result {
         Ok(_) => panic!("the file loaded"),
@@ -75,16 +60,19 @@ fn base() -> RuleSet {
 #[test]
 fn rules_decide_in_order_and_name_the_rule() {
     let set = base();
-    let busy = set.classify(&view(&["working", "> "], (1, 2), "ready"));
+    let busy = set.classify(&ScreenView::for_test(&["working", "> "], (1, 2), "ready"));
     assert_eq!(
         (busy.observation, busy.rule.as_str(), busy.row),
         (Observation::Busy, "toy.busy-line", Some(0))
     );
-    let prompt = set.classify(&view(&["done", "> "], (1, 2), "ready"));
+    let prompt = set.classify(&ScreenView::for_test(&["done", "> "], (1, 2), "ready"));
     assert_eq!(prompt.observation, Observation::Prompt);
     assert!(prompt.settled);
-    assert!(!set.classify(&view(&["> "], (0, 2), "")).settled);
-    let nothing = set.classify(&view(&["$ "], (0, 2), ""));
+    assert!(
+        !set.classify(&ScreenView::for_test(&["> "], (0, 2), ""))
+            .settled
+    );
+    let nothing = set.classify(&ScreenView::for_test(&["$ "], (0, 2), ""));
     assert_eq!(nothing.rule, "toy.nothing");
 }
 
@@ -128,10 +116,10 @@ enabled = false
     );
     // Settings the override leaves out stay.
     assert_eq!(merged.interrupt_keys, ["C-c"]);
-    let prompt = merged.classify(&view(&["working", "READY> "], (1, 7), ""));
+    let prompt = merged.classify(&ScreenView::for_test(&["working", "READY> "], (1, 7), ""));
     assert_eq!(prompt.rule, "toy.prompt");
     assert!(!prompt.settled, "the replacement has no settled_if");
-    let old = merged.classify(&view(&["> "], (0, 2), ""));
+    let old = merged.classify(&ScreenView::for_test(&["> "], (0, 2), ""));
     assert_eq!(old.rule, "toy.nothing");
 }
 
@@ -238,7 +226,7 @@ fn a_builtin_file_must_be_complete_and_in_order() {
 #[test]
 fn fixed_dialog_keys_and_submit_delay_and_exit_come_from_the_file() {
     let set = builtin("opencode");
-    let screen = view(
+    let screen = ScreenView::for_test(
         &[
             "  ┃  △ Permission required",
             "  ┃   Allow once   Allow always   Reject        enter confirm",
@@ -295,7 +283,7 @@ fn the_documented_override_examples_load() {
                 .expect("block"),
         )
         .expect("loads");
-    let verdict = generic.classify(&view(&["ready: "], (0, 7), ""));
+    let verdict = generic.classify(&ScreenView::for_test(&["ready: "], (0, 7), ""));
     assert_eq!(verdict.rule, "generic.prompt-marker");
     assert_eq!(verdict.observation, Observation::Prompt);
 }
@@ -362,4 +350,59 @@ fn until_shown_and_its_placeholder_come_from_the_file() {
         "{e}"
     );
     assert!(e.line.is_some(), "{e}");
+}
+
+#[test]
+fn the_record_lag_comes_from_the_file_and_an_override_sets_it() {
+    use crate::adapters::{Adapter, Codex, OpenCode, WithRules};
+    assert_eq!(base().record_lag, compile::DEFAULT_RECORD_LAG);
+    assert_eq!(compile::DEFAULT_RECORD_LAG.as_millis(), 3000);
+    // OpenCode's `session.idle` comes well after its answer: it waits longer than the others.
+    assert_eq!(OpenCode.record_lag().as_millis(), 6000);
+    for agent in ["codex", "claude", "gemini", "copilot", "generic"] {
+        assert_eq!(builtin(agent).record_lag.as_millis(), 3000, "{agent}");
+    }
+    let with_lag = format!("{BASE}\n[records]\nlag_ms = 4500\n");
+    let set = RuleSet::builtin("toy", "toy.toml", &with_lag).expect("loads");
+    assert_eq!(set.record_lag.as_millis(), 4500);
+    let merged = set
+        .with_override("/o/toy.toml".into(), "[records]\nlag_ms = 9000\n")
+        .expect("override");
+    assert_eq!(merged.record_lag.as_millis(), 9000);
+    // An override that leaves it out keeps the built-in one.
+    let kept = set
+        .with_override("/o/toy.toml".into(), "tui = true\n")
+        .expect("override");
+    assert_eq!(kept.record_lag.as_millis(), 4500);
+    let adapter = WithRules::new(
+        Box::new(Codex),
+        builtin("codex")
+            .with_override("/o/codex.toml".into(), "[records]\nlag_ms = 7000\n")
+            .expect("override"),
+    );
+    assert_eq!(adapter.record_lag().as_millis(), 7000);
+}
+
+#[test]
+fn a_silly_record_lag_is_refused_naming_file_and_line() {
+    for (text, line, wanted) in [
+        ("[records]\nlag_ms = 0\n", 2, "give 200 to 30000"),
+        ("\n[records]\nlag_ms = 3600000\n", 3, "give 200 to 30000"),
+        (
+            "[records]\nlag_ms = -5\n",
+            2,
+            "`lag_ms = -5` is out of range",
+        ),
+        ("[records]\nlag_ms = \"6s\"\n", 2, "expected i64"),
+        ("[records]\nlag = 6000\n", 2, "lag"),
+    ] {
+        let e = err(base().with_override("/o/toy.toml".into(), text));
+        assert_eq!(e.file, "/o/toy.toml", "{text}: {e}");
+        assert_eq!(e.line, Some(line), "{text}: {e}");
+        assert!(e.message.contains(wanted), "{text}: {e}");
+    }
+    let builtin = format!("{BASE}\n[records]\nlag_ms = 50\n");
+    let e = err(RuleSet::builtin("toy", "toy.toml", &builtin));
+    assert_eq!(e.file, "built-in toy.toml");
+    assert!(e.message.contains("`lag_ms = 50` is out of range"), "{e}");
 }
