@@ -61,6 +61,13 @@ pub fn run(args: StopArgs) -> Result<i32> {
         match client.post("/stop", &body, left.max(Duration::from_millis(50))) {
             Ok(answer) => break answer,
             Err(CallError::Unreachable(_)) if Instant::now() < deadline => {
+                // Its supervisor may have been dying when it was looked up (alive, its lock
+                // still held): once it is gone, no retry will ever be answered.
+                if !entry.is_alive()
+                    && let Some(code) = sweep_after_dead_supervisor(&state, &selector)?
+                {
+                    return Ok(code);
+                }
                 std::thread::sleep(Duration::from_millis(50));
             }
             Err(CallError::Unreachable(_) | CallError::Timeout) => {
