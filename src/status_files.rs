@@ -9,17 +9,25 @@
 //! entry removes it. The fields that change with the clock alone are not stored (the writer
 //! would have to rewrite the file every second); the reader fills them in: `log_mtime` and
 //! `log_idle_s` from the transcript, `progress_idle_s` from `last_progress_at`.
+//!
+//! [`current`] is where every reader of a live session's status gets it (`harnex status`,
+//! `harnex top`): the snapshot, else the session's API, else its registry entry.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+use serde_json::Value;
 use serde_json::value::{RawValue, to_raw_value};
 
+use crate::client::Client;
 use crate::paths::{SessionKey, StateDir};
 use crate::registry::RegistryEntry;
 use crate::time::{parse_rfc3339, rfc3339};
+
+/// Budget of the `GET /status` call made for a session without a snapshot.
+const ASK_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// A status as its top-level fields, each kept as the JSON text it was read as: `status` lists
 /// many sessions, and copying their text costs a fraction of parsing and re-serialising every
@@ -51,6 +59,55 @@ pub fn read(state: &StateDir, entry: &RegistryEntry) -> Option<Row> {
     }
     fill_clock_fields(&mut row, SystemTime::now());
     Some(row)
+}
+
+/// Where a live session's status came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Its snapshot file, which its supervisor rewrites on every change.
+    Snapshot,
+    /// Its API (`GET /status`): there is no snapshot of this run (a supervisor of an older
+    /// harnex, a failed write), so no file announces its next change.
+    Api,
+    /// Its registry entry as stored: no snapshot, and the API did not answer in time;
+    /// `agent_state` is `unreachable`.
+    Registry,
+}
+
+/// The status of the live session `entry`: its snapshot when there is one for this run (no
+/// request), else its live `GET /status`, else its registry entry. The `tmux_*` keys its
+/// registry entry has and the status lacks are added (another writer may have put them there).
+pub fn current(state: &StateDir, entry: &RegistryEntry) -> (Row, Source) {
+    let (mut row, source) = match read(state, entry) {
+        Some(row) => (row, Source::Snapshot),
+        None => match Client::for_entry(entry).get("/status", ASK_TIMEOUT) {
+            Ok(body) => (row_of(&body), Source::Api),
+            Err(_) => {
+                let mut stored = crate::wire::to_value(entry);
+                stored["agent_state"] = Value::from("unreachable");
+                (row_of(&stored), Source::Registry)
+            }
+        },
+    };
+    for key in ["tmux_target", "tmux_session", "tmux_window", "tmux_socket"] {
+        if let Some(value) = entry.extra.get(key)
+            && !row.contains_key(key)
+        {
+            set(&mut row, key, value);
+        }
+    }
+    (row, source)
+}
+
+/// A JSON object as a [`Row`] (anything else as an empty one).
+pub fn row_of(value: &Value) -> Row {
+    let mut row = Row::new();
+    if let Some(map) = value.as_object() {
+        for (key, value) in map {
+            set(&mut row, key, value);
+        }
+    }
+    row
 }
 
 /// Remove the snapshot of `key` (the session ended, or its supervisor is gone).

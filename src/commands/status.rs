@@ -6,15 +6,11 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use crate::cli::StatusArgs;
-use crate::client::Client;
 use crate::error::Result;
 use crate::paths::{self, StateDir};
 use crate::registry::{self, RegistryEntry};
-use crate::status_files::{Row, set};
+use crate::status_files::{Row, row_of, set};
 use crate::wire::outputs::CorruptStatus;
-
-/// Per-session budget for the live status call.
-const STATUS_TIMEOUT: Duration = Duration::from_millis(250);
 
 pub fn run(args: StatusArgs) -> Result<i32> {
     let id = args.id.as_deref().map(paths::normalize_id).transpose()?;
@@ -134,23 +130,10 @@ fn warn_corrupt(row: &Value) {
     );
 }
 
-/// The status of a live session: its snapshot file when there is one for this run (no request),
-/// else its live `/status`, else its registry entry if the API does not answer either.
+/// The status of a live session ([`crate::status_files::current`]) with what the registry
+/// entry adds to it.
 fn session_status(state: &StateDir, entry: &RegistryEntry) -> Row {
-    let mut row = match crate::status_files::read(state, entry) {
-        Some(row) => row,
-        None => row_of(
-            &match Client::for_entry(entry).get("/status", STATUS_TIMEOUT) {
-                Ok(body) => body,
-                Err(_) => {
-                    // The entry as stored, with the state the API could not give.
-                    let mut fallback = crate::wire::to_value(entry);
-                    fallback["agent_state"] = Value::from("unreachable");
-                    fallback
-                }
-            },
-        ),
-    };
+    let (mut row, _) = crate::status_files::current(state, entry);
     // As the Ruby harnex's registry rows have them: scripts call the API with the token (it is
     // the user's own: the registry file is 0600, and so is what they redirect to).
     set(&mut row, "token", &entry.token);
@@ -159,24 +142,6 @@ fn session_status(state: &StateDir, entry: &RegistryEntry) -> Row {
     for key in ["log_mtime", "log_idle_s"] {
         if !row.contains_key(key) {
             set(&mut row, key, &());
-        }
-    }
-    for key in ["tmux_target", "tmux_session", "tmux_window"] {
-        if let Some(value) = entry.extra.get(key)
-            && !row.contains_key(key)
-        {
-            set(&mut row, key, value);
-        }
-    }
-    row
-}
-
-/// A JSON object as a [`Row`] (anything else as an empty one).
-fn row_of(value: &Value) -> Row {
-    let mut row = Row::new();
-    if let Some(map) = value.as_object() {
-        for (key, value) in map {
-            set(&mut row, key, value);
         }
     }
     row
