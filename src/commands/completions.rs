@@ -1,6 +1,7 @@
 //! `harnex completions <bash|zsh|fish|…>`: shell completion scripts (clap_complete), without the
-//! hidden commands and flags, and with `--id` completed from the live sessions (the hidden
-//! `harnex __ids` lists them) where a command acts on an existing session.
+//! hidden commands and flags, with `--id` completed from the live sessions (the hidden
+//! `harnex __ids` lists them) where a command acts on an existing session, and `--remote` from
+//! the hosts and groups of hosts.toml (the hidden `harnex __hosts`).
 
 use clap::CommandFactory;
 
@@ -9,13 +10,29 @@ use crate::error::Result;
 
 /// What the scripts run to list the live session ids.
 const IDS: &str = "harnex __ids 2>/dev/null";
+/// What the scripts run to list the names `--remote` takes from hosts.toml.
+const HOSTS: &str = "harnex __hosts 2>/dev/null";
 
 pub fn run(shell: clap_complete::Shell) -> Result<i32> {
     let mut visible = without_hidden(&Cli::command());
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut visible, "harnex", &mut script);
     let script = String::from_utf8_lossy(&script);
-    print!("{}", complete_live_ids(shell, &script));
+    print!(
+        "{}",
+        complete_remote_hosts(shell, &complete_live_ids(shell, &script))
+    );
+    Ok(0)
+}
+
+/// `harnex __hosts`: what `--remote` takes from hosts.toml, one per line: its hosts, its groups
+/// and `all` (when it names a host). Nothing when there is no file or it cannot be read (a
+/// completion has nowhere to say why; `harnex doctor --remote` does).
+pub fn remote_hosts() -> Result<i32> {
+    let hosts = crate::remote::hosts::HostsFile::load().unwrap_or_default();
+    for name in hosts.names() {
+        println!("{name}");
+    }
     Ok(0)
 }
 
@@ -103,6 +120,45 @@ fn complete_live_ids(shell: clap_complete::Shell, script: &str) -> String {
     }
 }
 
+/// Make `--remote` complete the names of hosts.toml (not file names).
+fn complete_remote_hosts(shell: clap_complete::Shell, script: &str) -> String {
+    use clap_complete::Shell;
+    match shell {
+        Shell::Bash => script.replace(
+            "--remote)\n                    COMPREPLY=($(compgen -f \"${cur}\"))",
+            &format!(
+                "--remote)\n                    COMPREPLY=($(compgen -W \"$({HOSTS})\" -- \"${{cur}}\"))"
+            ),
+        ),
+        Shell::Zsh => script
+            .lines()
+            .map(|line| {
+                if line.starts_with("'--remote=[") {
+                    line.replace(
+                        ":HOST:_default'",
+                        &format!(":HOST:{{compadd -- ${{(f)\"$({HOSTS})\"}}}}'"),
+                    )
+                } else {
+                    line.to_string()
+                }
+            })
+            .map(|line| line + "\n")
+            .collect(),
+        Shell::Fish => script
+            .lines()
+            .map(|line| {
+                if line.contains(" -l remote -d '") {
+                    format!("{line} -f -a '({HOSTS})'")
+                } else {
+                    line.to_string()
+                }
+            })
+            .map(|line| line + "\n")
+            .collect(),
+        _ => script.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,7 +171,10 @@ mod tests {
             "harnex",
             &mut out,
         );
-        complete_live_ids(shell, &String::from_utf8_lossy(&out))
+        complete_remote_hosts(
+            shell,
+            &complete_live_ids(shell, &String::from_utf8_lossy(&out)),
+        )
     }
 
     #[test]
@@ -162,5 +221,42 @@ mod tests {
             fish.contains("-l id -d 'Session id' -r -f -a '(harnex __ids"),
             "{fish}"
         );
+    }
+
+    #[test]
+    fn remote_completes_the_hosts_of_hosts_toml_for_every_command_that_takes_it() {
+        let bash = script(clap_complete::Shell::Bash);
+        let remote = bash.matches("--remote)").count();
+        assert!(remote >= 5, "{remote}");
+        assert_eq!(
+            bash.matches(
+                "--remote)\n                    COMPREPLY=($(compgen -W \"$(harnex __hosts"
+            )
+            .count(),
+            remote,
+            "{bash}"
+        );
+        assert!(!bash.contains("__hosts,"), "never offered as a command");
+        let zsh = script(clap_complete::Shell::Zsh);
+        let lines: Vec<&str> = zsh
+            .lines()
+            .filter(|l| l.starts_with("'--remote=["))
+            .collect();
+        assert!(!lines.is_empty());
+        for line in lines {
+            assert!(
+                line.ends_with(":HOST:{compadd -- ${(f)\"$(harnex __hosts 2>/dev/null)\"}}' \\"),
+                "{line}"
+            );
+        }
+        let fish = script(clap_complete::Shell::Fish);
+        let lines: Vec<&str> = fish.lines().filter(|l| l.contains(" -l remote ")).collect();
+        assert!(!lines.is_empty());
+        for line in lines {
+            assert!(
+                line.ends_with("-r -f -a '(harnex __hosts 2>/dev/null)'"),
+                "{line}"
+            );
+        }
     }
 }
