@@ -9,6 +9,7 @@
 
 mod mock_chat;
 mod mock_gemini;
+mod mock_http;
 mod mock_model;
 #[path = "../integration/support/mod.rs"]
 mod support;
