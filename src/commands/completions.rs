@@ -18,10 +18,7 @@ pub fn run(shell: clap_complete::Shell) -> Result<i32> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut visible, "harnex", &mut script);
     let script = String::from_utf8_lossy(&script);
-    print!(
-        "{}",
-        complete_remote_hosts(shell, &complete_live_ids(shell, &script))
-    );
+    print!("{}", complete_values(shell, &script));
     Ok(0)
 }
 
@@ -72,91 +69,97 @@ fn without_hidden(command: &clap::Command) -> clap::Command {
     copy
 }
 
-/// Make `--id` of the commands that act on a live session complete its id (not file names).
-/// `run --id` (a new id) is left alone.
-fn complete_live_ids(shell: clap_complete::Shell, script: &str) -> String {
+/// A flag whose values the scripts complete from what a hidden command lists.
+struct Listed {
+    long: &'static str,
+    value_name: &'static str,
+    /// The command line that lists the values.
+    list: &'static str,
+    /// How the help of the flags of that name to leave alone starts.
+    except_help: Option<&'static str>,
+    /// The subcommand whose flag to leave alone (bash).
+    except_command: Option<&'static str>,
+}
+
+/// `--id` of the commands that act on a live session completes its id (not file names);
+/// `run --id` (a new id) and the optional ids are left alone.
+const LIVE_IDS: Listed = Listed {
+    long: "id",
+    value_name: "ID",
+    list: IDS,
+    except_help: Some("Session id (default"),
+    except_command: Some("run"),
+};
+
+/// `--remote` completes the names of hosts.toml.
+const REMOTE_HOSTS: Listed = Listed {
+    long: "remote",
+    value_name: "HOST",
+    list: HOSTS,
+    except_help: None,
+    except_command: None,
+};
+
+/// Make `flag` complete what its command lists, in the script clap_complete generated.
+fn complete_listed(shell: clap_complete::Shell, script: &str, flag: &Listed) -> String {
     use clap_complete::Shell;
+    let Listed {
+        long,
+        value_name,
+        list,
+        ..
+    } = flag;
+    let excepted = |text: &str, at: &str| {
+        flag.except_help
+            .is_some_and(|help| text.contains(&format!("{at}{help}")))
+    };
     match shell {
         Shell::Bash => script
             .split_inclusive("\n        harnex__subcmd__")
             .map(|section| {
-                if section.starts_with("run)") {
+                if flag
+                    .except_command
+                    .is_some_and(|c| section.starts_with(&format!("{c})")))
+                {
                     return section.to_string();
                 }
                 section.replace(
-                    "--id)\n                    COMPREPLY=($(compgen -f \"${cur}\"))",
+                    &format!("--{long})\n                    COMPREPLY=($(compgen -f \"${{cur}}\"))"),
                     &format!(
-                        "--id)\n                    COMPREPLY=($(compgen -W \"$({IDS})\" -- \"${{cur}}\"))"
+                        "--{long})\n                    COMPREPLY=($(compgen -W \"$({list})\" -- \"${{cur}}\"))"
                     ),
                 )
             })
             .collect(),
-        Shell::Zsh => script
-            .lines()
-            .map(|line| {
-                if line.starts_with("'--id=[") && !line.starts_with("'--id=[Session id (default") {
-                    line.replace(
-                        ":ID:_default'",
-                        &format!(":ID:{{compadd -- ${{(f)\"$({IDS})\"}}}}'"),
-                    )
-                } else {
-                    line.to_string()
-                }
+        Shell::Zsh => map_lines(script, |line| {
+            let start = format!("'--{long}=[");
+            (line.starts_with(&start) && !excepted(line, &start)).then(|| {
+                line.replace(
+                    &format!(":{value_name}:_default'"),
+                    &format!(":{value_name}:{{compadd -- ${{(f)\"$({list})\"}}}}'"),
+                )
             })
-            .map(|line| line + "\n")
-            .collect(),
-        Shell::Fish => script
-            .lines()
-            .map(|line| {
-                if line.contains(" -l id -d '") && !line.contains("-d 'Session id (default") {
-                    format!("{line} -f -a '({IDS})'")
-                } else {
-                    line.to_string()
-                }
-            })
-            .map(|line| line + "\n")
-            .collect(),
+        }),
+        Shell::Fish => map_lines(script, |line| {
+            (line.contains(&format!(" -l {long} -d '")) && !excepted(line, "-d '"))
+                .then(|| format!("{line} -f -a '({list})'"))
+        }),
         _ => script.to_string(),
     }
 }
 
-/// Make `--remote` complete the names of hosts.toml (not file names).
-fn complete_remote_hosts(shell: clap_complete::Shell, script: &str) -> String {
-    use clap_complete::Shell;
-    match shell {
-        Shell::Bash => script.replace(
-            "--remote)\n                    COMPREPLY=($(compgen -f \"${cur}\"))",
-            &format!(
-                "--remote)\n                    COMPREPLY=($(compgen -W \"$({HOSTS})\" -- \"${{cur}}\"))"
-            ),
-        ),
-        Shell::Zsh => script
-            .lines()
-            .map(|line| {
-                if line.starts_with("'--remote=[") {
-                    line.replace(
-                        ":HOST:_default'",
-                        &format!(":HOST:{{compadd -- ${{(f)\"$({HOSTS})\"}}}}'"),
-                    )
-                } else {
-                    line.to_string()
-                }
-            })
-            .map(|line| line + "\n")
-            .collect(),
-        Shell::Fish => script
-            .lines()
-            .map(|line| {
-                if line.contains(" -l remote -d '") {
-                    format!("{line} -f -a '({HOSTS})'")
-                } else {
-                    line.to_string()
-                }
-            })
-            .map(|line| line + "\n")
-            .collect(),
-        _ => script.to_string(),
-    }
+/// `script` with the lines `change` gives a new text for replaced.
+fn map_lines(script: &str, change: impl Fn(&str) -> Option<String>) -> String {
+    script
+        .lines()
+        .map(|line| change(line).unwrap_or_else(|| line.to_string()) + "\n")
+        .collect()
+}
+
+/// The script with `--id` and `--remote` completing what they take.
+fn complete_values(shell: clap_complete::Shell, script: &str) -> String {
+    let with_ids = complete_listed(shell, script, &LIVE_IDS);
+    complete_listed(shell, &with_ids, &REMOTE_HOSTS)
 }
 
 #[cfg(test)]
@@ -171,10 +174,7 @@ mod tests {
             "harnex",
             &mut out,
         );
-        complete_remote_hosts(
-            shell,
-            &complete_live_ids(shell, &String::from_utf8_lossy(&out)),
-        )
+        complete_values(shell, &String::from_utf8_lossy(&out))
     }
 
     #[test]
