@@ -110,6 +110,9 @@ pub enum Command {
     /// Internal: the ids of the live sessions, one per line (for shell completion)
     #[command(name = "__ids", hide = true)]
     LiveIds,
+    /// Internal: the hosts and groups of hosts.toml, one per line (for shell completion)
+    #[command(name = "__hosts", hide = true)]
+    RemoteHosts,
 }
 
 /// `harnex supervise`: the one way into a supervisor in a process of its own.

@@ -80,6 +80,7 @@ pub fn run(command: Command) -> Result<i32> {
         Command::Doctor(args) => commands::doctor::run(args.json),
         Command::Completions(args) => commands::completions::run(args.shell),
         Command::LiveIds => commands::completions::live_ids(),
+        Command::RemoteHosts => commands::completions::remote_hosts(),
         Command::HookRelay { file } => commands::hook_relay::run(&file),
         Command::Help(args) => commands::help::run(args),
         Command::Version => {

@@ -280,6 +280,8 @@ pub struct EntryHead {
     pub tmux_session: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tmux_window: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmux_socket: Option<serde_json::Value>,
     /// The file this entry was read from.
     #[serde(skip)]
     pub file: PathBuf,
@@ -288,6 +290,28 @@ pub struct EntryHead {
 impl EntryHead {
     pub fn key(&self) -> SessionKey {
         SessionKey::new(self.repo_root.clone(), &self.id)
+    }
+
+    /// The head of a whole entry.
+    pub fn of(entry: &RegistryEntry) -> EntryHead {
+        let extra = |key: &str| entry.extra.get(key).cloned();
+        EntryHead {
+            session_id: entry.session_id.clone(),
+            id: entry.id.clone(),
+            cli: entry.cli.clone(),
+            repo_root: entry.repo_root.clone(),
+            pid: entry.pid,
+            token: entry.token.clone(),
+            cwd: entry.cwd.clone(),
+            started_at: entry.started_at.clone(),
+            supervisor_pid: entry.supervisor_pid,
+            supervisor_started: entry.supervisor_started,
+            tmux_target: extra("tmux_target"),
+            tmux_session: extra("tmux_session"),
+            tmux_window: extra("tmux_window"),
+            tmux_socket: extra("tmux_socket"),
+            file: entry.file.clone().unwrap_or_default(),
+        }
     }
 
     /// `<repo_key>--<id_key>`, from the name of the file it was read from.

@@ -9,11 +9,17 @@
 //! entry removes it. The fields that change with the clock alone are not stored (the writer
 //! would have to rewrite the file every second); the reader fills them in: `log_mtime` and
 //! `log_idle_s` from the transcript, `progress_idle_s` from `last_progress_at`.
+//!
+//! [`current`] is where every reader of a live session's status gets it (`harnex status`,
+//! `harnex top`): the snapshot, else the session's API, else its registry entry.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+use serde_json::Value;
+
+use crate::client::Client;
 
 pub use crate::json_row::Row;
 use crate::paths::{SessionKey, StateDir};
@@ -42,6 +48,74 @@ pub fn row<'a>(snapshot: &'a [u8], entry: &EntryHead) -> Option<Row<'a>> {
     }
     fill_clock_fields(&mut row, SystemTime::now());
     Some(row)
+}
+
+/// Budget of the `GET /status` call made for a session without a snapshot.
+const ASK_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Where a live session's status came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Its snapshot file, which its supervisor rewrites on every change.
+    Snapshot,
+    /// Its API (`GET /status`): there is no snapshot of this run (a supervisor of an older
+    /// harnex, a failed write), so no file announces its next change.
+    Api,
+    /// Its registry entry as stored: no snapshot, and the API did not answer in time;
+    /// `agent_state` is `unreachable`.
+    Registry,
+}
+
+/// The status of the live session `entry`: its `snapshot` (as [`read`] gave it) when that is of
+/// this run (no request), else its live `GET /status`, else its registry entry. The `tmux_*`
+/// keys its registry entry has and the status lacks are added (another writer may have put them
+/// there).
+pub fn current<'a>(snapshot: Option<&'a [u8]>, entry: &EntryHead) -> (Row<'a>, Source) {
+    let (mut row, source) = match snapshot.and_then(|bytes| row(bytes, entry)) {
+        Some(row) => (row, Source::Snapshot),
+        None => {
+            let (status, source) = ask(entry);
+            (Row::of_value(&status), source)
+        }
+    };
+    for (key, value) in [
+        ("tmux_target", &entry.tmux_target),
+        ("tmux_session", &entry.tmux_session),
+        ("tmux_window", &entry.tmux_window),
+        ("tmux_socket", &entry.tmux_socket),
+    ] {
+        if let Some(value) = value
+            && !row.contains_key(key)
+        {
+            row.set(key, value);
+        }
+    }
+    (row, source)
+}
+
+/// As [`current`], for a caller holding the whole registry entry (`harnex top`).
+pub fn current_of(state: &StateDir, entry: &crate::registry::RegistryEntry) -> (Value, Source) {
+    let head = EntryHead::of(entry);
+    let snapshot = crate::private_fs::read(&state.status_path(&entry.key())).ok();
+    let (row, source) = current(snapshot.as_deref(), &head);
+    (row.to_value(), source)
+}
+
+/// The session's own `/status`; else its entry as stored, with the state the API could not give.
+fn ask(head: &EntryHead) -> (Value, Source) {
+    let entry = head.full();
+    if let Ok(entry) = &entry
+        && let Ok(body) = Client::for_entry(entry).get("/status", ASK_TIMEOUT)
+    {
+        return (body, Source::Api);
+    }
+    let mut stored = match &entry {
+        Ok(entry) => crate::wire::to_value(entry),
+        // Removed since the scan (the session just ended): what the scan read of it.
+        Err(_) => crate::wire::to_value(head),
+    };
+    stored["agent_state"] = Value::from("unreachable");
+    (stored, Source::Registry)
 }
 
 /// Remove the snapshot of `key` (the session ended, or its supervisor is gone).

@@ -226,60 +226,132 @@ fn assert_failed_turn_seen(name: &str, adapter: &dyn Adapter) -> Vec<Retry> {
 const CODEX_VERSIONS: [&str; 2] = ["0.169.0", "0.171.0"];
 const CLAUDE_VERSIONS: [&str; 2] = ["2.1.328", "2.1.332"];
 
-#[test]
-fn codex_retrying_a_429_is_busy_with_its_attempt() {
-    for version in CODEX_VERSIONS {
-        let name = format!("codex-{version}-rate-limited-120x40.cast");
-        let retries = assert_failed_turn(&name, &Codex, 5);
-        assert_eq!(retries.len(), 5, "{name}: 1/5 … 5/5: {retries:?}");
+/// What the retries read from one recording of a failed turn must be.
+enum Retries {
+    /// They count up to the agent's maximum, `last`/`last`; and, when given, exactly these
+    /// attempts.
+    UpTo {
+        last: u32,
+        attempts: Option<&'static [u32]>,
+    },
+    /// The last retries go by faster than the screen is redrawn (a stream cut at once): some
+    /// are read, each out of `max`.
+    SomeOf { max: u32 },
+}
+
+/// A recording of a failed turn, replayed for every version of the agent.
+struct FailedTurn {
+    agent: &'static str,
+    versions: &'static [&'static str],
+    adapter: &'static dyn Adapter,
+    /// The failure as the file names it.
+    failure: &'static str,
+    retries: Retries,
+}
+
+impl FailedTurn {
+    const fn codex(failure: &'static str, retries: Retries) -> FailedTurn {
+        FailedTurn {
+            agent: "codex",
+            versions: &CODEX_VERSIONS,
+            adapter: &Codex,
+            failure,
+            retries,
+        }
+    }
+
+    const fn claude(failure: &'static str, retries: Retries) -> FailedTurn {
+        FailedTurn {
+            agent: "claude",
+            versions: &CLAUDE_VERSIONS,
+            adapter: &Claude,
+            failure,
+            retries,
+        }
     }
 }
 
+/// Codex and Claude retrying a 429, a 529 and a cut stream.
+const FAILED_TURNS: [FailedTurn; 6] = [
+    FailedTurn::codex(
+        "rate-limited",
+        Retries::UpTo {
+            last: 5,
+            attempts: Some(&[1, 2, 3, 4, 5]),
+        },
+    ),
+    FailedTurn::codex(
+        "overloaded",
+        Retries::UpTo {
+            last: 5,
+            attempts: None,
+        },
+    ),
+    FailedTurn::codex("stream-cut", Retries::SomeOf { max: 5 }),
+    FailedTurn::claude(
+        "rate-limited",
+        Retries::UpTo {
+            last: 2,
+            attempts: None,
+        },
+    ),
+    FailedTurn::claude(
+        "overloaded",
+        Retries::UpTo {
+            last: 4,
+            attempts: Some(&[1, 2, 3, 4]),
+        },
+    ),
+    FailedTurn::claude(
+        "stream-cut",
+        Retries::UpTo {
+            last: 2,
+            attempts: None,
+        },
+    ),
+];
+
+/// Every recording of [`FAILED_TURNS`] is busy with each retry attempt; all are replayed, and a
+/// failure names each recording that failed.
 #[test]
-fn codex_reconnecting_after_a_529_is_busy_with_its_attempt() {
-    for version in CODEX_VERSIONS {
-        let name = format!("codex-{version}-overloaded-120x40.cast");
-        let retries = assert_failed_turn(&name, &Codex, 5);
-        assert_eq!(retries.first().map(|r| r.attempt), Some(1), "{name}");
+fn failed_turns_are_busy_with_each_retry_attempt() {
+    let mut failed = Vec::new();
+    for turn in &FAILED_TURNS {
+        for version in turn.versions {
+            let name = format!("{}-{version}-{}-120x40.cast", turn.agent, turn.failure);
+            let check = || check_failed_turn(&name, turn.adapter, &turn.retries);
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).is_err() {
+                failed.push(name);
+            }
+        }
     }
+    assert!(
+        failed.is_empty(),
+        "these recordings failed (see above): {failed:?}"
+    );
 }
 
-#[test]
-fn codex_reconnecting_after_a_cut_stream_is_busy_with_its_attempt() {
-    for version in CODEX_VERSIONS {
-        let name = format!("codex-{version}-stream-cut-120x40.cast");
-        let retries = assert_failed_turn_seen(&name, &Codex);
-        assert!(
-            retries.iter().all(|r| r.max == Some(5)),
-            "{name}: {retries:?}"
-        );
-    }
-}
-
-#[test]
-fn claude_retrying_a_429_is_busy_with_its_attempt() {
-    for version in CLAUDE_VERSIONS {
-        let name = format!("claude-{version}-rate-limited-120x40.cast");
-        let retries = assert_failed_turn(&name, &Claude, 2);
-        assert_eq!(retries.first().map(|r| r.attempt), Some(1), "{name}");
-    }
-}
-
-#[test]
-fn claude_retrying_a_529_is_busy_with_its_attempt() {
-    for version in CLAUDE_VERSIONS {
-        let name = format!("claude-{version}-overloaded-120x40.cast");
-        let retries = assert_failed_turn(&name, &Claude, 4);
-        let attempts: Vec<u32> = retries.iter().map(|r| r.attempt).collect();
-        assert_eq!(attempts, [1, 2, 3, 4], "{name}: {retries:?}");
-    }
-}
-
-#[test]
-fn claude_retrying_a_dropped_connection_is_busy_with_its_attempt() {
-    for version in CLAUDE_VERSIONS {
-        let name = format!("claude-{version}-stream-cut-120x40.cast");
-        assert_failed_turn(&name, &Claude, 2);
+fn check_failed_turn(name: &str, adapter: &dyn Adapter, expected: &Retries) {
+    match expected {
+        Retries::UpTo { last, attempts } => {
+            let retries = assert_failed_turn(name, adapter, *last);
+            assert_eq!(
+                retries.first().map(|r| r.attempt),
+                Some(1),
+                "{name}: {retries:?}"
+            );
+            if let Some(attempts) = attempts {
+                let seen: Vec<u32> = retries.iter().map(|r| r.attempt).collect();
+                assert_eq!(seen, *attempts, "{name}: {retries:?}");
+            }
+        }
+        Retries::SomeOf { max } => {
+            let retries = assert_failed_turn_seen(name, adapter);
+            assert!(
+                retries.iter().all(|r| r.max == Some(*max)),
+                "{name}: {retries:?}"
+            );
+        }
     }
 }
 

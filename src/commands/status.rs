@@ -6,15 +6,11 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use crate::cli::StatusArgs;
-use crate::client::Client;
 use crate::error::Result;
 use crate::paths::{self, StateDir};
 use crate::registry::{self, EntryHead};
 use crate::status_files::Row;
 use crate::wire::outputs::CorruptStatus;
-
-/// Per-session budget for the live status call.
-const STATUS_TIMEOUT: Duration = Duration::from_millis(250);
 
 pub fn run(args: StatusArgs) -> Result<i32> {
     let id = args.id.as_deref().map(paths::normalize_id).transpose()?;
@@ -148,12 +144,10 @@ fn warn_corrupt(row: &Value) {
     );
 }
 
-/// The status of a live session: its snapshot when there is one for this run (no request),
-/// else its live `/status`, else its registry entry if the API does not answer either.
+/// The status of a live session ([`crate::status_files::current`]) with what the registry
+/// entry adds to it.
 fn session_status<'a>(entry: &EntryHead, snapshot: Option<&'a [u8]>) -> Row<'a> {
-    let mut row = snapshot
-        .and_then(|bytes| crate::status_files::row(bytes, entry))
-        .unwrap_or_else(|| Row::of_value(&live_status(entry)));
+    let (mut row, _) = crate::status_files::current(snapshot, entry);
     // As the Ruby harnex's registry rows have them: scripts call the API with the token (it is
     // the user's own: the registry file is 0600, and so is what they redirect to).
     row.set("token", &entry.token);
@@ -164,36 +158,7 @@ fn session_status<'a>(entry: &EntryHead, snapshot: Option<&'a [u8]>) -> Row<'a> 
             row.set(key, &());
         }
     }
-    for (key, value) in [
-        ("tmux_target", &entry.tmux_target),
-        ("tmux_session", &entry.tmux_session),
-        ("tmux_window", &entry.tmux_window),
-    ] {
-        if let Some(value) = value
-            && !row.contains_key(key)
-        {
-            row.set(key, value);
-        }
-    }
     row
-}
-
-/// The session's own `/status`, for a session without a snapshot (a supervisor of an older
-/// harnex); else its entry as stored, with the state the API could not give.
-fn live_status(head: &EntryHead) -> Value {
-    let entry = head.full();
-    if let Ok(entry) = &entry
-        && let Ok(body) = Client::for_entry(entry).get("/status", STATUS_TIMEOUT)
-    {
-        return body;
-    }
-    let mut fallback = match &entry {
-        Ok(entry) => crate::wire::to_value(entry),
-        // Removed since the scan (the session just ended): what the scan read of it.
-        Err(_) => crate::wire::to_value(head),
-    };
-    fallback["agent_state"] = Value::from("unreachable");
-    fallback
 }
 
 /// Rows as JSON values, for the table and the tree.

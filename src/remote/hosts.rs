@@ -141,6 +141,18 @@ impl HostsFile {
         Ok(())
     }
 
+    /// Every name `--remote` takes from this file: its hosts, its groups, and `all` when it
+    /// names a host.
+    pub fn names(&self) -> Vec<String> {
+        let all = (!self.hosts.is_empty()).then(|| "all".to_string());
+        self.hosts
+            .keys()
+            .chain(self.groups.keys())
+            .cloned()
+            .chain(all)
+            .collect()
+    }
+
     /// The host `name` names in this file, if it does.
     pub fn host(&self, name: &str) -> Option<Host> {
         let config = self.hosts.get(name)?;

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use super::keys::{Action, KeyMode};
 use super::look::Look;
 use super::model::{Scope, SessionRow, State};
+use super::view::age_text;
 use crate::commands::status_tree::{self, Node};
 use crate::registry::{ExitRecord, RegistryEntry};
 
@@ -124,23 +125,32 @@ impl App {
     }
 
     /// A session's fresh row: replaces the row of the same slug (an ended row too: a new run
-    /// of the same id takes its place).
-    pub fn upsert(&mut self, row: SessionRow) {
-        match self.rows.iter_mut().find(|r| r.slug == row.slug) {
-            Some(old) => *old = row,
-            None => self.rows.push(row),
-        }
+    /// of the same id takes its place). Whether the list shows it differently at `now`.
+    pub fn upsert(&mut self, row: SessionRow, now: SystemTime) -> bool {
+        let shown_differently = match self.rows.iter_mut().find(|r| r.slug == row.slug) {
+            Some(old) => {
+                let differs = shows_differently(old, &row, now);
+                *old = row;
+                differs
+            }
+            None => {
+                self.rows.push(row);
+                true
+            }
+        };
         self.keep_selection();
+        shown_differently
     }
 
-    /// The session `slug` is gone: its row stays, ended, until dismissed.
-    pub fn end(&mut self, slug: &str, record: Option<&ExitRecord>, now: SystemTime) {
+    /// The session `slug` is gone: its row stays, ended, until dismissed. Whether anything
+    /// changed.
+    pub fn end(&mut self, slug: &str, record: Option<&ExitRecord>, now: SystemTime) -> bool {
         let Some(index) = self.rows.iter().position(|r| r.slug == slug) else {
-            return;
+            return false;
         };
         let row = &self.rows[index];
         if row.state.is_ended() && record.is_none_or(|r| r.session_id != row.run) {
-            return;
+            return false;
         }
         let record = record.filter(|r| r.session_id == row.run);
         let ended = self.rows.remove(index).ended(record, now);
@@ -150,6 +160,7 @@ impl App {
         {
             self.mode = Mode::List;
         }
+        true
     }
 
     /// Keep a selection while there are rows: the first one when none (or a dismissed one) was.
@@ -406,6 +417,18 @@ impl App {
     }
 }
 
+/// Whether `new` shows differently from `old` at `now`. Output moves a busy session's progress
+/// time many times a second while its age on screen stays the same (`0s`): that is not a
+/// change to draw (the clock redraws ages as they turn over).
+fn shows_differently(old: &SessionRow, new: &SessionRow, now: SystemTime) -> bool {
+    if old.progress_at == new.progress_at {
+        return old != new;
+    }
+    let mut moved = old.clone();
+    moved.progress_at = new.progress_at;
+    moved != *new || age_text(old.progress_at, now) != age_text(new.progress_at, now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,10 +497,31 @@ mod tests {
                 code: None
             }
         );
-        app.upsert(row("a", "r3"));
+        app.upsert(row("a", "r3"), SystemTime::now());
         assert_eq!(app.rows.len(), 1);
         assert_eq!(app.rows[0].run, "r3");
         assert_eq!(app.rows[0].state, State::Prompt);
+    }
+
+    #[test]
+    fn progress_within_the_same_age_on_screen_is_stored_but_not_drawn() {
+        let now = SystemTime::now();
+        let mut first = row("a", "r1");
+        first.progress_at = Some(now - std::time::Duration::from_millis(300));
+        let mut app = app(vec![first]);
+        let mut moved = row("a", "r1");
+        moved.progress_at = Some(now - std::time::Duration::from_millis(100));
+        assert!(!app.upsert(moved.clone(), now), "0s stays 0s");
+        assert_eq!(app.rows[0].progress_at, moved.progress_at);
+        // An age that reads differently, or any other field, is drawn.
+        let mut quiet = row("a", "r1");
+        quiet.progress_at = Some(now - std::time::Duration::from_secs(5));
+        assert!(app.upsert(quiet, now));
+        let mut busy = row("a", "r1");
+        busy.progress_at = Some(now - std::time::Duration::from_secs(5));
+        busy.state = State::Busy;
+        assert!(app.upsert(busy.clone(), now));
+        assert!(!app.upsert(busy, now), "nothing changed");
     }
 
     #[test]

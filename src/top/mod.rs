@@ -1,6 +1,6 @@
 //! `harnex top`: a live dashboard of the sessions of this repository (or of all of them).
 //!
-//! - [`model`] reads the sessions (registry, `/status`, exit records) into typed rows;
+//! - [`model`] reads the sessions (registry, status snapshots, exit records) into typed rows;
 //! - [`watch`] notices, through inotify, which session's files changed;
 //! - [`app`] is the dashboard's state and what each key does to it, [`keys`] which key is which;
 //! - [`actions`] carries out what needs the outside world (send, stop, a page of text);
@@ -39,12 +39,19 @@ use crate::error::{Error, Result};
 use crate::paths::{self, StateDir};
 use app::{App, Mode, PageKind};
 use look::Look;
-use model::{Refreshed, Scope, State};
+use model::{Refreshed, Scope, SessionRow, State};
 use watch::Changed;
 
-/// How often a busy session's status is read again while nothing else changes: its progress
-/// and retry fields move without an event row. Sessions at rest are never re-read.
+/// How often a busy session whose status comes from its API (it keeps no snapshot file) is read
+/// again while nothing else changes: its progress and retry fields move without an event row.
+/// A snapshot is rewritten on each such change, and the watch sees it; sessions at rest are
+/// never re-read.
 const BUSY_REFRESH: Duration = Duration::from_secs(2);
+/// File changes are taken at most this often: a change after a quiet spell at once, the rest
+/// of a burst together. A busy session rewrites its status snapshot with every change of its
+/// screen (its spinner too), many times a second; reading and drawing each took a third of a
+/// core for five busy sessions.
+const FILE_BATCH: Duration = Duration::from_millis(50);
 /// The clock alone redraws at most this often (ages on screen are whole seconds or coarser).
 const CLOCK_REDRAW: Duration = Duration::from_secs(1);
 /// How often an open screen page is read again.
@@ -166,13 +173,17 @@ fn interactive(state: StateDir, scope: Scope, look: Look) -> Result<i32> {
         .map_err(|e| Error::failed(format!("cannot start the key reader: {e}")))?;
     let mut timers = Timers::new();
     let mut exit = 0;
+    // Drawing is what costs: only when something on screen may have changed.
+    let mut redraw = true;
     loop {
         let now = SystemTime::now();
-        guard
-            .terminal
-            .draw(|frame| view::draw(frame, &mut app, now))
-            .map_err(|e| Error::failed(format!("cannot draw: {e}")))?;
-        timers.drawn = Instant::now();
+        if redraw {
+            guard
+                .terminal
+                .draw(|frame| view::draw(frame, &mut app, now))
+                .map_err(|e| Error::failed(format!("cannot draw: {e}")))?;
+            timers.drawn = Instant::now();
+        }
         let wait = timers.next_wait(&app, now);
         let first = match wait {
             Some(wait) => match rx.recv_timeout(wait) {
@@ -185,12 +196,19 @@ fn interactive(state: StateDir, scope: Scope, look: Look) -> Result<i32> {
                 Err(_) => break,
             },
         };
+        // A timer ran out: an age on screen, a busy row or the screen page is due.
+        redraw = first.is_none();
         // Take everything already waiting, so a burst of changes costs one redraw.
-        let inputs: Vec<Input> = first.into_iter().chain(rx.try_iter()).collect();
+        let mut inputs: Vec<Input> = first.into_iter().chain(rx.try_iter()).collect();
+        if only_file_changes(&inputs) {
+            gather_file_changes(&rx, &mut inputs, timers.files_read + FILE_BATCH);
+            timers.files_read = Instant::now();
+        }
         let mut dirty: BTreeSet<String> = BTreeSet::new();
         for input in inputs {
             match input {
                 Input::Terminal(Event::Key(key)) => {
+                    redraw = true;
                     if app.mode == Mode::List {
                         app.note = None;
                     }
@@ -200,7 +218,8 @@ fn interactive(state: StateDir, scope: Scope, look: Look) -> Result<i32> {
                         timers.screen_read = Instant::now();
                     }
                 }
-                Input::Terminal(_) => {}
+                // A resize, a paste, focus: drawn again as it is.
+                Input::Terminal(_) => redraw = true,
                 Input::TerminalGone => {
                     exit = 1;
                     app.quit = true;
@@ -223,34 +242,61 @@ fn interactive(state: StateDir, scope: Scope, look: Look) -> Result<i32> {
             dirty.extend(
                 app.rows
                     .iter()
-                    .filter(|r| {
-                        matches!(r.state, State::Busy | State::Starting) || r.retry.is_some()
-                    })
+                    .filter(|r| polled_busy(r))
                     .map(|r| r.slug.clone()),
             );
         }
-        apply_changes(&mut app, &state, &dirty);
-        refresh_page(&mut app, &state, &dirty, &mut timers);
+        redraw |= apply_changes(&mut app, &state, &dirty);
+        redraw |= refresh_page(&mut app, &state, &dirty, &mut timers);
     }
     drop(guard);
     Ok(exit)
 }
 
-/// Look again at each session whose files changed.
-fn apply_changes(app: &mut App, state: &StateDir, dirty: &BTreeSet<String>) {
-    for slug in dirty {
-        match model::refresh(state, &app.scope, slug) {
-            Refreshed::Live(row) => app.upsert(*row),
-            Refreshed::Gone(record) => app.end(slug, record.as_deref(), SystemTime::now()),
-            Refreshed::Elsewhere | Refreshed::Unchanged => {}
+fn only_file_changes(inputs: &[Input]) -> bool {
+    !inputs.is_empty() && inputs.iter().all(|i| matches!(i, Input::Files(_)))
+}
+
+/// Take more file changes until `until` (a key or a signal ends the wait at once), so that a
+/// burst of them is read and drawn once per [`FILE_BATCH`].
+fn gather_file_changes(rx: &mpsc::Receiver<Input>, inputs: &mut Vec<Input>, until: Instant) {
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(input) => {
+                let other = !matches!(input, Input::Files(_));
+                inputs.push(input);
+                if other {
+                    return;
+                }
+            }
+            Err(_) => return,
         }
     }
 }
 
+/// Look again at each session whose files changed; whether a row changed.
+fn apply_changes(app: &mut App, state: &StateDir, dirty: &BTreeSet<String>) -> bool {
+    let mut changed = false;
+    for slug in dirty {
+        changed |= match model::refresh(state, &app.scope, slug) {
+            Refreshed::Live(row) => app.upsert(*row, SystemTime::now()),
+            Refreshed::Gone(record) => app.end(slug, record.as_deref(), SystemTime::now()),
+            Refreshed::Elsewhere | Refreshed::Unchanged => false,
+        };
+    }
+    changed
+}
+
 /// Keep an open page current: the events page when its log changed, the screen on a timer.
-fn refresh_page(app: &mut App, state: &StateDir, dirty: &BTreeSet<String>, timers: &mut Timers) {
+/// Whether it was read again.
+fn refresh_page(
+    app: &mut App,
+    state: &StateDir,
+    dirty: &BTreeSet<String>,
+    timers: &mut Timers,
+) -> bool {
     let Mode::Page(page) = &app.mode else {
-        return;
+        return false;
     };
     let due = match page.kind {
         PageKind::Events => dirty.contains(&page.slug),
@@ -258,29 +304,37 @@ fn refresh_page(app: &mut App, state: &StateDir, dirty: &BTreeSet<String>, timer
         PageKind::Log => false,
     };
     if !due {
-        return;
+        return false;
     }
     let (kind, slug, back) = (page.kind, page.slug.clone(), page.back);
     let Some(row) = app.rows.iter().find(|r| r.slug == slug).cloned() else {
-        return;
+        return false;
     };
     if kind == PageKind::Screen {
         timers.screen_read = Instant::now();
         if row.entry.is_none() {
             app.mode = Mode::List;
             app.fail(format!("{} ended", row.id));
-            return;
+            return true;
         }
     }
     if let Ok(mut fresh) = actions::page(state, kind, &row) {
         fresh.back = back;
         app.mode = Mode::Page(fresh);
     }
+    true
+}
+
+/// A working session whose status only a request tells (see [`BUSY_REFRESH`]).
+fn polled_busy(row: &SessionRow) -> bool {
+    row.polled && (matches!(row.state, State::Busy | State::Starting) || row.retry.is_some())
 }
 
 /// The clocks of the main loop.
 struct Timers {
     busy_read: Instant,
+    /// The last time file changes were taken.
+    files_read: Instant,
     screen_read: Instant,
     /// The last redraw.
     drawn: Instant,
@@ -290,6 +344,7 @@ impl Timers {
     fn new() -> Timers {
         Timers {
             busy_read: Instant::now(),
+            files_read: Instant::now(),
             screen_read: Instant::now(),
             drawn: Instant::now(),
         }
@@ -310,7 +365,7 @@ impl Timers {
         let busy = app
             .rows
             .iter()
-            .any(|r| matches!(r.state, State::Busy | State::Starting) || r.retry.is_some())
+            .any(polled_busy)
             .then(|| BUSY_REFRESH.saturating_sub(self.busy_read.elapsed()));
         let screen = matches!(&app.mode, Mode::Page(p) if p.kind == PageKind::Screen)
             .then(|| SCREEN_REFRESH.saturating_sub(self.screen_read.elapsed()));

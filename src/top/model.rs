@@ -1,23 +1,22 @@
 //! What `harnex top` shows of each session, as typed rows, and where they come from.
 //!
 //! All reading of session data is in this module: the registry (which sessions exist), each
-//! live session's `GET /status` (its state, dialog, turns, tokens), and the exit record of a
-//! session that ended. A row is refreshed only when one of its files changed (see
-//! [`super::watch`]), so a dashboard at rest makes no requests.
+//! live session's status (its state, dialog, turns, tokens, progress) as `harnex status` reads
+//! it ([`crate::status_files::current`]: the snapshot file its supervisor keeps, else its
+//! API), and the exit record of a session that ended. A row is refreshed only when one of its
+//! files changed (see [`super::watch`]), so a dashboard at rest reads nothing and makes no
+//! requests.
 //!
 //! Owned by the dashboard's main thread.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::client::Client;
 use crate::paths::StateDir;
 use crate::registry::{self, ExitRecord, RegistryEntry};
-
-/// Budget of one `/status` call: a session that does not answer in time shows as unreachable.
-const STATUS_TIMEOUT: Duration = Duration::from_millis(300);
+use crate::status_files::Source;
 
 /// Which sessions the dashboard shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +61,7 @@ impl State {
             "starting" => State::Starting,
             "prompt" => State::Prompt,
             "busy" => State::Busy,
+            "unreachable" => State::Unreachable,
             "blocked" => State::Blocked {
                 reason: status["dialog"]["reason"]
                     .as_str()
@@ -127,7 +127,7 @@ pub enum Outcome {
 }
 
 /// One session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionRow {
     /// `<repo_key>--<id_key>`: the stem of its registry, events and exit files.
     pub slug: String,
@@ -152,10 +152,13 @@ pub struct SessionRow {
     pub tmux: Option<(Option<PathBuf>, String)>,
     /// The registry entry (port, token) of a live session.
     pub entry: Option<RegistryEntry>,
+    /// Its status came from its API, not a snapshot file: no file change announces its
+    /// progress, so a busy row is read again on a timer.
+    pub polled: bool,
 }
 
 impl SessionRow {
-    /// A row from a session's status (`GET /status`, or the snapshot its registry entry keeps).
+    /// A row from a session's status (its snapshot file, `GET /status`, or its registry entry).
     pub fn from_status(entry: &RegistryEntry, status: &Value) -> SessionRow {
         let text = |key: &str| status[key].as_str().map(str::to_string);
         let time = |key: &str| status[key].as_str().and_then(crate::time::parse_rfc3339);
@@ -188,6 +191,7 @@ impl SessionRow {
                 )
             }),
             entry: Some(entry.clone()),
+            polled: false,
         }
     }
 
@@ -270,36 +274,22 @@ fn turn(status: &Value) -> Option<Turn> {
     })
 }
 
-/// Every live session in `scope`, each with its status (one request per session, at start).
+/// Every live session in `scope`, each with its status.
 pub fn load(state: &StateDir, scope: &Scope) -> Vec<SessionRow> {
     registry::scan(state)
         .live
         .iter()
         .filter(|e| scope.contains(&e.repo_root))
-        .map(row_of)
+        .map(|e| row_of(state, e))
         .collect()
 }
 
-/// The row of a live session: its `/status`, or (not answering) its registry snapshot.
-pub fn row_of(entry: &RegistryEntry) -> SessionRow {
-    match Client::for_entry(entry).get("/status", STATUS_TIMEOUT) {
-        Ok(status) => {
-            let mut status = status;
-            // The tmux pane is in the registry entry (`run --tmux` adds it), not the status.
-            for key in ["tmux_target", "tmux_socket"] {
-                if let (Some(map), Some(value)) = (status.as_object_mut(), entry.extra.get(key)) {
-                    map.entry(key).or_insert(value.clone());
-                }
-            }
-            SessionRow::from_status(entry, &status)
-        }
-        Err(_) => {
-            let snapshot = Value::Object(entry.extra.clone());
-            let mut row = SessionRow::from_status(entry, &snapshot);
-            row.state = State::Unreachable;
-            row
-        }
-    }
+/// The row of a live session, from its status as `harnex status` reads it.
+pub fn row_of(state: &StateDir, entry: &RegistryEntry) -> SessionRow {
+    let (status, source) = crate::status_files::current_of(state, entry);
+    let mut row = SessionRow::from_status(entry, &status);
+    row.polled = source != Source::Snapshot;
+    row
 }
 
 /// What a file change means for one slug now.
@@ -320,7 +310,7 @@ pub fn refresh(state: &StateDir, scope: &Scope, slug: &str) -> Refreshed {
     match registry::parse_entry(&path) {
         Ok(entry) if entry.is_alive() => {
             if scope.contains(&entry.repo_root) {
-                Refreshed::Live(Box::new(row_of(&entry)))
+                Refreshed::Live(Box::new(row_of(state, &entry)))
             } else {
                 Refreshed::Elsewhere
             }

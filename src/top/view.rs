@@ -212,6 +212,13 @@ fn empty_text(app: &App) -> String {
     }
 }
 
+/// How long ago `at` was, as the list shows it (`-` for never).
+pub fn age_text(at: Option<SystemTime>, now: SystemTime) -> String {
+    at.and_then(|t| now.duration_since(t).ok())
+        .map(format_age)
+        .unwrap_or_else(|| "-".into())
+}
+
 fn table_row<'a>(
     look: &Look,
     row: &SessionRow,
@@ -222,11 +229,7 @@ fn table_row<'a>(
     now: SystemTime,
 ) -> Row<'a> {
     let fit = |text: &str, width: u16| fit(look, &plain(text), width);
-    let age = |at: Option<SystemTime>| {
-        at.and_then(|t| now.duration_since(t).ok())
-            .map(format_age)
-            .unwrap_or_else(|| "-".into())
-    };
+    let age = |at: Option<SystemTime>| age_text(at, now);
     let (turn_text, turn_failed) = turn_text(row.turn.as_ref());
     let mut cells = vec![
         Span::raw(if selected { look.selection_mark() } else { " " }),

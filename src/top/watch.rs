@@ -1,6 +1,8 @@
 //! Noticing changes to sessions without polling: one inotify instance watches the state dir's
-//! `sessions/` (registry entries come and go, are rewritten), `events/` (a row appended: the
-//! state changed, a turn ended, tokens were counted) and `exits/` (an exit record written).
+//! `sessions/` (registry entries come and go, are rewritten), `status/` (a status snapshot
+//! rewritten: the state, dialog, turn, tokens, retry or progress changed), `events/` (a row
+//! appended: the state changed, a turn ended, tokens were counted) and `exits/` (an exit record
+//! written).
 //! Each change names the session's slug (the file's stem), so only that session is looked at
 //! again. Idle, the watching thread blocks in `read(2)`: no timer, no CPU.
 //!
@@ -31,8 +33,9 @@ pub enum Changed {
 }
 
 /// The state dir's subdirectories watched, and the suffix of the files that matter in each.
-const WATCHED: [(&str, &str); 3] = [
+const WATCHED: [(&str, &str); 4] = [
     ("sessions", ".json"),
+    ("status", ".json"),
     ("events", ".jsonl"),
     ("exits", ".json"),
 ];

@@ -15,7 +15,7 @@ use crate::session_lock;
 
 /// One live session as written to `sessions/<slug>.json` (Ruby-compatible field names, plus
 /// harnex's own: `supervisor_pid`, `supervisor_started`, `adapter`, `mode`, …).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegistryEntry {
     #[serde(default = "yes")]
     pub ok: bool,

@@ -21,13 +21,8 @@ pub fn copilot_env(world: &World, agents: &MoreAgents, mock: &MockChat) -> Vec<(
 /// Start Copilot in a new folder: its trust dialog is reported blocked with Enter as the answer,
 /// and after Enter the prompt.
 pub fn start_and_trust(world: &World, env: &[(String, String)], id: &str) {
-    let run = harnex(
-        world,
-        env,
-        &["run", "copilot", "--id", id, "--detach", "--timeout", "60"],
-    );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.json()["agent_state"], "blocked", "{run:?}");
+    let run = crate::start_detached(world, env, "copilot", id);
+    assert_eq!(run["agent_state"], "blocked", "{run}");
     let status = harnex(world, env, &["status", "--id", id, "--json"]).json();
     assert_eq!(
         status[0]["input_state"]["state"], "workspace-trust",
@@ -40,26 +35,11 @@ pub fn start_and_trust(world: &World, env: &[(String, String)], id: &str) {
     );
     let keys = harnex(world, env, &["send", "--id", id, "--keys", "Enter"]);
     assert_eq!(keys.code, 0, "{keys:?}");
-    let ready = harnex(
-        world,
-        env,
-        &["wait", "--id", id, "--until", "prompt", "--timeout", "30"],
-    );
-    assert_eq!(ready.code, 0, "{ready:?}");
+    crate::wait_for_prompt(world, env, id, 30);
 }
 
 fn stop(world: &World, env: &[(String, String)], id: &str) -> serde_json::Value {
-    let started = std::time::Instant::now();
-    let stopped = harnex(world, env, &["stop", "--id", id, "--wait"]);
-    assert_eq!(stopped.code, 0, "{stopped:?}");
-    let record = stopped.json()["exit"].clone();
-    assert_eq!(record["reason"], "success", "{record}");
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "stopped after {:?}",
-        started.elapsed()
-    );
-    record
+    crate::stop_cleanly(world, env, id, std::time::Duration::from_secs(5))
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -59,13 +59,7 @@ pub fn gemini_env(
 }
 
 fn start(world: &World, env: &[(String, String)], id: &str) -> Value {
-    let run = harnex(
-        world,
-        env,
-        &["run", "gemini", "--id", id, "--detach", "--timeout", "60"],
-    );
-    assert_eq!(run.code, 0, "{run:?}");
-    run.json()
+    crate::start_detached(world, env, "gemini", id)
 }
 
 /// `send --wait-for-idle`; returns its exit code, answer and how long it took.
@@ -75,22 +69,8 @@ fn send_and_wait(
     id: &str,
     message: &str,
 ) -> (i32, Value, Duration) {
-    let started = Instant::now();
-    let sent = harnex(
-        world,
-        env,
-        &[
-            "send",
-            "--id",
-            id,
-            "--message",
-            message,
-            "--wait-for-idle",
-            "--timeout",
-            "60",
-        ],
-    );
-    (sent.code, sent.json(), started.elapsed())
+    let turn = crate::send_turn(world, env, id, message);
+    (turn.code, turn.json, turn.took)
 }
 
 /// How fast harnex saw each answered turn: busy after the model request arrived, prompt after
@@ -131,16 +111,9 @@ fn explain(world: &World, env: &[(String, String)], id: &str) -> String {
 }
 
 fn stop(world: &World, env: &[(String, String)], id: &str) -> Value {
-    let started = Instant::now();
-    let stopped = harnex(world, env, &["stop", "--id", id, "--wait"]);
-    let took = started.elapsed();
-    eprintln!("STOP gemini {id}: {took:.2?}");
-    assert_eq!(stopped.code, 0, "{stopped:?}");
-    let record = stopped.json()["exit"].clone();
-    assert_eq!(record["reason"], "success", "{record}");
-    assert_eq!(record["exit_code"], 0, "{record}");
     // Two Ctrl+D end Gemini at once; one would leave it waiting for the grace to run out.
-    assert!(took < Duration::from_secs(8), "stop took {took:?}");
+    let record = crate::stop_cleanly(world, env, id, Duration::from_secs(8));
+    assert_eq!(record["exit_code"], 0, "{record}");
     record
 }
 
@@ -233,20 +206,7 @@ fn gemini_tool_approval_is_reported_blocked_and_answered_with_the_keys_named() {
         &["send", "--id", "tool", "--keys", &keys.join(",")],
     );
     assert_eq!(answered.code, 0, "{answered:?}");
-    let done = harnex(
-        &world,
-        &env,
-        &[
-            "wait",
-            "--id",
-            "tool",
-            "--until",
-            "prompt",
-            "--timeout",
-            "30",
-        ],
-    );
-    assert_eq!(done.code, 0, "{done:?}");
+    crate::wait_for_prompt(&world, &env, "tool", 30);
     support::wait_until("the approved command ran", support::DEADLINE, || {
         world
             .repo
@@ -288,20 +248,7 @@ fn gemini_trust_dialog_is_reported_blocked_and_enter_answers_it() {
     );
     let answered = harnex(&world, &env, &["send", "--id", "trust", "--keys", "Enter"]);
     assert_eq!(answered.code, 0, "{answered:?}");
-    let ready = harnex(
-        &world,
-        &env,
-        &[
-            "wait",
-            "--id",
-            "trust",
-            "--until",
-            "prompt",
-            "--timeout",
-            "40",
-        ],
-    );
-    assert_eq!(ready.code, 0, "{ready:?}");
+    crate::wait_for_prompt(&world, &env, "trust", 40);
     let trusted = std::fs::read_to_string(
         world
             .root

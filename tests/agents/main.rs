@@ -9,6 +9,7 @@
 
 mod mock_chat;
 mod mock_gemini;
+mod mock_http;
 mod mock_model;
 #[path = "../integration/support/mod.rs"]
 mod support;
@@ -190,6 +191,54 @@ pub fn harnex(world: &World, env: &[(String, String)], args: &[&str]) -> Run {
         cmd.env(key, value);
     }
     Run::from(cmd.output().expect("run harnex"))
+}
+
+/// `harnex run AGENT --id ID --detach --timeout 60`, which must succeed: its JSON line.
+pub fn start_detached(world: &World, env: &[(String, String)], agent: &str, id: &str) -> Value {
+    let run = harnex(
+        world,
+        env,
+        &["run", agent, "--id", id, "--detach", "--timeout", "60"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    run.json()
+}
+
+/// `harnex wait --id ID --until prompt --timeout SECONDS`, which must succeed.
+pub fn wait_for_prompt(world: &World, env: &[(String, String)], id: &str, seconds: u64) {
+    let ready = harnex(
+        world,
+        env,
+        &[
+            "wait",
+            "--id",
+            id,
+            "--until",
+            "prompt",
+            "--timeout",
+            &seconds.to_string(),
+        ],
+    );
+    assert_eq!(ready.code, 0, "{ready:?}");
+}
+
+/// `harnex stop --id ID --wait`: the agent ends as asked (`success`) by its own exit keys,
+/// within `within` (the ladder's SIGTERM is not needed). Its exit record.
+pub fn stop_cleanly(
+    world: &World,
+    env: &[(String, String)],
+    id: &str,
+    within: std::time::Duration,
+) -> Value {
+    let started = std::time::Instant::now();
+    let stopped = harnex(world, env, &["stop", "--id", id, "--wait"]);
+    let took = started.elapsed();
+    eprintln!("STOP {id}: {took:.2?}");
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    let record = stopped.json()["exit"].clone();
+    assert_eq!(record["reason"], "success", "{record}");
+    assert!(took < within, "stopped after {took:?}");
+    record
 }
 
 /// A first commit, so the repo looks like a real one.
@@ -869,12 +918,7 @@ pub fn tool_dialog_is_blocked_and_answered(
     support::wait_until("the command ran", support::DEADLINE, || {
         world.repo.join(mock_chat::TOOL_FILE).exists().then_some(())
     });
-    let done = harnex(
-        world,
-        env,
-        &["wait", "--id", id, "--until", "prompt", "--timeout", "30"],
-    );
-    assert_eq!(done.code, 0, "{done:?}");
+    wait_for_prompt(world, env, id, 30);
     assert!(
         world.screen(id).contains(mock_model::ANSWER),
         "{}",

@@ -19,16 +19,17 @@
 
 #![allow(dead_code)]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io;
+use std::net::TcpStream;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::mock_http::{self, Request, Server, write_json};
 use crate::mock_model::{ANSWER, RequestKind, RequestRecord};
 
 /// The command the `[tool]` marker asks the agent to run.
@@ -40,42 +41,34 @@ pub const COMPLETION_TOKENS: u64 = 56;
 
 #[derive(Default)]
 struct Shared {
-    shutdown: AtomicBool,
     records: Mutex<Vec<RequestRecord>>,
-    conns: Mutex<Vec<TcpStream>>,
 }
 
 /// A running chat-completions mock. Dropping it stops the server and closes every connection.
 pub struct MockChat {
-    port: u16,
+    server: Server,
     shared: Arc<Shared>,
-    accept: Option<JoinHandle<()>>,
 }
 
 impl MockChat {
     pub fn start() -> io::Result<MockChat> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared::default());
         let sh = shared.clone();
-        let accept = thread::Builder::new()
-            .name("mock-chat-accept".into())
-            .spawn(move || accept_loop(listener, sh))?;
-        Ok(MockChat {
-            port,
-            shared,
-            accept: Some(accept),
-        })
+        let server = Server::start(
+            "mock-chat",
+            Arc::new(AtomicBool::new(false)),
+            move |req: &Request, w: &mut TcpStream, _: &TcpStream| handle(req, w, &sh),
+        )?;
+        Ok(MockChat { server, shared })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// `http://127.0.0.1:PORT/v1`, the base URL both agents take.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}/v1", self.port)
+        format!("http://127.0.0.1:{}/v1", self.port())
     }
 
     /// Every request seen, in arrival order.
@@ -98,18 +91,6 @@ impl crate::ModelRequests for MockChat {
     }
     fn requests(&self) -> Vec<RequestRecord> {
         MockChat::requests(self)
-    }
-}
-
-impl Drop for MockChat {
-    fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::SeqCst);
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
-        }
-        for s in self.shared.conns.lock().unwrap().drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
     }
 }
 
@@ -167,110 +148,6 @@ pub fn copilot_env(home: &Path, base_url: &str) -> Vec<(String, String)> {
     ]
 }
 
-fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
-    while !sh.shutdown.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let _ = stream.set_nonblocking(false);
-                let _ = stream.set_nodelay(true);
-                if let Ok(clone) = stream.try_clone() {
-                    sh.conns.lock().unwrap().push(clone);
-                }
-                let sh = sh.clone();
-                let _ = thread::Builder::new()
-                    .name("mock-chat-conn".into())
-                    .spawn(move || {
-                        let _ = serve(&stream, &sh);
-                        let _ = stream.shutdown(Shutdown::Both);
-                    });
-            }
-            Err(_) => thread::sleep(Duration::from_millis(5)),
-        }
-    }
-}
-
-struct Request {
-    method: String,
-    path: String,
-    body: Vec<u8>,
-}
-
-fn serve(stream: &TcpStream, sh: &Shared) -> io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    while let Some(req) = read_request(&mut reader)? {
-        let mut w = stream.try_clone()?;
-        handle(&req, &mut w, sh)?;
-        if sh.shutdown.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-    }
-    Ok(())
-}
-
-fn read_request(r: &mut BufReader<TcpStream>) -> io::Result<Option<Request>> {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 {
-            return Ok(None);
-        }
-        if !line.trim().is_empty() {
-            break;
-        }
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let path = parts.next().unwrap_or("/").to_string();
-    let (mut length, mut chunked) = (0usize, false);
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 {
-            return Ok(None);
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-            if k == "content-length" {
-                length = v.parse().unwrap_or(0);
-            } else if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
-                chunked = true;
-            }
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size)?;
-            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
-            let mut chunk = vec![0; size + 2];
-            r.read_exact(&mut chunk)?;
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..size]);
-        }
-    } else {
-        body.resize(length, 0);
-        r.read_exact(&mut body)?;
-    }
-    Ok(Some(Request { method, path, body }))
-}
-
-fn write_json(w: &mut TcpStream, status: &str, v: &Value) -> io::Result<()> {
-    let body = v.to_string();
-    write!(
-        w,
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    w.flush()
-}
-
 /// The text of a message's `content` (a string or a list of text parts).
 fn content_text(message: &Value) -> String {
     match &message["content"] {
@@ -296,14 +173,15 @@ fn delay_ms(prompt: &str) -> u64 {
 }
 
 fn handle(req: &Request, w: &mut TcpStream, sh: &Shared) -> io::Result<()> {
-    if req.method == "GET" && req.path.ends_with("/models") {
+    let path = &req.target;
+    if req.method == "GET" && path.ends_with("/models") {
         return write_json(
             w,
             "200 OK",
             &json!({"object": "list", "data": [{"id": "mock-model", "object": "model"}]}),
         );
     }
-    if req.method != "POST" || !req.path.contains("/chat/completions") {
+    if req.method != "POST" || !path.contains("/chat/completions") {
         return write_json(
             w,
             "404 Not Found",
@@ -323,7 +201,7 @@ fn handle(req: &Request, w: &mut TcpStream, sh: &Shared) -> io::Result<()> {
         let mut records = sh.records.lock().unwrap();
         records.push(RequestRecord {
             method: req.method.clone(),
-            path: req.path.clone(),
+            path: path.clone(),
             kind: if has_tools {
                 RequestKind::Main
             } else {
@@ -340,14 +218,8 @@ fn handle(req: &Request, w: &mut TcpStream, sh: &Shared) -> io::Result<()> {
     };
     if prompt.contains("[fail=429]") {
         let body = json!({"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded",
-            "code": "rate_limit_exceeded"}})
-        .to_string();
-        write!(
-            w,
-            "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nretry-after: 1\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )?;
-        return w.flush();
+            "code": "rate_limit_exceeded"}});
+        return mock_http::write_json_with(w, "429 Too Many Requests", "retry-after: 1\r\n", &body);
     }
     let tool = prompt.contains("[tool]");
     let text = if has_tools { ANSWER } else { "Mock title" };
@@ -398,15 +270,12 @@ struct Sse<'a> {
 
 impl<'a> Sse<'a> {
     fn start(w: &'a mut TcpStream) -> io::Result<Sse<'a>> {
-        w.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n")?;
-        w.flush()?;
+        mock_http::start_event_stream(w, "")?;
         Ok(Sse { w })
     }
 
     fn data(&mut self, data: &str) -> io::Result<()> {
-        let payload = format!("data: {data}\n\n");
-        write!(self.w, "{:x}\r\n{payload}\r\n", payload.len())?;
-        self.w.flush()
+        mock_http::write_chunk(self.w, &format!("data: {data}\n\n"))
     }
 
     fn chunk(&mut self, delta: Value, finish: Option<&str>) -> io::Result<()> {
@@ -421,7 +290,6 @@ impl<'a> Sse<'a> {
             "created": 0, "model": "mock-model", "choices": [], "usage": usage()});
         self.data(&usage.to_string())?;
         self.data("[DONE]")?;
-        self.w.write_all(b"0\r\n\r\n")?;
-        self.w.flush()
+        mock_http::end_chunks(self.w)
     }
 }

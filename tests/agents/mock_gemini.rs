@@ -23,15 +23,16 @@
 
 #![allow(dead_code)]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{self, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
+
+use crate::mock_http::{self, Request, Server, write_json};
 
 pub use crate::mock_model::ANSWER;
 
@@ -61,45 +62,38 @@ pub struct MainRequest {
 }
 
 struct Shared {
-    shutdown: AtomicBool,
+    /// Set when the server stops: a delay under way ends.
+    shutdown: Arc<AtomicBool>,
     main: Mutex<Vec<MainRequest>>,
     side_count: AtomicU64,
-    conns: Mutex<Vec<(u64, TcpStream)>>,
-    next_conn: AtomicU64,
 }
 
 /// A running mock. Dropping it stops the server and closes every connection.
 pub struct MockGemini {
-    port: u16,
+    server: Server,
     shared: Arc<Shared>,
-    accept: Option<JoinHandle<()>>,
 }
 
 impl MockGemini {
     pub fn start() -> io::Result<MockGemini> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
-            shutdown: AtomicBool::new(false),
+            shutdown: Arc::new(AtomicBool::new(false)),
             main: Mutex::new(Vec::new()),
             side_count: AtomicU64::new(0),
-            conns: Mutex::new(Vec::new()),
-            next_conn: AtomicU64::new(1),
         });
         let sh = shared.clone();
-        let accept = thread::Builder::new()
-            .name("mock-gemini-accept".into())
-            .spawn(move || accept_loop(listener, sh))?;
-        Ok(MockGemini {
-            port,
-            shared,
-            accept: Some(accept),
-        })
+        let server = Server::start(
+            "mock-gemini",
+            shared.shutdown.clone(),
+            move |req: &Request, w: &mut TcpStream, _: &TcpStream| {
+                handle(&req.target, &req.body, w, &sh)
+            },
+        )?;
+        Ok(MockGemini { server, shared })
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.server.port())
     }
 
     /// Main requests carrying a user's message (not a tool's result).
@@ -117,18 +111,6 @@ impl MockGemini {
     /// Side (`generateContent`) requests answered.
     pub fn side_count(&self) -> u64 {
         self.shared.side_count.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for MockGemini {
-    fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::SeqCst);
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
-        }
-        for (_, s) in self.shared.conns.lock().unwrap().drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
     }
 }
 
@@ -158,130 +140,8 @@ pub fn gemini_env(home: &Path, mock: &MockGemini) -> Vec<(String, String)> {
 // ---------------------------------------------------------------------------------------------
 // Server internals
 
-fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
-    while !sh.shutdown.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let _ = stream.set_nonblocking(false);
-                let _ = stream.set_nodelay(true);
-                let id = sh.next_conn.fetch_add(1, Ordering::SeqCst);
-                if let Ok(clone) = stream.try_clone() {
-                    sh.conns.lock().unwrap().push((id, clone));
-                }
-                let sh2 = sh.clone();
-                let _ = thread::Builder::new()
-                    .name("mock-gemini-conn".into())
-                    .spawn(move || {
-                        let _ = serve_connection(&stream, &sh2);
-                        let _ = stream.shutdown(Shutdown::Both);
-                        sh2.conns.lock().unwrap().retain(|(i, _)| *i != id);
-                    });
-            }
-            Err(_) => thread::sleep(Duration::from_millis(5)),
-        }
-    }
-}
-
-fn serve_connection(stream: &TcpStream, sh: &Arc<Shared>) -> io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    while let Some(request) = read_request(&mut reader)? {
-        let mut w = stream.try_clone()?;
-        handle(&request.target, &request.body, &mut w, sh)?;
-        if request.close || sh.shutdown.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-    }
-    Ok(())
-}
-
-struct Request {
-    target: String,
-    body: Vec<u8>,
-    /// `Connection: close`: answer, then close.
-    close: bool,
-}
-
-/// The request target and its body (Content-Length or chunked).
-fn read_request(r: &mut BufReader<TcpStream>) -> io::Result<Option<Request>> {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 {
-            return Ok(None);
-        }
-        if !line.trim().is_empty() {
-            break;
-        }
-    }
-    let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let mut length = 0usize;
-    let mut chunked = false;
-    let mut close = false;
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 {
-            return Ok(None);
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-            if k == "content-length" {
-                length = v.parse().unwrap_or(0);
-            } else if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
-                chunked = true;
-            } else if k == "connection" && v.eq_ignore_ascii_case("close") {
-                close = true;
-            }
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            if r.read_line(&mut size)? == 0 {
-                return Ok(None);
-            }
-            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
-            if size == 0 {
-                let mut end = String::new();
-                r.read_line(&mut end)?;
-                break;
-            }
-            let start = body.len();
-            body.resize(start + size, 0);
-            r.read_exact(&mut body[start..])?;
-            let mut crlf = [0u8; 2];
-            r.read_exact(&mut crlf)?;
-        }
-    } else {
-        body.resize(length, 0);
-        r.read_exact(&mut body)?;
-    }
-    Ok(Some(Request {
-        target,
-        body,
-        close,
-    }))
-}
-
-fn write_json(w: &mut TcpStream, status: &str, v: &Value) -> io::Result<()> {
-    let body = v.to_string();
-    write!(
-        w,
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    w.flush()
-}
-
 fn sse_event(w: &mut TcpStream, data: &Value) -> io::Result<()> {
-    let payload = format!("data: {data}\r\n\r\n");
-    write!(w, "{:x}\r\n{payload}\r\n", payload.len())?;
-    w.flush()
+    mock_http::write_chunk(w, &format!("data: {data}\r\n\r\n"))
 }
 
 /// The last content's user text, and whether that content is a tool's result.
@@ -347,18 +207,6 @@ fn candidate(parts: Value, finished: bool) -> Value {
     response
 }
 
-/// Sleeps up to `ms`, returning early (false) if the server shuts down.
-fn sleep_unless_shutdown(sh: &Shared, ms: u64) -> bool {
-    let end = Instant::now() + Duration::from_millis(ms);
-    while Instant::now() < end {
-        if sh.shutdown.load(Ordering::SeqCst) {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
 fn handle(target: &str, body: &[u8], w: &mut TcpStream, sh: &Shared) -> io::Result<()> {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     if target.contains(":generateContent") {
@@ -394,11 +242,8 @@ fn handle(target: &str, body: &[u8], w: &mut TcpStream, sh: &Shared) -> io::Resu
         sh.main.lock().unwrap()[index].answered_at = Some(SystemTime::now());
         return Ok(());
     }
-    w.write_all(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n",
-    )?;
-    w.flush()?;
-    if !tool_result && !sleep_unless_shutdown(sh, parse_delay(&prompt)) {
+    mock_http::start_event_stream(w, "")?;
+    if !tool_result && !mock_http::sleep_unless_stopping(&sh.shutdown, parse_delay(&prompt)) {
         return Ok(());
     }
     if !tool_result && prompt.contains("[tool]") {
@@ -410,8 +255,7 @@ fn handle(target: &str, body: &[u8], w: &mut TcpStream, sh: &Shared) -> io::Resu
         sse_event(w, &candidate(json!([{"text": head}]), false))?;
         sse_event(w, &candidate(json!([{"text": tail}]), true))?;
     }
-    w.write_all(b"0\r\n\r\n")?;
-    w.flush()?;
+    mock_http::end_chunks(w)?;
     sh.main.lock().unwrap()[index].answered_at = Some(SystemTime::now());
     Ok(())
 }
@@ -419,6 +263,8 @@ fn handle(target: &str, body: &[u8], w: &mut TcpStream, sh: &Shared) -> io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
+    use std::time::{Duration, Instant};
 
     fn post(mock: &MockGemini, path: &str, body: &Value) -> String {
         let mut s = TcpStream::connect(mock.base_url().trim_start_matches("http://")).unwrap();

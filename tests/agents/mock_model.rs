@@ -36,15 +36,20 @@
 
 #![allow(dead_code)]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{self, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+use crate::mock_http::{self, Request, Server};
+
+/// The request id headers of every answer (the real APIs send one; the agents log it).
+const REQUEST_ID: &str = "request-id: req_mock\r\nx-request-id: req_mock\r\n";
 
 /// The text every model answer consists of.
 pub const ANSWER: &str = "Done. The mock agent finished the task.";
@@ -90,13 +95,12 @@ pub struct RequestRecord {
 }
 
 struct Shared {
-    shutdown: AtomicBool,
+    /// Set when the server stops: waits under way end.
+    shutdown: Arc<AtomicBool>,
     stall_used: AtomicBool,
     main_count: AtomicUsize,
     prompts: Mutex<Vec<String>>,
     records: Mutex<Vec<RequestRecord>>,
-    conns: Mutex<Vec<(u64, TcpStream)>>,
-    next_conn: AtomicU64,
     next_id: AtomicU64,
     started: Instant,
     log: Option<Mutex<std::fs::File>>,
@@ -104,18 +108,14 @@ struct Shared {
 
 /// A running mock model server. Dropping it stops the server and closes every connection.
 pub struct MockModel {
-    port: u16,
+    server: Server,
     shared: Arc<Shared>,
-    accept: Option<JoinHandle<()>>,
 }
 
 impl MockModel {
     /// Binds `127.0.0.1:0` and serves on background threads (one per connection).
     /// If the env var `MOCK_MODEL_LOG` names a file, a line per request (and full bodies) is appended to it.
     pub fn start() -> io::Result<MockModel> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let port = listener.local_addr()?.port();
         let log = match std::env::var_os("MOCK_MODEL_LOG") {
             Some(p) if !p.is_empty() => Some(Mutex::new(
                 std::fs::OpenOptions::new()
@@ -126,35 +126,31 @@ impl MockModel {
             _ => None,
         };
         let shared = Arc::new(Shared {
-            shutdown: AtomicBool::new(false),
+            shutdown: Arc::new(AtomicBool::new(false)),
             stall_used: AtomicBool::new(false),
             main_count: AtomicUsize::new(0),
             prompts: Mutex::new(Vec::new()),
             records: Mutex::new(Vec::new()),
-            conns: Mutex::new(Vec::new()),
-            next_conn: AtomicU64::new(1),
             next_id: AtomicU64::new(1),
             started: Instant::now(),
             log,
         });
         let sh = shared.clone();
-        let accept = thread::Builder::new()
-            .name("mock-model-accept".into())
-            .spawn(move || accept_loop(listener, sh))?;
-        Ok(MockModel {
-            port,
-            shared,
-            accept: Some(accept),
-        })
+        let server = Server::start(
+            "mock-model",
+            shared.shutdown.clone(),
+            move |req: &Request, w: &mut TcpStream, conn: &TcpStream| handle(req, w, conn, &sh),
+        )?;
+        Ok(MockModel { server, shared })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// `http://127.0.0.1:PORT` (Claude's `ANTHROPIC_BASE_URL`; Codex uses this plus `/v1`).
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.port())
     }
 
     /// Main model requests (see module docs) answered or in progress. Excludes count_tokens and side requests.
@@ -182,19 +178,6 @@ impl MockModel {
             thread::sleep(Duration::from_millis(20));
         }
         self.request_count() >= n
-    }
-}
-
-impl Drop for MockModel {
-    fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::SeqCst);
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
-        }
-        // Unblock every connection thread (reads, writes, stalls) by closing its socket.
-        for (_, s) in self.shared.conns.lock().unwrap().drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
     }
 }
 
@@ -314,176 +297,8 @@ fn toml_string(s: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // Server internals
 
-fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
-    while !sh.shutdown.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let _ = stream.set_nonblocking(false);
-                let _ = stream.set_nodelay(true);
-                let id = sh.next_conn.fetch_add(1, Ordering::SeqCst);
-                if let Ok(clone) = stream.try_clone() {
-                    sh.conns.lock().unwrap().push((id, clone));
-                }
-                let sh2 = sh.clone();
-                let spawned =
-                    thread::Builder::new()
-                        .name("mock-model-conn".into())
-                        .spawn(move || {
-                            let _ = serve_connection(&stream, &sh2);
-                            let _ = stream.shutdown(Shutdown::Both);
-                            sh2.conns.lock().unwrap().retain(|(i, _)| *i != id);
-                        });
-                if spawned.is_err() {
-                    sh.conns.lock().unwrap().retain(|(i, _)| *i != id);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                thread::sleep(Duration::from_millis(5))
-            }
-            Err(_) => thread::sleep(Duration::from_millis(5)),
-        }
-    }
-}
-
-struct HttpRequest {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl HttpRequest {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn serve_connection(stream: &TcpStream, sh: &Arc<Shared>) -> io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    loop {
-        let req = match read_request(&mut reader)? {
-            Some(r) => r,
-            None => return Ok(()),
-        };
-        let close = req
-            .header("connection")
-            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let mut w = stream.try_clone()?;
-        handle(&req, &mut w, stream, sh)?;
-        if close || sh.shutdown.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-    }
-}
-
-fn read_request(r: &mut BufReader<TcpStream>) -> io::Result<Option<HttpRequest>> {
-    let mut line = String::new();
-    // Skip stray empty lines between requests.
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 {
-            return Ok(None);
-        }
-        if !line.trim().is_empty() {
-            break;
-        }
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let target = parts.next().unwrap_or("/").to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 {
-            return Ok(None);
-        }
-        let h = h.trim_end_matches(['\r', '\n']);
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let mut req = HttpRequest {
-        method,
-        target,
-        headers,
-        body: Vec::new(),
-    };
-    if req
-        .header("expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-    {
-        r.get_mut().write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-    }
-    if req
-        .header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
-    {
-        loop {
-            let mut size_line = String::new();
-            if r.read_line(&mut size_line)? == 0 {
-                return Ok(None);
-            }
-            let size_hex = size_line.trim().split(';').next().unwrap_or("0");
-            let size = usize::from_str_radix(size_hex.trim(), 16)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
-            if size == 0 {
-                // Trailers until the empty line.
-                loop {
-                    let mut t = String::new();
-                    if r.read_line(&mut t)? == 0 || t.trim().is_empty() {
-                        break;
-                    }
-                }
-                break;
-            }
-            let start = req.body.len();
-            req.body.resize(start + size, 0);
-            r.read_exact(&mut req.body[start..])?;
-            let mut crlf = [0u8; 2];
-            r.read_exact(&mut crlf)?;
-        }
-    } else if let Some(len) = req
-        .header("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        req.body.resize(len, 0);
-        r.read_exact(&mut req.body)?;
-    }
-    Ok(Some(req))
-}
-
-fn write_head(
-    w: &mut TcpStream,
-    status: &str,
-    content_type: &str,
-    len: Option<usize>,
-) -> io::Result<()> {
-    let framing = match len {
-        Some(n) => format!("Content-Length: {n}"),
-        None => "Transfer-Encoding: chunked".to_string(),
-    };
-    let extra = if content_type == "text/event-stream" {
-        "Cache-Control: no-cache\r\n"
-    } else {
-        ""
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{extra}{framing}\r\nrequest-id: req_mock\r\nx-request-id: req_mock\r\n\r\n"
-    );
-    w.write_all(head.as_bytes())
-}
-
 fn write_json(w: &mut TcpStream, status: &str, v: &Value) -> io::Result<()> {
-    let body = serde_json::to_vec(v).unwrap();
-    write_head(w, status, "application/json", Some(body.len()))?;
-    w.write_all(&body)?;
-    w.flush()
+    mock_http::write_json_with(w, status, REQUEST_ID, v)
 }
 
 /// A chunked SSE writer that flushes after every event.
@@ -493,8 +308,7 @@ struct Sse<'a> {
 
 impl<'a> Sse<'a> {
     fn start(w: &'a mut TcpStream) -> io::Result<Sse<'a>> {
-        write_head(w, "200 OK", "text/event-stream", None)?;
-        w.flush()?;
+        mock_http::start_event_stream(w, REQUEST_ID)?;
         Ok(Sse { w })
     }
     fn event(&mut self, name: &str, data: &Value) -> io::Result<()> {
@@ -502,14 +316,10 @@ impl<'a> Sse<'a> {
             "event: {name}\ndata: {}\n\n",
             serde_json::to_string(data).unwrap()
         );
-        write!(self.w, "{:x}\r\n", payload.len())?;
-        self.w.write_all(payload.as_bytes())?;
-        self.w.write_all(b"\r\n")?;
-        self.w.flush()
+        mock_http::write_chunk(self.w, &payload)
     }
     fn finish(self) -> io::Result<()> {
-        self.w.write_all(b"0\r\n\r\n")?;
-        self.w.flush()
+        mock_http::end_chunks(self.w)
     }
 }
 
@@ -667,34 +477,22 @@ fn write_failure(w: &mut TcpStream, api: &str, status: u16) -> io::Result<()> {
     } else {
         json!({"type": "error", "error": {"type": kind, "message": message}})
     };
-    let body = serde_json::to_vec(&body).unwrap();
     let retry_after = if status == 429 {
         "retry-after: 1\r\n"
     } else {
         ""
     };
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{retry_after}request-id: req_mock\r\nx-request-id: req_mock\r\n\r\n",
-        body.len()
-    );
-    w.write_all(head.as_bytes())?;
-    w.write_all(&body)?;
-    w.flush()
+    mock_http::write_json_with(
+        w,
+        &format!("{status} {reason}"),
+        &format!("{retry_after}{REQUEST_ID}"),
+        &body,
+    )
 }
 
 /// Sleeps up to `ms`, returning early (false) if the server shuts down.
 fn sleep_unless_shutdown(sh: &Shared, ms: u64) -> bool {
-    let end = Instant::now() + Duration::from_millis(ms);
-    loop {
-        if sh.shutdown.load(Ordering::SeqCst) {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= end {
-            return true;
-        }
-        thread::sleep((end - now).min(Duration::from_millis(20)));
-    }
+    mock_http::sleep_unless_stopping(&sh.shutdown, ms)
 }
 
 /// Holds the connection open without sending anything until the client closes it or the server stops.
@@ -744,12 +542,7 @@ fn usage_claude(output_tokens: u64) -> Value {
     })
 }
 
-fn handle(
-    req: &HttpRequest,
-    w: &mut TcpStream,
-    conn: &TcpStream,
-    sh: &Arc<Shared>,
-) -> io::Result<()> {
+fn handle(req: &Request, w: &mut TcpStream, conn: &TcpStream, sh: &Arc<Shared>) -> io::Result<()> {
     let path = req.target.split('?').next().unwrap_or("");
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     let is_post = req.method.eq_ignore_ascii_case("POST");
@@ -1087,6 +880,8 @@ fn answer_claude(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Read};
+    use std::net::Shutdown;
 
     /// Minimal client: sends one request, returns (status line, headers, raw body) and timestamps of body reads.
     fn send(port: u16, method: &str, path: &str, body: &str) -> TcpStream {
@@ -1381,11 +1176,11 @@ mod tests {
         s1.shutdown(Shutdown::Both).unwrap();
         drop(s1);
         let end = Instant::now() + Duration::from_secs(3);
-        while m.shared.conns.lock().unwrap().len() > 1 && Instant::now() < end {
+        while m.server.open_connections() > 1 && Instant::now() < end {
             thread::sleep(Duration::from_millis(20));
         }
         assert!(
-            m.shared.conns.lock().unwrap().len() <= 1,
+            m.server.open_connections() <= 1,
             "stalled connection still open"
         );
         let _ = &mut s2;

@@ -15,14 +15,9 @@ pub fn opencode_env(world: &World, agents: &MoreAgents, mock: &MockChat) -> Vec<
 }
 
 fn start(world: &World, env: &[(String, String)], id: &str) {
-    let run = harnex(
-        world,
-        env,
-        &["run", "opencode", "--id", id, "--detach", "--timeout", "60"],
-    );
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = crate::start_detached(world, env, "opencode", id);
     // OpenCode drops keys typed before its input box is drawn: the prompt is reported only then.
-    assert_eq!(run.json()["agent_state"], "prompt", "{run:?}");
+    assert_eq!(run["agent_state"], "prompt", "{run}");
     assert!(
         world.screen(id).contains("Ask anything"),
         "{}",
@@ -31,18 +26,7 @@ fn start(world: &World, env: &[(String, String)], id: &str) {
 }
 
 fn stop(world: &World, env: &[(String, String)], id: &str) -> serde_json::Value {
-    let started = std::time::Instant::now();
-    let stopped = harnex(world, env, &["stop", "--id", id, "--wait"]);
-    assert_eq!(stopped.code, 0, "{stopped:?}");
-    let record = stopped.json()["exit"].clone();
-    assert_eq!(record["reason"], "success", "{record}");
-    // The exit keys end it; the ladder's SIGTERM is not needed.
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "stopped after {:?}",
-        started.elapsed()
-    );
-    record
+    crate::stop_cleanly(world, env, id, std::time::Duration::from_secs(5))
 }
 
 #[test]

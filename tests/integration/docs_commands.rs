@@ -202,3 +202,27 @@ fn completions_are_generated_for_each_shell() {
     let bad = world.run(&["completions", "tcsh"]);
     assert_eq!(bad.code, 2);
 }
+
+/// What the completion scripts offer for `--remote`: the hosts and groups of hosts.toml, and
+/// `all`; nothing (and no error) without a file.
+#[test]
+fn remote_hosts_for_completion_come_from_the_hosts_file() {
+    let world = World::new();
+    let file = world.root.path().join("hosts.toml");
+    let none = world.run_env(
+        &["__hosts"],
+        &[("HARNEX_HOSTS_FILE", file.to_str().unwrap())],
+    );
+    assert_eq!((none.code, none.stdout.as_str()), (0, ""), "{none:?}");
+    std::fs::write(
+        &file,
+        "[hosts.build-1]\nssh = \"b1.example.com\"\n[hosts.gpu]\n[groups]\nbuilders = [\"build-1\"]\n",
+    )
+    .unwrap();
+    let run = world.run_env(
+        &["__hosts"],
+        &[("HARNEX_HOSTS_FILE", file.to_str().unwrap())],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "build-1\ngpu\nbuilders\nall\n", "{run:?}");
+}

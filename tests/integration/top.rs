@@ -2,8 +2,14 @@
 //! read with `capture-pane`), its `--once` frame, and what it refuses. Every tmux command runs
 //! on the world's own server (`TMUX_TMPDIR`), never the user's.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
 
 use crate::support::{DEADLINE, Run, World, harnex_bin, wait_until};
 
@@ -292,6 +298,77 @@ fn once_prints_one_plain_frame_and_the_dashboard_needs_a_terminal() {
     assert_eq!(run.code, 2, "{run:?}");
     let run = world.run(&["top", "--once", "--width", "10"]);
     assert_eq!(run.code, 2, "{run:?}");
+}
+
+/// The status snapshot file of session `id`.
+fn snapshot_file(world: &World, id: &str) -> PathBuf {
+    let dir = world.state.join("status");
+    std::fs::read_dir(&dir)
+        .expect("the status dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(&format!("--{id}.json")))
+        .unwrap_or_else(|| panic!("no snapshot of {id} in {}", dir.display()))
+}
+
+/// Replace `file` atomically, as a supervisor rewrites its snapshot.
+fn replace_file(file: &Path, bytes: &[u8]) {
+    let temp = file.with_file_name(".snapshot.tmp");
+    std::fs::write(&temp, bytes).expect("write the temp file");
+    std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::rename(&temp, file).expect("rename over the snapshot");
+}
+
+/// Continues a stopped process when dropped, so a failing assertion leaves nothing frozen.
+struct Stopped(i32);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = kill(Pid::from_raw(self.0), Signal::SIGCONT);
+    }
+}
+
+/// The dashboard reads each session's status snapshot, as `harnex status` does, and follows
+/// it: with the supervisor stopped (its API cannot answer), a change written to its snapshot
+/// still reaches the row, and `--once` shows the snapshot's state, not "unreachable".
+#[test]
+fn a_row_follows_its_status_snapshot_without_asking_the_session() {
+    let world = World::new();
+    world.start_fake("snap", &[], &[]);
+    shell_pane(&world, 120, 30);
+    type_text(&world, &format!("'{}' top", harnex_bin().display()));
+    keys(&world, &["Enter"]);
+    wait_pane(&world, "snap at its prompt", DEADLINE, |pane| {
+        row_of(pane, "snap").is_some_and(|row| row.contains(" prompt "))
+    });
+
+    let supervisor = world.entry("snap")["supervisor_pid"]
+        .as_i64()
+        .expect("supervisor pid") as i32;
+    kill(Pid::from_raw(supervisor), Signal::SIGSTOP).expect("SIGSTOP");
+    let frozen = Stopped(supervisor);
+    let file = snapshot_file(&world, "snap");
+    let old = std::fs::read(&file).expect("the snapshot");
+    let mut status: Value = serde_json::from_slice(&old).expect("a JSON snapshot");
+    status["agent_state"] = "busy".into();
+    status["turn"] = json!({"submitted": 1, "started": 1, "completed": 0, "pending": null});
+    replace_file(&file, &serde_json::to_vec(&status).expect("JSON"));
+    let pane = wait_pane(&world, "snap busy on turn 1", DEADLINE, |pane| {
+        row_of(pane, "snap").is_some_and(|row| row.contains(" busy ") && row.contains("#1 working"))
+    });
+    assert!(!pane.contains("unreachable"), "{pane}");
+    let once = world.run(&["top", "--once", "--width", "120"]);
+    assert_eq!(once.code, 0, "{once:?}");
+    let row = row_of(&once.stdout, "snap").unwrap_or_else(|| panic!("{once:?}"));
+    assert!(row.contains(" busy "), "{}", once.stdout);
+
+    // Its supervisor's own snapshot again before it runs on (it rewrites only on a change).
+    replace_file(&file, &old);
+    wait_pane(&world, "snap at its prompt again", DEADLINE, |pane| {
+        row_of(pane, "snap").is_some_and(|row| row.contains(" prompt "))
+    });
+    drop(frozen);
+    keys(&world, &["q"]);
 }
 
 /// The figures of the issue: `harnex top` over 50 live sessions — its CPU while nothing

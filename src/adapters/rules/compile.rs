@@ -11,8 +11,7 @@ use regex::Regex;
 
 use super::format::{
     self, ConditionSpec, DialogSpec, ExitTextSpec, Frame, KbCount, KeystrokeSpec, Means,
-    OptionsFrom, Pattern, RecordsSpec, RetrySpec, RuleFile, RuleSpec, Scan, Shape,
-    SubmitDelaySpec,
+    OptionsFrom, Pattern, RecordsSpec, RetrySpec, RuleFile, RuleSpec, Scan, Shape, SubmitDelaySpec,
 };
 use super::{Origin, RulesError};
 use crate::adapters::Keystroke;
