@@ -241,6 +241,10 @@ fn handle(req: &Request, w: &mut TcpStream, sh: &Shared) -> io::Result<()> {
             }
             sse.chunk(json!({}), Some("stop"))?;
         }
+        // The answer is whole once its `finish_reason` is out: an agent may hang up before the
+        // usage chunk and `[DONE]` that follow (then `finish` fails), and the turn was still
+        // answered.
+        stamp_answered(sh, index);
         sse.finish()?;
     } else {
         let message = json!({"role": "assistant", "content": text});
@@ -252,10 +256,17 @@ fn handle(req: &Request, w: &mut TcpStream, sh: &Shared) -> io::Result<()> {
                 "usage": usage()}),
         )?;
     }
-    if let Some(record) = sh.records.lock().unwrap().get_mut(index) {
+    stamp_answered(sh, index);
+    Ok(())
+}
+
+/// Record when request `index` was answered (the first time only).
+fn stamp_answered(sh: &Shared, index: usize) {
+    if let Some(record) = sh.records.lock().unwrap().get_mut(index)
+        && record.answered_at.is_none()
+    {
         record.answered_at = Some(SystemTime::now());
     }
-    Ok(())
 }
 
 fn usage() -> Value {
