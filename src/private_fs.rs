@@ -101,10 +101,6 @@ impl Dir {
         io::Read::read_to_end(&mut io::Read::take(&file, meta.len()), &mut bytes)?;
         Ok(bytes)
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// Open a file for appending, creating it 0600.
