@@ -43,7 +43,7 @@ pub fn settle(state: &StateDir, entry: &RegistryEntry) {
         Ok(now) if now.session_id == entry.session_id => {
             record(state, &now);
             let _ = std::fs::remove_file(file);
-            crate::status_files::remove(state, &now.key());
+            let _ = std::fs::remove_file(state.stale_mark_path(&now.key()));
         }
         _ => {}
     }

@@ -90,6 +90,26 @@ impl<'a> Row<'a> {
         }
     }
 
+    /// The fields, sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &RawValue)> {
+        self.fields
+            .iter()
+            .map(|(key, text)| (key.as_ref(), text.raw()))
+    }
+
+    /// Remove `key` (if it is there).
+    pub fn remove(&mut self, key: &str) {
+        if let Ok(at) = self.position(key) {
+            self.fields.remove(at);
+        }
+    }
+
+    /// The fields of the struct `T` as a `T`, as if deserialized from the whole object: only
+    /// the fields `T` names are parsed, so a few read out of a large object cost a few.
+    pub fn fields_as<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        T::deserialize(FieldsOf(self))
+    }
+
     /// As a JSON value (for the table and the tree, which read fields by name).
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
@@ -134,6 +154,51 @@ impl<'de> Visitor<'de> for RowVisitor {
             fields.dedup_by(|later, earlier| later.0 == earlier.0);
         }
         Ok(Row { fields })
+    }
+}
+
+/// A row as a deserializer of structs that reads only their fields ([`Row::fields_as`]).
+struct FieldsOf<'de, 'a>(&'de Row<'a>);
+
+impl<'de, 'a> FieldsOf<'de, 'a> {
+    fn entries(
+        &self,
+        wanted: Option<&'static [&'static str]>,
+    ) -> impl Iterator<Item = (&'de str, &'de RawValue)> {
+        self.0
+            .fields
+            .iter()
+            .filter(move |(key, _)| wanted.is_none_or(|names| names.contains(&key.as_ref())))
+            .map(|(key, text)| (key.as_ref(), text.raw()))
+    }
+}
+
+impl<'de> Deserializer<'de> for FieldsOf<'de, '_> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> serde_json::Result<V::Value> {
+        let mut map = serde::de::value::MapDeserializer::new(self.entries(None));
+        let value = visitor.visit_map(&mut map)?;
+        map.end()?;
+        Ok(value)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> serde_json::Result<V::Value> {
+        let mut map = serde::de::value::MapDeserializer::new(self.entries(Some(fields)));
+        let value = visitor.visit_map(&mut map)?;
+        map.end()?;
+        Ok(value)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
     }
 }
 
@@ -198,6 +263,43 @@ mod tests {
         );
         assert_eq!(row.get_as::<String>("c").as_deref(), Some("three"));
         assert!(row.contains_key("a") && !row.contains_key("d"));
+    }
+
+    #[test]
+    fn a_struct_reads_only_its_own_fields() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Head {
+            id: String,
+            #[serde(default)]
+            port: Option<u16>,
+        }
+        // `big` is not valid as anything `Head` could want; it is never parsed.
+        let row = Row::parse(br#"{"big":{"deep":[1,2,{"x":"y"}]},"id":"a","port":43001}"#).unwrap();
+        let head: Head = row.fields_as().unwrap();
+        assert_eq!(
+            head,
+            Head {
+                id: "a".into(),
+                port: Some(43001)
+            }
+        );
+        let missing = Row::parse(br#"{"port":1}"#).unwrap().fields_as::<Head>();
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .contains("missing field `id`")
+        );
+        let wrong = Row::parse(br#"{"id":7}"#).unwrap().fields_as::<Head>();
+        assert!(wrong.is_err());
+    }
+
+    #[test]
+    fn remove_takes_a_field_out() {
+        let mut row = Row::parse(br#"{"a":1,"b":2}"#).unwrap();
+        row.remove("a");
+        row.remove("zz");
+        assert_eq!(row.to_value(), json!({"b":2}));
     }
 
     #[test]

@@ -128,14 +128,10 @@ impl StateDir {
         )
     }
 
-    /// A live session's status snapshot ([`crate::status_files`]).
-    pub fn status_path(&self, key: &SessionKey) -> PathBuf {
-        self.status_dir().join(format!("{}.json", key.slug()))
-    }
-
-    /// Where the status snapshots are.
-    pub fn status_dir(&self) -> PathBuf {
-        self.root.join("status")
+    /// The mark beside a registry entry its supervisor could not update (a full disk): its
+    /// status is out of date ([`crate::session::registry_writer`]).
+    pub fn stale_mark_path(&self, key: &SessionKey) -> PathBuf {
+        self.sessions_dir().join(format!("{}.stale", key.slug()))
     }
 
     /// A detached supervisor's own stdout/stderr. The Ruby harnex used the raw id here; the

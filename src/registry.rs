@@ -63,12 +63,6 @@ pub fn process_start_ticks(pid: u32) -> Option<u64> {
     stat_fields(&stat)?.get(19)?.parse().ok()
 }
 
-pub fn write_entry(state: &StateDir, entry: &RegistryEntry) -> Result<()> {
-    let path = state.registry_path(&entry.key());
-    let json = serde_json::to_vec_pretty(entry).map_err(|e| Error::failed(e.to_string()))?;
-    paths::write_atomic_volatile(&path, &json)
-}
-
 /// Remove the registry entry of `session_id`: never another run's entry (a damaged one, which
 /// the caller's session lock proves is not another live session's, goes too).
 pub fn remove_entry(state: &StateDir, key: &SessionKey, session_id: &str) {
@@ -87,7 +81,7 @@ pub fn read_entry(path: &Path) -> Option<RegistryEntry> {
 }
 
 /// Why a registry file gave no entry.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum EntryError {
     /// Not there (or gone between listing and reading).
     Missing,
@@ -97,7 +91,9 @@ pub enum EntryError {
 
 pub fn parse_entry(path: &Path) -> std::result::Result<RegistryEntry, EntryError> {
     let bytes = crate::private_fs::read(path).map_err(read_error)?;
-    <RegistryEntry as Listed>::from_bytes(&bytes, path.to_path_buf())
+    let mut entry: RegistryEntry = from_bytes(&bytes)?;
+    entry.file = Some(path.to_path_buf());
+    Ok(entry)
 }
 
 fn read_error(e: std::io::Error) -> EntryError {
@@ -109,8 +105,12 @@ fn read_error(e: std::io::Error) -> EntryError {
 }
 
 fn from_bytes<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, EntryError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| EntryError::Corrupt(format!("not a registry entry: {e}")))
+    serde_json::from_slice(bytes).map_err(not_an_entry)
+}
+
+/// The error of a registry file that is not an entry.
+pub fn not_an_entry(e: impl std::fmt::Display) -> EntryError {
+    EntryError::Corrupt(format!("not a registry entry: {e}"))
 }
 
 /// A registry file that could not be parsed (left in place; see the module docs).
@@ -151,106 +151,163 @@ impl<T> Default for Scan<T> {
 /// Look at every registry entry. Entries of dead supervisors are settled on the way (their crash
 /// recorded once, then removed); damaged ones are reported, never deleted.
 pub fn scan(state: &StateDir) -> Scan {
-    scan_as(state)
+    scan_files(state, &read_files(state))
 }
 
-/// As [`scan`], reading of each entry only what listing sessions needs ([`EntryHead`]).
+/// As [`scan`], reading of each entry only what finding a session needs ([`EntryHead`]).
 pub fn scan_heads(state: &StateDir) -> Scan<EntryHead> {
-    scan_as(state)
+    scan_files(state, &read_files(state))
 }
 
-/// A registry entry as a scan reads it.
-trait Listed: Sized {
-    fn from_bytes(bytes: &[u8], path: PathBuf) -> std::result::Result<Self, EntryError>;
-    /// Whether its session is alive, given what its lock file showed.
-    fn liveness(&self, lock: Probe) -> Liveness;
-    fn started_at(&self) -> &str;
-    fn id(&self) -> &str;
+/// The registry's files as one scan reads them ([`read_files`]): a scan's entries may borrow
+/// from them ([`scan_files`]).
+pub struct Files {
+    /// `sessions/`, opened once: each lock file is opened by name in it.
+    dir: Option<crate::private_fs::Dir>,
+    entries: Vec<EntryFile>,
 }
 
-impl Listed for RegistryEntry {
-    fn from_bytes(bytes: &[u8], path: PathBuf) -> std::result::Result<Self, EntryError> {
-        let mut entry: RegistryEntry = from_bytes(bytes)?;
-        entry.file = Some(path);
-        Ok(entry)
-    }
-    fn liveness(&self, lock: Probe) -> Liveness {
-        Liveness {
-            pid: self.pid,
-            supervisor_pid: self.supervisor_pid,
-            supervisor_started: self.supervisor_started,
-            lock: Some(lock),
-        }
-    }
-    fn started_at(&self) -> &str {
-        &self.started_at
-    }
-    fn id(&self) -> &str {
-        &self.id
-    }
+/// One registry entry's file.
+pub struct EntryFile {
+    pub path: PathBuf,
+    /// `<repo_key>--<id_key>`.
+    slug: String,
+    bytes: std::result::Result<Vec<u8>, EntryError>,
+    /// Its supervisor could not update it (a `<slug>.stale` mark is beside it): what status it
+    /// holds is out of date ([`crate::session::registry_writer`]).
+    pub stale: bool,
 }
 
-impl Listed for EntryHead {
-    fn from_bytes(bytes: &[u8], path: PathBuf) -> std::result::Result<Self, EntryError> {
-        let mut head: EntryHead = from_bytes(bytes)?;
-        head.file = path;
-        Ok(head)
-    }
-    fn liveness(&self, lock: Probe) -> Liveness {
-        Liveness {
-            pid: self.pid,
-            supervisor_pid: self.supervisor_pid,
-            supervisor_started: self.supervisor_started,
-            lock: Some(lock),
-        }
-    }
-    fn started_at(&self) -> &str {
-        &self.started_at
-    }
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-fn scan_as<T: Listed>(state: &StateDir) -> Scan<T> {
-    let mut scan = Scan::default();
+/// Read every registry entry (`sessions/*.json`), noting which are marked stale.
+pub fn read_files(state: &StateDir) -> Files {
     let sessions = state.sessions_dir();
     // Listed by path, opened by name in the directory opened once (see `private_fs::Dir`).
     let (Ok(listing), Ok(dir)) = (
         fs::read_dir(&sessions),
         crate::private_fs::Dir::open(&sessions),
     ) else {
+        return Files {
+            dir: None,
+            entries: Vec::new(),
+        };
+    };
+    let mut names: Vec<String> = listing
+        .flatten()
+        .filter_map(|item| item.file_name().into_string().ok())
+        .collect();
+    names.sort_unstable();
+    let marked = |slug: &str| names.binary_search(&format!("{slug}.stale")).is_ok();
+    let entries = names
+        .iter()
+        .filter_map(|name| name.strip_suffix(".json"))
+        .map(|slug| EntryFile {
+            path: sessions.join(format!("{slug}.json")),
+            slug: slug.to_string(),
+            bytes: dir
+                .read_document(&format!("{slug}.json"))
+                .map_err(read_error),
+            stale: marked(slug),
+        })
+        .collect();
+    Files {
+        dir: Some(dir),
+        entries,
+    }
+}
+
+/// A registry entry as a scan reads it, from its file's bytes.
+pub trait Listed<'a>: Sized {
+    fn from_file(file: &'a EntryFile, bytes: &'a [u8]) -> std::result::Result<Self, EntryError>;
+    fn head(&self) -> HeadRef<'_>;
+}
+
+/// What every scan reads of an entry: whether it is alive, and its order in the listing.
+pub struct HeadRef<'e> {
+    pub pid: u32,
+    pub supervisor_pid: Option<u32>,
+    pub supervisor_started: Option<u64>,
+    pub started_at: &'e str,
+    pub id: &'e str,
+}
+
+impl HeadRef<'_> {
+    /// Whether its session is alive, given what its lock file showed (`None`: no file to look at).
+    pub fn liveness(&self, lock: Option<Probe>) -> Liveness {
+        Liveness {
+            pid: self.pid,
+            supervisor_pid: self.supervisor_pid,
+            supervisor_started: self.supervisor_started,
+            lock,
+        }
+    }
+}
+
+impl Listed<'_> for RegistryEntry {
+    fn from_file(file: &EntryFile, bytes: &[u8]) -> std::result::Result<Self, EntryError> {
+        let mut entry: RegistryEntry = from_bytes(bytes)?;
+        entry.file = Some(file.path.clone());
+        Ok(entry)
+    }
+    fn head(&self) -> HeadRef<'_> {
+        HeadRef {
+            pid: self.pid,
+            supervisor_pid: self.supervisor_pid,
+            supervisor_started: self.supervisor_started,
+            started_at: &self.started_at,
+            id: &self.id,
+        }
+    }
+}
+
+impl Listed<'_> for EntryHead {
+    fn from_file(file: &EntryFile, bytes: &[u8]) -> std::result::Result<Self, EntryError> {
+        let mut head: EntryHead = from_bytes(bytes)?;
+        head.file = file.path.clone();
+        Ok(head)
+    }
+    fn head(&self) -> HeadRef<'_> {
+        HeadRef {
+            pid: self.pid,
+            supervisor_pid: self.supervisor_pid,
+            supervisor_started: self.supervisor_started,
+            started_at: &self.started_at,
+            id: &self.id,
+        }
+    }
+}
+
+/// The entries in `files`, live ones as `T`s (see [`scan`]).
+pub fn scan_files<'a, T: Listed<'a>>(state: &StateDir, files: &'a Files) -> Scan<T> {
+    let mut scan = Scan::default();
+    let Some(dir) = &files.dir else {
         return scan;
     };
-    for item in listing.flatten() {
-        let name = item.file_name();
-        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
-            continue;
-        };
-        let path = item.path();
-        let lock = || session_lock::probe_in(&dir, &format!("{stem}.lock"));
-        let read = match dir.read_document(&format!("{stem}.json")) {
-            Ok(bytes) => T::from_bytes(&bytes, path.clone()),
-            Err(e) => Err(read_error(e)),
+    for file in &files.entries {
+        let lock = || session_lock::probe_in(dir, &format!("{}.lock", file.slug));
+        let read = match &file.bytes {
+            Ok(bytes) => T::from_file(file, bytes),
+            Err(e) => Err(e.clone()),
         };
         match read {
-            Ok(entry) if entry.liveness(lock()).is_alive() => scan.live.push(entry),
+            Ok(entry) if entry.head().liveness(Some(lock())).is_alive() => scan.live.push(entry),
             // Settling reads the whole entry again, under the lock: rare, so not worth keeping.
             Ok(_) => {
-                if let Ok(entry) = parse_entry(&path) {
+                if let Ok(entry) = parse_entry(&file.path) {
                     crate::crash::settle(state, &entry);
                 }
             }
             Err(EntryError::Missing) => {}
             Err(EntryError::Corrupt(error)) => scan.corrupt.push(CorruptEntry {
                 supervisor_alive: lock() == Probe::Held,
-                path,
+                path: file.path.clone(),
                 error,
             }),
         }
     }
-    scan.live
-        .sort_by(|a, b| a.started_at().cmp(b.started_at()).then(a.id().cmp(b.id())));
+    scan.live.sort_by(|a, b| {
+        let (a, b) = (a.head(), b.head());
+        a.started_at.cmp(b.started_at).then(a.id.cmp(b.id))
+    });
     scan.corrupt.sort_by(|a, b| a.path.cmp(&b.path));
     scan
 }

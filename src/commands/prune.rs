@@ -81,10 +81,13 @@ pub fn run(args: PruneArgs) -> Result<i32> {
         .into_values()
         .filter(|g| g.newest.is_some_and(|t| t < cutoff))
         .collect();
-    // A status snapshot describes a live session; one whose session is not live (its supervisor
-    // was killed before it could remove it) is stale, whatever its age.
+    // Files that describe a live session go with it, whatever their age: the stale mark of a
+    // registry entry, and the status snapshots an older harnex kept in `status/`.
     let mut stale = Group::default();
-    for (name, path, meta) in regular_files(&state.root().join("status")) {
+    let marks = regular_files(&state.sessions_dir())
+        .into_iter()
+        .filter(|(name, _, _)| name.ends_with(".stale"));
+    for (name, path, meta) in marks.chain(regular_files(&state.root().join("status"))) {
         let slug = name.split('.').next().unwrap_or_default();
         if !slug.is_empty() && !live.slugs.contains(slug) {
             stale.add(path, &meta);
@@ -138,7 +141,9 @@ impl LiveSessions {
                 }
                 continue;
             }
-            let slug = name.split('.').next().unwrap_or_default().to_string();
+            let Some(slug) = name.strip_suffix(".json").map(str::to_string) else {
+                continue; // a stale mark, a temp file: not an entry
+            };
             match registry::read_entry(&path) {
                 Some(entry) if !entry.is_alive() => {}
                 // Live, or unreadable (perhaps a live session's): keep its files.

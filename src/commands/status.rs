@@ -7,40 +7,33 @@ use serde_json::Value;
 
 use crate::cli::StatusArgs;
 use crate::error::Result;
+use crate::live_status::{EntryStatus, Row, Source};
 use crate::paths::{self, StateDir};
 use crate::registry::{self, EntryHead};
-use crate::status_files::Row;
 use crate::wire::outputs::CorruptStatus;
 
 pub fn run(args: StatusArgs) -> Result<i32> {
     let id = args.id.as_deref().map(paths::normalize_id).transpose()?;
     let state = StateDir::from_env()?;
-    let scan = registry::scan_heads(&state);
-    let live = scan.live;
+    // The rows borrow their text from the files read here.
+    let files = registry::read_files(&state);
+    let scan: registry::Scan<EntryStatus> = registry::scan_files(&state, &files);
     let repo = match &args.repo {
         Some(repo) => paths::repo_root_of(repo),
         None => paths::current_repo_root()?,
     };
     let id_key = id.as_deref().map(paths::id_key);
-    let selected: Vec<&EntryHead> = live
+    let of_id = |e: &EntryHead| id_key.as_ref().is_none_or(|k| paths::id_key(&e.id) == *k);
+    let elsewhere = scan
+        .live
         .iter()
-        .filter(|e| args.all || e.repo_root == repo)
-        .filter(|e| id_key.as_ref().is_none_or(|k| paths::id_key(&e.id) == *k))
-        .collect();
-    // All snapshots are read first: the rows borrow their text.
-    let status_dir = crate::private_fs::Dir::open(&state.status_dir()).ok();
-    let snapshots: Vec<Option<Vec<u8>>> = selected
-        .iter()
-        .map(|e| {
-            status_dir
-                .as_ref()
-                .and_then(|dir| crate::status_files::read(dir, e))
-        })
-        .collect();
-    let mut rows: Vec<Row> = selected
-        .iter()
-        .zip(&snapshots)
-        .map(|(e, snapshot)| session_status(e, snapshot.as_deref()))
+        .filter(|e| e.head.repo_root != repo && of_id(&e.head))
+        .count();
+    let mut rows: Vec<Row> = scan
+        .live
+        .into_iter()
+        .filter(|e| (args.all || e.head.repo_root == repo) && of_id(&e.head))
+        .map(session_status)
         .collect();
     // Damaged entries are shown (never deleted): whose they are is in their file name.
     let repo_key = paths::repo_key(&repo);
@@ -86,11 +79,6 @@ pub fn run(args: StatusArgs) -> Result<i32> {
         }
     }
     if rows.is_empty() {
-        let elsewhere = live
-            .iter()
-            .filter(|e| e.repo_root != repo)
-            .filter(|e| id_key.as_ref().is_none_or(|k| paths::id_key(&e.id) == *k))
-            .count();
         let scope = match &id {
             Some(id) => match registry::ended_hint(&state, &repo, id) {
                 Some(ended) => ended,
@@ -164,15 +152,18 @@ fn warn_corrupt(row: &Value) {
     );
 }
 
-/// The status of a live session ([`crate::status_files::current`]) with what the registry
+/// The status of a live session ([`crate::live_status::current`]) with what the registry
 /// entry adds to it.
-fn session_status<'a>(entry: &EntryHead, snapshot: Option<&'a [u8]>) -> Row<'a> {
-    let (mut row, _) = crate::status_files::current(snapshot, entry);
+fn session_status(entry: EntryStatus<'_>) -> Row<'_> {
+    let (head, mut row, source) = entry.into_status();
     // As the Ruby harnex's registry rows have them: scripts call the API with the token (it is
-    // the user's own: the registry file is 0600, and so is what they redirect to).
-    row.set("token", &entry.token);
-    row.set("cwd", &entry.cwd);
-    row.set("registry_path", &entry.file);
+    // the user's own: the registry file is 0600, and so is what they redirect to). An entry
+    // has them already.
+    if source != Source::Entry {
+        row.set("token", &head.token);
+        row.set("cwd", &head.cwd);
+    }
+    row.set("registry_path", &head.file);
     for key in ["log_mtime", "log_idle_s"] {
         if !row.contains_key(key) {
             row.set(key, &());

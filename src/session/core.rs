@@ -109,7 +109,8 @@ impl Session {
             transcript_dropped: parts.transcript_dropped,
             api_in_flight: std::sync::atomic::AtomicUsize::new(0),
             registry_removed: Mutex::new(false),
-            status_file: Default::default(),
+            entry_file: Default::default(),
+            supervisor_started: crate::registry::process_start_ticks(std::process::id()),
             config: parts.config,
         }
     }

@@ -35,11 +35,11 @@ pub mod paste_shown;
 pub mod progress;
 pub mod pty;
 pub mod record_feed;
+pub mod registry_writer;
 pub mod screen;
 mod shell;
 pub mod state;
 pub mod status;
-pub mod status_writer;
 pub mod stop;
 pub mod submit;
 pub mod terminal;
@@ -59,7 +59,7 @@ use serde_json::{Map, Value};
 use crate::adapters::Adapter;
 use crate::events::EventLog;
 use crate::paths::{SessionKey, StateDir};
-use crate::registry::{self, RegistryEntry};
+use crate::registry;
 
 use live::Shared;
 use monitor::MonitorMsg;
@@ -172,8 +172,10 @@ pub struct Session {
     pub api_in_flight: std::sync::atomic::AtomicUsize,
     /// Held while the registry entry is written or removed; true once it is removed for good.
     registry_removed: Mutex<bool>,
-    /// What the status snapshot holds ([`status_writer`]).
-    pub status_file: status_writer::StatusFile,
+    /// What the registry entry holds ([`registry_writer`]).
+    pub entry_file: registry_writer::EntryFile,
+    /// This supervisor's start time (clock ticks since boot), for the registry entry.
+    pub supervisor_started: Option<u64>,
 }
 
 impl Session {
@@ -191,7 +193,7 @@ impl Session {
             .unwrap_or_else(|p| p.into_inner());
         *removed = true;
         registry::remove_entry(&self.state_dir, &self.key(), &self.config.session_id);
-        crate::status_files::remove(&self.state_dir, &self.key());
+        let _ = std::fs::remove_file(self.state_dir.stale_mark_path(&self.key()));
     }
 
     /// Run `write` (a write of one of the session's live files) unless the session has removed
@@ -209,70 +211,11 @@ impl Session {
         SessionKey::new(self.config.repo_root.clone(), &self.config.id)
     }
 
-    fn registry_entry(&self) -> RegistryEntry {
-        let snapshot = status::snapshot(self, &self.shared.lock());
-        let config = &self.config;
-        RegistryEntry {
-            ok: true,
-            session_id: config.session_id.clone(),
-            id: config.id.clone(),
-            cli: config.cli.clone(),
-            repo_root: config.repo_root.clone(),
-            repo_key: crate::paths::repo_key(&config.repo_root),
-            pid: self.child_pid,
-            host: config.options.host.to_string(),
-            port: self.port,
-            token: config.token.clone(),
-            command: config.command.clone(),
-            cwd: Some(config.cwd.clone()),
-            started_at: crate::time::rfc3339(config.started_at),
-            supervisor_pid: Some(std::process::id()),
-            supervisor_started: registry::process_start_ticks(std::process::id()),
-            adapter: Some(self.adapter.name().to_string()),
-            mode: Some(config.mode.as_str().to_string()),
-            description: config.options.description.clone(),
-            output_log_path: Some(self.paths.output.clone()),
-            events_log_path: Some(self.paths.events.clone()),
-            extra: crate::wire::to_object(&snapshot),
-            file: None,
-        }
-    }
-
-    /// Rewrite the registry entry (after deliveries), keeping keys others added (tmux_*). Never
-    /// after the session removed it at its end, and never over another run's entry.
+    /// Rewrite the registry entry now (after deliveries, or found damaged), keeping keys others
+    /// added (tmux_*). Never after the session removed it at its end, and never over another
+    /// run's entry.
     pub fn refresh_registry(&self) {
-        let removed = self
-            .registry_removed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if *removed {
-            return;
-        }
-        let mut entry = self.registry_entry();
-        match registry::parse_entry(&self.paths.registry) {
-            Ok(old) if old.session_id != self.config.session_id => {
-                crate::warn!(
-                    "harnex: the registry entry {} belongs to another run ({}); leaving it alone",
-                    self.paths.registry.display(),
-                    old.session_id
-                );
-                return;
-            }
-            Ok(old) => {
-                for (key, value) in old.extra {
-                    entry.extra.entry(key).or_insert(value);
-                }
-            }
-            Err(registry::EntryError::Corrupt(why)) => crate::warn!(
-                "harnex: the registry entry {} was damaged ({why}); rewriting it",
-                self.paths.registry.display()
-            ),
-            Err(registry::EntryError::Missing) => {}
-        }
-        if let Err(e) = registry::write_entry(&self.state_dir, &entry) {
-            self.events.health().count_error();
-            crate::warn!("harnex: cannot update the registry: {e}");
-        }
+        registry_writer::rewrite(self);
     }
 }
 

@@ -15,7 +15,7 @@ use super::monitor::MonitorMsg;
 use super::pty::WriteRequest;
 use super::{
     Mode, Session, SessionConfig, SessionPaths, api_server, delivery, ending, file_hook, inbox,
-    monitor, pty, record_feed, screen, status_writer, stop, terminal, transcript,
+    monitor, pty, record_feed, registry_writer, screen, stop, terminal, transcript,
 };
 use crate::adapters::Adapter;
 use crate::error::{Error, Result};
@@ -173,8 +173,6 @@ fn start(
     })?;
     let s = Arc::clone(&session);
     spawn_thread("inbox", move || delivery::inbox_loop(s))?;
-    let s = Arc::clone(&session);
-    spawn_thread("status-writer", move || status_writer::run(s))?;
     match (records_finder, records_problem) {
         (Some(finder), _) => {
             let s = Arc::clone(&session);
@@ -205,6 +203,8 @@ fn start(
         spawn_thread("file-hook", move || file_hook::watch(s, path))?;
     }
     session.refresh_registry();
+    let s = Arc::clone(&session);
+    spawn_thread("registry-writer", move || registry_writer::run(s))?;
     let s = Arc::clone(&session);
     spawn_thread("registry-keeper", move || keep_registry(&s))?;
     if let Some(context) = &session.config.options.context {

@@ -150,9 +150,9 @@ pub fn snapshot(session: &Session, live: &Live) -> Snapshot {
     }
 }
 
-/// The status as its snapshot file stores it: the clock fields (`log_mtime`, `log_idle_s`,
-/// `progress_idle_s`) left out, for the reader to fill in ([`crate::status_files`]).
-pub fn status_for_file(session: &Session, live: &Live) -> Status {
+/// The status as the registry entry stores it: the clock fields (`log_mtime`, `log_idle_s`,
+/// `progress_idle_s`) left out, for the reader to fill in ([`crate::live_status`]).
+pub fn status_for_entry(session: &Session, live: &Live) -> Status {
     let mut status = status(session, live);
     status.snapshot.log_mtime = None;
     status.snapshot.log_idle_s = None;

@@ -2,8 +2,8 @@
 //!
 //! All reading of session data is in this module: the registry (which sessions exist), each
 //! live session's status (its state, dialog, turns, tokens, progress) as `harnex status` reads
-//! it ([`crate::status_files::current`]: the snapshot file its supervisor keeps, else its
-//! API), and the exit record of a session that ended. A row is refreshed only when one of its
+//! it ([`crate::live_status::current`]: the registry entry its supervisor keeps current,
+//! else its API), and the exit record of a session that ended. A row is refreshed only when one of its
 //! files changed (see [`super::watch`]), so a dashboard at rest reads nothing and makes no
 //! requests.
 //!
@@ -14,9 +14,9 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
+use crate::live_status::Source;
 use crate::paths::StateDir;
 use crate::registry::{self, ExitRecord, RegistryEntry};
-use crate::status_files::Source;
 
 /// Which sessions the dashboard shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,9 +286,9 @@ pub fn load(state: &StateDir, scope: &Scope) -> Vec<SessionRow> {
 
 /// The row of a live session, from its status as `harnex status` reads it.
 pub fn row_of(state: &StateDir, entry: &RegistryEntry) -> SessionRow {
-    let (status, source) = crate::status_files::current_of(state, entry);
+    let (status, source) = crate::live_status::current_of(state, entry);
     let mut row = SessionRow::from_status(entry, &status);
-    row.polled = source != Source::Snapshot;
+    row.polled = source != Source::Entry;
     row
 }
 

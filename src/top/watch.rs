@@ -33,9 +33,8 @@ pub enum Changed {
 }
 
 /// The state dir's subdirectories watched, and the suffix of the files that matter in each.
-const WATCHED: [(&str, &str); 4] = [
+const WATCHED: [(&str, &str); 3] = [
     ("sessions", ".json"),
-    ("status", ".json"),
     ("events", ".jsonl"),
     ("exits", ".json"),
 ];

@@ -58,6 +58,18 @@ pub struct RegistryEntry {
     pub file: Option<PathBuf>,
 }
 
+/// A registry entry as its supervisor writes it ([`crate::session::registry_writer`]): the
+/// session's whole status, kept current, and what a client needs besides to reach the session.
+/// Read back as a [`RegistryEntry`] (the status fields land in its `extra`).
+#[derive(Debug, Serialize)]
+pub struct EntryDocument<'a> {
+    #[serde(flatten)]
+    pub status: &'a crate::wire::status::Status,
+    pub token: &'a str,
+    pub cwd: &'a std::path::Path,
+    pub supervisor_started: Option<u64>,
+}
+
 fn yes() -> bool {
     true
 }
@@ -74,15 +86,11 @@ impl RegistryEntry {
 
     /// What says whether its session is alive (its lock file looked at now).
     pub fn liveness(&self) -> Liveness {
-        Liveness {
-            pid: self.pid,
-            supervisor_pid: self.supervisor_pid,
-            supervisor_started: self.supervisor_started,
-            lock: self
-                .file
-                .as_deref()
-                .map(|file| session_lock::probe(&session_lock::lock_path_of_entry(file))),
-        }
+        let lock = self
+            .file
+            .as_deref()
+            .map(|file| session_lock::probe(&session_lock::lock_path_of_entry(file)));
+        crate::registry::Listed::head(self).liveness(lock)
     }
 
     pub fn base_url(&self) -> String {

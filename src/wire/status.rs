@@ -33,7 +33,7 @@ pub struct Status {
     pub events_log_path: PathBuf,
     #[serde(flatten)]
     pub snapshot: Snapshot,
-    /// What only the live session knows (not stored in the registry entry).
+    /// What the screen shows now: its input box, title and dialog.
     #[serde(flatten)]
     pub live: Option<LiveView>,
     /// Only in `harnex status --json` (never from the API): the registry entry's own fields.
@@ -50,7 +50,7 @@ pub struct RegistryFields {
     pub registry_path: Option<PathBuf>,
 }
 
-/// The part of the status the registry entry stores too (refreshed after each delivery).
+/// The session's progress and what it has recorded (the registry entry holds the whole status).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Snapshot {
     pub last_injected_at: Option<String>,

@@ -300,23 +300,23 @@ fn once_prints_one_plain_frame_and_the_dashboard_needs_a_terminal() {
     assert_eq!(run.code, 2, "{run:?}");
 }
 
-/// The status snapshot file of session `id`.
-fn snapshot_file(world: &World, id: &str) -> PathBuf {
-    let dir = world.state.join("status");
+/// The registry entry of session `id`, which holds its status.
+fn entry_file(world: &World, id: &str) -> PathBuf {
+    let dir = world.state.join("sessions");
     std::fs::read_dir(&dir)
-        .expect("the status dir")
+        .expect("the sessions dir")
         .flatten()
         .map(|e| e.path())
         .find(|p| p.to_string_lossy().ends_with(&format!("--{id}.json")))
-        .unwrap_or_else(|| panic!("no snapshot of {id} in {}", dir.display()))
+        .unwrap_or_else(|| panic!("no entry of {id} in {}", dir.display()))
 }
 
-/// Replace `file` atomically, as a supervisor rewrites its snapshot.
+/// Replace `file` atomically, as a supervisor rewrites its entry.
 fn replace_file(file: &Path, bytes: &[u8]) {
-    let temp = file.with_file_name(".snapshot.tmp");
+    let temp = file.with_file_name(".entry.tmp");
     std::fs::write(&temp, bytes).expect("write the temp file");
     std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    std::fs::rename(&temp, file).expect("rename over the snapshot");
+    std::fs::rename(&temp, file).expect("rename over the entry");
 }
 
 /// Continues a stopped process when dropped, so a failing assertion leaves nothing frozen.
@@ -328,11 +328,11 @@ impl Drop for Stopped {
     }
 }
 
-/// The dashboard reads each session's status snapshot, as `harnex status` does, and follows
-/// it: with the supervisor stopped (its API cannot answer), a change written to its snapshot
-/// still reaches the row, and `--once` shows the snapshot's state, not "unreachable".
+/// The dashboard reads each session's status from its registry entry, as `harnex status` does,
+/// and follows it: with the supervisor stopped (its API cannot answer), a change written to its
+/// entry still reaches the row, and `--once` shows the entry's state, not "unreachable".
 #[test]
-fn a_row_follows_its_status_snapshot_without_asking_the_session() {
+fn a_row_follows_its_registry_entry_without_asking_the_session() {
     let world = World::new();
     world.start_fake("snap", &[], &[]);
     shell_pane(&world, 120, 30);
@@ -347,9 +347,9 @@ fn a_row_follows_its_status_snapshot_without_asking_the_session() {
         .expect("supervisor pid") as i32;
     kill(Pid::from_raw(supervisor), Signal::SIGSTOP).expect("SIGSTOP");
     let frozen = Stopped(supervisor);
-    let file = snapshot_file(&world, "snap");
-    let old = std::fs::read(&file).expect("the snapshot");
-    let mut status: Value = serde_json::from_slice(&old).expect("a JSON snapshot");
+    let file = entry_file(&world, "snap");
+    let old = std::fs::read(&file).expect("the entry");
+    let mut status: Value = serde_json::from_slice(&old).expect("a JSON entry");
     status["agent_state"] = "busy".into();
     status["turn"] = json!({"submitted": 1, "started": 1, "completed": 0, "pending": null});
     replace_file(&file, &serde_json::to_vec(&status).expect("JSON"));
@@ -362,7 +362,7 @@ fn a_row_follows_its_status_snapshot_without_asking_the_session() {
     let row = row_of(&once.stdout, "snap").unwrap_or_else(|| panic!("{once:?}"));
     assert!(row.contains(" busy "), "{}", once.stdout);
 
-    // Its supervisor's own snapshot again before it runs on (it rewrites only on a change).
+    // Its supervisor's own entry again before it runs on (it rewrites only on a change).
     replace_file(&file, &old);
     wait_pane(&world, "snap at its prompt again", DEADLINE, |pane| {
         row_of(pane, "snap").is_some_and(|row| row.contains(" prompt "))

@@ -79,17 +79,17 @@ pub async fn long_poll(session: &Session, call: &Call) -> Reply {
         ["messages", id] => wait::get_message(session, id, &call.query).await,
         _ => Reply::error(404, "not found"),
     };
-    // What the answer says is in the status snapshot before the client reads it.
-    super::status_writer::flush(session);
+    // What the answer says is in the registry entry before the client reads it.
+    super::registry_writer::flush(session);
     reply
 }
 
 /// Every other route; may block (delivery, the screen, stop).
 pub fn handle(session: &Arc<Session>, call: &Call) -> Reply {
     let reply = route(session, call);
-    // A change a request made is in the status snapshot before its client reads the answer.
+    // A change a request made is in the registry entry before its client reads the answer.
     if call.method != Method::GET {
-        super::status_writer::flush(session);
+        super::registry_writer::flush(session);
     }
     reply
 }
