@@ -10,7 +10,8 @@
 //!
 //! `HARNEX_BURST_SENDS=N` runs fewer (or more) sends; `HARNEX_BURST_SUBMIT_DELAY='{ base_ms =
 //! 0, per_kb_ms = 0 }'` tries another pause before Enter (a rule-file override), to measure the
-//! least one an agent needs.
+//! least one an agent needs. The override replaces the adapter's whole `submit_delay`: for Codex,
+//! repeat its `paste_placeholder`, or a long paste never counts as shown.
 
 use std::time::{Duration, Instant};
 
@@ -59,18 +60,10 @@ fn slow(i: usize) -> bool {
 
 /// Put `HARNEX_BURST_SUBMIT_DELAY`, if set, in a rule-file override of `agent`.
 fn override_pause(world: &World, agent: &str) {
-    use std::os::unix::fs::PermissionsExt;
     let Ok(delay) = std::env::var("HARNEX_BURST_SUBMIT_DELAY") else {
         return;
     };
-    let dir = world.config_dir().join("adapters");
-    std::fs::create_dir_all(&dir).expect("config dir");
-    for d in [world.config_dir(), dir.clone()] {
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    }
-    let path = dir.join(format!("{agent}.toml"));
-    std::fs::write(&path, format!("submit_delay = {delay}\n")).expect("write override");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    world.write_adapter_rules(agent, &format!("submit_delay = {delay}\n"));
     println!("SEND-BURST {agent}: pause before Enter overridden: {delay}");
 }
 
