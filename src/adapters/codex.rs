@@ -69,21 +69,19 @@ impl Adapter for Codex {
         }
     }
 
-    /// `-C DIR`, `-CDIR`, `--cd DIR`, `--cd=DIR`.
+    /// `-C DIR`, `--cd DIR`, `--cd=DIR` (read as every adapter reads its flags: a flag with no
+    /// value names no folder, nothing after `--` is a flag), or else `-CDIR`.
     fn repo_dir(&self, args: &[String]) -> Option<PathBuf> {
-        let mut iter = args.iter();
-        while let Some(arg) = iter.next() {
-            if arg == "-C" || arg == "--cd" {
-                return iter.next().map(PathBuf::from);
-            }
-            if let Some(dir) = arg.strip_prefix("--cd=") {
-                return Some(PathBuf::from(dir));
-            }
-            if let Some(dir) = arg.strip_prefix("-C").filter(|d| !d.is_empty()) {
-                return Some(PathBuf::from(dir));
-            }
+        use super::argv::{Flag, flag_value};
+        match flag_value(args, &["-C", "--cd"]) {
+            Flag::Value(dir) => Some(PathBuf::from(dir)),
+            Flag::NoValue => None,
+            Flag::Absent => args
+                .iter()
+                .take_while(|arg| *arg != "--")
+                .find_map(|arg| arg.strip_prefix("-C").filter(|dir| !dir.is_empty()))
+                .map(PathBuf::from),
         }
-        None
     }
 
     /// Codex prints its usage at exit: `Token usage: total=… input=… output=…`.
@@ -206,6 +204,23 @@ mod tests {
             Some(PathBuf::from("/w"))
         );
         assert_eq!(Codex.repo_dir(&args(&["--model", "o3"])), None);
+    }
+
+    #[test]
+    fn repo_dir_edge_cases() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let dir = |a: &[&str]| Codex.repo_dir(&args(a));
+        assert_eq!(dir(&["-m", "o3", "-C", "dir"]), Some(PathBuf::from("dir")));
+        assert_eq!(dir(&["--cd=dir", "-m", "o3"]), Some(PathBuf::from("dir")));
+        // A flag with no value names no folder: not the next flag, not the work dir.
+        assert_eq!(dir(&["-m", "o3", "-C"]), None);
+        assert_eq!(dir(&["--cd"]), None);
+        assert_eq!(dir(&["-C", "--model", "o3"]), None);
+        // After `--` the words are the prompt's.
+        assert_eq!(dir(&["--", "-C", "dir"]), None);
+        assert_eq!(dir(&["--", "-Cdir"]), None);
+        // The first given counts.
+        assert_eq!(dir(&["--cd", "a", "-C", "b"]), Some(PathBuf::from("a")));
     }
 
     #[test]

@@ -18,6 +18,23 @@ fn status(state: RecordsState) -> RecordsStatus {
     }
 }
 
+/// A ledger following the records with `lag`, and the moment the test's turns start from.
+fn following(lag: Duration) -> (Ledger, Instant) {
+    let ledger = Ledger::new(status(RecordsState::Following), lag);
+    (ledger, Instant::now())
+}
+
+/// The `task_complete` rows of turn `turn` ended on the screen's word.
+fn screen_ended(turn: u64) -> Vec<(u64, TurnOutcome, Source)> {
+    vec![(turn, TurnOutcome::Completed, Source::Screen)]
+}
+
+/// The turn the screen saw end at `t0` is held for its record `lag`, not a moment less.
+fn assert_holds_for(ledger: &mut Ledger, t0: Instant, lag: Duration) {
+    assert_eq!(ledger.next_deadline(), Some(t0 + lag));
+    assert!(ledger.tick(t0 + lag - Duration::from_millis(1)).is_empty());
+}
+
 fn task_completes(outs: &[LedgerOut]) -> Vec<(u64, TurnOutcome, Source)> {
     outs.iter()
         .filter_map(|o| match o {
@@ -70,17 +87,13 @@ fn answered() -> RecordFact {
 fn without_records_the_screen_ends_a_turn_at_once() {
     let mut ledger = Ledger::new(status(RecordsState::Unavailable), LAG);
     let outs = ledger.screen_completed(1, Instant::now());
-    assert_eq!(
-        task_completes(&outs),
-        vec![(1, TurnOutcome::Completed, Source::Screen)]
-    );
+    assert_eq!(task_completes(&outs), screen_ended(1));
     assert_eq!(ledger.completed(), 1);
 }
 
 #[test]
 fn a_failed_turn_the_screen_saw_end_is_reported_failed_from_its_record() {
-    let mut ledger = Ledger::new(status(RecordsState::Following), LAG);
-    let t0 = Instant::now();
+    let (mut ledger, t0) = following(LAG);
     assert!(
         ledger
             .fact(
@@ -172,15 +185,11 @@ fn a_turn_the_records_end_first_is_closed_through_the_screen_tracker_with_its_an
 
 #[test]
 fn an_overdue_record_lets_the_screen_decide_and_a_late_record_still_corrects_status() {
-    let mut ledger = Ledger::new(status(RecordsState::Following), LAG);
-    let t0 = Instant::now();
+    let (mut ledger, t0) = following(LAG);
     ledger.screen_completed(1, t0);
-    assert!(ledger.tick(t0 + LAG - Duration::from_millis(1)).is_empty());
+    assert_holds_for(&mut ledger, t0, LAG);
     let outs = ledger.tick(t0 + LAG);
-    assert_eq!(
-        task_completes(&outs),
-        vec![(1, TurnOutcome::Completed, Source::Screen)]
-    );
+    assert_eq!(task_completes(&outs), screen_ended(1));
     let error = TurnError {
         kind: ErrorKind::Overloaded,
         message: "529".into(),
@@ -200,8 +209,7 @@ fn an_overdue_record_lets_the_screen_decide_and_a_late_record_still_corrects_sta
 #[test]
 fn a_longer_record_lag_waits_longer_for_the_record() {
     let lag = Duration::from_secs(6);
-    let mut ledger = Ledger::new(status(RecordsState::Following), lag);
-    let t0 = Instant::now();
+    let (mut ledger, t0) = following(lag);
     ledger.fact_at(started(Some("t1")), Source::Record, 1, t0);
     assert!(ledger.screen_completed(1, t0).is_empty());
     assert_eq!(ledger.next_deadline(), Some(t0 + lag));
@@ -236,8 +244,7 @@ fn a_longer_record_lag_waits_longer_for_the_record() {
 fn a_turn_the_records_started_after_the_screen_saw_it_end_is_theirs_to_end() {
     let lag = Duration::from_secs(6);
     let secs = Duration::from_secs;
-    let mut ledger = Ledger::new(status(RecordsState::Following), lag);
-    let t0 = Instant::now();
+    let (mut ledger, t0) = following(lag);
     assert!(ledger.screen_completed(1, t0).is_empty());
     assert!(
         ledger
@@ -271,8 +278,7 @@ fn a_turn_the_records_started_after_the_screen_saw_it_end_is_theirs_to_end() {
 #[test]
 fn a_late_started_turn_whose_end_never_comes_ends_on_the_screens_word_after_the_next_starts() {
     let lag = Duration::from_secs(6);
-    let mut ledger = Ledger::new(status(RecordsState::Following), lag);
-    let t0 = Instant::now();
+    let (mut ledger, t0) = following(lag);
     ledger.screen_completed(1, t0);
     let t1 = t0 + Duration::from_secs(4);
     ledger.fact_at(started(None), Source::Record, 1, t1);
@@ -280,10 +286,7 @@ fn a_late_started_turn_whose_end_never_comes_ends_on_the_screens_word_after_the_
     let t2 = t1 + lag * 10;
     ledger.fact_at(started(None), Source::Record, 2, t2);
     assert_eq!(ledger.next_deadline(), Some(t1 + lag));
-    assert_eq!(
-        task_completes(&ledger.tick(t2)),
-        vec![(1, TurnOutcome::Completed, Source::Screen)]
-    );
+    assert_eq!(task_completes(&ledger.tick(t2)), screen_ended(1));
 }
 
 /// A turn the records saw start before the screen saw it end: a later record of it at work
@@ -292,8 +295,7 @@ fn a_late_started_turn_whose_end_never_comes_ends_on_the_screens_word_after_the_
 fn a_record_of_the_turn_at_work_restarts_the_wait_for_its_end() {
     let lag = Duration::from_secs(3);
     let secs = Duration::from_secs;
-    let mut ledger = Ledger::new(status(RecordsState::Following), lag);
-    let t0 = Instant::now();
+    let (mut ledger, t0) = following(lag);
     ledger.fact_at(started(None), Source::Record, 1, t0);
     ledger.screen_completed(1, t0 + secs(1));
     assert_eq!(ledger.next_deadline(), Some(t0 + secs(1) + lag));
@@ -302,7 +304,7 @@ fn a_record_of_the_turn_at_work_restarts_the_wait_for_its_end() {
     assert_eq!(ledger.next_deadline(), Some(t0 + secs(3) + lag));
     assert_eq!(
         task_completes(&ledger.tick(t0 + secs(3) + lag)),
-        vec![(1, TurnOutcome::Completed, Source::Screen)]
+        screen_ended(1)
     );
 }
 
@@ -310,15 +312,10 @@ fn a_record_of_the_turn_at_work_restarts_the_wait_for_its_end() {
 #[test]
 fn a_shorter_record_lag_lets_the_screen_decide_sooner() {
     let lag = Duration::from_millis(500);
-    let mut ledger = Ledger::new(status(RecordsState::Following), lag);
-    let t0 = Instant::now();
+    let (mut ledger, t0) = following(lag);
     ledger.screen_completed(1, t0);
-    assert_eq!(ledger.next_deadline(), Some(t0 + lag));
-    assert!(ledger.tick(t0 + lag - Duration::from_millis(1)).is_empty());
-    assert_eq!(
-        task_completes(&ledger.tick(t0 + lag)),
-        vec![(1, TurnOutcome::Completed, Source::Screen)]
-    );
+    assert_holds_for(&mut ledger, t0, lag);
+    assert_eq!(task_completes(&ledger.tick(t0 + lag)), screen_ended(1));
 }
 
 #[test]
@@ -379,10 +376,7 @@ fn records_that_become_unavailable_release_held_turns() {
     let mut ledger = Ledger::new(status(RecordsState::Waiting), LAG);
     ledger.screen_completed(1, Instant::now());
     let outs = ledger.unavailable("the agent exited before it wrote its records".into());
-    assert_eq!(
-        task_completes(&outs),
-        vec![(1, TurnOutcome::Completed, Source::Screen)]
-    );
+    assert_eq!(task_completes(&outs), screen_ended(1));
 }
 
 #[test]
@@ -503,8 +497,7 @@ fn a_failed_turn_from_a_hook_while_the_record_turn_is_open_is_failed_once() {
 
 #[test]
 fn a_hook_whose_record_never_comes_ends_the_turn_after_a_moment() {
-    let mut ledger = Ledger::new(status(RecordsState::Following), LAG);
-    let t0 = Instant::now();
+    let (mut ledger, t0) = following(LAG);
     let hook_end = RecordFact::TurnEnded {
         turn_id: None,
         outcome: TurnOutcome::Completed,
@@ -554,16 +547,10 @@ fn once_a_turn_waited_out_a_record_file_never_found_later_turns_do_not_wait() {
         "the first turn waits"
     );
     let outs = ledger.tick(t0 + LAG);
-    assert_eq!(
-        task_completes(&outs),
-        vec![(1, TurnOutcome::Completed, Source::Screen)]
-    );
+    assert_eq!(task_completes(&outs), screen_ended(1));
     // The file is still not there: the next turn ends on the screen's word at once.
     let outs = ledger.screen_completed(2, t0 + LAG * 2);
-    assert_eq!(
-        task_completes(&outs),
-        vec![(2, TurnOutcome::Completed, Source::Screen)]
-    );
+    assert_eq!(task_completes(&outs), screen_ended(2));
     // Found after all: turns wait for their record again.
     ledger.following(std::path::PathBuf::from("/records/late.jsonl"));
     assert!(ledger.screen_completed(3, t0 + LAG * 3).is_empty());

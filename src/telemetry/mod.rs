@@ -57,51 +57,35 @@ mod tests {
         ChildExit { code, signal: None }
     }
 
+    fn signalled(code: i32, signal: i32) -> ChildExit {
+        let signal = Some(signal);
+        ChildExit { code, signal }
+    }
+
     #[test]
     fn exits_are_classified_in_order() {
-        assert_eq!(
-            classify_exit(code(0), false, false, false, false),
-            "boot_failure"
-        );
-        assert_eq!(classify_exit(code(1), false, true, false, false), "failure");
-        assert_eq!(
-            classify_exit(code(124), true, false, false, false),
-            "timeout"
-        );
-        assert_eq!(
-            classify_exit(code(0), true, false, true, false),
-            "disconnected"
-        );
-        assert_eq!(classify_exit(code(0), true, true, false, false), "success");
-        // It caught the stop's SIGTERM and exited 128 + 15 itself: stopped all the same.
-        assert_eq!(
-            classify_exit(code(143), true, true, false, false),
-            "stopped"
-        );
-        assert_eq!(
-            classify_exit(code(143), true, false, false, false),
-            "failure"
-        );
-        let signalled = ChildExit {
-            code: 129,
-            signal: Some(1),
-        };
-        assert_eq!(
-            classify_exit(signalled, true, true, false, false),
-            "stopped"
-        );
-        assert_eq!(
-            classify_exit(signalled, true, false, false, false),
-            "killed"
-        );
-        // Ctrl+C typed as the agent's quit key, the agent ending of SIGINT: the quit asked for.
-        let sigint = ChildExit {
-            code: 130,
-            signal: Some(2),
-        };
-        assert_eq!(classify_exit(sigint, true, true, false, true), "success");
-        assert_eq!(classify_exit(code(130), true, true, false, true), "success");
-        assert_eq!(classify_exit(sigint, true, true, false, false), "stopped");
-        assert_eq!(classify_exit(sigint, true, false, false, true), "killed");
+        // (exit, ever ready, stop requested, gave up, typed Ctrl+C) -> how it ended.
+        let cases = [
+            ((code(0), false, false, false, false), "boot_failure"),
+            ((code(1), false, true, false, false), "failure"),
+            ((code(124), true, false, false, false), "timeout"),
+            ((code(0), true, false, true, false), "disconnected"),
+            ((code(0), true, true, false, false), "success"),
+            // It caught the stop's SIGTERM and exited 128 + 15 itself: stopped all the same.
+            ((code(143), true, true, false, false), "stopped"),
+            ((code(143), true, false, false, false), "failure"),
+            ((signalled(129, 1), true, true, false, false), "stopped"),
+            ((signalled(129, 1), true, false, false, false), "killed"),
+            // Ctrl+C typed as the agent's quit key, the agent ending of SIGINT: the quit asked for.
+            ((signalled(130, 2), true, true, false, true), "success"),
+            ((code(130), true, true, false, true), "success"),
+            ((signalled(130, 2), true, true, false, false), "stopped"),
+            ((signalled(130, 2), true, false, false, true), "killed"),
+        ];
+        for (case, want) in cases {
+            let (exit, ready, stop, gave_up, ctrl_c) = case;
+            let got = classify_exit(exit, ready, stop, gave_up, ctrl_c);
+            assert_eq!(got, want, "{case:?}");
+        }
     }
 }

@@ -10,14 +10,15 @@
 //!
 //! `HARNEX_BURST_SENDS=N` runs fewer (or more) sends; `HARNEX_BURST_SUBMIT_DELAY='{ base_ms =
 //! 0, per_kb_ms = 0 }'` tries another pause before Enter (a rule-file override), to measure the
-//! least one an agent needs.
+//! least one an agent needs. The override replaces the adapter's whole `submit_delay`: for Codex,
+//! repeat its `paste_placeholder`, or a long paste never counts as shown.
 
 use std::time::{Duration, Instant};
 
 use crate::mock_chat::MockChat;
 use crate::mock_gemini::MockGemini;
 use crate::mock_model::{MockModel, RequestKind};
-use crate::support::World;
+use crate::support::{Run, World};
 use crate::{Agents, MoreAgents, commit_readme, harnex};
 
 const SENDS: usize = 200;
@@ -59,32 +60,111 @@ fn slow(i: usize) -> bool {
 
 /// Put `HARNEX_BURST_SUBMIT_DELAY`, if set, in a rule-file override of `agent`.
 fn override_pause(world: &World, agent: &str) {
-    use std::os::unix::fs::PermissionsExt;
     let Ok(delay) = std::env::var("HARNEX_BURST_SUBMIT_DELAY") else {
         return;
     };
-    let dir = world.config_dir().join("adapters");
-    std::fs::create_dir_all(&dir).expect("config dir");
-    for d in [world.config_dir(), dir.clone()] {
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    }
-    let path = dir.join(format!("{agent}.toml"));
-    std::fs::write(&path, format!("submit_delay = {delay}\n")).expect("write override");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    world.write_adapter_rules(agent, &format!("submit_delay = {delay}\n"));
     println!("SEND-BURST {agent}: pause before Enter overridden: {delay}");
 }
 
-/// How the agent under test is started (as `burst`) and what its model was asked.
-struct Target<'a> {
-    agent: &'a str,
+/// The agents under test, one row each of the table in [`Agent::facts`].
+#[derive(Clone, Copy)]
+enum Agent {
+    Codex,
+    Claude,
+    OpenCode,
+    Copilot,
+    Gemini,
+}
+
+/// What the routine needs to know of an agent.
+struct Facts {
+    name: &'static str,
+    /// How many sends by default (`HARNEX_BURST_SENDS` overrides it).
     sends: usize,
-    /// Starts the session `burst` (after the pause override is in place).
-    start: &'a dyn Fn(),
-    /// The last user text of each model request, in arrival order.
-    prompts: &'a dyn Fn() -> Vec<String>,
     /// Whether half the messages are queued behind a busy turn (else all go to the agent at its
     /// prompt).
     queued: bool,
+}
+
+/// The agent's mock model, started, and how to reach it.
+struct Model {
+    env: Vec<(String, String)>,
+    /// The last user text of each model request, in arrival order (owns the mock, so the
+    /// mock lives as long as this).
+    prompts: Box<dyn Fn() -> Vec<String>>,
+}
+
+impl Model {
+    fn new(env: Vec<(String, String)>, prompts: impl Fn() -> Vec<String> + 'static) -> Model {
+        let prompts = Box::new(prompts);
+        Model { env, prompts }
+    }
+}
+
+impl Agent {
+    fn facts(self) -> Facts {
+        let (name, sends, queued) = match self {
+            Agent::Codex => ("codex", SENDS, true),
+            Agent::Claude => ("claude", SENDS, true),
+            // Messages delivered as OpenCode ends a slow turn can be lost or merged whatever the
+            // pause (none: three in one request; 200 ms: three of 60 never arrived): a fault of
+            // delivery at the end of a turn, apart from the pause this test measures.
+            Agent::OpenCode => ("opencode", MORE_SENDS, false),
+            Agent::Copilot => ("copilot", MORE_SENDS, true),
+            Agent::Gemini => ("gemini", MORE_SENDS, true),
+        };
+        Facts {
+            name,
+            sends,
+            queued,
+        }
+    }
+
+    /// Start the agent's mock model and write the agent's config for it; `test` names the test
+    /// in the message when the CLI is missing.
+    fn model(self, test: &str, world: &World) -> Model {
+        match self {
+            Agent::Codex => {
+                let agents = Agents::require(test);
+                let mock = MockModel::start().expect("mock model");
+                let env = crate::codex::codex_env(world, &agents, &mock, true);
+                Model::new(env, move || mock.prompts())
+            }
+            Agent::Claude => {
+                let agents = Agents::require(test);
+                let mock = MockModel::start().expect("mock model");
+                let env = crate::claude::claude_env(world, &agents, &mock, true);
+                Model::new(env, move || mock.prompts())
+            }
+            Agent::OpenCode => {
+                let agents = MoreAgents::require(test);
+                let mock = MockChat::start().expect("mock model");
+                let env = crate::opencode::opencode_env(world, &agents, &mock);
+                Model::new(env, move || chat_prompts(&mock))
+            }
+            Agent::Copilot => {
+                let agents = MoreAgents::require(test);
+                let mock = MockChat::start().expect("mock model");
+                let env = crate::copilot::copilot_env(world, &agents, &mock);
+                Model::new(env, move || chat_prompts(&mock))
+            }
+            Agent::Gemini => {
+                let mock = MockGemini::start().expect("mock");
+                let env = crate::gemini::gemini_env(test, world, &mock, true);
+                let prompts = move || mock.main_requests().into_iter().map(|r| r.prompt).collect();
+                Model::new(env, prompts)
+            }
+        }
+    }
+
+    /// Start the session `burst` (after the pause override is in place), at its prompt.
+    fn start(self, world: &World, env: &[(String, String)]) {
+        match self {
+            Agent::Copilot => crate::copilot::start_and_trust(world, env, "burst"),
+            _ => run_detached(world, env, self.facts().name),
+        }
+    }
 }
 
 /// `harnex run <agent> --id burst --detach`, at its prompt.
@@ -98,12 +178,36 @@ fn run_detached(world: &World, env: &[(String, String)], agent: &str) {
     assert_eq!(run.json()["agent_state"], "prompt", "{run:?}");
 }
 
-fn burst(target: Target, env: &[(String, String)], world: &World) {
-    let Target { agent, .. } = target;
-    let n = sends(target.sends);
-    let slow = |i: usize| target.queued && slow(i);
-    override_pause(world, agent);
-    (target.start)();
+/// `harnex wait --id burst --until prompt`: the agent back at its prompt (after a send: that
+/// send's turn answered).
+fn wait_prompt(world: &World, env: &[(String, String)]) -> Run {
+    let args = [
+        "wait",
+        "--id",
+        "burst",
+        "--until",
+        "prompt",
+        "--timeout",
+        "60",
+    ];
+    harnex(world, env, &args)
+}
+
+/// The burst against `agent`, from a fresh world to the agent stopped; `test` is the test's name.
+fn burst(agent: Agent, test: &str) {
+    let Facts {
+        name: agent_name,
+        sends: default_sends,
+        queued,
+    } = agent.facts();
+    let world = World::new();
+    commit_readme(&world.repo);
+    let Model { env, prompts } = agent.model(test, &world);
+    let (world, env) = (&world, env.as_slice());
+    let n = sends(default_sends);
+    let slow = |i: usize| queued && slow(i);
+    override_pause(world, agent_name);
+    agent.start(world, env);
     let started = Instant::now();
     let mut sent = Vec::with_capacity(n);
     let mut took = Vec::with_capacity(n);
@@ -115,19 +219,7 @@ fn burst(target: Target, env: &[(String, String)], world: &World) {
             text.push_str(" [delay=400]");
         } else if i > 0 && slow(i - 1) {
             // The queued ones delivered first: this send meets the agent at its prompt.
-            let idle = harnex(
-                world,
-                env,
-                &[
-                    "wait",
-                    "--id",
-                    "burst",
-                    "--until",
-                    "prompt",
-                    "--timeout",
-                    "60",
-                ],
-            );
+            let idle = wait_prompt(world, env);
             assert_eq!(idle.code, 0, "wait before send {i}: {idle:?}");
         }
         let args = vec![
@@ -148,42 +240,18 @@ fn burst(target: Target, env: &[(String, String)], world: &World) {
             delivered.push((i % 3, sent_in));
             // The answer, before the next message (`wait --until prompt` after a send waits for
             // that send's turn).
-            let answered = harnex(
-                world,
-                env,
-                &[
-                    "wait",
-                    "--id",
-                    "burst",
-                    "--until",
-                    "prompt",
-                    "--timeout",
-                    "60",
-                ],
-            );
+            let answered = wait_prompt(world, env);
             assert_eq!(answered.code, 0, "wait after send {i}: {answered:?}");
         }
         took.push(at.elapsed());
         sent.push(text);
     }
-    let waited = harnex(
-        world,
-        env,
-        &[
-            "wait",
-            "--id",
-            "burst",
-            "--until",
-            "prompt",
-            "--timeout",
-            "60",
-        ],
-    );
+    let waited = wait_prompt(world, env);
     assert_eq!(waited.code, 0, "{waited:?}");
     // Every message's request, or (after a deadline) what arrived, to say which are missing.
     let deadline = Instant::now() + Duration::from_secs(60);
     let prompts = loop {
-        let prompts = (target.prompts)();
+        let prompts = prompts();
         let ours = prompts.iter().filter(|p| p.contains("msg-")).count();
         if ours >= n || Instant::now() >= deadline {
             break prompts;
@@ -238,7 +306,7 @@ fn burst(target: Target, env: &[(String, String)], world: &World) {
         .flat_map(|e| std::fs::read(e.path()).unwrap_or_default())
         .collect();
     let paste_on = transcript.windows(8).any(|w| w == b"\x1b[?2004h");
-    assert!(paste_on, "{agent} enabled bracketed paste");
+    assert!(paste_on, "{agent_name} enabled bracketed paste");
 
     took.sort();
     let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
@@ -261,7 +329,7 @@ fn burst(target: Target, env: &[(String, String)], world: &World) {
     delivered.sort();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "SEND-BURST {agent}: {n} sends, 0 lost, 0 merged, {} model requests with a message, in {:.1} s; delivered send (agent at its prompt) median {:.0} ms, p90 {:.0} ms ({by_kind}); send + answer median {:.0} ms; load {}",
+        "SEND-BURST {agent_name}: {n} sends, 0 lost, 0 merged, {} model requests with a message, in {:.1} s; delivered send (agent at its prompt) median {:.0} ms, p90 {:.0} ms ({by_kind}); send + answer median {:.0} ms; load {}",
         ours.len(),
         elapsed.as_secs_f64(),
         ms(&delivered[delivered.len() / 2]),
@@ -289,98 +357,44 @@ fn chat_prompts(mock: &MockChat) -> Vec<String> {
 #[test]
 #[ignore = "needs the real agent CLIs (bash .ci/install-agents.sh): cargo nextest run --run-ignored all"]
 fn codex_takes_200_sends_in_a_row_without_losing_or_merging_one() {
-    let agents = Agents::require("codex_takes_200_sends_in_a_row_without_losing_or_merging_one");
-    let world = World::new();
-    commit_readme(&world.repo);
-    let mock = MockModel::start().expect("mock model");
-    let env = crate::codex::codex_env(&world, &agents, &mock, true);
-    let target = Target {
-        agent: "codex",
-        sends: SENDS,
-        start: &|| run_detached(&world, &env, "codex"),
-        prompts: &|| mock.prompts(),
-        queued: true,
-    };
-    burst(target, &env, &world);
+    burst(
+        Agent::Codex,
+        "codex_takes_200_sends_in_a_row_without_losing_or_merging_one",
+    );
 }
 
 #[test]
 #[ignore = "needs the real agent CLIs (bash .ci/install-agents.sh): cargo nextest run --run-ignored all"]
 fn claude_takes_200_sends_in_a_row_without_losing_or_merging_one() {
-    let agents = Agents::require("claude_takes_200_sends_in_a_row_without_losing_or_merging_one");
-    let world = World::new();
-    commit_readme(&world.repo);
-    let mock = MockModel::start().expect("mock model");
-    let env = crate::claude::claude_env(&world, &agents, &mock, true);
-    let target = Target {
-        agent: "claude",
-        sends: SENDS,
-        start: &|| run_detached(&world, &env, "claude"),
-        prompts: &|| mock.prompts(),
-        queued: true,
-    };
-    burst(target, &env, &world);
+    burst(
+        Agent::Claude,
+        "claude_takes_200_sends_in_a_row_without_losing_or_merging_one",
+    );
 }
 
 #[test]
 #[ignore = "needs the real OpenCode CLI (bash .ci/install-more-agents.sh): cargo nextest run --run-ignored all"]
 fn opencode_takes_60_sends_in_a_row_without_losing_or_merging_one() {
-    let agents =
-        MoreAgents::require("opencode_takes_60_sends_in_a_row_without_losing_or_merging_one");
-    let world = World::new();
-    commit_readme(&world.repo);
-    let mock = MockChat::start().expect("mock model");
-    let env = crate::opencode::opencode_env(&world, &agents, &mock);
-    let target = Target {
-        agent: "opencode",
-        sends: MORE_SENDS,
-        start: &|| run_detached(&world, &env, "opencode"),
-        prompts: &|| chat_prompts(&mock),
-        // Messages delivered as OpenCode ends a slow turn can be lost or merged whatever the
-        // pause (none: three in one request; 200 ms: three of 60 never arrived): a fault of
-        // delivery at the end of a turn, apart from the pause this test measures.
-        queued: false,
-    };
-    burst(target, &env, &world);
+    burst(
+        Agent::OpenCode,
+        "opencode_takes_60_sends_in_a_row_without_losing_or_merging_one",
+    );
 }
 
 #[test]
 #[ignore = "needs the real Copilot CLI (bash .ci/install-more-agents.sh): cargo nextest run --run-ignored all"]
 fn copilot_takes_60_sends_in_a_row_without_losing_or_merging_one() {
-    let agents =
-        MoreAgents::require("copilot_takes_60_sends_in_a_row_without_losing_or_merging_one");
-    let world = World::new();
-    commit_readme(&world.repo);
-    let mock = MockChat::start().expect("mock model");
-    let env = crate::copilot::copilot_env(&world, &agents, &mock);
-    let target = Target {
-        agent: "copilot",
-        sends: MORE_SENDS,
-        start: &|| crate::copilot::start_and_trust(&world, &env, "burst"),
-        prompts: &|| chat_prompts(&mock),
-        queued: true,
-    };
-    burst(target, &env, &world);
+    burst(
+        Agent::Copilot,
+        "copilot_takes_60_sends_in_a_row_without_losing_or_merging_one",
+    );
 }
 
 #[test]
 #[ignore = "needs the real Gemini CLI (bash .ci/install-more-agents.sh): cargo nextest run --run-ignored all"]
 fn gemini_takes_60_sends_in_a_row_without_losing_or_merging_one() {
-    let world = World::new();
-    commit_readme(&world.repo);
-    let mock = MockGemini::start().expect("mock");
-    let env = crate::gemini::gemini_env(
+    burst(
+        Agent::Gemini,
         "gemini_takes_60_sends_in_a_row_without_losing_or_merging_one",
-        &world,
-        &mock,
-        true,
     );
-    let target = Target {
-        agent: "gemini",
-        sends: MORE_SENDS,
-        start: &|| run_detached(&world, &env, "gemini"),
-        prompts: &|| mock.main_requests().into_iter().map(|r| r.prompt).collect(),
-        queued: true,
-    };
-    burst(target, &env, &world);
 }

@@ -23,15 +23,7 @@ evidence = 'cursor after "{match}"'
 "#;
 
 fn write_override(world: &World, text: &str) -> PathBuf {
-    let dir = world.config_dir().join("adapters");
-    std::fs::create_dir_all(&dir).expect("config dir");
-    for d in [world.config_dir(), dir.clone()] {
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    }
-    let path = dir.join("generic.toml");
-    std::fs::write(&path, text).expect("write override");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    path
+    world.write_adapter_rules("generic", text)
 }
 
 fn start_fake(world: &World, id: &str, extra: &[&str]) -> crate::support::Run {

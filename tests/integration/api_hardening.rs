@@ -297,21 +297,7 @@ fn ill_typed_and_out_of_range_fields_get_400_naming_them() {
 fn a_send_that_runs_out_of_time_says_what_became_of_its_message() {
     let world = World::new();
     // As `codex` without bracketed paste, the adapter pauses 200 ms before Enter.
-    let codex = world.new_dir("bin").join("codex");
-    std::os::unix::fs::symlink(crate::support::fake_agent_bin(), &codex).expect("symlink");
-    world.detach(&[
-        codex.to_str().expect("utf-8"),
-        "--id",
-        "late",
-        "--",
-        "--prompt",
-        "› ",
-        "--title",
-        "idle",
-        "--turn-ms",
-        "300",
-    ]);
-    world.wait_state("late", "prompt");
+    world.start_fake_codex("late", &["--turn-ms", "300"]);
     // The agent is at its prompt, so the message is typed at once — but the deadline is shorter
     // than the delivery (text, pause, Enter, check).
     let run = world.run(&[

@@ -110,8 +110,7 @@ fn run_of_a_live_id_that_is_not_stopping_is_refused_at_once() {
 #[test]
 fn stop_right_after_a_context_waits_for_its_delivery() {
     let world = World::new();
-    let codex = world.new_dir("bin").join("codex");
-    std::os::unix::fs::symlink(fake_agent_bin(), &codex).expect("symlink");
+    let codex = world.fake_as("codex");
     // 30 KB: the Codex adapter pauses 1.7 s between the text and Enter.
     let context = format!("ctx-begin {} ctx-end", "filler ".repeat(30 * 1024 / 7));
     world.detach(&[

@@ -219,8 +219,7 @@ fn a_blocked_status_matches_the_generated_schema() {
     let world = World::new();
     // Through a symlink named `codex`, the fake agent gets the Codex adapter, which knows its
     // trust dialog.
-    let codex = world.new_dir("bin").join("codex");
-    std::os::unix::fs::symlink(crate::support::fake_agent_bin(), &codex).expect("symlink");
+    let codex = world.fake_as("codex");
     world.detach(&[
         codex.to_str().expect("utf-8"),
         "--id",

@@ -739,33 +739,17 @@ fn sends_in_a_row_to_bash_are_each_a_line_of_their_own() {
 /// The fake agent as `codex` (a symlink), taking `draw_ms` to take a paste in, with the codex
 /// rules' pause before Enter overridden by `submit_delay`.
 fn slow_paste_agent(world: &World, id: &str, draw_ms: &str, submit_delay: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = world.config_dir().join("adapters");
-    std::fs::create_dir_all(&dir).expect("config dir");
-    for d in [world.config_dir(), dir.clone()] {
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    }
-    let rules = dir.join("codex.toml");
-    std::fs::write(&rules, format!("submit_delay = {submit_delay}\n")).expect("override");
-    std::fs::set_permissions(&rules, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let codex = world.new_dir("bin").join("codex");
-    std::os::unix::fs::symlink(fake_agent_bin(), &codex).expect("symlink");
-    world.detach(&[
-        codex.to_str().expect("utf-8"),
-        "--id",
+    world.write_adapter_rules("codex", &format!("submit_delay = {submit_delay}\n"));
+    world.start_fake_codex(
         id,
-        "--",
-        "--prompt",
-        "› ",
-        "--title",
-        "idle",
-        "--turn-ms",
-        "100",
-        "--bracketed-paste",
-        "--paste-draw-ms",
-        draw_ms,
-    ]);
-    world.wait_state(id, "prompt");
+        &[
+            "--turn-ms",
+            "100",
+            "--bracketed-paste",
+            "--paste-draw-ms",
+            draw_ms,
+        ],
+    );
 }
 
 fn session_log(world: &World, id: &str) -> String {

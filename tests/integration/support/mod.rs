@@ -118,6 +118,42 @@ impl World {
         self.root.path().join("config")
     }
 
+    /// Write `text` as the rule override of `adapter` (`<config>/adapters/<adapter>.toml`), the
+    /// folders 0700 and the file 0600 as harnex requires; returns the file's path.
+    pub fn write_adapter_rules(&self, adapter: &str, text: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.config_dir().join("adapters");
+        std::fs::create_dir_all(&dir).expect("config dir");
+        for d in [self.config_dir(), dir.clone()] {
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        }
+        let path = dir.join(format!("{adapter}.toml"));
+        std::fs::write(&path, text).expect("write rule override");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        path
+    }
+
+    /// The fake agent under the name `cli` (a symlink in the world's `bin`), so harnex gives it
+    /// that CLI's adapter.
+    pub fn fake_as(&self, cli: &str) -> PathBuf {
+        let path = self.new_dir("bin").join(cli);
+        if std::fs::symlink_metadata(&path).is_err() {
+            std::os::unix::fs::symlink(fake_agent_bin(), &path).expect("symlink");
+        }
+        path
+    }
+
+    /// The fake agent as `codex` at a Codex-like prompt (`› `, title `idle`) with more
+    /// fake-agent `flags`: `run --detach` as `id`, then until it is at its prompt.
+    pub fn start_fake_codex(&self, id: &str, flags: &[&str]) -> Value {
+        let codex = self.fake_as("codex");
+        let mut args = vec![codex.to_str().expect("utf-8 path"), "--id", id, "--"];
+        args.extend_from_slice(&["--prompt", "› ", "--title", "idle"]);
+        args.extend_from_slice(flags);
+        self.detach(&args);
+        self.wait_state(id, "prompt")
+    }
+
     /// Run harnex with `args` to completion.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.cmd().args(args).output().expect("run harnex"))
