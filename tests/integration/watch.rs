@@ -233,3 +233,40 @@ fn done_needs_a_session() {
     assert_eq!(unknown.code, 1, "{unknown:?}");
     assert!(unknown.stderr.contains("no session found"), "{unknown:?}");
 }
+
+/// A stop under way is not a stall: while the agent takes its grace time to exit, the watch
+/// neither resumes nor escalates it, and ends with the exit.
+#[test]
+fn a_session_being_stopped_is_not_resumed_or_escalated() {
+    let world = World::new();
+    let agent = fake_agent_bin();
+    let watcher = world.spawn(&[
+        "run",
+        agent.to_str().unwrap(),
+        "--id",
+        "leaving",
+        "--watch",
+        "--stall-after",
+        "2s",
+        "--context",
+        "hang",
+        "--resume-message",
+        "hang",
+        "--max-resumes",
+        "1",
+    ]);
+    wait_until("the first resume", DEADLINE, || {
+        let file = world.files_of("events", "leaving").pop()?;
+        let text = std::fs::read_to_string(file).ok()?;
+        text.contains("\"type\":\"resume\"").then_some(())
+    });
+    // The hanging agent ignores the exit sequence, so it is signalled only after the grace,
+    // longer than the next stall would take.
+    let stopped = world.run(&["stop", "--id", "leaving", "--grace", "5s", "--wait"]);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    let run = watcher.finish(std::time::Duration::from_secs(30));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("outcome=exited"), "{run:?}");
+    assert!(!run.stdout.contains("escalating"), "{run:?}");
+    assert_eq!(of_type(&world.events(), "resume").len(), 1);
+}

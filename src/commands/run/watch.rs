@@ -237,6 +237,11 @@ impl Watcher {
                 self.stop_finished_agent();
                 break Outcome::Done;
             }
+            // A stop is under way (asked by someone else): the agent is taking its grace time
+            // to exit, which is no stall to resume or escalate; the exit ends the watch.
+            if status["stopping"] == true {
+                continue;
+            }
             if let Some(outcome) = self.check_failed_turn(&status)? {
                 break outcome;
             }
