@@ -166,10 +166,8 @@ impl<'de, 'a> FieldsOf<'de, 'a> {
         wanted: Option<&'static [&'static str]>,
     ) -> impl Iterator<Item = (&'de str, &'de RawValue)> {
         self.0
-            .fields
             .iter()
-            .filter(move |(key, _)| wanted.is_none_or(|names| names.contains(&key.as_ref())))
-            .map(|(key, text)| (key.as_ref(), text.raw()))
+            .filter(move |(key, _)| wanted.is_none_or(|names| names.contains(key)))
     }
 }
 

@@ -5,8 +5,18 @@ use serde_json::Value;
 
 use crate::support::{DEADLINE, World, fake_agent_bin, wait_until};
 
-/// `harnex run <fake agent> --watch --stall-after 2s …` in the foreground.
+/// `harnex run <fake agent> --watch --stall-after 2s …` in the foreground, to its end.
 fn watch(world: &World, id: &str, harnex_args: &[&str]) -> crate::support::Run {
+    spawn_watch(world, id, "2s", harnex_args).finish(std::time::Duration::from_secs(60))
+}
+
+/// `harnex run <fake agent> --watch --stall-after STALL …`, started in the background.
+fn spawn_watch(
+    world: &World,
+    id: &str,
+    stall: &str,
+    harnex_args: &[&str],
+) -> crate::support::Background {
     let agent = fake_agent_bin();
     let mut args = vec![
         "run",
@@ -15,12 +25,10 @@ fn watch(world: &World, id: &str, harnex_args: &[&str]) -> crate::support::Run {
         id,
         "--watch",
         "--stall-after",
-        "2s",
+        stall,
     ];
     args.extend_from_slice(harnex_args);
-    world
-        .spawn(&args)
-        .finish(std::time::Duration::from_secs(60))
+    world.spawn(&args)
 }
 
 fn of_type<'a>(rows: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -189,16 +197,7 @@ fn the_file_change_hook_tells_the_agent_to_read_the_file() {
 #[test]
 fn an_agent_that_reports_done_is_stopped_and_the_watch_ends_with_0() {
     let world = World::new();
-    let agent = fake_agent_bin();
-    let watcher = world.spawn(&[
-        "run",
-        agent.to_str().unwrap(),
-        "--id",
-        "fin",
-        "--watch",
-        "--stall-after",
-        "30s",
-    ]);
+    let watcher = spawn_watch(&world, "fin", "30s", &[]);
     watcher.wait_stdout("started fin");
     // Inside the session the agent would run plain `harnex done`: its env names the session.
     let repo = world.repo.to_str().unwrap();
@@ -239,22 +238,19 @@ fn done_needs_a_session() {
 #[test]
 fn a_session_being_stopped_is_not_resumed_or_escalated() {
     let world = World::new();
-    let agent = fake_agent_bin();
-    let watcher = world.spawn(&[
-        "run",
-        agent.to_str().unwrap(),
-        "--id",
+    let watcher = spawn_watch(
+        &world,
         "leaving",
-        "--watch",
-        "--stall-after",
         "2s",
-        "--context",
-        "hang",
-        "--resume-message",
-        "hang",
-        "--max-resumes",
-        "1",
-    ]);
+        &[
+            "--context",
+            "hang",
+            "--resume-message",
+            "hang",
+            "--max-resumes",
+            "1",
+        ],
+    );
     wait_until("the first resume", DEADLINE, || {
         let file = world.files_of("events", "leaving").pop()?;
         let text = std::fs::read_to_string(file).ok()?;
